@@ -1,0 +1,161 @@
+"""Typed settings for the whole gate, loaded once from config.toml and validated (unknown keys rejected)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gate.errors import FaceGateError
+
+CONFIG_ENV = "FACEGATE_CONFIG"
+DEFAULT_CONFIG = Path("config.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraSettings(_Section):
+    source: str = "0"  # webcam index, video file path or rtsp:// URL
+    gate_id: str = Field("front-door", min_length=1)
+    reconnect_initial_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    max_reconnects: int = Field(0, ge=0)  # 0 = retry for ever
+    process_every: int = Field(1, ge=1, le=30)  # look at every n-th frame
+
+
+class DetectorSettings(_Section):
+    min_face_px: int = Field(20, ge=10, le=1000)  # MTCNN's smallest face side searched for
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    device: str = "cpu"
+
+
+class QualitySettings(_Section):
+    min_eye_distance_px: float = Field(18.0, ge=0)
+    min_detector_prob: float = Field(0.95, ge=0, le=1)
+    min_sharpness: float = Field(20.0, ge=0)  # variance of the Laplacian of the aligned crop
+    max_yaw: float = Field(0.5, gt=0, le=2)  # nose offset from the template, in eye distances
+
+
+class ModelSettings(_Section):
+    path: str = ""  # empty: the model shipped inside the package
+    device: str = "cpu"
+
+
+class DecisionSettings(_Section):
+    target_far: Literal["0.01", "0.001", "0.0001"] = "0.001"
+    votes_needed: int = Field(3, ge=1, le=100)  # N agreeing frames ...
+    window: int = Field(5, ge=1, le=100)  # ... among the last M frames of a track
+    cooldown_s: float = Field(10.0, ge=0)
+    track_timeout_s: float = Field(1.5, gt=0)
+    threshold: float | None = Field(None, ge=-1, le=1)  # overrides the model card's calibrated threshold
+
+    @model_validator(mode="after")
+    def _votes_fit_window(self) -> DecisionSettings:
+        if self.votes_needed > self.window:
+            raise ValueError(f"votes_needed ({self.votes_needed}) must not exceed window ({self.window})")
+        return self
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///data/facegate.db"
+
+
+class GallerySettings(_Section):
+    index_path: str = "data/gallery.faiss"
+    kind: Literal["exact", "hnsw"] = "exact"
+    hnsw_m: int = Field(32, ge=4, le=256)
+    hnsw_ef_search: int = Field(64, ge=1, le=4096)
+
+
+class ActuatorSettings(_Section):
+    kind: Literal["log", "shell", "http"] = "log"
+    command: list[str] = []  # shell: argv; {person_id}, {name}, {gate_id}, {score} are filled in
+    url: str = ""  # http: POSTed a JSON body
+    timeout_s: float = Field(3.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _target_given(self) -> ActuatorSettings:
+        if self.kind == "shell" and not self.command:
+            raise ValueError("kind = 'shell' needs command = [argv...]")
+        if self.kind == "http" and not self.url.startswith(("http://", "https://")):
+            raise ValueError("kind = 'http' needs url = 'http(s)://...'")
+        return self
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(_Section):
+    camera: CameraSettings = CameraSettings()
+    detector: DetectorSettings = DetectorSettings()
+    quality: QualitySettings = QualitySettings()
+    model: ModelSettings = ModelSettings()
+    decision: DecisionSettings = DecisionSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    gallery: GallerySettings = GallerySettings()
+    actuator: ActuatorSettings = ActuatorSettings()
+    logging: LoggingSettings = LoggingSettings()
+    base_dir: Path = Path(".")  # folder relative paths are resolved against (the config file's)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, with a relative SQLite path resolved against the config's folder."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != prefix + ":memory:" and not url.startswith(prefix + "/"):
+            return prefix + str(self.resolve(url[len(prefix):]).resolve())
+        return url
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(root)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in first and not isinstance(first["input"], dict):
+        message += f" (got {first['input']!r})"
+    more = len(error.errors()) - 1
+    return f"{source}: {key}: {message}" + (f" (and {more} more)" if more else "")
+
+
+def settings_from_dict(data: dict, source: str = "config", base_dir: Path = Path(".")) -> Settings:
+    """Validate a parsed config; the error names the first offending key."""
+    if "base_dir" in data:
+        raise FaceGateError(f"{source}: base_dir: unknown key")
+    try:
+        return Settings.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as error:
+        raise FaceGateError(_describe(error, source)) from None
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """Which config file to read: --config, else $FACEGATE_CONFIG, else ./config.toml."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(explicit: str | os.PathLike | None = None) -> Settings:
+    """Read and validate the config file. A missing default file gives the built-in defaults."""
+    path = config_path(explicit)
+    if not path.exists():
+        if explicit or os.environ.get(CONFIG_ENV):
+            raise FaceGateError(f"config file not found: {path}")
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise FaceGateError(f"{path}: not valid TOML: {error}") from None
+    return settings_from_dict(data, source=str(path), base_dir=path.resolve().parent)

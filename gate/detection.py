@@ -1,0 +1,96 @@
+"""Face detection with facenet-pytorch's MTCNN (weights bundled in the wheel): boxes, probabilities, 5 landmarks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+
+from gate.config import DetectorSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face in image pixel coordinates.
+
+    box: (x1, y1, x2, y2); prob: detector probability; landmarks: (5, 2) float32 in the order
+    left eye, right eye, nose, left mouth corner, right mouth corner (as seen in the image).
+    """
+
+    box: tuple[float, float, float, float]
+    prob: float
+    landmarks: np.ndarray
+
+    @property
+    def eye_distance(self) -> float:
+        return float(np.linalg.norm(self.landmarks[1] - self.landmarks[0]))
+
+    @property
+    def area(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+
+class Detector:
+    """MTCNN over RGB uint8 frames; `detect(frame) -> list[Face]`, largest face first."""
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        settings = settings or DetectorSettings()
+        self._mtcnn = MTCNN(
+            keep_all=True,
+            min_face_size=settings.min_face_px,
+            thresholds=list(settings.thresholds),
+            post_process=False,
+            device=torch.device(settings.device),
+        )
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        """Find every face in an RGB uint8 (H, W, 3) frame."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"detect() wants an RGB uint8 (H, W, 3) array, got {frame.dtype} {frame.shape}")
+        if min(frame.shape[:2]) < 12:  # below MTCNN's 12-pixel pyramid floor nothing can be found
+            return []
+        with torch.inference_mode():
+            boxes, probs, points = self._mtcnn.detect(frame, landmarks=True)
+        return _faces(boxes, probs, points)
+
+    def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        """Detect in several frames of the same size at once (faster for datasets)."""
+        if not frames:
+            return []
+        with torch.inference_mode():
+            boxes, probs, points = self._mtcnn.detect(np.stack(frames), landmarks=True)
+        return [_faces(b, p, q) for b, p, q in zip(boxes, probs, points, strict=True)]
+
+
+def _faces(boxes: np.ndarray | None, probs: np.ndarray | None, points: np.ndarray | None) -> list[Face]:
+    if boxes is None or probs is None or points is None:
+        return []
+    faces = [
+        Face(box=tuple(float(v) for v in box), prob=float(prob), landmarks=np.asarray(pts, dtype=np.float32))
+        for box, prob, pts in zip(boxes, probs, points, strict=True)
+        if box is not None and prob is not None
+    ]
+    return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def central_face(faces: list[Face], width: int, height: int) -> Face | None:
+    """The face a dataset photo is about: the largest box, ties broken by closeness to the centre.
+
+    Used for training crops and offline evaluation, where a photo may show bystanders.
+    """
+    if not faces:
+        return None
+    cx, cy = width / 2, height / 2
+
+    def score(face: Face) -> float:
+        x1, y1, x2, y2 = face.box
+        offset = np.hypot((x1 + x2) / 2 - cx, (y1 + y2) / 2 - cy)
+        return face.area - 2.0 * offset**2
+
+    return max(faces, key=score)

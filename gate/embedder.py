@@ -1,0 +1,76 @@
+"""The embedder: loads a model file with its card and turns aligned crops into L2-normalised embeddings."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gate.alignment import template_for
+from gate.backbones import build_backbone
+from gate.errors import FaceGateError
+from gate.model_card import SHIPPED_CARD, ModelCard, read_card, weights_path
+
+log = logging.getLogger(__name__)
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) RGB uint8 -> (N, 3, S, S) float32 in [-1, 1], the networks' input convention."""
+    tensor = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+    return (tensor - 127.5) / 127.5
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """Weights saved by training.export (float16 to halve the file), as float32 tensors."""
+    try:
+        state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise FaceGateError(f"{path}: cannot read model weights ({type(error).__name__})") from None
+    return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+
+
+class Embedder:
+    """`embed(crops (N, S, S, 3) uint8) -> (N, D) float32`, each row of unit length."""
+
+    def __init__(self, card_path: Path | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+        self.card_path = Path(card_path) if card_path else SHIPPED_CARD
+        self.card: ModelCard = read_card(self.card_path)
+        expected = template_for(self.card.input_size)
+        if not np.allclose(np.asarray(self.card.crop_template), expected, atol=0.01):
+            raise FaceGateError(f"{self.card_path}: model was trained on crops of another template than the gate's")
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.network = build_backbone(self.card.architecture, self.card.embedding_size)
+        try:
+            self.network.load_state_dict(load_state(weights_path(self.card_path, self.card)))
+        except RuntimeError as error:
+            raise FaceGateError(f"{self.card_path}: weights do not fit {self.card.architecture}: {error}") from None
+        self.network.eval().to(self.device)
+
+    @property
+    def model_id(self) -> str:
+        return self.card.model_id
+
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        size = self.card.input_size
+        if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
+            raise ValueError(f"embed() wants (N, {size}, {size}, 3) crops, got {crops.shape}")
+        out = np.empty((len(crops), self.card.embedding_size), dtype=np.float32)
+        for start in range(0, len(crops), self.batch_size):
+            batch = to_tensor(crops[start : start + self.batch_size]).to(self.device)
+            out[start : start + len(batch)] = embed_tensor(self.network, batch).cpu().numpy()
+        return out
+
+
+@torch.inference_mode()
+def embed_tensor(network: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Unit-length embeddings of a prepared batch (shared by the gate and the trainer's evaluation)."""
+    return nn.functional.normalize(network(batch).float(), dim=1)

@@ -1,0 +1,66 @@
+"""The model card: a JSON file travelling with the weights (architecture, crop template, thresholds, checksum)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gate.errors import FaceGateError
+
+SHIPPED_CARD = Path(__file__).parent / "models" / "default.json"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the gate must know about a model to feed it and to trust its scores."""
+
+    model_id: str
+    architecture: str
+    input_size: int
+    embedding_size: int
+    crop_template: list[list[float]]  # the 5 landmark positions the crops were aligned to, in pixels
+    weights_file: str  # relative to the card's folder
+    sha256: str
+    thresholds: dict[str, float] = field(default_factory=dict)  # target FAR (as a string) -> cosine threshold
+    training: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+
+    def threshold(self, target_far: str) -> float:
+        if target_far not in self.thresholds:
+            known = ", ".join(sorted(self.thresholds)) or "none"
+            raise FaceGateError(f"model {self.model_id} has no threshold for FAR {target_far} (it has: {known})")
+        return self.thresholds[target_far]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_card(path: Path) -> ModelCard:
+    """Read and check a card and its weights file: present, well-formed, checksum matching."""
+    if not path.is_file():
+        raise FaceGateError(f"model card not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        card = ModelCard(**data)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+        raise FaceGateError(f"{path}: not a valid model card ({error})") from None
+    weights = weights_path(path, card)
+    if not weights.is_file():
+        raise FaceGateError(f"{path}: weights file {weights} not found")
+    if sha256_of(weights) != card.sha256:
+        raise FaceGateError(f"{weights}: checksum does not match its model card {path} (file damaged or replaced)")
+    return card
+
+
+def weights_path(card_path: Path, card: ModelCard) -> Path:
+    return card_path.parent / card.weights_file

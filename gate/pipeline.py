@@ -1,0 +1,42 @@
+"""The face pipeline of one frame: detect every face, align it onto the template, and grade its quality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gate.alignment import align
+from gate.config import DetectorSettings, QualitySettings
+from gate.detection import Detector, Face
+from gate.quality import Reason, assess
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """A detected face with its aligned crop; `rejected` names why it must not be matched (None: usable)."""
+
+    face: Face
+    crop: np.ndarray  # (size, size, 3) RGB uint8
+    rejected: Reason | None
+
+
+class FacePipeline:
+    """detect -> align -> quality for whole frames; `process(frame) -> list[FaceCrop]`, largest face first."""
+
+    def __init__(
+        self,
+        detector: DetectorSettings | None = None,
+        quality: QualitySettings | None = None,
+        crop_size: int = 112,
+    ) -> None:
+        self.detector = Detector(detector)
+        self.quality = quality or QualitySettings()
+        self.crop_size = crop_size
+
+    def crop(self, frame: np.ndarray, face: Face) -> FaceCrop:
+        crop, matrix = align(frame, face.landmarks, self.crop_size)
+        return FaceCrop(face=face, crop=crop, rejected=assess(face, crop, matrix, self.quality))
+
+    def process(self, frame: np.ndarray) -> list[FaceCrop]:
+        return [self.crop(frame, face) for face in self.detector.detect(frame)]

@@ -1,0 +1,54 @@
+"""Quality gate: reject faces too small, unsure, blurred or turned away, each with a named reason."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import cv2
+import numpy as np
+
+from gate.alignment import template_for, transform_points
+from gate.config import QualitySettings
+from gate.detection import Face
+
+
+class Reason(StrEnum):
+    """Why a photo, a face or a door decision was refused."""
+
+    NO_FACE = "NO_FACE"
+    SEVERAL_FACES = "SEVERAL_FACES"
+    TOO_SMALL = "TOO_SMALL"
+    LOW_CONFIDENCE = "LOW_CONFIDENCE"
+    BLURRY = "BLURRY"
+    TURNED = "TURNED"
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey crop: low for blurred faces."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def yaw(face: Face, matrix: np.ndarray, size: int) -> float:
+    """How far the nose sits sideways from the template's nose after alignment, in eye distances.
+
+    About 0 for a frontal face, growing past 0.5 as the head turns towards profile.
+    """
+    template = template_for(size)
+    aligned = transform_points(face.landmarks, matrix)
+    eye_distance = float(template[1, 0] - template[0, 0])
+    eye_mid = (aligned[0, 0] + aligned[1, 0]) / 2
+    return float((aligned[2, 0] - eye_mid) / eye_distance)
+
+
+def assess(face: Face, crop: np.ndarray, matrix: np.ndarray, settings: QualitySettings) -> Reason | None:
+    """The first reason this face is unfit to match on, or None when it passes."""
+    if face.eye_distance < settings.min_eye_distance_px:
+        return Reason.TOO_SMALL
+    if face.prob < settings.min_detector_prob:
+        return Reason.LOW_CONFIDENCE
+    if abs(yaw(face, matrix, crop.shape[0])) > settings.max_yaw:
+        return Reason.TURNED
+    if sharpness(crop) < settings.min_sharpness:
+        return Reason.BLURRY
+    return None
