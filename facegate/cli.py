@@ -1,0 +1,46 @@
+"""The `facegate` command: thin subcommands over the functions of gate/, enrollment/ and training/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facegate.commands import enroll, evaluate, gate, train
+from facegate.context import AppContext
+from gate.config import load_settings
+from gate.errors import FaceGateError
+
+app = typer.Typer(
+    help="FaceGate: a face-recognition access gate (MTCNN + a triplet-trained embedding network + FAISS).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file (default: $FACEGATE_CONFIG or ./config.toml).")
+    ] = None,
+) -> None:
+    context = AppContext(load_settings(config))
+    context.configure_logging()
+    ctx.obj = context
+
+
+for module in (enroll, gate, evaluate, train):
+    module.register(app)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=True)
+    except FaceGateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
