@@ -1,0 +1,50 @@
+"""Shared fixtures: the dataset root (tests needing real faces skip without it) and a throwaway model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from gate.backbones import build_backbone
+from training.export import export_model
+
+DATA_ENV = "FACEGATE_DATA"
+
+
+def dataset_root() -> Path:
+    """Where the face datasets live: $FACEGATE_DATA, default ../shared/datasets (from the repo root)."""
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    return Path(os.environ.get(DATA_ENV) or default)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = dataset_root()
+    if not (root / "lfw" / "lfw-deepfunneled").is_dir():
+        pytest.skip(f"face datasets not found at {root} (set {DATA_ENV})")
+    return root
+
+
+@pytest.fixture(scope="session")
+def lfw_root(data_root: Path) -> Path:
+    return data_root / "lfw" / "lfw-deepfunneled"
+
+
+@pytest.fixture(scope="session")
+def untrained_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real but untrained network exported with a card: for tests of mechanics, not of accuracy."""
+    torch.manual_seed(0)
+    network = build_backbone("mobilefacenet", 128).eval()
+    path = tmp_path_factory.mktemp("model") / "untrained.json"
+    export_model(
+        network,
+        path,
+        model_id="untrained-test",
+        architecture="mobilefacenet",
+        embedding_size=128,
+        thresholds={"0.01": 0.5, "0.001": 0.6, "0.0001": 0.7},
+    )
+    return path
