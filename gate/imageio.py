@@ -55,7 +55,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 return _to_rgb(upright)
     except FaceGateError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Image.open's own size check
+        raise FaceGateError(f"{path}: image too large; at most {MAX_PIXELS // 1_000_000} megapixels") from None
+    except UnidentifiedImageError:
         raise FaceGateError(f"{path}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise FaceGateError(f"{path}: unreadable image ({error})") from None

@@ -62,19 +62,30 @@ def _decode(data: bytes) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def build_crops(root: Path, out: Path, size: int = 112, detector: Detector | None = None) -> Path:
+def _pad_to_common_size(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Pad photos at the bottom and right (edge pixels) to one size so MTCNN can take them as one batch;
+    coordinates of what it finds are unchanged."""
+    height = max(im.shape[0] for im in images)
+    width = max(im.shape[1] for im in images)
+    return [
+        np.pad(im, ((0, height - im.shape[0]), (0, width - im.shape[1]), (0, 0)), mode="edge") for im in images
+    ]
+
+
+def build_crops(
+    root: Path, out: Path, size: int = 112, detector: Detector | None = None, people: set[str] | None = None
+) -> Path:
     """Detect, align and store every photo under root. No-face photos use the mean landmarks of the
     detected ones, scaled to the photo (LFW and Pins photos are roughly centred), and are flagged."""
     detector = detector or Detector()
-    photos = list_photos(root)
+    photos = list_photos(root, people)
     blobs: dict[int, bytes] = {}
     relative_marks: list[np.ndarray] = []
     missing: list[int] = []
     for start in tqdm(range(0, len(photos), BATCH), desc=f"aligning {root.name}", unit="batch"):
         indices = list(range(start, min(start + BATCH, len(photos))))
         images = [load_image(photos[i]) for i in indices]
-        same_size = len({im.shape for im in images}) == 1
-        found = detector.detect_batch(images) if same_size else [detector.detect(im) for im in images]
+        found = detector.detect_batch(_pad_to_common_size(images))
         for i, image, faces in zip(indices, images, found, strict=True):
             height, width = image.shape[:2]
             face = central_face(faces, width, height)
@@ -99,8 +110,8 @@ def build_crops(root: Path, out: Path, size: int = 112, detector: Detector | Non
         blob=np.frombuffer(b"".join(payload), dtype=np.uint8),
         offsets=offsets,
         person=np.array([p.parent.name for p in photos]),
-        file=np.array([str(p.relative_to(root)) for p in photos]),
-        detected=np.array([i not in set(missing) for i in range(len(photos))]),
+        files=np.array([str(p.relative_to(root)) for p in photos]),
+        detected=~np.isin(np.arange(len(photos)), missing),
         size=np.array(size),
     )
     return out
@@ -111,7 +122,7 @@ def load_crops(path: Path, people: set[str] | None = None) -> CropSet:
     if not path.is_file():
         raise FaceGateError(f"{path}: crop file not found (run `facegate prepare` first)")
     with np.load(path) as data:
-        person, file, detected = data["person"], data["file"], data["detected"]
+        person, file, detected = data["person"], data["files"], data["detected"]
         keep = np.ones(len(person), bool) if people is None else np.isin(person, sorted(people))
         blob, offsets = data["blob"], data["offsets"]
         crops = np.stack([_decode(blob[offsets[i] : offsets[i + 1]]) for i in np.flatnonzero(keep)])

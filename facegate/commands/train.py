@@ -1,9 +1,63 @@
-"""`facegate` subcommands: train."""
+"""`facegate` subcommands: prepare (aligned crops), train (triplet network), ship (make a model the default)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from training.crops import build_crops
+from training.recipes import make_config
+from training.ship import ship_model
+from training.train import train as run_training
+
+
+def prepare(
+    data: Annotated[Path, typer.Option(help="Folder holding lfw/lfw-deepfunneled and pins/.")] = Path(
+        "../shared/datasets"
+    ),
+    crops: Annotated[Path, typer.Option(help="Where the aligned crops go.")] = Path(".crops"),
+    force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
+) -> None:
+    """Detect and align every training/evaluation photo once with the gate's own pipeline."""
+    sources = {"pins": data / "pins", "lfw": data / "lfw" / "lfw-deepfunneled"}
+    for name, folder in sources.items():
+        out = crops / f"{name}.npz"
+        if out.exists() and not force:
+            typer.echo(f"{out}: exists (use --force to rebuild)")
+            continue
+        typer.echo(f"{build_crops(folder, out)}: written")
+
+
+def train(
+    recipe: Annotated[Path | None, typer.Option(help="TOML file of TrainConfig overrides.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value override, repeatable.")] = None,
+    out: Annotated[str | None, typer.Option(help="Run folder (checkpoint, model.json).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.pt.")] = False,
+) -> None:
+    """Train the embedding network with a triplet loss and online mining; exports <out>/model.json."""
+    config = make_config(recipe, set_, out=out, epochs=epochs, device=device)
+    crops = Path(config.crops)
+    if not (crops / "lfw.npz").exists() or not (crops / "pins.npz").exists():
+        prepare(data=Path(config.data), crops=crops)
+    typer.echo(f"model card: {run_training(config, resume=resume)}")
+
+
+def ship(
+    card: Annotated[Path, typer.Argument(help="A trained model's card (runs/<name>/model.json).")],
+    results: Annotated[
+        list[Path] | None, typer.Option("--results", help="`facegate evaluate --json` output(s) to record.")
+    ] = None,
+) -> None:
+    """Make a trained model the gate's default (copies it into the package with its card)."""
+    typer.echo(f"shipped: {ship_model(card, results or [])}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command()(prepare)
+    app.command()(train)
+    app.command()(ship)

@@ -1,0 +1,114 @@
+"""Actuators open the door on a grant: log only, run a command, or POST JSON; failures are logged, never raised."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from gate.config import ActuatorSettings
+from gate.errors import FaceGateError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DoorRequest:
+    """Who is to be let in, where: the fields an actuator may pass on."""
+
+    gate_id: str
+    person_id: str
+    name: str
+    score: float
+
+
+class Actuator(Protocol):
+    def open(self, request: DoorRequest) -> bool:
+        """Open the door; True when the actuator reports success."""
+        ...
+
+
+class LogActuator:
+    """Only logs the grant (the default; for trials and for doors driven by reading the event table)."""
+
+    def open(self, request: DoorRequest) -> bool:
+        log.info("door %s opens for %s (%s), score %.3f", request.gate_id, request.name, request.person_id,
+                 request.score)
+        return True
+
+
+class ShellActuator:
+    """Runs `command` (an argv list, no shell) with {person_id}, {name}, {gate_id}, {score} filled in."""
+
+    def __init__(self, settings: ActuatorSettings) -> None:
+        self.command = list(settings.command)
+        self.timeout_s = settings.timeout_s
+
+    def argv(self, request: DoorRequest) -> list[str]:
+        fields = {**asdict(request), "score": f"{request.score:.4f}"}
+        out = []
+        for arg in self.command:
+            for key, value in fields.items():
+                arg = arg.replace("{" + key + "}", str(value))
+            out.append(arg)
+        return out
+
+    def open(self, request: DoorRequest) -> bool:
+        argv = self.argv(request)
+        try:
+            result = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            log.error("actuator command %s did not finish within %.1f s", argv[0], self.timeout_s)
+            return False
+        except OSError as error:
+            log.error("actuator command %s could not run: %s", argv[0], error)
+            return False
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace").strip()[-200:]
+            log.error("actuator command %s exited with %d: %s", argv[0], result.returncode, stderr)
+            return False
+        return True
+
+
+class HttpActuator:
+    """POSTs the DoorRequest as JSON to `url`; any 2xx answer is success."""
+
+    def __init__(self, settings: ActuatorSettings) -> None:
+        self.url = settings.url
+        self.timeout_s = settings.timeout_s
+
+    def open(self, request: DoorRequest) -> bool:
+        body = json.dumps(asdict(request)).encode()
+        http_request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(http_request, timeout=self.timeout_s) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            log.error("actuator %s answered %d %s", self.url, error.code, error.reason)
+            return False
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            log.error("actuator %s unreachable: %s", self.url, getattr(error, "reason", error))
+            return False
+        return 200 <= status < 300
+
+
+ACTUATORS: dict[str, Callable[[ActuatorSettings], Actuator]] = {
+    "log": lambda _settings: LogActuator(),
+    "shell": ShellActuator,
+    "http": HttpActuator,
+}
+
+
+def build_actuator(settings: ActuatorSettings) -> Actuator:
+    """The actuator named by `settings.kind`; an unknown kind fails listing the valid ones."""
+    factory = ACTUATORS.get(settings.kind)
+    if factory is None:
+        raise FaceGateError(f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})")
+    return factory(settings)

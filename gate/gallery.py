@@ -1,0 +1,263 @@
+"""The gallery: a FAISS inner-product index of enrolled templates, a cache rebuilt from the database.
+
+The index file is saved next to a JSON sidecar (model id, index kind, count, digest of the template ids); on
+open both are checked against the database and the index is rebuilt from it when they disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from gate.config import GallerySettings
+from gate.errors import FaceGateError
+from gate.store import Database, Owner
+
+log = logging.getLogger(__name__)
+
+SIDECAR_SUFFIX = ".json"
+SEARCH_DEPTH = 8  # templates looked at per wanted person: a person may have several close templates
+
+
+@dataclass(frozen=True)
+class Match:
+    """The enrolled person nearest to a query embedding; score: cosine similarity of their best template."""
+
+    employee_id: str
+    name: str
+    score: float
+
+
+def ids_digest(template_ids: np.ndarray) -> str:
+    """sha256 of the sorted template ids: equal digests mean the same set of templates."""
+    return hashlib.sha256(np.sort(np.asarray(template_ids, dtype=np.int64)).tobytes()).hexdigest()
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Call write(temp_path) on a temporary file beside `path`, then move it over `path` in one step."""
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temp_name))
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+class Gallery:
+    """Templates of one model: `search(embeddings (N, D)) -> list[Match | None]`; ids are the template ids."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: GallerySettings,
+        index_path: Path,
+        model_id: str,
+        embedding_size: int,
+    ) -> None:
+        """An empty gallery; use `Gallery.open` to get one filled from the file or the database."""
+        self.database = database
+        self.settings = settings
+        self.index_path = Path(index_path)
+        self.model_id = model_id
+        self.embedding_size = embedding_size
+        self._index = self._new_index()
+        self._owners: dict[int, Owner] = {}
+
+    @classmethod
+    def open(
+        cls,
+        database: Database,
+        settings: GallerySettings,
+        index_path: Path,
+        model_id: str,
+        embedding_size: int,
+    ) -> Gallery:
+        """Load the saved index if it agrees with the database, else rebuild it from the database and save."""
+        gallery = cls(database, settings, index_path, model_id, embedding_size)
+        owners = database.template_owners(model_id)
+        problem = gallery._load(owners)
+        if problem is None:
+            log.info("gallery %s: %d templates of model %s", gallery.index_path, len(gallery), model_id)
+        else:
+            log.info("gallery %s: rebuilding from the database (%s)", gallery.index_path, problem)
+            gallery.rebuild()
+            try:
+                gallery.save()
+            except FaceGateError as error:
+                log.warning("%s; the gallery works from memory this time", error)
+        if not gallery._owners:
+            gallery._warn_empty()
+        return gallery
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def sidecar_path(self) -> Path:
+        return self.index_path.with_name(self.index_path.name + SIDECAR_SUFFIX)
+
+    def search(self, embeddings: np.ndarray) -> list[Match | None]:
+        """The best person for each query row (None when the gallery is empty), whatever the score."""
+        return [found[0] if found else None for found in self.candidates(embeddings, top=1)]
+
+    def candidates(self, embeddings: np.ndarray, top: int = 5) -> list[list[Match]]:
+        """Up to `top` distinct people per query row, best first, each scored by their best template."""
+        queries = self._as_rows(embeddings)
+        if not len(self):
+            return [[] for _ in queries]
+        scores, ids = self._index.search(queries, min(len(self), top * SEARCH_DEPTH))
+        results = []
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            best: dict[str, Match] = {}
+            for score, template_id in zip(row_scores, row_ids, strict=True):
+                owner = self._owners.get(int(template_id))  # -1: fewer hits than asked
+                if owner is not None and owner.employee_id not in best:
+                    best[owner.employee_id] = Match(owner.employee_id, owner.name, float(score))
+            results.append(sorted(best.values(), key=lambda m: -m.score)[:top])
+        return results
+
+    def add(
+        self, template_ids: np.ndarray, embeddings: np.ndarray, owners: Sequence[Owner] | None = None
+    ) -> None:
+        """Index templates already in the database; owners (one per row) are read from it when not given."""
+        ids = np.asarray(template_ids, dtype=np.int64).reshape(-1)
+        rows = self._as_rows(embeddings)
+        if len(ids) != len(rows):
+            raise ValueError(f"{len(ids)} template ids for {len(rows)} embeddings")
+        already = [int(i) for i in ids if int(i) in self._owners]
+        if already or len(set(ids.tolist())) != len(ids):
+            raise ValueError(f"templates already in the gallery or repeated: {already or ids.tolist()}")
+        if owners is None:
+            found = self.database.template_owners(self.model_id, ids.tolist())
+            missing = [int(i) for i in ids if int(i) not in found]
+            if missing:
+                raise ValueError(f"templates {missing} are not active templates of model {self.model_id}")
+            owners = [found[int(i)] for i in ids]
+        if len(owners) != len(ids):
+            raise ValueError(f"{len(owners)} owners for {len(ids)} templates")
+        if len(ids):
+            self._index.add_with_ids(rows, ids)
+        self._owners.update(zip(ids.tolist(), owners, strict=True))
+
+    def remove(self, template_ids: np.ndarray) -> None:
+        """Drop templates from the index (ids not in it are ignored)."""
+        ids = np.asarray(template_ids, dtype=np.int64).reshape(-1)
+        present = np.array([i for i in ids.tolist() if i in self._owners], dtype=np.int64)
+        if not len(present):
+            return
+        if self.settings.kind == "hnsw":  # HNSW graphs cannot delete: rebuild from the remaining vectors
+            self._rebuild_without(present)
+        else:
+            self._index.remove_ids(faiss.IDSelectorBatch(present))
+        for template_id in present.tolist():
+            del self._owners[template_id]
+
+    def rebuild(self) -> None:
+        """Replace the index by the active templates of this model in the database."""
+        owners = self.database.template_owners(self.model_id)
+        ids, _, embeddings = self.database.all_templates(self.model_id)
+        keep = np.array([int(i) in owners for i in ids], dtype=bool)  # both reads agree even under writes
+        if len(ids) and embeddings.shape[1] != self.embedding_size:
+            raise FaceGateError(
+                f"templates of model {self.model_id} have {embeddings.shape[1]} dimensions, the model makes "
+                f"{self.embedding_size}; run `facegate enroll reembed`"
+            )
+        self._index = self._new_index()
+        self._owners = {}
+        if keep.any():
+            self.add(ids[keep], embeddings[keep], [owners[int(i)] for i in ids[keep]])
+
+    def save(self) -> None:
+        """Write the index and its sidecar, each atomically (a temporary file moved into place)."""
+        sidecar = {**self._expected_sidecar(), "count": len(self), "ids_sha256": ids_digest(self._ids())}
+        try:
+            self.index_path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.index_path, lambda temp: faiss.write_index(self._index, str(temp)))
+            _write_atomic(
+                self.sidecar_path, lambda temp: temp.write_text(json.dumps(sidecar, indent=2) + "\n")
+            )
+        except (OSError, RuntimeError) as error:
+            raise FaceGateError(f"cannot write the gallery index {self.index_path}: {error}") from None
+        log.debug("gallery saved: %d templates to %s", len(self), self.index_path)
+
+    def _new_index(self) -> faiss.IndexIDMap2:
+        if self.settings.kind == "hnsw":
+            base = faiss.IndexHNSWFlat(self.embedding_size, self.settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efSearch = self.settings.hnsw_ef_search
+        else:
+            base = faiss.IndexFlatIP(self.embedding_size)
+        return faiss.IndexIDMap2(base)
+
+    def _expected_sidecar(self) -> dict:
+        kind = {"kind": self.settings.kind}
+        if self.settings.kind == "hnsw":
+            kind["hnsw_m"] = self.settings.hnsw_m
+        return {"model_id": self.model_id, "embedding_size": self.embedding_size, **kind}
+
+    def _ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def _load(self, owners: dict[int, Owner]) -> str | None:
+        """Fill the gallery from the saved files; returns why they cannot be used, or None on success."""
+        if not self.index_path.is_file() or not self.sidecar_path.is_file():
+            return "no saved index"
+        try:
+            sidecar = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            return f"unreadable sidecar: {error}"
+        expected = self._expected_sidecar()
+        if not isinstance(sidecar, dict) or any(sidecar.get(k) != v for k, v in expected.items()):
+            return f"saved for other settings ({sidecar!r:.200}), wanted {expected}"
+        db_ids = np.array(sorted(owners), dtype=np.int64)
+        if sidecar.get("count") != len(db_ids) or sidecar.get("ids_sha256") != ids_digest(db_ids):
+            return f"saved with {sidecar.get('count')} templates, the database has {len(db_ids)} or others"
+        try:
+            index = faiss.read_index(str(self.index_path))
+        except RuntimeError as error:
+            return f"unreadable index file: {str(error).splitlines()[0]}"
+        if not isinstance(index, faiss.IndexIDMap2) or index.d != self.embedding_size:
+            return "index file of another kind or dimension"
+        if self.settings.kind == "hnsw":
+            faiss.downcast_index(index.index).hnsw.efSearch = self.settings.hnsw_ef_search
+        self._index = index
+        if ids_digest(self._ids()) != ids_digest(db_ids):
+            self._index = self._new_index()
+            return "index file disagrees with its sidecar"
+        self._owners = dict(owners)
+        return None
+
+    def _rebuild_without(self, template_ids: np.ndarray) -> None:
+        ids = self._ids()
+        vectors = self._index.index.reconstruct_n(0, len(ids))
+        keep = ~np.isin(ids, template_ids)
+        self._index = self._new_index()
+        if keep.any():
+            self._index.add_with_ids(vectors[keep], ids[keep])
+
+    def _as_rows(self, embeddings: np.ndarray) -> np.ndarray:
+        rows = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.embedding_size:
+            raise ValueError(
+                f"gallery of model {self.model_id} wants (N, {self.embedding_size}) rows, got {rows.shape}"
+            )
+        return rows
+
+    def _warn_empty(self) -> None:
+        others = {m: n for m, n in self.database.model_counts().items() if m != self.model_id}
+        hint = (
+            f"; the database has templates of {others} only: run `facegate enroll reembed`"
+            if others
+            else "; enroll people with `facegate enroll add`"
+        )
+        log.warning("gallery: no templates of model %s in the database%s", self.model_id, hint)

@@ -1,0 +1,168 @@
+"""The door decision per face track: N-of-M agreeing frames above the calibrated threshold, cooldown, reasons."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from gate.config import DecisionSettings
+from gate.model_card import ModelCard
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(StrEnum):
+    """Why a track was let in or not."""
+
+    GRANTED = "GRANTED"
+    BELOW_THRESHOLD = "BELOW_THRESHOLD"  # the nearest enrolled person scored under the threshold in every frame
+    UNKNOWN_FACE = "UNKNOWN_FACE"  # no enrolled person to compare with at all
+    NO_AGREEMENT = "NO_AGREEMENT"  # the track ended before enough frames agreed on one person
+    COOLDOWN = "COOLDOWN"  # recognised, but this person was let in less than cooldown_s ago
+
+
+class Candidate(Protocol):
+    """The best gallery match of one frame (gate.gallery.Match fits)."""
+
+    employee_id: str
+    name: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision for one track; `employee_id`/`name` are set for GRANTED and COOLDOWN only."""
+
+    track_id: int
+    verdict: Verdict
+    time: float
+    frames: int  # usable frames of the track observed up to the decision
+    score: float | None
+    employee_id: str | None = None
+    name: str | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.verdict is Verdict.GRANTED
+
+    @property
+    def decision(self) -> str:
+        """"granted" or "denied", as stored with the access event."""
+        return "granted" if self.granted else "denied"
+
+
+def threshold_for(settings: DecisionSettings, card: ModelCard) -> float:
+    """The configured override if any, else the card's threshold calibrated at the target false-accept rate."""
+    return settings.threshold if settings.threshold is not None else card.threshold(settings.target_far)
+
+
+@dataclass
+class _TrackState:
+    window: deque[tuple[Candidate | None, bool]]  # (best match, above threshold) of the last usable frames
+    frames: int = 0
+    best: dict[str, Candidate] = field(default_factory=dict)
+
+
+class Policy:
+    """Feed each usable frame of a track with `observe`; at most one Decision comes back per track.
+
+    A grant needs `votes_needed` of the last `window` usable frames to name the same person at a score of at
+    least `threshold`; a full window with no frame above it is denied. A track ending undecided (`end_track`)
+    is denied too, so every track that had a usable frame gets exactly one decision.
+    """
+
+    def __init__(
+        self, settings: DecisionSettings, threshold: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.settings = settings
+        self.threshold = threshold
+        self._clock = clock
+        self._tracks: dict[int, _TrackState] = {}
+        self._decided: set[int] = set()
+        self._last_grant: dict[str, float] = {}
+
+    def observe(self, track_id: int, match: Candidate | None) -> Decision | None:
+        """Add one usable frame's best match (None: nobody enrolled); returns the decision once it is made."""
+        if track_id in self._decided:
+            return None
+        state = self._tracks.setdefault(track_id, _TrackState(deque(maxlen=self.settings.window)))
+        above = match is not None and match.score >= self.threshold
+        state.window.append((match, above))
+        state.frames += 1
+        if above:
+            best = state.best.get(match.employee_id)
+            if best is None or match.score > best.score:
+                state.best[match.employee_id] = match
+        winner = self._winner(state)
+        if winner is not None:
+            return self._decide(track_id, self._grant_or_cooldown(winner), state, winner)
+        if len(state.window) == self.settings.window and not any(above for _, above in state.window):
+            return self._decide(track_id, _denial(state), state)
+        return None
+
+    def end_track(self, track_id: int) -> Decision | None:
+        """The track has left: decide it if it had usable frames and no decision yet; forget it either way."""
+        state = self._tracks.pop(track_id, None)
+        if track_id in self._decided:
+            self._decided.discard(track_id)
+            return None
+        if state is None:
+            return None
+        verdict = Verdict.NO_AGREEMENT if any(above for _, above in state.window) else _denial(state)
+        return self._decide(track_id, verdict, state, forget=False)
+
+    def _winner(self, state: _TrackState) -> Candidate | None:
+        votes = Counter(match.employee_id for match, above in state.window if above and match is not None)
+        if not votes:
+            return None
+        employee_id, count = votes.most_common(1)[0]
+        return state.best[employee_id] if count >= self.settings.votes_needed else None
+
+    def _grant_or_cooldown(self, winner: Candidate) -> Verdict:
+        now = self._clock()
+        last = self._last_grant.get(winner.employee_id)
+        if last is not None and now - last < self.settings.cooldown_s:
+            return Verdict.COOLDOWN
+        self._last_grant[winner.employee_id] = now
+        return Verdict.GRANTED
+
+    def _decide(
+        self,
+        track_id: int,
+        verdict: Verdict,
+        state: _TrackState,
+        winner: Candidate | None = None,
+        forget: bool = True,
+    ) -> Decision:
+        if forget:
+            self._tracks.pop(track_id, None)
+            self._decided.add(track_id)
+        score = winner.score if winner is not None else _best_score(state)
+        decision = Decision(
+            track_id=track_id,
+            verdict=verdict,
+            time=self._clock(),
+            frames=state.frames,
+            score=score,
+            employee_id=winner.employee_id if winner is not None else None,
+            name=winner.name if winner is not None else None,
+        )
+        log.info("track %d: %s (%s) score %s after %d frames", track_id, decision.decision, verdict,
+                 "-" if score is None else f"{score:.3f}", state.frames)
+        return decision
+
+
+def _denial(state: _TrackState) -> Verdict:
+    if all(match is None for match, _ in state.window):
+        return Verdict.UNKNOWN_FACE
+    return Verdict.BELOW_THRESHOLD
+
+
+def _best_score(state: _TrackState) -> float | None:
+    scores = [match.score for match, _ in state.window if match is not None]
+    return max(scores) if scores else None

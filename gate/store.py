@@ -1,0 +1,285 @@
+"""The database, source of truth: people, face templates, access events (SQLAlchemy 2, Alembic schema)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from gate.errors import FaceGateError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_HEADER = b"SQLite format 3\x00"
+IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps the number of bound parameters
+Decision = Literal["granted", "denied"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("store times as timezone-aware datetimes (e.g. datetime.now(UTC))")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    templates: Mapped[list[Template]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Template(Base):
+    """One embedding of one photo by one model; `crop` keeps the aligned face for re-embedding."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, native little-endian
+    embedding_size: Mapped[int]
+    model_id: Mapped[str] = mapped_column(String(100), index=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float] = mapped_column(Float)  # detector probability of the face
+    source: Mapped[str] = mapped_column(String(255))  # the photo's file name
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary)  # aligned crop, lossless WebP bytes
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    person: Mapped[Person] = relationship(back_populates="templates")
+
+    def vector(self) -> np.ndarray:
+        return np.frombuffer(self.embedding, dtype=np.float32)
+
+
+class AccessEvent(Base):
+    __tablename__ = "access_events"
+    __table_args__ = (CheckConstraint("decision IN ('granted', 'denied')", name="ck_access_events_decision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    gate_id: Mapped[str] = mapped_column(String(100))
+    # A plain string, not a foreign key: the event keeps the employee id after the person is removed.
+    employee_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(100))
+
+
+@dataclass(frozen=True)
+class AccessEventRecord:
+    """One door decision, as the daemon records it and `events()` returns it."""
+
+    time: datetime
+    gate_id: str
+    employee_id: str | None
+    score: float | None
+    decision: Decision
+    reason: str
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whom a template belongs to."""
+
+    person_id: int
+    employee_id: str
+    name: str
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse an existing file that is not SQLite before SQLite touches it."""
+    if path.is_dir():
+        raise FaceGateError(f"database {path} is a folder; set database.url to a file path")
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise FaceGateError(f"{path} is not a SQLite database; set database.url to another file")
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _build_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database in (None, "", ":memory:"):
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url)
+    event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (`alembic upgrade head` on this engine's connection)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    with engine.begin() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        heads = set(script.get_heads())
+        if current == heads:
+            return
+        unknown = current - {revision.revision for revision in script.walk_revisions()}
+        if unknown:
+            raise FaceGateError(
+                f"database schema {min(unknown)} is newer than this FaceGate; upgrade FaceGate"
+            )
+        log.info("database schema: upgrading %s to %s", ", ".join(current) or "(empty)", ", ".join(heads))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Database:
+    """Sessions over any SQLAlchemy URL; the schema is created or upgraded through Alembic on open."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.url = make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            raise FaceGateError(
+                f"database.url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///data/gate.db)"
+            ) from None
+        path = _sqlite_file(url)
+        if path is not None:
+            _check_sqlite_file(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = _build_engine(url)
+            migrate(self.engine)
+        except (SQLAlchemyError, ImportError, CommandError) as error:
+            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise FaceGateError(f"cannot open database {self.url}: {detail}") from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        log.debug("database %s ready", self.url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def record_event(self, record: AccessEventRecord) -> None:
+        if record.decision not in ("granted", "denied"):
+            raise ValueError(f"decision must be 'granted' or 'denied', got {record.decision!r}")
+        with self.session() as session:
+            session.add(AccessEvent(**asdict(record)))
+
+    def events(self, limit: int = 100) -> list[AccessEventRecord]:
+        """The latest access events, newest first."""
+        query = select(AccessEvent).order_by(AccessEvent.time.desc(), AccessEvent.id.desc()).limit(limit)
+        with self.session() as session:
+            return [
+                AccessEventRecord(e.time, e.gate_id, e.employee_id, e.score, e.decision, e.reason)  # type: ignore[arg-type]
+                for e in session.scalars(query)
+            ]
+
+    def all_templates(self, model_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Active people's templates of one model: (template ids (N,), person ids (N,), (N, D) float32)."""
+        query = (
+            select(Template.id, Template.person_id, Template.embedding)
+            .join(Person)
+            .where(Person.active, Template.model_id == model_id)
+            .order_by(Template.id)
+        )
+        with self.session() as session:
+            rows = session.execute(query).all()
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        people = np.array([row[1] for row in rows], dtype=np.int64)
+        if not rows:
+            return ids, people, np.zeros((0, 0), dtype=np.float32)
+        return ids, people, np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows])
+
+    def template_owners(self, model_id: str, template_ids: Iterable[int] | None = None) -> dict[int, Owner]:
+        """Template id -> owner, for active people's templates of one model (all, or only those listed)."""
+        base = (
+            select(Template.id, Person.id, Person.employee_id, Person.name)
+            .join(Person)
+            .where(Person.active, Template.model_id == model_id)
+        )
+        if template_ids is None:
+            queries = [base]
+        else:
+            wanted = [int(i) for i in template_ids]
+            chunks = [wanted[i : i + IN_CHUNK] for i in range(0, len(wanted), IN_CHUNK)]
+            queries = [base.where(Template.id.in_(chunk)) for chunk in chunks]
+        owners: dict[int, Owner] = {}
+        with self.session() as session:
+            for query in queries:
+                for template_id, person_id, employee_id, name in session.execute(query):
+                    owners[template_id] = Owner(person_id, employee_id, name)
+        return owners
+
+    def model_counts(self) -> dict[str, int]:
+        """How many templates each model id has (all people)."""
+        query = select(Template.model_id, func.count()).group_by(Template.model_id)
+        with self.session() as session:
+            return {model_id: count for model_id, count in session.execute(query)}

@@ -1,0 +1,107 @@
+"""Tests of the actuators: a real subprocess, a real local HTTP server, failures that return False."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from gate.actuators import DoorRequest, HttpActuator, LogActuator, ShellActuator, build_actuator
+from gate.config import ActuatorSettings
+from gate.errors import FaceGateError
+
+REQUEST = DoorRequest(gate_id="front", person_id="e7", name="Ada Lovelace", score=0.8123)
+
+
+def test_build_actuator_default_is_log() -> None:
+    assert isinstance(build_actuator(ActuatorSettings()), LogActuator)
+
+
+def test_build_actuator_unknown_kind_lists_valid_names() -> None:
+    with pytest.raises(FaceGateError, match="log, shell, http"):
+        build_actuator(ActuatorSettings.model_construct(kind="relay"))
+
+
+def test_log_actuator_open_logs_person(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO"):
+        assert LogActuator().open(REQUEST)
+    assert "Ada Lovelace" in caplog.text
+
+
+def test_shell_actuator_fills_placeholders_and_runs(tmp_path) -> None:
+    out = tmp_path / "opened.txt"
+    script = "import sys; open(sys.argv[1], 'w').write(' '.join(sys.argv[2:]))"
+    settings = ActuatorSettings(
+        kind="shell", command=[sys.executable, "-c", script, str(out), "{gate_id}", "{person_id}", "{name}", "{score}"]
+    )
+    assert build_actuator(settings).open(REQUEST)
+    assert out.read_text() == "front e7 Ada Lovelace 0.8123"
+
+
+def test_shell_actuator_nonzero_exit_returns_false(caplog: pytest.LogCaptureFixture) -> None:
+    settings = ActuatorSettings(kind="shell", command=[sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert ShellActuator(settings).open(REQUEST) is False
+    assert "exited with 3" in caplog.text
+
+
+def test_shell_actuator_missing_program_returns_false() -> None:
+    settings = ActuatorSettings(kind="shell", command=["/nonexistent/open-door", "{person_id}"])
+    assert ShellActuator(settings).open(REQUEST) is False
+
+
+def test_shell_actuator_slow_command_times_out_false(caplog: pytest.LogCaptureFixture) -> None:
+    settings = ActuatorSettings(
+        kind="shell", command=[sys.executable, "-c", "import time; time.sleep(5)"], timeout_s=0.3
+    )
+    assert ShellActuator(settings).open(REQUEST) is False
+    assert "did not finish" in caplog.text
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    bodies: list[dict] = []
+    status = 200
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers["Content-Length"])
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[HTTPServer]:
+    _Recorder.bodies, _Recorder.status = [], 200
+    httpd = HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _url(httpd: HTTPServer) -> str:
+    return f"http://127.0.0.1:{httpd.server_address[1]}/door"
+
+
+def test_http_actuator_posts_json_body(server: HTTPServer) -> None:
+    assert build_actuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST)
+    assert _Recorder.bodies == [{"gate_id": "front", "person_id": "e7", "name": "Ada Lovelace", "score": 0.8123}]
+
+
+def test_http_actuator_server_error_returns_false(server: HTTPServer) -> None:
+    _Recorder.status = 500
+    assert HttpActuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST) is False
+
+
+def test_http_actuator_nobody_listening_returns_false(server: HTTPServer) -> None:
+    url = _url(server)
+    server.shutdown()
+    server.server_close()
+    assert HttpActuator(ActuatorSettings(kind="http", url=url, timeout_s=1.0)).open(REQUEST) is False

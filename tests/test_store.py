@@ -1,0 +1,149 @@
+"""The database: schema through Alembic, refusal of bad files and URLs, events, templates of active people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from gate.errors import FaceGateError
+from gate.store import AccessEventRecord, Base, Database, Person, Template
+
+
+def _db(tmp_path: Path) -> Database:
+    return Database(f"sqlite:///{tmp_path / 'sub' / 'gate.db'}")
+
+
+def _person(
+    db: Database, employee_id: str, vectors: np.ndarray, model_id: str = "m1", active: bool = True
+) -> int:
+    with db.session() as session:
+        person = Person(employee_id=employee_id, name=employee_id.title(), active=active)
+        for i, vector in enumerate(vectors):
+            person.templates.append(
+                Template(
+                    embedding=vector.astype(np.float32).tobytes(),
+                    embedding_size=len(vector),
+                    model_id=model_id,
+                    image_sha256=f"{employee_id}-{i}",
+                    quality=0.99,
+                    source=f"{i}.jpg",
+                )
+            )
+        session.add(person)
+        session.flush()
+        return person.id
+
+
+def test_database_new_sqlite_file_creates_folder_and_schema(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    assert (tmp_path / "sub" / "gate.db").is_file()
+    assert {"people", "templates", "access_events", "alembic_version"} <= set(
+        inspect(db.engine).get_table_names()
+    )
+
+
+def test_database_migrations_match_models_no_difference(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_database_reopen_keeps_data(tmp_path: Path) -> None:
+    _person(_db(tmp_path), "e1", np.eye(4)[:2])
+    ids, people, vectors = _db(tmp_path).all_templates("m1")
+    assert len(ids) == 2 and vectors.shape == (2, 4)
+
+
+def test_database_not_sqlite_file_raises_and_leaves_file_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database\n")
+    with pytest.raises(FaceGateError, match="not a SQLite database"):
+        Database(f"sqlite:///{path}")
+    assert path.read_bytes() == b"these are my notes, not a database\n"
+
+
+@pytest.mark.parametrize(
+    "url", ["no-url-at-all", "nosuchdialect://host/db", "postgresql://u:secret@127.0.0.1:1/x"]
+)
+def test_database_bad_url_raises_one_line_without_password(url: str) -> None:
+    with pytest.raises(FaceGateError) as caught:
+        Database(url)
+    assert "\n" not in str(caught.value) and "secret" not in str(caught.value)
+
+
+def test_database_newer_schema_raises(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(FaceGateError, match="newer than this FaceGate"):
+        _db(tmp_path)
+
+
+def test_database_session_error_rolls_back(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with pytest.raises(RuntimeError), db.session() as session:
+        session.add(Person(employee_id="e1", name="E1"))
+        session.flush()
+        raise RuntimeError("boom")
+    with db.session() as session:
+        assert session.scalars(select(Person)).all() == []
+
+
+def test_record_event_roundtrip_newest_first_in_utc(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    start = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    db.record_event(AccessEventRecord(start, "front", "e1", 0.8, "granted", "MATCH"))
+    db.record_event(AccessEventRecord(start + timedelta(seconds=5), "front", None, None, "denied", "UNKNOWN"))
+    events = db.events(limit=10)
+    assert [e.decision for e in events] == ["denied", "granted"]
+    assert events[1] == AccessEventRecord(start, "front", "e1", pytest.approx(0.8), "granted", "MATCH")
+    assert events[0].time.tzinfo is not None
+    assert len(db.events(limit=1)) == 1
+
+
+def test_record_event_bad_decision_raises(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with pytest.raises(ValueError):
+        db.record_event(AccessEventRecord(datetime.now(UTC), "g", None, None, "maybe", "X"))  # type: ignore[arg-type]
+
+
+def test_all_templates_inactive_and_other_model_excluded(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    rng = np.random.default_rng(0)
+    kept = _person(db, "e1", rng.normal(size=(2, 8)))
+    _person(db, "e2", rng.normal(size=(1, 8)), active=False)
+    _person(db, "e3", rng.normal(size=(1, 8)), model_id="m2")
+    ids, people, vectors = db.all_templates("m1")
+    assert people.tolist() == [kept, kept] and vectors.dtype == np.float32 and vectors.shape == (2, 8)
+    assert set(db.template_owners("m1")) == set(ids.tolist())
+    assert db.model_counts() == {"m1": 3, "m2": 1}
+
+
+def test_all_templates_unknown_model_empty(tmp_path: Path) -> None:
+    ids, people, vectors = _db(tmp_path).all_templates("none")
+    assert len(ids) == 0 and vectors.shape[0] == 0
+
+
+def test_delete_person_cascades_templates_keeps_events(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    _person(db, "e1", np.eye(4)[:3])
+    db.record_event(AccessEventRecord(datetime.now(UTC), "g", "e1", 0.9, "granted", "MATCH"))
+    with db.session() as session:
+        session.delete(session.scalars(select(Person)).one())
+    with db.session() as session:
+        assert session.scalars(select(Template)).all() == []
+    assert db.events()[0].employee_id == "e1"
+
+
+def test_template_owners_chunked_lookup_finds_all(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    _person(db, "e1", np.random.default_rng(1).normal(size=(1203, 4)))
+    ids, _, _ = db.all_templates("m1")
+    owners = db.template_owners("m1", ids.tolist())
+    assert len(owners) == 1203 and {o.employee_id for o in owners.values()} == {"e1"}

@@ -1,0 +1,98 @@
+"""The training pool (LFW peopleDevTrain + Pins, as aligned crops), its held-out validation people, and P x K batches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gate.errors import FaceGateError
+from training.crops import CropSet, load_crops
+
+log = logging.getLogger(__name__)
+
+
+def read_people(path: Path) -> dict[str, int]:
+    """An LFW people file (`n` then `name count` lines, possibly several folds) as {name: image count}."""
+    if not path.is_file():
+        raise FaceGateError(f"{path}: people file not found")
+    people: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not parts[0].isdigit():
+            people[parts[0]] = int(parts[1])
+    return people
+
+
+@dataclass
+class Pool:
+    """Crops split by person: `train` for fitting, `val` (people never trained on) for calibration and selection."""
+
+    train: CropSet
+    train_labels: np.ndarray  # (N,) int64, 0..C-1
+    val: CropSet
+    val_labels: np.ndarray
+    classes: list[str]
+
+
+def _labels(names: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    classes = sorted(set(names.tolist()))
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[n] for n in names], dtype=np.int64), classes
+
+
+def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int = 0) -> Pool:
+    """LFW peopleDevTrain + Pins. `val_people` LFW people with 2+ photos are held out, and so are all LFW
+    people with a single photo (no positive pair to train on, but good impostors for calibration)."""
+    dev_train = read_people(lfw_dir / "peopleDevTrain.txt")
+    lfw = load_crops(crops_dir / "lfw.npz", people=set(dev_train))
+    pins = load_crops(crops_dir / "pins.npz")
+    pins.person = np.array([f"pins:{p}" for p in pins.person])  # keep the two namespaces apart
+    several = sorted(name for name, count in dev_train.items() if count >= 2)
+    held = set(np.random.default_rng(seed).choice(several, size=min(val_people, len(several)), replace=False))
+    singles = {name for name, count in dev_train.items() if count < 2}
+    in_val = np.isin(lfw.person, sorted(held | singles))
+    train = _concat(lfw.subset(~in_val & lfw.detected), pins.subset(pins.detected))
+    val = lfw.subset(in_val)
+    train_labels, classes = _labels(train.person)
+    val_labels, _ = _labels(val.person)
+    log.info(
+        "pool: %d train crops of %d people; %d validation crops of %d people",
+        len(train), len(classes), len(val), len(set(val.person.tolist())),
+    )
+    return Pool(train, train_labels, val, val_labels, classes)
+
+
+def _concat(a: CropSet, b: CropSet) -> CropSet:
+    return CropSet(
+        np.concatenate([a.crops, b.crops]),
+        np.concatenate([a.person, b.person]),
+        np.concatenate([a.file, b.file]),
+        np.concatenate([a.detected, b.detected]),
+    )
+
+
+class PKSampler:
+    """Batches of P identities x K images each (identities with fewer than K photos are sampled with repeats)
+    so that every batch holds positives and hard negatives for online triplet mining."""
+
+    def __init__(self, labels: np.ndarray, p: int, k: int, seed: int = 0) -> None:
+        self.by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+        self.classes = np.array([c for c, idx in enumerate(self.by_class) if len(idx) >= 2])
+        self.p, self.k = p, k
+        self.batches_per_epoch = max(1, len(labels) // (p * k))
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for _ in range(self.batches_per_epoch):
+            chosen = self.rng.choice(self.classes, size=self.p, replace=False)
+            yield np.concatenate([
+                self.rng.choice(self.by_class[c], size=self.k, replace=len(self.by_class[c]) < self.k)
+                for c in chosen
+            ])

@@ -1,0 +1,243 @@
+"""Offline face verification on LFW-style pairs files: the gate's detector, aligner and embedder, scored.
+
+Protocol notes:
+- Each distinct image is read and detected once. The face kept is `central_face` (the largest, nearest the
+  centre: news photos show bystanders). The quality gate is NOT applied: this benchmark measures the
+  embedding on every detectable face, as published LFW figures do; the gate's refusals are measured elsewhere.
+- An image where no face is found is counted in `failed_to_detect`, and every pair using it gets the score
+  -1 (a certain non-match): at the door a face that is not found never opens it. Genuine pairs therefore
+  count as errors, impostor pairs as correct rejections.
+- Folds: `folds n` files (pairs.txt: 10 folds of n same + n different pairs) use their folds; a single-block
+  file (`n`, as pairsDevTest.txt's 500 + 500) is cut in order into min(10, n) folds of n/10 same + n/10
+  different pairs, so k-fold accuracy is defined for both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from gate.detection import central_face
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.imageio import load_image
+from gate.pipeline import FacePipeline
+from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, roc, tar_at_far
+
+log = logging.getLogger(__name__)
+
+FAILED_SCORE = -1.0  # the score of a pair with an image where no face was found
+REPORT_FARS = ("0.01", "0.001")
+RAW_KEYS = ("scores", "labels")  # numpy arrays in the result, left out of the JSON
+BATCH = 16  # images detected and embedded together
+SINGLE_BLOCK_FOLDS = 10
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two images (paths relative to the image root), whether they show the same person, and the fold."""
+
+    left: str
+    right: str
+    same: bool
+    fold: int
+
+
+def image_name(name: str, number: int) -> str:
+    """LFW's file naming: `<name>/<name>_<number:04d>.jpg`."""
+    return f"{name}/{name}_{number:04d}.jpg"
+
+
+def _header(fields: list[str], path: Path) -> tuple[int, int]:
+    """(folds, n) from the first line: `n` or `folds n`."""
+    if len(fields) not in (1, 2) or not all(f.isdigit() and int(f) > 0 for f in fields):
+        got = " ".join(fields)
+        raise FaceGateError(f"{path}: line 1 must be 'n' or 'folds n' (positive integers), got {got!r}")
+    return (1, int(fields[0])) if len(fields) == 1 else (int(fields[0]), int(fields[1]))
+
+
+def _pair(fields: list[str], same: bool, fold: int, where: str) -> Pair:
+    """One pair line: `name n1 n2` (same person) or `name1 n1 name2 n2` (different people)."""
+    expected = "'name n1 n2'" if same else "'name1 n1 name2 n2'"
+    numbers = fields[1:] if same else fields[1::2]
+    if len(fields) != (3 if same else 4) or not all(n.isdigit() for n in numbers):
+        raise FaceGateError(f"{where}: expected {expected}, got {' '.join(fields)!r}")
+    if same:
+        return Pair(image_name(fields[0], int(fields[1])), image_name(fields[0], int(fields[2])), True, fold)
+    return Pair(image_name(fields[0], int(fields[1])), image_name(fields[2], int(fields[3])), False, fold)
+
+
+def read_pairs(path: str | os.PathLike) -> list[Pair]:
+    """Read an LFW pairs file: a header `n` or `folds n`, then per fold n same pairs and n different pairs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceGateError(f"pairs file not found: {path}")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise FaceGateError(f"{path}: not a text pairs file") from None
+    numbered = [(i, line.split()) for i, line in enumerate(lines, 1) if line.split()]
+    if not numbered:
+        raise FaceGateError(f"{path}: empty pairs file")
+    folds, n = _header(numbered[0][1], path)
+    body = numbered[1:]
+    if len(body) != folds * 2 * n:
+        raise FaceGateError(
+            f"{path}: header promises {folds} fold(s) x ({n} same + {n} different) = {folds * 2 * n} pairs, "
+            f"the file has {len(body)}"
+        )
+    split = min(SINGLE_BLOCK_FOLDS, n)
+    pairs = []
+    for position, (line, fields) in enumerate(body):
+        block, j = divmod(position, 2 * n)
+        fold = block if folds > 1 else (j % n) * split // n
+        pairs.append(_pair(fields, j < n, fold, f"{path}:{line}"))
+    return pairs
+
+
+def _detect(images: list[np.ndarray], pipeline: FacePipeline) -> list:
+    """Faces per image: one batched MTCNN call when the images share a size (LFW's do), else one by one."""
+    if len({image.shape for image in images}) == 1:
+        return pipeline.detector.detect_batch(images)
+    return [pipeline.detector.detect(image) for image in images]
+
+
+def embed_images(
+    paths: list[Path], pipeline: FacePipeline, embedder: Embedder, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings (N, D) float32, found (N,) bool): each image's central face, detected and aligned once.
+
+    Rows where no face was found stay zero.
+    """
+    embeddings = np.zeros((len(paths), embedder.card.embedding_size), dtype=np.float32)
+    found = np.zeros(len(paths), dtype=bool)
+    with tqdm(total=len(paths), desc="evaluating", unit="image", disable=not progress) as bar:
+        for start in range(0, len(paths), BATCH):
+            images = [load_image(path) for path in paths[start : start + BATCH]]
+            crops, rows = [], []
+            for offset, (image, faces) in enumerate(zip(images, _detect(images, pipeline), strict=True)):
+                face = central_face(faces, image.shape[1], image.shape[0])
+                if face is not None:
+                    crops.append(pipeline.crop(image, face).crop)
+                    rows.append(start + offset)
+            if crops:
+                embeddings[rows] = embedder.embed(np.stack(crops))
+                found[rows] = True
+            bar.update(len(images))
+    return embeddings, found
+
+
+def verification_metrics(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> dict:
+    """k-fold accuracy, AUC, EER, and TAR with its threshold at each reported FAR.
+
+    `far_support[far]` is how many impostor pairs that FAR lets through at most (floor(far x impostors));
+    0 means the FAR is below this benchmark's resolution and its threshold is just above the highest impostor.
+    """
+    accuracy, accuracy_std, _ = kfold_accuracy(scores, labels, folds)
+    impostors = int(np.sum(~labels))
+    tar, thresholds = {}, {}
+    for far in REPORT_FARS:
+        tar[far], thresholds[far] = tar_at_far(scores, labels, float(far))
+    return {
+        "accuracy": accuracy,
+        "accuracy_std": accuracy_std,
+        "auc": auc(scores, labels),
+        "eer": eer(scores, labels),
+        "tar_at_far": tar,
+        "thresholds_at_far": thresholds,
+        "impostor_pairs": impostors,
+        "far_support": {far: allowed_false_accepts(impostors, float(far)) for far in REPORT_FARS},
+    }
+
+
+def _check_pairs(pairs: list[Pair], image_root: Path) -> list[str]:
+    """The distinct image names, after checking the pairs can be scored and every image exists."""
+    if not any(p.same for p in pairs) or all(p.same for p in pairs):
+        raise FaceGateError("the pairs need both same-person and different-person pairs")
+    if len({p.fold for p in pairs}) < 2:
+        raise FaceGateError("the pairs need at least 2 folds for k-fold accuracy (a header 'n' with n >= 2)")
+    names = sorted({p.left for p in pairs} | {p.right for p in pairs})
+    missing = [name for name in names if not (image_root / name).is_file()]
+    if missing:
+        raise FaceGateError(
+            f"{len(missing)} of {len(names)} images not found under {image_root} (first: {missing[0]}); "
+            "point --images at the folder holding <Person>/<Person>_NNNN.jpg"
+        )
+    return names
+
+
+def evaluate_pairs(
+    pairs: list[Pair],
+    image_root: str | os.PathLike,
+    pipeline: FacePipeline,
+    embedder: Embedder,
+    progress: bool = True,
+) -> dict:
+    """Score every pair by the cosine of its two embeddings and summarise (see the module notes).
+
+    Keys: accuracy, accuracy_std, auc, eer, tar_at_far, thresholds_at_far, impostor_pairs, far_support,
+    pairs, failed_to_detect, pairs_failed, model_id; and the raw `scores`, `labels` arrays (not in the JSON).
+    """
+    image_root = Path(image_root)
+    names = _check_pairs(pairs, image_root)
+    embeddings, found = embed_images([image_root / name for name in names], pipeline, embedder, progress)
+    row = {name: i for i, name in enumerate(names)}
+    left = np.array([row[p.left] for p in pairs])
+    right = np.array([row[p.right] for p in pairs])
+    scores = np.einsum("ij,ij->i", embeddings[left], embeddings[right]).astype(np.float64)
+    failed = ~(found[left] & found[right])
+    scores[failed] = FAILED_SCORE
+    if not found.all():
+        log.warning("no face found in %d of %d images: %d pairs scored %s", (~found).sum(), len(names),
+                    failed.sum(), FAILED_SCORE)
+    labels = np.array([p.same for p in pairs])
+    return {
+        **verification_metrics(scores, labels, np.array([p.fold for p in pairs])),
+        "pairs": len(pairs),
+        "failed_to_detect": int(np.sum(~found)),
+        "pairs_failed": int(np.sum(failed)),
+        "model_id": embedder.model_id,
+        "scores": scores,
+        "labels": labels,
+    }
+
+
+def summary(result: dict) -> dict:
+    """The JSON-ready part of a result: everything but the raw score arrays."""
+    return {key: value for key, value in result.items() if key not in RAW_KEYS}
+
+
+def write_json(result: dict, path: str | os.PathLike) -> None:
+    """Write the summary as indented JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary(result), indent=2) + "\n", encoding="utf-8")
+
+
+def plot_roc(result: dict, path: str | os.PathLike) -> None:
+    """A ROC curve PNG (TAR against FAR on a log axis), with the reported operating points marked."""
+    far, tar, _ = roc(result["scores"], result["labels"])
+    figure = Figure(figsize=(6, 4.5), dpi=100)
+    axes = figure.add_subplot()
+    keep = far > 0  # a log axis cannot show FAR = 0
+    axes.plot(far[keep], tar[keep], label=f"{result['model_id']} (AUC {result['auc']:.4f})")
+    for far_key, value in result["tar_at_far"].items():
+        axes.plot(float(far_key), value, "o", label=f"TAR {value:.3f} @ FAR {far_key}")
+    axes.set_xscale("log")
+    axes.set_xlim(1.0 / max(result["impostor_pairs"], 1) / 2, 1.0)
+    axes.set_ylim(0.0, 1.01)
+    axes.set_xlabel("false accept rate")
+    axes.set_ylabel("true accept rate")
+    axes.set_title(f"Verification ROC, {result['pairs']} pairs")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="lower right")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)

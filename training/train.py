@@ -1,0 +1,197 @@
+"""Triplet training of the embedding network: `train(config)` with checkpoints, resume, and a progress bar.
+
+Shaped as torchvision's classification reference: build_* helpers, train_one_epoch, evaluate, a short main.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from gate.backbones import build_backbone
+from gate.embedder import embed_tensor, to_tensor
+from training.augment import FaceAugment
+from training.calibration import FARS, calibrate
+from training.data import PKSampler, Pool, build_pool
+from training.export import export_model
+from training.losses import get_loss, normalise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; saved in the checkpoint and the model card."""
+
+    data: str = "../shared/datasets"  # holds lfw/ (with peopleDevTrain.txt) and pins/
+    crops: str = ".crops"  # aligned crops made by `facegate prepare`
+    out: str = "runs/default"
+    backbone: str = "resnet18"
+    embedding_size: int = 128
+    loss: str = "batch_hard"
+    margin: float = 0.3
+    p: int = 64  # identities per batch
+    k: int = 4  # photos per identity
+    epochs: int = 40
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    val_people: int = 100
+    eval_every: int = 5
+    max_batches: int = 0  # >0: stop each epoch early (smoke tests)
+    seed: int = 0
+    device: str = "auto"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, object]:
+    """AdamW with linear warm-up then cosine decay to zero, stepped per batch."""
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
+    warmup = max(1, int(config.warmup_epochs * steps / max(config.epochs, 1)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    crops: torch.Tensor,
+    labels: torch.Tensor,
+    sampler: PKSampler,
+    optimizer: torch.optim.Optimizer,
+    scheduler: object,
+    config: TrainConfig,
+    epoch: int,
+) -> float:
+    model.train()
+    augment, loss_fn = FaceAugment(), get_loss(config.loss)
+    device = crops.device
+    use_amp = device.type == "cuda"
+    total, count = 0.0, 0
+    batches = tqdm(sampler, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, unit="batch")
+    for step, index in enumerate(batches):
+        if config.max_batches and step >= config.max_batches:
+            break
+        index_t = torch.from_numpy(index).to(device)
+        images = augment(crops[index_t])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            embeddings = model(images)
+        loss = loss_fn(normalise(embeddings), labels[index_t], config.margin)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total, count = total + loss.item(), count + 1
+        batches.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch: int = 256) -> np.ndarray:
+    model.eval()
+    parts = [embed_tensor(model, to_tensor(crops[i : i + batch]).to(device)).cpu() for i in range(0, len(crops), batch)]
+    return torch.cat(parts).numpy()
+
+
+def evaluate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
+    """Verification on the held-out people: every genuine pair against every impostor pair."""
+    embeddings = embed_crops(model, pool.val.crops, device)
+    return calibrate(embeddings, pool.val_labels)
+
+
+def _checkpoint(path: Path, model: nn.Module, optimizer, scheduler, epoch: int, config: TrainConfig, history) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "config": dataclasses.asdict(config),
+            "history": history,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Train, checkpoint every epoch (resumable), calibrate on held-out people, export `<out>/model.json`."""
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    data = Path(config.data)
+    pool = build_pool(Path(config.crops), data / "lfw", config.val_people, config.seed)
+    crops = torch.from_numpy(pool.train.crops).to(device)
+    labels = torch.from_numpy(pool.train_labels).to(device)
+    sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed)
+    model = build_backbone(config.backbone, config.embedding_size).to(device)
+    steps_per_epoch = min(len(sampler), config.max_batches or len(sampler))
+    optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * config.epochs)
+    start, history = 0, []
+    checkpoint = out / "checkpoint.pt"
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, history = state["epoch"] + 1, state["history"]
+        log.info("resumed from %s at epoch %d", checkpoint, start + 1)
+    began = time.time()
+    for epoch in range(start, config.epochs):
+        loss = train_one_epoch(model, crops, labels, sampler, optimizer, scheduler, config, epoch)
+        record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            record.update(evaluate(model, pool, device)["summary"])
+        history.append(record)
+        log.info("epoch %s", json.dumps(record))
+        _checkpoint(checkpoint, model, optimizer, scheduler, epoch, config, history)
+    return _export(model.cpu().eval(), pool, config, history, device, time.time() - began)
+
+
+def _export(model: nn.Module, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float) -> Path:
+    calibration = calibrate(embed_crops(model, pool.val.crops, torch.device("cpu")), pool.val_labels)
+    card_path = Path(config.out) / "model.json"
+    export_model(
+        model,
+        card_path,
+        model_id=f"facegate-{config.backbone}-{config.loss}-{time.strftime('%Y%m%d')}",
+        architecture=config.backbone,
+        embedding_size=config.embedding_size,
+        thresholds={far: calibration["thresholds"][far] for far in FARS},
+        training={
+            "config": dataclasses.asdict(config),
+            "train_images": len(pool.train),
+            "train_people": len(pool.classes),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "seconds": round(seconds, 1),
+            "history": history,
+        },
+        results={"validation": calibration["summary"]},
+    )
+    log.info("exported %s", card_path)
+    return card_path
