@@ -1,4 +1,4 @@
-"""Actuators open the door on a grant: log only, run a command, or POST JSON; failures are logged, never raised."""
+"""Actuators open the door on a grant: log, run a command or POST JSON; failures are logged, never raised."""
 
 from __future__ import annotations
 
@@ -37,8 +37,13 @@ class LogActuator:
     """Only logs the grant (the default; for trials and for doors driven by reading the event table)."""
 
     def open(self, request: DoorRequest) -> bool:
-        log.info("door %s opens for %s (%s), score %.3f", request.gate_id, request.name, request.person_id,
-                 request.score)
+        log.info(
+            "door %s opens for %s (%s), score %.3f",
+            request.gate_id,
+            request.name,
+            request.person_id,
+            request.score,
+        )
         return True
 
 
@@ -110,5 +115,7 @@ def build_actuator(settings: ActuatorSettings) -> Actuator:
     """The actuator named by `settings.kind`; an unknown kind fails listing the valid ones."""
     factory = ACTUATORS.get(settings.kind)
     if factory is None:
-        raise FaceGateError(f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})")
+        raise FaceGateError(
+            f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})"
+        )
     return factory(settings)

@@ -1,4 +1,4 @@
-"""The door decision per face track: N-of-M agreeing frames above the calibrated threshold, cooldown, reasons."""
+"""The door decision per face track: N-of-M agreeing frames above the threshold, cooldown, reasons."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class Verdict(StrEnum):
     """Why a track was let in or not."""
 
     GRANTED = "GRANTED"
-    BELOW_THRESHOLD = "BELOW_THRESHOLD"  # the nearest enrolled person scored under the threshold in every frame
+    BELOW_THRESHOLD = (
+        "BELOW_THRESHOLD"  # the nearest enrolled person scored under the threshold in every frame
+    )
     UNKNOWN_FACE = "UNKNOWN_FACE"  # no enrolled person to compare with at all
     NO_AGREEMENT = "NO_AGREEMENT"  # the track ended before enough frames agreed on one person
     COOLDOWN = "COOLDOWN"  # recognised, but this person was let in less than cooldown_s ago
@@ -52,12 +54,12 @@ class Decision:
 
     @property
     def decision(self) -> str:
-        """"granted" or "denied", as stored with the access event."""
+        """ "granted" or "denied", as stored with the access event."""
         return "granted" if self.granted else "denied"
 
 
 def threshold_for(settings: DecisionSettings, card: ModelCard) -> float:
-    """The configured override if any, else the card's threshold calibrated at the target false-accept rate."""
+    """The configured override if any, else the card's threshold calibrated at the target FAR."""
     return settings.threshold if settings.threshold is not None else card.threshold(settings.target_far)
 
 
@@ -152,8 +154,14 @@ class Policy:
             employee_id=winner.employee_id if winner is not None else None,
             name=winner.name if winner is not None else None,
         )
-        log.info("track %d: %s (%s) score %s after %d frames", track_id, decision.decision, verdict,
-                 "-" if score is None else f"{score:.3f}", state.frames)
+        log.info(
+            "track %d: %s (%s) score %s after %d frames",
+            track_id,
+            decision.decision,
+            verdict,
+            "-" if score is None else f"{score:.3f}",
+            state.frames,
+        )
         return decision
 
 

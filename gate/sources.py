@@ -1,4 +1,4 @@
-"""Frame sources through OpenCV: a webcam index, a video file or a stream URL, yielding timestamped RGB frames."""
+"""Frame sources through OpenCV: a webcam index, a video file or a stream URL; timestamped RGB frames."""
 
 from __future__ import annotations
 
@@ -101,7 +101,9 @@ class LiveSource:
         self._sleep = sleep
         self._capture = self._open()
         if self._capture is None:
-            raise FaceGateError(f"cannot open {self.description}: check camera.source (index, URL, permissions)")
+            raise FaceGateError(
+                f"cannot open {self.description}: check camera.source (index, URL, permissions)"
+            )
         self.fps = _fps(self._capture)
         self.reconnects = 0  # successful reopenings so far
 
@@ -149,7 +151,7 @@ class LiveSource:
 
 
 def open_source(spec: str, camera: CameraSettings) -> FrameSource:
-    """"0" (any digits) -> webcam index; "rtsp://..." or another URL -> stream; anything else -> a video file."""
+    """Digits ("0") -> webcam index; "rtsp://..." or another URL -> stream; anything else -> video file."""
     spec = spec.strip()
     if spec.isdigit():
         return LiveSource(int(spec), camera)

@@ -36,7 +36,8 @@ def test_shell_actuator_fills_placeholders_and_runs(tmp_path) -> None:
     out = tmp_path / "opened.txt"
     script = "import sys; open(sys.argv[1], 'w').write(' '.join(sys.argv[2:]))"
     settings = ActuatorSettings(
-        kind="shell", command=[sys.executable, "-c", script, str(out), "{gate_id}", "{person_id}", "{name}", "{score}"]
+        kind="shell",
+        command=[sys.executable, "-c", script, str(out), "{gate_id}", "{person_id}", "{name}", "{score}"],
     )
     assert build_actuator(settings).open(REQUEST)
     assert out.read_text() == "front e7 Ada Lovelace 0.8123"
@@ -92,7 +93,9 @@ def _url(httpd: HTTPServer) -> str:
 
 def test_http_actuator_posts_json_body(server: HTTPServer) -> None:
     assert build_actuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST)
-    assert _Recorder.bodies == [{"gate_id": "front", "person_id": "e7", "name": "Ada Lovelace", "score": 0.8123}]
+    assert _Recorder.bodies == [
+        {"gate_id": "front", "person_id": "e7", "name": "Ada Lovelace", "score": 0.8123}
+    ]
 
 
 def test_http_actuator_server_error_returns_false(server: HTTPServer) -> None:

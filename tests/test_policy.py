@@ -1,4 +1,4 @@
-"""Tests of the door policy: N-of-M votes, threshold, denials with reasons, cooldown, one decision per track."""
+"""Tests of the door policy: N-of-M votes, threshold, denials with reasons, cooldown, one per track."""
 
 from __future__ import annotations
 
@@ -44,7 +44,12 @@ def test_policy_three_agreeing_frames_grant_on_third() -> None:
     assert results[:2] == [None, None]
     decision = results[2]
     assert decision.verdict is Verdict.GRANTED and decision.granted
-    assert (decision.employee_id, decision.name, decision.frames, decision.decision) == ("e1", "Alice", 3, "granted")
+    assert (decision.employee_id, decision.name, decision.frames, decision.decision) == (
+        "e1",
+        "Alice",
+        3,
+        "granted",
+    )
     assert decision.score == pytest.approx(0.8)
 
 

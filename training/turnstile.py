@@ -1,4 +1,4 @@
-"""Walk-up simulator: renders a video of people approaching a door camera, one after another, with ground truth."""
+"""Walk-up simulator: a video of people approaching a door camera one after another, with ground truth."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     top, bottom = rng.uniform(40, 200, size=3), rng.uniform(40, 200, size=3)
     ramp = np.linspace(0, 1, height)[:, None, None]
     image = top * (1 - ramp) + bottom * ramp
-    texture = cv2.resize(rng.normal(0, 18, size=(height // 40, width // 40, 3)), (width, height),
-                         interpolation=cv2.INTER_CUBIC)
+    texture = cv2.resize(
+        rng.normal(0, 18, size=(height // 40, width // 40, 3)), (width, height), interpolation=cv2.INTER_CUBIC
+    )
     return np.clip(image + texture, 0, 255).astype(np.float32)
 
 
@@ -97,7 +98,9 @@ def _walk_frames(
 def render_turnstile(
     photos: list[tuple[str, np.ndarray]], path: Path, spec: TurnstileSpec | None = None
 ) -> tuple[Path, list[Walk]]:
-    """Write an .mp4 in which each (person, RGB photo) walks up to the camera in turn; return it and the walks.
+    """Write an .mp4 in which each (person, RGB photo) walks up to the camera in turn.
+
+    Returns the path and the ground-truth walks.
 
     The video opens and ends with a gap of empty frames and has one between people. Same inputs and
     seed give the same video.

@@ -1,0 +1,297 @@
+"""The gate loop: frames -> faces -> embeddings -> matches -> tracks -> decisions -> door and events."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+
+from gate.actuators import Actuator, DoorRequest
+from gate.config import Settings
+from gate.embedder import Embedder
+from gate.gallery import Gallery, Match
+from gate.pipeline import FaceCrop, FacePipeline
+from gate.policy import Decision, Policy, threshold_for
+from gate.sources import Frame, FrameSource
+from gate.store import AccessEventRecord, Database
+from gate.tracking import Box, Tracker
+
+log = logging.getLogger(__name__)
+
+GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
+
+
+@dataclass
+class TrackReport:
+    """What happened to one face track: when it was seen, how many frames were usable, its decision."""
+
+    track_id: int
+    first_frame: int
+    last_frame: int
+    frames_seen: int = 0  # processed frames in which the face was detected
+    usable_frames: int = 0  # ... and passed the quality gate
+    rejects: Counter[str] = field(default_factory=Counter)  # quality reason -> frames
+    best_score: float | None = None
+    decision: Decision | None = None
+    decision_frame: int | None = None
+
+    @property
+    def frames_to_decision(self) -> int | None:
+        """Video frames from the track's first sighting to its decision, both included."""
+        return None if self.decision_frame is None else self.decision_frame - self.first_frame + 1
+
+
+@dataclass
+class GateSummary:
+    """The result of a run: frames read and processed, decisions in order, every track."""
+
+    frames: int
+    processed: int
+    decisions: list[Decision]
+    tracks: list[TrackReport]
+    stopped_by_signal: bool
+
+
+@dataclass(frozen=True)
+class Overlay:
+    box: Box
+    label: str
+    color: tuple[int, int, int]
+
+
+class GateLoop:
+    """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: FacePipeline,
+        embedder: Embedder,
+        gallery: Gallery,
+        database: Database,
+        actuator: Actuator,
+    ) -> None:
+        self.settings = settings
+        self.pipeline, self.embedder, self.gallery = pipeline, embedder, gallery
+        self.database, self.actuator = database, actuator
+        self.tracker = Tracker(settings.decision.track_timeout_s)
+        self.policy = Policy(settings.decision, threshold_for(settings.decision, embedder.card), self._clock)
+        self.reports: dict[int, TrackReport] = {}
+        self.decisions: list[Decision] = []
+        self.overlays: list[Overlay] = []
+        self.frames = self.processed = 0
+        self._now = 0.0
+        self._frame_index = 0
+
+    def _clock(self) -> float:
+        return self._now  # the policy's time is the frame's: video time for files, monotonic for cameras
+
+    def step(self, frame: Frame) -> None:
+        """Read one frame; every `process_every`-th one goes through the whole pipeline."""
+        self.frames += 1
+        self._now, self._frame_index = frame.time, frame.index
+        if frame.index % self.settings.camera.process_every:
+            return
+        self.processed += 1
+        crops = self.pipeline.process(frame.image)
+        update = self.tracker.update([crop.face.box for crop in crops], frame.time)
+        for track in update.ended:
+            self._end_track(track.track_id)
+        usable: list[tuple[int, FaceCrop]] = []
+        for track_id, crop in zip(update.track_ids, crops, strict=True):
+            report = self._report(track_id)
+            report.frames_seen += 1
+            report.last_frame = frame.index
+            if crop.rejected is None:
+                report.usable_frames += 1
+                usable.append((track_id, crop))
+            else:
+                report.rejects[str(crop.rejected)] += 1
+                log.debug("frame %d track %d: not matched (%s)", frame.index, track_id, crop.rejected)
+        matches = self._match([crop for _, crop in usable])
+        for (track_id, _), match in zip(usable, matches, strict=True):
+            self._observe(track_id, match)
+        self.overlays = [
+            self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)
+        ]
+
+    def finish(self) -> None:
+        """The source has ended: decide the tracks still open."""
+        for track in self.tracker.end_all():
+            self._end_track(track.track_id)
+
+    def summary(self, stopped_by_signal: bool) -> GateSummary:
+        tracks = sorted(self.reports.values(), key=lambda report: report.track_id)
+        return GateSummary(self.frames, self.processed, list(self.decisions), tracks, stopped_by_signal)
+
+    def _report(self, track_id: int) -> TrackReport:
+        if track_id not in self.reports:
+            self.reports[track_id] = TrackReport(track_id, self._frame_index, self._frame_index)
+        return self.reports[track_id]
+
+    def _match(self, crops: list[FaceCrop]) -> list[Match | None]:
+        if not crops:
+            return []
+        embeddings = self.embedder.embed(np.stack([crop.crop for crop in crops]))  # one batch per frame
+        return self.gallery.search(embeddings)
+
+    def _observe(self, track_id: int, match: Match | None) -> None:
+        report = self.reports[track_id]
+        if match is not None and (report.best_score is None or match.score > report.best_score):
+            report.best_score = match.score
+        decision = self.policy.observe(track_id, match)
+        if decision is not None:
+            self._act(decision)
+
+    def _end_track(self, track_id: int) -> None:
+        decision = self.policy.end_track(track_id)
+        if decision is not None:
+            self._act(decision)
+
+    def _act(self, decision: Decision) -> None:
+        report = self.reports[decision.track_id]
+        report.decision, report.decision_frame = decision, min(self._frame_index, report.last_frame)
+        self.decisions.append(decision)
+        gate_id = self.settings.camera.gate_id
+        if decision.granted and decision.employee_id is not None:
+            request = DoorRequest(gate_id, decision.employee_id, decision.name or "", decision.score or 0.0)
+            if not self.actuator.open(request):
+                log.error("door %s did not open for %s: the actuator failed", gate_id, decision.employee_id)
+        record = AccessEventRecord(
+            time=datetime.now(UTC),
+            gate_id=gate_id,
+            employee_id=decision.employee_id,
+            score=decision.score,
+            decision="granted" if decision.granted else "denied",
+            reason=str(decision.verdict),
+        )
+        try:
+            self.database.record_event(record)
+        except SQLAlchemyError as error:
+            log.error("access event of track %d not recorded: %s", decision.track_id, error)
+
+    def _overlay(self, track_id: int, crop: FaceCrop) -> Overlay:
+        report = self.reports[track_id]
+        decision = report.decision
+        if decision is not None:
+            who = decision.name or str(decision.verdict)
+            score = "" if decision.score is None else f" {decision.score:.2f}"
+            return Overlay(crop.face.box, f"{who}{score}", GREEN if decision.granted else RED)
+        if crop.rejected is not None:
+            return Overlay(crop.face.box, f"#{track_id} {crop.rejected}", GREY)
+        score = "" if report.best_score is None else f" {report.best_score:.2f}"
+        return Overlay(crop.face.box, f"#{track_id}{score}", YELLOW)
+
+
+class AnnotatedVideo:
+    """Writes the frames with their face boxes and labels to an .mp4 (opened on the first frame)."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self._writer: cv2.VideoWriter | None = None
+
+    def write(self, image: np.ndarray, overlays: list[Overlay]) -> None:
+        canvas = image.copy()
+        for overlay in overlays:
+            x1, y1, x2, y2 = (round(v) for v in overlay.box)
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), overlay.color, 2)
+            cv2.putText(
+                canvas,
+                overlay.label,
+                (x1, max(12, y1 - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                overlay.color,
+                1,
+                cv2.LINE_AA,
+            )
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            height, width = canvas.shape[:2]
+            self._writer = cv2.VideoWriter(
+                str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height)
+            )
+        self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the yielded event (the loop finishes its frame, then stops); a second interrupts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be installed from the main thread
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s received: stopping after this frame", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_gate(
+    settings: Settings,
+    pipeline: FacePipeline,
+    embedder: Embedder,
+    gallery: Gallery,
+    database: Database,
+    source: FrameSource,
+    actuator: Actuator,
+    annotate: Path | None = None,
+) -> GateSummary:
+    """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision opens the door (grants) and
+    is recorded as an access event. `annotate`: also write the frames with boxes, names and scores there."""
+    loop = GateLoop(settings, pipeline, embedder, gallery, database, actuator)
+    video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
+    log.info(
+        "gate %s watching %s (threshold %.3f)",
+        settings.camera.gate_id,
+        source.description,
+        loop.policy.threshold,
+    )
+    with stop_on_signals() as stop:
+        try:
+            for frame in source.frames():
+                loop.step(frame)
+                if video is not None:
+                    video.write(frame.image, loop.overlays)
+                if stop.is_set():
+                    break
+        except KeyboardInterrupt:
+            log.warning("interrupted in the middle of a frame")
+            stop.set()
+        finally:
+            source.close()
+            if video is not None:
+                video.close()
+    loop.finish()
+    summary = loop.summary(stopped_by_signal=stop.is_set())
+    log.info(
+        "gate stopped: %d frames (%d processed), %d decisions",
+        summary.frames,
+        summary.processed,
+        len(summary.decisions),
+    )
+    return summary

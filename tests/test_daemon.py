@@ -1,0 +1,183 @@
+"""The gate loop end to end on a turnstile video of LFW people: real MTCNN, FAISS, SQLite, OpenCV."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gate.actuators import DoorRequest
+from gate.config import Settings, settings_from_dict
+from gate.daemon import run_gate
+from gate.embedder import Embedder
+from gate.gallery import Gallery
+from gate.imageio import load_image
+from gate.pipeline import FacePipeline
+from gate.policy import Verdict
+from gate.sources import Frame, VideoFileSource
+from gate.store import Database, Person, Template
+from training.turnstile import TurnstileSpec, render_turnstile
+
+SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
+
+
+class Doors:
+    """An actuator that remembers whom it opened for."""
+
+    def __init__(self) -> None:
+        self.opened: list[DoorRequest] = []
+
+    def open(self, request: DoorRequest) -> bool:
+        self.opened.append(request)
+        return True
+
+
+def gate_settings(tmp_path: Path, **decision: float) -> Settings:
+    return settings_from_dict(
+        {
+            "camera": {"gate_id": "test-door"},
+            "decision": {"track_timeout_s": 0.5, "votes_needed": 2, "window": 3, **decision},
+            "database": {"url": f"sqlite:///{tmp_path / 'gate.db'}"},
+            "gallery": {"index_path": str(tmp_path / "gallery.faiss")},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def embedder(untrained_card: Path) -> Embedder:
+    return Embedder(untrained_card)
+
+
+@pytest.fixture(scope="module")
+def pipeline(embedder: Embedder) -> FacePipeline:
+    return FacePipeline(crop_size=embedder.input_size)
+
+
+@pytest.fixture(scope="module")
+def people(lfw_root: Path) -> list[tuple[str, list[Path]]]:
+    """Two people with at least two photos: the first is enrolled, the second is a stranger."""
+    names = ["Colin_Powell", "Tony_Blair"]
+    return [(name, sorted((lfw_root / name).glob("*.jpg"))[:2]) for name in names]
+
+
+def open_gate(
+    settings: Settings, embedder: Embedder, pipeline: FacePipeline, enrol: tuple[str, Path] | None
+) -> tuple[Database, Gallery]:
+    database = Database(settings.database_url)
+    if enrol is not None:
+        crops = pipeline.process(load_image(enrol[1]))
+        vector = embedder.embed(np.stack([crops[0].crop]))[0]
+        with database.session() as session:
+            person = Person(employee_id="e1", name=enrol[0])
+            person.templates.append(
+                Template(
+                    embedding=vector.tobytes(),
+                    embedding_size=len(vector),
+                    model_id=embedder.model_id,
+                    image_sha256="x",
+                    quality=0.99,
+                    source=enrol[1].name,
+                )
+            )
+            session.add(person)
+    gallery = Gallery.open(
+        database,
+        settings.gallery,
+        settings.resolve(settings.gallery.index_path),
+        embedder.model_id,
+        embedder.card.embedding_size,
+    )
+    return database, gallery
+
+
+@pytest.fixture(scope="module")
+def video(people: list[tuple[str, list[Path]]], tmp_path_factory: pytest.TempPathFactory):
+    photos = [(name, load_image(paths[0])) for name, paths in people]
+    return render_turnstile(photos, tmp_path_factory.mktemp("video") / "walk.mp4", SPEC)
+
+
+def test_run_gate_turnstile_every_track_decided_and_recorded(
+    tmp_path, embedder, pipeline, people, video
+) -> None:
+    # threshold -1: every match is a vote (the untrained model's scores mean nothing); the stranger is then
+    # taken for the one enrolled person within the cooldown, so the second walk is refused with COOLDOWN.
+    settings = gate_settings(tmp_path, threshold=-1.0, cooldown_s=60.0)
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    doors = Doors()
+    path, walks = video
+    summary = run_gate(
+        settings,
+        pipeline,
+        embedder,
+        gallery,
+        database,
+        VideoFileSource(path),
+        doors,
+        annotate=tmp_path / "annotated.mp4",
+    )
+
+    assert summary.frames == summary.processed == walks[-1].last_frame + 1 + round(SPEC.gap_s * SPEC.fps)
+    decided = [t for t in summary.tracks if t.usable_frames]
+    assert decided and all(t.decision is not None for t in decided)
+    events = database.events(limit=100)
+    assert len(events) == len(summary.decisions) == len(decided)
+    for walk in walks:
+        inside = [t for t in decided if walk.first_frame <= t.first_frame <= walk.last_frame]
+        assert len(inside) == 1, f"{walk.person}: {inside}"
+        assert inside[0].frames_to_decision <= walk.last_frame - inside[0].first_frame + 1
+    verdicts = [d.verdict for d in summary.decisions]
+    assert verdicts == [Verdict.GRANTED, Verdict.COOLDOWN]
+    assert [(r.person_id, r.name, r.gate_id) for r in doors.opened] == [("e1", name, "test-door")]
+    assert sorted((e.decision, e.reason, e.employee_id) for e in events) == [
+        ("denied", "COOLDOWN", "e1"),
+        ("granted", "GRANTED", "e1"),
+    ]
+    assert all(e.gate_id == "test-door" and e.score is not None for e in events)
+    annotated = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
+    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == summary.frames
+    annotated.release()
+
+
+class StopsAt:
+    """A real video source that sends this process SIGTERM while handing out frame `index`."""
+
+    def __init__(self, source: VideoFileSource, index: int) -> None:
+        self.source, self.index = source, index
+        self.fps, self.description = source.fps, source.description
+        self.closed = False
+
+    def frames(self) -> Iterator[Frame]:
+        for frame in self.source.frames():
+            if frame.index == self.index:
+                signal.raise_signal(signal.SIGTERM)
+            yield frame
+
+    def close(self) -> None:
+        self.source.close()
+        self.closed = True
+
+
+def test_run_gate_sigterm_finishes_frame_and_closes_source(tmp_path, embedder, pipeline, video) -> None:
+    settings = gate_settings(tmp_path)
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    source = StopsAt(VideoFileSource(video[0]), index=2)
+    previous = signal.getsignal(signal.SIGTERM)
+    summary = run_gate(settings, pipeline, embedder, gallery, database, source, Doors())
+    assert summary.stopped_by_signal and source.closed
+    assert summary.frames == summary.processed == 3
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_run_gate_process_every_skips_frames(tmp_path, embedder, pipeline, video) -> None:
+    settings = settings_from_dict(
+        {**gate_settings(tmp_path).model_dump(exclude={"base_dir"}), "camera": {"process_every": 4}}
+    )
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    source = StopsAt(VideoFileSource(video[0]), index=9)
+    summary = run_gate(settings, pipeline, embedder, gallery, database, source, Doors())
+    assert (summary.frames, summary.processed) == (10, 3)
