@@ -1,0 +1,263 @@
+"""Latency on this CPU per stage of a 640x480 frame (detect, align, embed, search) and FAISS search at scale.
+
+Run: `python benchmarks/latency.py [--repeats 20] [--skip-1m]`. Frames are built by pasting real LFW photos
+from $FACEGATE_DATA (default ../shared/datasets) onto a plain background: one face, and five faces. Timing
+does not depend on the weights, so without a shipped model (gate/models/default.json) an untrained
+mobilefacenet and resnet18 are exported to a temporary folder and both are timed. Gallery search uses random
+unit templates; each query is a template plus noise (cosine about 0.8, like a probe of an enrolled person),
+searched one at a time, single-threaded (OpenMP's fan-out costs more than it saves on a single query).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+from gate.backbones import build_backbone
+from gate.config import GallerySettings
+from gate.embedder import Embedder
+from gate.imageio import load_image
+from gate.model_card import SHIPPED_CARD
+from gate.pipeline import FacePipeline
+from training.export import export_model
+
+FRAME_SHAPE = (480, 640, 3)
+FRAME_GALLERY = 1_000  # templates searched per face in the frame benchmark
+GALLERY_SIZES = (1_000, 100_000, 1_000_000)
+PROBE_NOISE = 0.07  # per-dimension noise added to a template to make a query (cosine ~0.8 at 128 dims)
+WARMUP = 3
+# Five photos from LFW's pairsDevTest people; the first alone makes the one-face frame.
+PHOTOS = (
+    "Abdullah_Gul/Abdullah_Gul_0013.jpg",
+    "Aaron_Guiel/Aaron_Guiel_0001.jpg",
+    "AJ_Lamas/AJ_Lamas_0001.jpg",
+    "Zach_Safrin/Zach_Safrin_0001.jpg",
+    "Charles_Cope/Charles_Cope_0001.jpg",
+)
+FIVE_SLOTS = ((20, 20), (20, 230), (20, 440), (260, 125), (260, 335))  # (top, left) of 180 px tiles
+LABEL_WIDTH = 46
+TARGETS = {"whole frame, 1 face": 100.0, "embed per face": 15.0, "search 100k": 5.0}  # median ms
+
+
+def dataset_root() -> Path:
+    default = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    return Path(os.environ.get("FACEGATE_DATA") or default)
+
+
+def _resize(photo: np.ndarray, size: int) -> np.ndarray:
+    return np.asarray(
+        torch.nn.functional.interpolate(
+            torch.from_numpy(photo).permute(2, 0, 1)[None].float(),
+            size=(size, size),
+            mode="bilinear",
+            antialias=True,
+        )[0]
+        .permute(1, 2, 0)
+        .round()
+        .clamp(0, 255)
+        .byte()
+    )
+
+
+def build_frames(lfw: Path) -> dict[str, np.ndarray]:
+    """A 640x480 frame with one face (a 250 px photo, centred) and one with five (180 px tiles)."""
+    background = np.zeros(FRAME_SHAPE, dtype=np.uint8)
+    background[:] = np.linspace(60, 140, FRAME_SHAPE[1], dtype=np.uint8)[None, :, None]
+    photos = [load_image(lfw / name) for name in PHOTOS]
+    one = background.copy()
+    top, left = (FRAME_SHAPE[0] - 250) // 2, (FRAME_SHAPE[1] - 250) // 2
+    one[top : top + 250, left : left + 250] = _resize(photos[0], 250)
+    five = background.copy()
+    for (top, left), photo in zip(FIVE_SLOTS, photos, strict=True):
+        five[top : top + 180, left : left + 180] = _resize(photo, 180)
+    return {"1 face": one, "5 faces": five}
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    """n random templates of unit length."""
+    return _unit(rng.standard_normal((n, dim), dtype=np.float32))
+
+
+def probes(rng: np.random.Generator, gallery: np.ndarray, count: int) -> np.ndarray:
+    """Queries near randomly chosen templates, as a live face is near its enrolled template."""
+    chosen = gallery[rng.integers(0, len(gallery), count)]
+    return _unit(chosen + PROBE_NOISE * rng.standard_normal(chosen.shape, dtype=np.float32))
+
+
+@contextmanager
+def faiss_threads(count: int) -> Iterator[None]:
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def models(workdir: Path) -> list[tuple[str, Embedder]]:
+    """The shipped model, or untrained mobilefacenet and resnet18 exported to workdir."""
+    if SHIPPED_CARD.is_file():
+        embedder = Embedder()
+        return [(f"shipped {embedder.model_id} ({embedder.card.architecture})", embedder)]
+    found = []
+    for architecture in ("mobilefacenet", "resnet18"):
+        card = workdir / f"{architecture}.json"
+        export_model(
+            build_backbone(architecture, 128).eval(),
+            card,
+            model_id=f"untrained-{architecture}",
+            architecture=architecture,
+            embedding_size=128,
+        )
+        found.append((f"untrained {architecture} (no shipped model)", Embedder(card)))
+    return found
+
+
+def time_frame(
+    frame: np.ndarray, pipeline: FacePipeline, embedder: Embedder, index: faiss.Index, repeats: int
+) -> tuple[dict[str, list[float]], int]:
+    """Per-stage milliseconds over `repeats` runs (after a warm-up) and the number of faces found."""
+    stages: dict[str, list[float]] = {
+        "detect": [],
+        "align + quality": [],
+        "embed": [],
+        "search": [],
+        "whole": [],
+    }
+    faces = 0
+    for run in range(WARMUP + repeats):
+        t0 = time.perf_counter()
+        detected = pipeline.detector.detect(frame)
+        t1 = time.perf_counter()
+        crops = np.stack([pipeline.crop(frame, face).crop for face in detected]) if detected else None
+        t2 = time.perf_counter()
+        vectors = embedder.embed(crops) if crops is not None else np.empty((0, index.d), np.float32)
+        t3 = time.perf_counter()
+        for row in range(len(vectors)):
+            index.search(vectors[row : row + 1], 1)
+        t4 = time.perf_counter()
+        if run >= WARMUP:
+            for name, (start, end) in zip(
+                stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4)), strict=True
+            ):
+                stages[name].append((end - start) * 1000)
+        faces = len(detected)
+    return stages, faces
+
+
+def percentile_row(label: str, values: list[float], target: float | None = None) -> tuple[str, ...]:
+    median, p95 = statistics.median(values), float(np.percentile(values, 95))
+    verdict = "" if target is None else f"<= {target:g} ms: {'met' if median <= target else 'MISSED'}"
+    return (label, f"{median:.2f}", f"{p95:.2f}", verdict)
+
+
+def frame_rows(
+    frames: dict[str, np.ndarray], workdir: Path, repeats: int
+) -> tuple[list[tuple[str, ...]], int]:
+    """Table rows for every model and frame, and the embedding size of the first model."""
+    rows: list[tuple[str, ...]] = []
+    pipeline_for: dict[int, FacePipeline] = {}
+    loaded = models(workdir)
+    for label, embedder in loaded:
+        pipeline = pipeline_for.setdefault(embedder.input_size, FacePipeline(crop_size=embedder.input_size))
+        index = faiss.IndexFlatIP(embedder.card.embedding_size)
+        index.add(unit_rows(np.random.default_rng(1), FRAME_GALLERY, embedder.card.embedding_size))
+        rows.append((f"-- {label}", "", "", ""))
+        for name, frame in frames.items():
+            with faiss_threads(1):
+                stages, faces = time_frame(frame, pipeline, embedder, index, repeats)
+            rows.append((f"   {name}: {faces} detected", "", "", ""))
+            for stage, values in stages.items():
+                key = f"whole frame, {name}" if stage == "whole" else None
+                rows.append(percentile_row(f"     {stage}", values, TARGETS.get(key or "")))
+            if faces:
+                per_face = [v / faces for v in stages["embed"]]
+                rows.append(percentile_row("     embed per face", per_face, TARGETS["embed per face"]))
+    return rows, loaded[0][1].card.embedding_size
+
+
+def _timed(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray) -> tuple[list[float], np.ndarray]:
+    times, found = [], []
+    for row in range(len(queries)):
+        start = time.perf_counter()
+        found.append(search(queries[row : row + 1]))
+        times.append((time.perf_counter() - start) * 1000)
+    return times, np.concatenate(found)
+
+
+def search_rows(rng: np.random.Generator, dim: int, size: int, queries: int) -> list[tuple[str, ...]]:
+    """Exact and HNSW (the gate's default M and efSearch) search over one gallery; HNSW recall@1 vs exact."""
+    settings = GallerySettings()
+    name = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+    gallery = unit_rows(rng, size, dim)
+    query = probes(rng, gallery, queries)
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(gallery)
+    hnsw = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    start = time.perf_counter()
+    hnsw.add(gallery)  # the build uses every thread
+    build_s = time.perf_counter() - start
+    hnsw.hnsw.efSearch = settings.hnsw_ef_search
+    with faiss_threads(1):
+        exact_ms, exact_ids = _timed(lambda q: exact.search(q, 1)[1][:, 0], query)
+        hnsw_ms, hnsw_ids = _timed(lambda q: hnsw.search(q, 1)[1][:, 0], query)
+    recall = float(np.mean(hnsw_ids == exact_ids))
+    target = TARGETS.get(f"search {name}")
+    return [
+        percentile_row(f"   {name} exact (IndexFlatIP)", exact_ms, target),
+        percentile_row(
+            f"   {name} HNSW M={settings.hnsw_m} efSearch={settings.hnsw_ef_search}", hnsw_ms, target
+        ),
+        (f"     HNSW recall@1 {recall:.3f}, build {build_s:.1f} s", "", "", ""),
+    ]
+
+
+def print_rows(rows: list[tuple[str, ...]]) -> None:
+    for row in rows:
+        print(f"{row[0]:<{LABEL_WIDTH}}  {row[1]:>9}  {row[2]:>9}  {row[3]}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed frames per case (after 3 warm-ups)")
+    parser.add_argument("--queries", type=int, default=200, help="search queries per gallery size")
+    parser.add_argument("--skip-1m", action="store_true", help="leave out the 1M gallery (slow HNSW build)")
+    args = parser.parse_args(argv)
+    lfw = dataset_root() / "lfw" / "lfw-deepfunneled"
+    if not lfw.is_dir():
+        print(f"LFW photos not found at {lfw}: set FACEGATE_DATA to the datasets folder", file=sys.stderr)
+        return 2
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    print(
+        f"torch threads {threads}, faiss threads {faiss.omp_get_max_threads()}, load average "
+        f"{os.getloadavg()[0]:.1f}, frame {FRAME_SHAPE[1]}x{FRAME_SHAPE[0]}"
+    )
+    print_rows([("stage", "median ms", "p95 ms", "target (median)")])
+    with tempfile.TemporaryDirectory() as workdir:
+        rows, dim = frame_rows(build_frames(lfw), Path(workdir), args.repeats)
+    print_rows(rows)
+    print_rows([(f"-- search, dim {dim}, {args.queries} queries one at a time, 1 thread", "", "", "")])
+    rng = np.random.default_rng(0)
+    for size in GALLERY_SIZES[:-1] if args.skip_1m else GALLERY_SIZES:
+        print_rows(search_rows(rng, dim, size, args.queries))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
