@@ -98,6 +98,8 @@ def train_one_epoch(
             break
         index_t = torch.from_numpy(index).to(device)
         images = augment(crops[index_t])
+        if use_amp:
+            images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             embeddings = model(images)
         loss = loss_fn(normalise(embeddings), labels[index_t], config.margin)
@@ -150,6 +152,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     labels = torch.from_numpy(pool.train_labels).to(device)
     sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed)
     model = build_backbone(config.backbone, config.embedding_size).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     steps_per_epoch = min(len(sampler), config.max_batches or len(sampler))
     optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * config.epochs)
     start, history = 0, []
