@@ -1,0 +1,228 @@
+"""The demo: enrol some LFW people, walk them and strangers past the gate in a generated video, tabulate it.
+
+LFW is read from a folder of <Person>/<Person>_NNNN.jpg. Where ../shared/datasets is not available,
+scikit-learn downloads the same layout (about 230 MB, once):
+
+    pip install scikit-learn
+    python -c "from sklearn.datasets import fetch_lfw_people; fetch_lfw_people(data_home='data/sklearn')"
+    facegate demo --data data/sklearn/lfw_home/lfw_funneled
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enrollment.people import add_person
+from gate.actuators import LogActuator
+from gate.config import DatabaseSettings, Settings
+from gate.daemon import GateSummary, TrackReport, run_gate
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.gallery import Gallery
+from gate.imageio import image_files, load_image
+from gate.pipeline import FacePipeline
+from gate.policy import threshold_for
+from gate.sources import VideoFileSource
+from gate.store import Database
+from training.turnstile import TurnstileSpec, Walk, render_turnstile
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LFW = Path("../shared/datasets/lfw/lfw-deepfunneled")
+MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
+MAX_ENROL_PHOTOS = 4
+DEMO_MIN_FACE_PX = (
+    40  # smaller faces fail the quality gate's eye distance anyway; skipping them is ~3x faster
+)
+DEMO_FILES = (
+    "demo.db",
+    "gallery.faiss",
+    "gallery.faiss.json",
+    "turnstile.mp4",
+    "annotated.mp4",
+    "events.json",
+    "table.csv",
+)
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    """One walk of the demo: who, whether they were enrolled, and what the gate decided."""
+
+    person: str
+    enrolled: str  # "yes", "no" (a stranger) or "refused: <why>"
+    decision: str  # "granted", "denied" or "none" (no usable face)
+    reason: str
+    frames_to_decision: int | None
+    score: float | None
+    granted_as: str  # the enrolled person the door opened for ("" when denied)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    rows: list[DemoRow]
+    summary: GateSummary
+    video: Path
+    annotated: Path
+    events: Path
+    table: Path
+
+
+def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]]]:
+    """`count` people with at least MIN_PHOTOS photos each, drawn reproducibly from an LFW-layout folder."""
+    if not data.is_dir():
+        raise FaceGateError(f"LFW folder not found: {data} (give --data; see `facegate demo --help`)")
+    eligible = []
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        photos = image_files(folder)
+        if len(photos) >= MIN_PHOTOS:
+            eligible.append((folder.name, photos))
+    if len(eligible) < count:
+        raise FaceGateError(
+            f"{data}: {len(eligible)} people with {MIN_PHOTOS}+ photos, the demo needs {count}"
+        )
+    chosen = np.random.default_rng(seed).choice(len(eligible), size=count, replace=False)
+    return [eligible[i] for i in sorted(chosen)]
+
+
+def demo_settings(settings: Settings, out: Path) -> Settings:
+    """The user's settings with the demo's own database and gallery in `out`; no search for tiny faces."""
+    gallery = settings.gallery.model_copy(update={"index_path": str(out / "gallery.faiss")})
+    database = DatabaseSettings(url=f"sqlite:///{(out / 'demo.db').resolve()}")
+    detector = settings.detector.model_copy(
+        update={"min_face_px": max(settings.detector.min_face_px, DEMO_MIN_FACE_PX)}
+    )
+    return settings.model_copy(update={"gallery": gallery, "database": database, "detector": detector})
+
+
+def _enrol(
+    people: list[tuple[str, list[Path]]],
+    database: Database,
+    gallery: Gallery,
+    pipeline: FacePipeline,
+    embedder: Embedder,
+    threshold: float,
+) -> dict[str, str]:
+    """Enrol each person from their photos except the first (the one that walks); person -> status."""
+    status = {}
+    for index, (name, photos) in enumerate(people):
+        try:
+            add_person(
+                database,
+                gallery,
+                pipeline,
+                embedder,
+                threshold,
+                f"E{index + 1:03d}",
+                name.replace("_", " "),
+                photos[1 : 1 + MAX_ENROL_PHOTOS],
+            )
+            status[name] = "yes"
+        except FaceGateError as error:  # no usable photo, or taken for someone already enrolled
+            log.warning("%s not enrolled: %s", name, error)
+            status[name] = f"refused: {error}"
+    return status
+
+
+def _track_of(walk: Walk, tracks: list[TrackReport]) -> TrackReport | None:
+    """The decided track that started during the walk (the first, if the tracker split the walk)."""
+    inside = [
+        t for t in tracks if t.decision is not None and walk.first_frame <= t.first_frame <= walk.last_frame
+    ]
+    return min(inside, key=lambda t: t.first_frame) if inside else None
+
+
+def _rows(walks: list[Walk], tracks: list[TrackReport], enrolled: dict[str, str]) -> list[DemoRow]:
+    rows = []
+    for walk in walks:
+        track = _track_of(walk, tracks)
+        decision = track.decision if track is not None else None
+        rows.append(
+            DemoRow(
+                person=walk.person,
+                enrolled=enrolled.get(walk.person, "no"),
+                decision=decision.decision if decision else "none",
+                reason=str(decision.verdict) if decision else "NO_USABLE_FACE",
+                frames_to_decision=track.frames_to_decision if track else None,
+                score=decision.score if decision else None,
+                granted_as=(decision.name or "") if decision and decision.granted else "",
+            )
+        )
+    return rows
+
+
+def _write_outputs(out: Path, rows: list[DemoRow], database: Database) -> tuple[Path, Path]:
+    events = [
+        asdict(event) | {"time": event.time.isoformat()} for event in reversed(database.events(limit=10_000))
+    ]
+    events_path = out / "events.json"
+    events_path.write_text(json.dumps(events, indent=2) + "\n", encoding="utf-8")
+    table_path = out / "table.csv"
+    with table_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(DemoRow.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in rows)
+    return events_path, table_path
+
+
+def run_demo(
+    settings: Settings,
+    embedder: Embedder,
+    data: Path,
+    out: Path,
+    people: int = 4,
+    strangers: int = 2,
+    seed: int = 0,
+) -> DemoResult:
+    """Enrol `people` LFW people, add `strangers`, render their walk-up video, run the real gate on it."""
+    if people < 0 or strangers < 0 or people + strangers == 0:
+        raise FaceGateError("the demo needs --people and --strangers >= 0, and at least one of them")
+    chosen = pick_people(data, people + strangers, seed)
+    order = np.random.default_rng(seed + 1).permutation(len(chosen))  # enrolled and strangers interleaved
+    out.mkdir(parents=True, exist_ok=True)
+    for name in DEMO_FILES:  # a fresh database and index every run
+        (out / name).unlink(missing_ok=True)
+    settings = demo_settings(settings, out)
+    pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
+    database = Database(settings.database_url)
+    gallery = Gallery.open(
+        database,
+        settings.gallery,
+        settings.resolve(settings.gallery.index_path),
+        embedder.model_id,
+        embedder.card.embedding_size,
+    )
+    enrolled = _enrol(
+        chosen[:people],
+        database,
+        gallery,
+        pipeline,
+        embedder,
+        threshold_for(settings.decision, embedder.card),
+    )
+    walkers = [(chosen[i][0], load_image(chosen[i][1][0])) for i in order]
+    spec = TurnstileSpec(
+        width=480, height=360, fps=12, walk_s=2.5, gap_s=settings.decision.track_timeout_s + 0.5, seed=seed
+    )
+    video, walks = render_turnstile(walkers, out / "turnstile.mp4", spec)
+    annotated = out / "annotated.mp4"
+    summary = run_gate(
+        settings,
+        pipeline,
+        embedder,
+        gallery,
+        database,
+        VideoFileSource(video),
+        LogActuator(),
+        annotate=annotated,
+    )
+    rows = _rows(walks, summary.tracks, enrolled)
+    events, table = _write_outputs(out, rows, database)
+    database.close()
+    return DemoResult(rows, summary, video, annotated, events, table)
