@@ -8,7 +8,9 @@ from functools import cached_property
 
 from gate.config import Settings
 from gate.embedder import Embedder
+from gate.gallery import Gallery
 from gate.pipeline import FacePipeline
+from gate.store import Database
 
 
 @dataclass
@@ -28,3 +30,18 @@ class AppContext:
     @cached_property
     def pipeline(self) -> FacePipeline:
         return FacePipeline(self.settings.detector, self.settings.quality, crop_size=self.embedder.input_size)
+
+    @cached_property
+    def database(self) -> Database:
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def gallery(self) -> Gallery:
+        """The gallery of the configured model's templates (loaded, or rebuilt from the database)."""
+        return Gallery.open(
+            self.database,
+            self.settings.gallery,
+            self.settings.resolve(self.settings.gallery.index_path),
+            self.embedder.model_id,
+            self.embedder.card.embedding_size,
+        )

@@ -103,6 +103,9 @@ class Gallery:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def __contains__(self, template_id: object) -> bool:
+        return template_id in self._owners
+
     @property
     def sidecar_path(self) -> Path:
         return self.index_path.with_name(self.index_path.name + SIDECAR_SUFFIX)

@@ -13,11 +13,11 @@ from typing import Literal
 import numpy as np
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import (
     CheckConstraint,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -28,7 +28,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -175,13 +177,20 @@ def _build_engine(url: str) -> Engine:
     return engine
 
 
+def _current_revisions(connection: Connection) -> set[str]:
+    """The schema revisions recorded in the database (read directly: alembic logs at INFO when asked)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return set()
+    return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (`alembic upgrade head` on this engine's connection)."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     script = ScriptDirectory.from_config(config)
     with engine.begin() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+        current = _current_revisions(connection)
         heads = set(script.get_heads())
         if current == heads:
             return

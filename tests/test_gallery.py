@@ -1,4 +1,4 @@
-"""The gallery: FAISS search over templates, persisted with a sidecar, rebuilt from the database when stale."""
+"""The gallery: FAISS search over templates, saved with a sidecar, rebuilt from the database when stale."""
 
 from __future__ import annotations
 

@@ -1,9 +1,138 @@
-"""`facegate` subcommands: enroll."""
+"""`facegate enroll` subcommands: add, list, show, remove and re-embed people (wrappers of enrollment/)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from enrollment import (
+    EnrollmentRefused,
+    PersonSummary,
+    PhotoOutcome,
+    add_person,
+    list_people,
+    reembed_all,
+    remove_person,
+    show_person,
+)
+from facegate.context import AppContext
+
+enroll_app = typer.Typer(help="Enroll people: add, list, show, remove, reembed.", no_args_is_help=True)
+
+
+def _echo_outcomes(outcomes: Sequence[PhotoOutcome]) -> None:
+    for outcome in outcomes:
+        reason = f"  {outcome.reason}" if outcome.reason else ""
+        typer.echo(f"  {outcome.status:<9} {outcome.path}{reason}")
+
+
+def _threshold(context: AppContext) -> float:
+    decision = context.settings.decision
+    return (
+        decision.threshold
+        if decision.threshold is not None
+        else context.embedder.card.threshold(decision.target_far)
+    )
+
+
+@enroll_app.command("add")
+def add(
+    ctx: typer.Context,
+    employee_id: Annotated[str, typer.Argument(help="The person's employee id (unique).")],
+    photos: Annotated[list[Path], typer.Argument(help="Photo files or folders of photos, one face each.")],
+    name: Annotated[str | None, typer.Option(help="Full name (required for a new person).")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Enroll even if the photos match another enrolled person.")
+    ] = False,
+) -> None:
+    """Enroll a person from photos, or add photos to an enrolled person."""
+    context: AppContext = ctx.obj
+    try:
+        result = add_person(
+            context.database,
+            context.gallery,
+            context.pipeline,
+            context.embedder,
+            _threshold(context),
+            employee_id,
+            name,
+            photos,
+            force=force,
+        )
+    except EnrollmentRefused as refused:
+        _echo_outcomes(refused.outcomes)
+        raise
+    verb = "enrolled" if result.created else "updated"
+    typer.echo(f"{verb} {result.employee_id}: {result.added} of {len(result.outcomes)} photos added")
+    _echo_outcomes(result.outcomes)
+
+
+def _echo_people(people: Sequence[PersonSummary]) -> None:
+    typer.echo(f"{'EMPLOYEE_ID':<16} {'NAME':<28} {'ACTIVE':<6} {'TEMPLATES':>9}  MODELS")
+    for p in people:
+        active = "yes" if p.active else "no"
+        typer.echo(f"{p.employee_id:<16} {p.name:<28} {active:<6} {p.templates:>9}  {', '.join(p.model_ids)}")
+
+
+@enroll_app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Everyone enrolled."""
+    people = list_people(ctx.obj.database)
+    if not people:
+        typer.echo("nobody is enrolled yet (facegate enroll add EMPLOYEE_ID --name NAME PHOTOS...)")
+        return
+    _echo_people(people)
+
+
+@enroll_app.command("show")
+def show(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Employee id.")]) -> None:
+    """One person and their templates."""
+    detail = show_person(ctx.obj.database, employee_id)
+    person = detail.person
+    typer.echo(f"{person.employee_id}: {person.name} ({'active' if person.active else 'inactive'})")
+    typer.echo(f"enrolled {person.created_at:%Y-%m-%d %H:%M} UTC, {person.templates} templates")
+    typer.echo(f"  {'ID':>6}  {'MODEL':<24} {'QUALITY':>7}  {'CREATED':<16}  SOURCE")
+    for t in detail.templates:
+        typer.echo(
+            f"  {t.id:>6}  {t.model_id:<24} {t.quality:>7.3f}  {t.created_at:%Y-%m-%d %H:%M}  {t.source}"
+        )
+
+
+@enroll_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    employee_id: Annotated[str, typer.Argument(help="Employee id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a person and their templates (their access events keep the employee id)."""
+    context: AppContext = ctx.obj
+    person = show_person(context.database, employee_id).person
+    if not yes:
+        typer.confirm(
+            f"remove {person.employee_id} ({person.name}) and {person.templates} templates?", abort=True
+        )
+    removed = remove_person(context.database, context.gallery, employee_id)
+    typer.echo(f"removed {removed.employee_id} ({removed.name}): {removed.templates} templates")
+
+
+@enroll_app.command("reembed")
+def reembed(ctx: typer.Context) -> None:
+    """Compute templates of the configured model from the stored face crops (after a model change)."""
+    context: AppContext = ctx.obj
+    result = reembed_all(context.database, context.gallery, context.embedder)
+    typer.echo(
+        f"model {result.model_id}: {result.added} templates added, {result.already} photos had one"
+        + (
+            f", {result.without_crop} without a stored crop (enroll them again)"
+            if result.without_crop
+            else ""
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.add_typer(enroll_app, name="enroll")

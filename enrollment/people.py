@@ -1,0 +1,312 @@
+"""Enroll, list, show and remove people: one transaction per person, the gallery kept in step."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from enrollment.photos import PhotoOutcome, UsableFace, encode_crop, expand_photos, read_face
+from enrollment.sync import IndexChange, write_with_index
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.gallery import Gallery
+from gate.pipeline import FacePipeline
+from gate.store import Database, Owner, Person, Template
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 64
+MAX_REASONS_SHOWN = 5
+
+
+class EnrollmentRefused(FaceGateError):
+    """Enrollment refused as a whole; `outcomes` says what happened to each photo."""
+
+    def __init__(self, message: str, outcomes: Sequence[PhotoOutcome]) -> None:
+        super().__init__(message)
+        self.outcomes = list(outcomes)
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    employee_id: str
+    name: str
+    created: bool  # a new person (False: photos added to an enrolled one)
+    outcomes: list[PhotoOutcome]
+
+    @property
+    def added(self) -> int:
+        return sum(outcome.status == "added" for outcome in self.outcomes)
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    employee_id: str
+    name: str
+    active: bool
+    templates: int
+    model_ids: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    id: int
+    model_id: str
+    source: str
+    quality: float
+    image_sha256: str
+    has_crop: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PersonDetail:
+    person: PersonSummary
+    templates: list[TemplateInfo] = field(default_factory=list)
+
+
+def _clean_id(employee_id: str) -> str:
+    cleaned = employee_id.strip()
+    if not cleaned or len(cleaned) > MAX_ID_LENGTH:
+        raise FaceGateError(f"employee id must be 1 to {MAX_ID_LENGTH} characters, got {employee_id!r}")
+    return cleaned
+
+
+def _find(session: Session, employee_id: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.employee_id == employee_id))
+
+
+def _read_photos(
+    pipeline: FacePipeline, files: list[Path]
+) -> tuple[list[UsableFace], dict[Path, PhotoOutcome]]:
+    faces: list[UsableFace] = []
+    rejected: dict[Path, PhotoOutcome] = {}
+    for path in tqdm(files, desc="reading photos", unit="photo", disable=None):
+        found = read_face(pipeline, path)
+        if isinstance(found, UsableFace):
+            faces.append(found)
+        else:
+            rejected[path] = PhotoOutcome(path, "rejected", str(found))
+            log.info("%s: rejected (%s)", path, found)
+    return faces, rejected
+
+
+def _describe(outcomes: Sequence[PhotoOutcome]) -> str:
+    shown = [f"{o.path.name}: {o.reason}" for o in outcomes[:MAX_REASONS_SHOWN]]
+    more = len(outcomes) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def _check_not_someone_else(
+    gallery: Gallery, faces: list[UsableFace], vectors: np.ndarray, employee_id: str, threshold: float
+) -> None:
+    for face, match in zip(faces, gallery.search(vectors), strict=True):
+        if match is not None and match.employee_id != employee_id and match.score >= threshold:
+            raise FaceGateError(
+                f"{face.path.name} looks like enrolled {match.employee_id} ({match.name}): score"
+                f" {match.score:.3f} >= threshold {threshold:.3f}; if they are different people, add --force"
+            )
+
+
+def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[Person, bool]:
+    person = _find(session, employee_id)
+    if person is None:
+        if not name or not name.strip():
+            raise FaceGateError(f"{employee_id} is not enrolled yet: give their name (--name)")
+        person = Person(employee_id=employee_id, name=name.strip(), active=True)
+        session.add(person)
+        return person, True
+    if name and name.strip() != person.name:
+        raise FaceGateError(f"{employee_id} is enrolled as {person.name!r}, not {name.strip()!r}")
+    return person, False
+
+
+def _new_templates(
+    session: Session, person: Person, faces: list[UsableFace], vectors: np.ndarray, model_id: str
+) -> list[Template]:
+    templates = [
+        Template(
+            person_id=person.id,
+            embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+            embedding_size=len(vector),
+            model_id=model_id,
+            image_sha256=face.sha256,
+            quality=face.quality,
+            source=face.path.name[:255],
+            crop=encode_crop(face.crop),
+        )
+        for face, vector in zip(faces, vectors, strict=True)
+    ]
+    session.add_all(templates)
+    session.flush()
+    return templates
+
+
+def _fresh(faces: list[UsableFace], known: set[str], outcomes: dict[Path, PhotoOutcome]) -> list[int]:
+    """Indices of the faces whose photo is not enrolled yet; the others are marked as duplicates."""
+    fresh: list[int] = []
+    for i, face in enumerate(faces):
+        if face.sha256 in known:
+            outcomes[face.path] = PhotoOutcome(face.path, "duplicate", "this photo is already enrolled")
+        else:
+            known.add(face.sha256)
+            fresh.append(i)
+    return fresh
+
+
+def add_person(
+    database: Database,
+    gallery: Gallery,
+    pipeline: FacePipeline,
+    embedder: Embedder,
+    threshold: float,
+    employee_id: str,
+    name: str | None,
+    photos: Sequence[Path],
+    force: bool = False,
+) -> EnrollResult:
+    """Enroll a person from photos (files or folders), or add photos to an enrolled one.
+
+    Each photo must show exactly one face that passes the quality gate; the others are reported with their
+    reason. Refused as a whole (nothing written) when no photo is usable, or when a photo matches another
+    enrolled person at or above `threshold` (unless force). Photos already enrolled for this person and model
+    (same file sha256) are skipped.
+    """
+    employee_id = _clean_id(employee_id)
+    if gallery.model_id != embedder.model_id:
+        raise ValueError(f"gallery of model {gallery.model_id} cannot take embeddings of {embedder.model_id}")
+    files = expand_photos(photos)
+    faces, outcomes = _read_photos(pipeline, files)
+    if not faces:
+        refused = list(outcomes.values())
+        raise EnrollmentRefused(f"no usable photo for {employee_id}: {_describe(refused)}", refused)
+    vectors = embedder.embed(np.stack([face.crop for face in faces]))
+    created = False
+
+    def write(session: Session) -> IndexChange:
+        nonlocal created
+        person, created = _person_for(session, employee_id, name)
+        session.flush()
+        known = set(
+            session.scalars(
+                select(Template.image_sha256).where(
+                    Template.person_id == person.id, Template.model_id == embedder.model_id
+                )
+            )
+        )
+        fresh = _fresh(faces, known, outcomes)
+        if fresh and not force:
+            _check_not_someone_else(
+                gallery, [faces[i] for i in fresh], vectors[fresh], employee_id, threshold
+            )
+        templates = _new_templates(
+            session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id
+        )
+        outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
+        if not person.active:
+            return IndexChange()
+        owner = Owner(person.id, person.employee_id, person.name)
+        return IndexChange(
+            add_ids=[t.id for t in templates],
+            add_vectors=list(vectors[fresh]),
+            add_owners=[owner] * len(fresh),
+        )
+
+    write_with_index(database, gallery, write)
+    result = EnrollResult(employee_id, name or "", created, [outcomes[path] for path in dict.fromkeys(files)])
+    log.info(
+        "enrolled %s: %d photos added, %d refused or skipped",
+        employee_id,
+        result.added,
+        len(files) - result.added,
+    )
+    return result
+
+
+def _summaries(session: Session, people: Sequence[Person]) -> list[PersonSummary]:
+    ids = [person.id for person in people]
+    counts: dict[int, dict[str, int]] = {person_id: {} for person_id in ids}
+    query = (
+        select(Template.person_id, Template.model_id, func.count())
+        .where(Template.person_id.in_(ids))
+        .group_by(Template.person_id, Template.model_id)
+    )
+    for person_id, model_id, count in session.execute(query):
+        counts[person_id][model_id] = count
+    return [
+        PersonSummary(
+            employee_id=person.employee_id,
+            name=person.name,
+            active=person.active,
+            templates=sum(counts[person.id].values()),
+            model_ids=tuple(sorted(counts[person.id])),
+            created_at=person.created_at,
+        )
+        for person in people
+    ]
+
+
+def list_people(database: Database) -> list[PersonSummary]:
+    """Everyone enrolled, by employee id."""
+    with database.session() as session:
+        people = session.scalars(select(Person).order_by(Person.employee_id)).all()
+        return _summaries(session, people) if people else []
+
+
+def _require(session: Session, employee_id: str) -> Person:
+    person = _find(session, _clean_id(employee_id))
+    if person is None:
+        raise FaceGateError(f"no person with employee id {employee_id!r} (see `facegate enroll list`)")
+    return person
+
+
+def show_person(database: Database, employee_id: str) -> PersonDetail:
+    """One person with their templates (model, source photo, quality, date)."""
+    with database.session() as session:
+        person = _require(session, employee_id)
+        templates = session.scalars(
+            select(Template).where(Template.person_id == person.id).order_by(Template.id)
+        )
+        infos = [
+            TemplateInfo(
+                t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at
+            )
+            for t in templates
+        ]
+        return PersonDetail(_summaries(session, [person])[0], infos)
+
+
+def remove_person(database: Database, gallery: Gallery, employee_id: str) -> PersonSummary:
+    """Delete a person, their templates and their gallery entries; access events keep the employee id."""
+    removed: list[PersonSummary] = []
+
+    def write(session: Session) -> IndexChange:
+        person = _require(session, employee_id)
+        removed.append(_summaries(session, [person])[0])
+        rows = session.execute(
+            select(Template.id, Template.embedding).where(
+                Template.person_id == person.id, Template.model_id == gallery.model_id
+            )
+        ).all()
+        owner = Owner(person.id, person.employee_id, person.name)
+        session.delete(person)
+        session.flush()
+        indexed = [(template_id, blob) for template_id, blob in rows if template_id in gallery]
+        return IndexChange(
+            remove_ids=[template_id for template_id, _ in indexed],
+            remove_vectors=[np.frombuffer(blob, dtype=np.float32) for _, blob in indexed],
+            remove_owners=[owner] * len(indexed),
+        )
+
+    write_with_index(database, gallery, write)
+    log.info("removed %s (%d templates)", removed[0].employee_id, removed[0].templates)
+    return removed[0]

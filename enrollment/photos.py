@@ -1,0 +1,93 @@
+"""Enrollment photos to aligned face crops: exactly one usable face per photo, or the reason why not."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from gate.errors import FaceGateError
+from gate.imageio import image_files, load_image
+from gate.pipeline import FacePipeline
+from gate.quality import Reason
+
+log = logging.getLogger(__name__)
+
+Status = Literal["added", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """What enrollment did with one photo; `reason` says why it was rejected or skipped."""
+
+    path: Path
+    status: Status
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class UsableFace:
+    """The one good face of a photo: its aligned crop (S, S, 3) RGB uint8 and detector probability."""
+
+    path: Path
+    sha256: str
+    crop: np.ndarray
+    quality: float
+
+
+def expand_photos(photos: Sequence[Path]) -> list[Path]:
+    """Files as given, folders replaced by the image files inside them; refuses an empty result."""
+    files: list[Path] = []
+    for photo in photos:
+        photo = Path(photo)
+        files.extend(image_files(photo) if photo.is_dir() else [photo])
+    if not files:
+        raise FaceGateError("no photos to enroll: give image files or folders holding them")
+    return files
+
+
+def read_face(pipeline: FacePipeline, path: Path) -> UsableFace | str:
+    """The photo's single usable face, or the reason it cannot be enrolled (a Reason name or a file error)."""
+    try:
+        frame = load_image(path)
+    except FaceGateError as error:
+        return str(error)
+    faces = pipeline.process(frame)
+    if not faces:
+        return Reason.NO_FACE
+    if len(faces) > 1:
+        return Reason.SEVERAL_FACES
+    if faces[0].rejected is not None:
+        return faces[0].rejected
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return UsableFace(path=path, sha256=digest, crop=faces[0].crop, quality=faces[0].face.prob)
+
+
+def encode_crop(crop: np.ndarray) -> bytes:
+    """An RGB uint8 crop as lossless WebP bytes (about half of PNG's size, pixels kept exactly)."""
+    ok, data = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, 101])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {crop.shape} crop as WebP")
+    return data.tobytes()
+
+
+def decode_crop(data: bytes, size: int) -> np.ndarray:
+    """Stored crop bytes back to an RGB uint8 (size, size, 3) crop.
+
+    The alignment template scales linearly with the crop size, so a crop stored for one size is resized
+    for a model of another size (losing detail when enlarged).
+    """
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FaceGateError("a stored face crop is damaged and cannot be decoded")
+    crop = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if crop.shape[0] != size:
+        interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+        crop = cv2.resize(crop, (size, size), interpolation=interpolation)
+    return crop
