@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
+from enrollment.people import add_person
 from gate.actuators import DoorRequest
 from gate.config import Settings, settings_from_dict
 from gate.daemon import run_gate
@@ -19,7 +19,7 @@ from gate.imageio import load_image
 from gate.pipeline import FacePipeline
 from gate.policy import Verdict
 from gate.sources import Frame, VideoFileSource
-from gate.store import Database, Person, Template
+from gate.store import Database
 from training.turnstile import TurnstileSpec, render_turnstile
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
@@ -68,29 +68,12 @@ def open_gate(
     settings: Settings, embedder: Embedder, pipeline: FacePipeline, enrol: tuple[str, Path] | None
 ) -> tuple[Database, Gallery]:
     database = Database(settings.database_url)
-    if enrol is not None:
-        crops = pipeline.process(load_image(enrol[1]))
-        vector = embedder.embed(np.stack([crops[0].crop]))[0]
-        with database.session() as session:
-            person = Person(employee_id="e1", name=enrol[0])
-            person.templates.append(
-                Template(
-                    embedding=vector.tobytes(),
-                    embedding_size=len(vector),
-                    model_id=embedder.model_id,
-                    image_sha256="x",
-                    quality=0.99,
-                    source=enrol[1].name,
-                )
-            )
-            session.add(person)
+    index_path = settings.resolve(settings.gallery.index_path)
     gallery = Gallery.open(
-        database,
-        settings.gallery,
-        settings.resolve(settings.gallery.index_path),
-        embedder.model_id,
-        embedder.card.embedding_size,
+        database, settings.gallery, index_path, embedder.model_id, embedder.card.embedding_size
     )
+    if enrol is not None:
+        add_person(database, gallery, pipeline, embedder, 0.99, "e1", enrol[0], [enrol[1]])
     return database, gallery
 
 
