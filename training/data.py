@@ -51,7 +51,8 @@ def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int 
     lfw = load_crops(crops_dir / "lfw.npz", people=set(dev_train))
     pins = load_crops(crops_dir / "pins.npz")
     pins.person = np.array([f"pins:{p}" for p in pins.person])  # keep the two namespaces apart
-    several = sorted(name for name, count in dev_train.items() if count >= 2)
+    # validation people come from those with 2..20 photos, so no one person dominates the genuine pairs
+    several = sorted(name for name, count in dev_train.items() if 2 <= count <= 20)
     held = set(np.random.default_rng(seed).choice(several, size=min(val_people, len(several)), replace=False))
     singles = {name for name, count in dev_train.items() if count < 2}
     in_val = np.isin(lfw.person, sorted(held | singles))
