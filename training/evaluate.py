@@ -24,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from gate.detection import central_face
+from gate.detection import Face, central_face
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import load_image
@@ -102,7 +102,7 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
     return pairs
 
 
-def _detect(images: list[np.ndarray], pipeline: FacePipeline) -> list:
+def _detect(images: list[np.ndarray], pipeline: FacePipeline) -> list[list[Face]]:
     """Faces per image: one batched MTCNN call when the images share a size (LFW's do), else one by one."""
     if len({image.shape for image in images}) == 1:
         return pipeline.detector.detect_batch(images)
@@ -195,8 +195,13 @@ def evaluate_pairs(
     failed = ~(found[left] & found[right])
     scores[failed] = FAILED_SCORE
     if not found.all():
-        log.warning("no face found in %d of %d images: %d pairs scored %s", (~found).sum(), len(names),
-                    failed.sum(), FAILED_SCORE)
+        log.warning(
+            "no face found in %d of %d images: %d pairs scored %s",
+            (~found).sum(),
+            len(names),
+            failed.sum(),
+            FAILED_SCORE,
+        )
     labels = np.array([p.same for p in pairs])
     return {
         **verification_metrics(scores, labels, np.array([p.fold for p in pairs])),
@@ -237,7 +242,7 @@ def plot_roc(result: dict, path: str | os.PathLike) -> None:
     axes.set_ylabel("true accept rate")
     axes.set_title(f"Verification ROC, {result['pairs']} pairs")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="upper left")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

@@ -18,7 +18,7 @@ def format_table(result: dict) -> str:
     rows = [
         ("model", result["model_id"]),
         ("pairs", str(result["pairs"])),
-        ("accuracy (k-fold)", f"{result['accuracy']:.4f} ± {result['accuracy_std']:.4f}"),
+        ("accuracy (k-fold)", f"{result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}"),
         ("AUC", f"{result['auc']:.4f}"),
         ("EER", f"{result['eer']:.4f}"),
     ]
