@@ -52,7 +52,9 @@ def list_photos(root: Path, people: set[str] | None = None) -> list[Path]:
 
 
 def _encode(crop: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY])
+    ok, buf = cv2.imencode(
+        ".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY]
+    )
     if not ok:
         raise RuntimeError("WebP encoding failed")
     return buf.tobytes()
@@ -68,7 +70,8 @@ def _pad_to_common_size(images: list[np.ndarray]) -> list[np.ndarray]:
     height = max(im.shape[0] for im in images)
     width = max(im.shape[1] for im in images)
     return [
-        np.pad(im, ((0, height - im.shape[0]), (0, width - im.shape[1]), (0, 0)), mode="edge") for im in images
+        np.pad(im, ((0, height - im.shape[0]), (0, width - im.shape[1]), (0, 0)), mode="edge")
+        for im in images
     ]
 
 

@@ -62,7 +62,10 @@ def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int 
     val_labels, _ = _labels(val.person)
     log.info(
         "pool: %d train crops of %d people; %d validation crops of %d people",
-        len(train), len(classes), len(val), len(set(val.person.tolist())),
+        len(train),
+        len(classes),
+        len(val),
+        len(set(val.person.tolist())),
     )
     return Pool(train, train_labels, val, val_labels, classes)
 
@@ -93,7 +96,9 @@ class PKSampler:
     def __iter__(self) -> Iterator[np.ndarray]:
         for _ in range(self.batches_per_epoch):
             chosen = self.rng.choice(self.classes, size=self.p, replace=False)
-            yield np.concatenate([
-                self.rng.choice(self.by_class[c], size=self.k, replace=len(self.by_class[c]) < self.k)
-                for c in chosen
-            ])
+            yield np.concatenate(
+                [
+                    self.rng.choice(self.by_class[c], size=self.k, replace=len(self.by_class[c]) < self.k)
+                    for c in chosen
+                ]
+            )

@@ -19,7 +19,9 @@ def ship_model(card_path: Path, results: list[Path], target: Path = SHIPPED_CARD
     card = read_card(card_path)
     weights = weights_path(card_path, card)
     if weights.stat().st_size > MAX_SHIPPED_BYTES:
-        raise FaceGateError(f"{weights}: {weights.stat().st_size / 1e6:.1f} MB, over the 25 MB shipped-model limit")
+        raise FaceGateError(
+            f"{weights}: {weights.stat().st_size / 1e6:.1f} MB, over the 25 MB shipped-model limit"
+        )
     merged = dict(card.results)
     for path in results:
         try:
@@ -28,6 +30,8 @@ def ship_model(card_path: Path, results: list[Path], target: Path = SHIPPED_CARD
             raise FaceGateError(f"{path}: cannot read evaluation results ({error})") from None
     target_weights = target.with_suffix(".pt")
     shutil.copyfile(weights, target_weights)
-    shipped = dataclasses.replace(card, weights_file=target_weights.name, sha256=sha256_of(target_weights), results=merged)
+    shipped = dataclasses.replace(
+        card, weights_file=target_weights.name, sha256=sha256_of(target_weights), results=merged
+    )
     target.write_text(shipped.to_json(), encoding="utf-8")
     return target

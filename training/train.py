@@ -24,6 +24,7 @@ from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
 from training.export import export_model
+from training.heads import ArcFaceHead
 from training.losses import get_loss, normalise
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,12 @@ class TrainConfig:
     out: str = "runs/default"
     backbone: str = "resnet18"
     embedding_size: int = 128
-    loss: str = "batch_hard"
+    loss: str = "batch_hard"  # triplet mining: batch_hard or semi_hard
     margin: float = 0.3
+    triplet_weight: float = 1.0
+    arcface_weight: float = 0.0  # >0 adds an ArcFace classification term over the training identities
+    arcface_scale: float = 32.0
+    arcface_margin: float = 0.4
     p: int = 64  # identities per batch
     k: int = 4  # photos per identity
     epochs: int = 40
@@ -53,13 +58,29 @@ class TrainConfig:
     device: str = "auto"
 
 
+TRAINING_DATA = (
+    "aligned 112x112 crops (the gate's MTCNN + 5-point aligner) of LFW peopleDevTrain people with 2+ photos "
+    "and the Pins people; held out for calibration: `val_people` DevTrain people with 2-20 photos and every "
+    "single-photo DevTrain person; no LFW DevTest person is seen"
+)
+
+
+def recipe_name(config: TrainConfig) -> str:
+    """A short name of the losses used, e.g. 'batch_hard+arcface'."""
+    parts = [config.loss] if config.triplet_weight > 0 else []
+    parts += ["arcface"] if config.arcface_weight > 0 else []
+    return "+".join(parts)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, object]:
+def build_optimizer(
+    model: nn.Module, config: TrainConfig, steps: int
+) -> tuple[torch.optim.Optimizer, object]:
     """AdamW with linear warm-up then cosine decay to zero, stepped per batch."""
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -79,6 +100,7 @@ def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[
 
 def train_one_epoch(
     model: nn.Module,
+    head: ArcFaceHead | None,
     crops: torch.Tensor,
     labels: torch.Tensor,
     sampler: PKSampler,
@@ -88,7 +110,7 @@ def train_one_epoch(
     epoch: int,
 ) -> float:
     model.train()
-    augment, loss_fn = FaceAugment(), get_loss(config.loss)
+    augment, triplet = FaceAugment(), get_loss(config.loss)
     device = crops.device
     use_amp = device.type == "cuda"
     total, count = 0.0, 0
@@ -102,7 +124,12 @@ def train_one_epoch(
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             embeddings = model(images)
-        loss = loss_fn(normalise(embeddings), labels[index_t], config.margin)
+        batch_labels = labels[index_t]
+        loss = config.triplet_weight * triplet(normalise(embeddings), batch_labels, config.margin)
+        if head is not None:
+            loss = loss + config.arcface_weight * nn.functional.cross_entropy(
+                head(embeddings, batch_labels), batch_labels
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -114,7 +141,10 @@ def train_one_epoch(
 
 def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch: int = 256) -> np.ndarray:
     model.eval()
-    parts = [embed_tensor(model, to_tensor(crops[i : i + batch]).to(device)).cpu() for i in range(0, len(crops), batch)]
+    parts = [
+        embed_tensor(model, to_tensor(crops[i : i + batch]).to(device)).cpu()
+        for i in range(0, len(crops), batch)
+    ]
     return torch.cat(parts).numpy()
 
 
@@ -124,7 +154,9 @@ def evaluate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
     return calibrate(embeddings, pool.val_labels)
 
 
-def _checkpoint(path: Path, model: nn.Module, optimizer, scheduler, epoch: int, config: TrainConfig, history) -> None:
+def _checkpoint(
+    path: Path, model: nn.Module, optimizer, scheduler, epoch: int, config: TrainConfig, history
+) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -154,41 +186,53 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     model = build_backbone(config.backbone, config.embedding_size).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    head = (
+        ArcFaceHead(config.embedding_size, len(pool.classes), config.arcface_scale, config.arcface_margin).to(
+            device
+        )
+        if config.arcface_weight > 0
+        else None
+    )
+    trained = nn.ModuleList([model] + ([head] if head is not None else []))
     steps_per_epoch = min(len(sampler), config.max_batches or len(sampler))
-    optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * config.epochs)
+    optimizer, scheduler = build_optimizer(trained, config, steps_per_epoch * config.epochs)
     start, history = 0, []
     checkpoint = out / "checkpoint.pt"
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        trained.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, history = state["epoch"] + 1, state["history"]
         log.info("resumed from %s at epoch %d", checkpoint, start + 1)
     began = time.time()
     for epoch in range(start, config.epochs):
-        loss = train_one_epoch(model, crops, labels, sampler, optimizer, scheduler, config, epoch)
+        loss = train_one_epoch(model, head, crops, labels, sampler, optimizer, scheduler, config, epoch)
         record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             record.update(evaluate(model, pool, device)["summary"])
         history.append(record)
         log.info("epoch %s", json.dumps(record))
-        _checkpoint(checkpoint, model, optimizer, scheduler, epoch, config, history)
+        _checkpoint(checkpoint, trained, optimizer, scheduler, epoch, config, history)
     return _export(model.cpu().eval(), pool, config, history, device, time.time() - began)
 
 
-def _export(model: nn.Module, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float) -> Path:
+def _export(
+    model: nn.Module, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float
+) -> Path:
     calibration = calibrate(embed_crops(model, pool.val.crops, torch.device("cpu")), pool.val_labels)
     card_path = Path(config.out) / "model.json"
     export_model(
         model,
         card_path,
-        model_id=f"facegate-{config.backbone}-{config.loss}-{time.strftime('%Y%m%d')}",
+        model_id=f"facegate-{config.backbone}-{recipe_name(config)}-{time.strftime('%Y%m%d-%H%M')}",
         architecture=config.backbone,
         embedding_size=config.embedding_size,
         thresholds={far: calibration["thresholds"][far] for far in FARS},
         training={
             "config": dataclasses.asdict(config),
+            "recipe": recipe_name(config),
+            "data": TRAINING_DATA,
             "train_images": len(pool.train),
             "train_people": len(pool.classes),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

@@ -1,0 +1,31 @@
+"""Margin heads for training only: they turn embeddings into class logits and are dropped at export."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ArcFaceHead(nn.Module):
+    """Additive angular margin (Deng et al., 2019): logits s*cos(theta + m) for the true class, s*cos(theta)
+    for the others. Returns logits; cross-entropy stays with the caller."""
+
+    def __init__(self, embedding_size: int, classes: int, scale: float = 32.0, margin: float = 0.4) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(classes, embedding_size))
+        nn.init.normal_(self.weight, std=0.01)
+        self.scale, self.margin = scale, margin
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cosine = F.linear(F.normalize(embeddings.float(), dim=1), F.normalize(self.weight, dim=1))
+        theta = torch.acos(cosine.clamp(-1 + 1e-6, 1 - 1e-6))
+        target = torch.cos(theta + self.margin)
+        # past pi - m the margin would make cos grow again; fall back to a linear penalty there (as insightface)
+        target = torch.where(
+            theta + self.margin < torch.pi, target, cosine - self.margin * math.sin(self.margin)
+        )
+        one_hot = F.one_hot(labels, cosine.shape[1]).bool()
+        return self.scale * torch.where(one_hot, target, cosine)
