@@ -25,7 +25,8 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config file (default: $FACEGATE_CONFIG or ./config.toml).")
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default: $FACEGATE_CONFIG or ./config.toml)."),
     ] = None,
 ) -> None:
     context = AppContext(load_settings(config))

@@ -60,7 +60,13 @@ class ResNetFace(nn.Module):
 
 
 def _conv_bn(
-    cin: int, cout: int, kernel: int, stride: int, groups: int = 1, act: bool = True, padding: int | None = None
+    cin: int,
+    cout: int,
+    kernel: int,
+    stride: int,
+    groups: int = 1,
+    act: bool = True,
+    padding: int | None = None,
 ) -> nn.Sequential:
     padding = kernel // 2 if padding is None else padding
     layers: list[nn.Module] = [

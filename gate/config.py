@@ -114,7 +114,7 @@ class Settings(_Section):
         url = self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and url != prefix + ":memory:" and not url.startswith(prefix + "/"):
-            return prefix + str(self.resolve(url[len(prefix):]).resolve())
+            return prefix + str(self.resolve(url[len(prefix) :]).resolve())
         return url
 
 

@@ -1,4 +1,4 @@
-"""The training pool (LFW peopleDevTrain + Pins, as aligned crops), its held-out validation people, and P x K batches."""
+"""The training pool (LFW peopleDevTrain + Pins, as aligned crops), its held-out validation people, P x K batches."""
 
 from __future__ import annotations
 
