@@ -152,9 +152,7 @@ def time_frame(
             index.search(vectors[row : row + 1], 1)
         t4 = time.perf_counter()
         if run >= WARMUP:
-            for name, (start, end) in zip(
-                stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4)), strict=True
-            ):
+            for name, (start, end) in zip(stages, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4)), strict=True):
                 stages[name].append((end - start) * 1000)
         faces = len(detected)
     return stages, faces
@@ -166,9 +164,7 @@ def percentile_row(label: str, values: list[float], target: float | None = None)
     return (label, f"{median:.2f}", f"{p95:.2f}", verdict)
 
 
-def frame_rows(
-    frames: dict[str, np.ndarray], workdir: Path, repeats: int
-) -> tuple[list[tuple[str, ...]], int]:
+def frame_rows(frames: dict[str, np.ndarray], workdir: Path, repeats: int) -> tuple[list[tuple[str, ...]], int]:
     """Table rows for every model and frame, and the embedding size of the first model."""
     rows: list[tuple[str, ...]] = []
     pipeline_for: dict[int, FacePipeline] = {}
@@ -215,9 +211,7 @@ def search_rows(rng: np.random.Generator, dim: int, size: int, queries: int) -> 
     hnsw = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     start = time.perf_counter()
     hnsw.add(gallery)  # the build uses every thread
-    rows.append(
-        (f"   {name} HNSW M={settings.hnsw_m}: build {time.perf_counter() - start:.1f} s", "", "", "")
-    )
+    rows.append((f"   {name} HNSW M={settings.hnsw_m}: build {time.perf_counter() - start:.1f} s", "", "", ""))
     for ef_search in (settings.hnsw_ef_search, 4 * settings.hnsw_ef_search):
         hnsw.hnsw.efSearch = ef_search
         with faiss_threads(1):

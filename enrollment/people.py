@@ -85,9 +85,7 @@ def _find(session: Session, employee_id: str) -> Person | None:
     return session.scalar(select(Person).where(Person.employee_id == employee_id))
 
 
-def _read_photos(
-    pipeline: FacePipeline, files: list[Path]
-) -> tuple[list[UsableFace], dict[Path, PhotoOutcome]]:
+def _read_photos(pipeline: FacePipeline, files: list[Path]) -> tuple[list[UsableFace], dict[Path, PhotoOutcome]]:
     faces: list[UsableFace] = []
     rejected: dict[Path, PhotoOutcome] = {}
     for path in tqdm(files, desc="reading photos", unit="photo", disable=None):
@@ -205,12 +203,8 @@ def add_person(
         )
         fresh = _fresh(faces, known, outcomes)
         if fresh and not force:
-            _check_not_someone_else(
-                gallery, [faces[i] for i in fresh], vectors[fresh], employee_id, threshold
-            )
-        templates = _new_templates(
-            session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id
-        )
+            _check_not_someone_else(gallery, [faces[i] for i in fresh], vectors[fresh], employee_id, threshold)
+        templates = _new_templates(session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id)
         outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
         if not person.active:
             return IndexChange()
@@ -273,13 +267,9 @@ def show_person(database: Database, employee_id: str) -> PersonDetail:
     """One person with their templates (model, source photo, quality, date)."""
     with database.session() as session:
         person = _require(session, employee_id)
-        templates = session.scalars(
-            select(Template).where(Template.person_id == person.id).order_by(Template.id)
-        )
+        templates = session.scalars(select(Template).where(Template.person_id == person.id).order_by(Template.id))
         infos = [
-            TemplateInfo(
-                t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at
-            )
+            TemplateInfo(t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at)
             for t in templates
         ]
         return PersonDetail(_summaries(session, [person])[0], infos)

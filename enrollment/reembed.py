@@ -39,9 +39,7 @@ def _sources(session: Session, model_id: str) -> tuple[list[Template], int, int]
     """One template per (person, photo) lacking a template of model_id; and the counts skipped."""
     query = select(Template.person_id, Template.image_sha256).where(Template.model_id == model_id)
     done = {(person_id, sha) for person_id, sha in session.execute(query)}
-    others = session.scalars(
-        select(Template).where(Template.model_id != model_id).order_by(Template.id.desc())
-    ).all()
+    others = session.scalars(select(Template).where(Template.model_id != model_id).order_by(Template.id.desc())).all()
     chosen: dict[tuple[int, str], Template] = {}
     without_crop: set[tuple[int, str]] = set()
     for template in others:
@@ -95,8 +93,7 @@ def reembed_all(database: Database, gallery: Gallery, embedder: Embedder) -> Ree
             add_ids=[t.id for t, _ in indexed],
             add_vectors=[v for _, v in indexed],
             add_owners=[
-                Owner(t.person_id, people[t.person_id].employee_id, people[t.person_id].name)
-                for t, _ in indexed
+                Owner(t.person_id, people[t.person_id].employee_id, people[t.person_id].name) for t, _ in indexed
             ],
         )
 

@@ -41,18 +41,14 @@ class IndexChange:
         if self._added:
             gallery.remove(np.array(self.add_ids, dtype=np.int64))
         if self._removed:
-            gallery.add(
-                np.array(self.remove_ids, dtype=np.int64), np.stack(self.remove_vectors), self.remove_owners
-            )
+            gallery.add(np.array(self.remove_ids, dtype=np.int64), np.stack(self.remove_vectors), self.remove_owners)
 
     @property
     def touched(self) -> bool:
         return self._added or self._removed
 
 
-def write_with_index(
-    database: Database, gallery: Gallery, write: Callable[[Session], IndexChange]
-) -> IndexChange:
+def write_with_index(database: Database, gallery: Gallery, write: Callable[[Session], IndexChange]) -> IndexChange:
     """Run `write` in one transaction, apply its gallery change and save the index file before committing.
 
     Any error leaves the database and the index (in memory and on disk) as they were: the transaction rolls

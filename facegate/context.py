@@ -18,9 +18,7 @@ class AppContext:
     settings: Settings
 
     def configure_logging(self) -> None:
-        logging.basicConfig(
-            level=self.settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=self.settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     @cached_property
     def embedder(self) -> Embedder:

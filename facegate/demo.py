@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LFW = Path("../shared/datasets/lfw/lfw-deepfunneled")
 MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
 MAX_ENROL_PHOTOS = 4
-DEMO_MIN_FACE_PX = (
-    40  # smaller faces fail the quality gate's eye distance anyway; skipping them is ~3x faster
-)
+DEMO_MIN_FACE_PX = 40  # smaller faces fail the quality gate's eye distance anyway; skipping them is ~3x faster
 DEMO_FILES = (
     "demo.db",
     "gallery.faiss",
@@ -84,9 +82,7 @@ def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]
         if len(photos) >= MIN_PHOTOS:
             eligible.append((folder.name, photos))
     if len(eligible) < count:
-        raise FaceGateError(
-            f"{data}: {len(eligible)} people with {MIN_PHOTOS}+ photos, the demo needs {count}"
-        )
+        raise FaceGateError(f"{data}: {len(eligible)} people with {MIN_PHOTOS}+ photos, the demo needs {count}")
     chosen = np.random.default_rng(seed).choice(len(eligible), size=count, replace=False)
     return [eligible[i] for i in sorted(chosen)]
 
@@ -132,9 +128,7 @@ def _enrol(
 
 def _track_of(walk: Walk, tracks: list[TrackReport]) -> TrackReport | None:
     """The decided track that started during the walk (the first, if the tracker split the walk)."""
-    inside = [
-        t for t in tracks if t.decision is not None and walk.first_frame <= t.first_frame <= walk.last_frame
-    ]
+    inside = [t for t in tracks if t.decision is not None and walk.first_frame <= t.first_frame <= walk.last_frame]
     return min(inside, key=lambda t: t.first_frame) if inside else None
 
 
@@ -158,9 +152,7 @@ def _rows(walks: list[Walk], tracks: list[TrackReport], enrolled: dict[str, str]
 
 
 def _write_outputs(out: Path, rows: list[DemoRow], database: Database) -> tuple[Path, Path]:
-    events = [
-        asdict(event) | {"time": event.time.isoformat()} for event in reversed(database.events(limit=10_000))
-    ]
+    events = [asdict(event) | {"time": event.time.isoformat()} for event in reversed(database.events(limit=10_000))]
     events_path = out / "events.json"
     events_path.write_text(json.dumps(events, indent=2) + "\n", encoding="utf-8")
     table_path = out / "table.csv"

@@ -115,7 +115,5 @@ def build_actuator(settings: ActuatorSettings) -> Actuator:
     """The actuator named by `settings.kind`; an unknown kind fails listing the valid ones."""
     factory = ACTUATORS.get(settings.kind)
     if factory is None:
-        raise FaceGateError(
-            f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})"
-        )
+        raise FaceGateError(f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})")
     return factory(settings)

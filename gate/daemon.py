@@ -121,9 +121,7 @@ class GateLoop:
         matches = self._match([crop for _, crop in usable])
         for (track_id, _), match in zip(usable, matches, strict=True):
             self._observe(track_id, match)
-        self.overlays = [
-            self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)
-        ]
+        self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
 
     def finish(self) -> None:
         """The source has ended: decide the tracks still open."""
@@ -219,9 +217,7 @@ class AnnotatedVideo:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             height, width = canvas.shape[:2]
-            self._writer = cv2.VideoWriter(
-                str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height)
-            )
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
         self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:

@@ -41,18 +41,14 @@ class Embedder:
         self.card: ModelCard = read_card(self.card_path)
         expected = template_for(self.card.input_size)
         if not np.allclose(np.asarray(self.card.crop_template), expected, atol=0.01):
-            raise FaceGateError(
-                f"{self.card_path}: model was trained on crops of another template than the gate's"
-            )
+            raise FaceGateError(f"{self.card_path}: model was trained on crops of another template than the gate's")
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.network = build_backbone(self.card.architecture, self.card.embedding_size)
         try:
             self.network.load_state_dict(load_state(weights_path(self.card_path, self.card)))
         except RuntimeError as error:
-            raise FaceGateError(
-                f"{self.card_path}: weights do not fit {self.card.architecture}: {error}"
-            ) from None
+            raise FaceGateError(f"{self.card_path}: weights do not fit {self.card.architecture}: {error}") from None
         self.network.eval().to(self.device)
 
     @property

@@ -130,9 +130,7 @@ class Gallery:
             results.append(sorted(best.values(), key=lambda m: -m.score)[:top])
         return results
 
-    def add(
-        self, template_ids: np.ndarray, embeddings: np.ndarray, owners: Sequence[Owner] | None = None
-    ) -> None:
+    def add(self, template_ids: np.ndarray, embeddings: np.ndarray, owners: Sequence[Owner] | None = None) -> None:
         """Index templates already in the database; owners (one per row) are read from it when not given."""
         ids = np.asarray(template_ids, dtype=np.int64).reshape(-1)
         rows = self._as_rows(embeddings)
@@ -187,9 +185,7 @@ class Gallery:
         try:
             self.index_path.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(self.index_path, lambda temp: faiss.write_index(self._index, str(temp)))
-            _write_atomic(
-                self.sidecar_path, lambda temp: temp.write_text(json.dumps(sidecar, indent=2) + "\n")
-            )
+            _write_atomic(self.sidecar_path, lambda temp: temp.write_text(json.dumps(sidecar, indent=2) + "\n"))
         except (OSError, RuntimeError) as error:
             raise FaceGateError(f"cannot write the gallery index {self.index_path}: {error}") from None
         log.debug("gallery saved: %d templates to %s", len(self), self.index_path)

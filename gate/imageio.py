@@ -56,9 +56,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except FaceGateError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Image.open's own size check
-        raise FaceGateError(
-            f"{path}: image too large; at most {MAX_PIXELS // 1_000_000} megapixels"
-        ) from None
+        raise FaceGateError(f"{path}: image too large; at most {MAX_PIXELS // 1_000_000} megapixels") from None
     except UnidentifiedImageError:
         raise FaceGateError(f"{path}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as error:

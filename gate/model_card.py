@@ -30,9 +30,7 @@ class ModelCard:
     def threshold(self, target_far: str) -> float:
         if target_far not in self.thresholds:
             known = ", ".join(sorted(self.thresholds)) or "none"
-            raise FaceGateError(
-                f"model {self.model_id} has no threshold for FAR {target_far} (it has: {known})"
-            )
+            raise FaceGateError(f"model {self.model_id} has no threshold for FAR {target_far} (it has: {known})")
         return self.thresholds[target_far]
 
     def to_json(self) -> str:
@@ -60,9 +58,7 @@ def read_card(path: Path) -> ModelCard:
     if not weights.is_file():
         raise FaceGateError(f"{path}: weights file {weights} not found")
     if sha256_of(weights) != card.sha256:
-        raise FaceGateError(
-            f"{weights}: checksum does not match its model card {path} (file damaged or replaced)"
-        )
+        raise FaceGateError(f"{weights}: checksum does not match its model card {path} (file damaged or replaced)")
     return card
 
 

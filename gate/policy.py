@@ -20,9 +20,7 @@ class Verdict(StrEnum):
     """Why a track was let in or not."""
 
     GRANTED = "GRANTED"
-    BELOW_THRESHOLD = (
-        "BELOW_THRESHOLD"  # the nearest enrolled person scored under the threshold in every frame
-    )
+    BELOW_THRESHOLD = "BELOW_THRESHOLD"  # the nearest enrolled person scored under the threshold in every frame
     UNKNOWN_FACE = "UNKNOWN_FACE"  # no enrolled person to compare with at all
     NO_AGREEMENT = "NO_AGREEMENT"  # the track ended before enough frames agreed on one person
     COOLDOWN = "COOLDOWN"  # recognised, but this person was let in less than cooldown_s ago

@@ -101,9 +101,7 @@ class LiveSource:
         self._sleep = sleep
         self._capture = self._open()
         if self._capture is None:
-            raise FaceGateError(
-                f"cannot open {self.description}: check camera.source (index, URL, permissions)"
-            )
+            raise FaceGateError(f"cannot open {self.description}: check camera.source (index, URL, permissions)")
         self.fps = _fps(self._capture)
         self.reconnects = 0  # successful reopenings so far
 

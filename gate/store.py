@@ -196,9 +196,7 @@ def migrate(engine: Engine) -> None:
             return
         unknown = current - {revision.revision for revision in script.walk_revisions()}
         if unknown:
-            raise FaceGateError(
-                f"database schema {min(unknown)} is newer than this FaceGate; upgrade FaceGate"
-            )
+            raise FaceGateError(f"database schema {min(unknown)} is newer than this FaceGate; upgrade FaceGate")
         log.info("database schema: upgrading %s to %s", ", ".join(current) or "(empty)", ", ".join(heads))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -211,9 +209,7 @@ class Database:
         try:
             self.url = make_url(url).render_as_string(hide_password=True)
         except ArgumentError:
-            raise FaceGateError(
-                f"database.url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///data/gate.db)"
-            ) from None
+            raise FaceGateError(f"database.url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///data/gate.db)") from None
         path = _sqlite_file(url)
         if path is not None:
             _check_sqlite_file(path)

@@ -93,9 +93,7 @@ def _url(httpd: HTTPServer) -> str:
 
 def test_http_actuator_posts_json_body(server: HTTPServer) -> None:
     assert build_actuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST)
-    assert _Recorder.bodies == [
-        {"gate_id": "front", "person_id": "e7", "name": "Ada Lovelace", "score": 0.8123}
-    ]
+    assert _Recorder.bodies == [{"gate_id": "front", "person_id": "e7", "name": "Ada Lovelace", "score": 0.8123}]
 
 
 def test_http_actuator_server_error_returns_false(server: HTTPServer) -> None:

@@ -116,17 +116,13 @@ def test_config_path_flag_beats_env_var(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_settings(flag_file).decision.window == 9
 
 
-def test_load_settings_env_var_to_missing_file_raises(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_load_settings_env_var_to_missing_file_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "gone.toml"))
     with pytest.raises(FaceGateError, match=r"config file not found: .*gone\.toml"):
         load_settings()
 
 
-def test_load_settings_no_file_anywhere_gives_defaults(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_load_settings_no_file_anywhere_gives_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no ./config.toml here
     settings = load_settings()
     assert settings.decision.window == 5 and settings.gallery.kind == "exact"

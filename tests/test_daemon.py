@@ -69,9 +69,7 @@ def open_gate(
 ) -> tuple[Database, Gallery]:
     database = Database(settings.database_url)
     index_path = settings.resolve(settings.gallery.index_path)
-    gallery = Gallery.open(
-        database, settings.gallery, index_path, embedder.model_id, embedder.card.embedding_size
-    )
+    gallery = Gallery.open(database, settings.gallery, index_path, embedder.model_id, embedder.card.embedding_size)
     if enrol is not None:
         add_person(database, gallery, pipeline, embedder, 0.99, "e1", enrol[0], [enrol[1]])
     return database, gallery
@@ -83,9 +81,7 @@ def video(people: list[tuple[str, list[Path]]], tmp_path_factory: pytest.TempPat
     return render_turnstile(photos, tmp_path_factory.mktemp("video") / "walk.mp4", SPEC)
 
 
-def test_run_gate_turnstile_every_track_decided_and_recorded(
-    tmp_path, embedder, pipeline, people, video
-) -> None:
+def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder, pipeline, people, video) -> None:
     # threshold -1: every match is a vote (the untrained model's scores mean nothing); the stranger is then
     # taken for the one enrolled person within the cooldown, so the second walk is refused with COOLDOWN.
     settings = gate_settings(tmp_path, threshold=-1.0, cooldown_s=60.0)

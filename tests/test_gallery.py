@@ -119,9 +119,7 @@ def test_gallery_database_changed_behind_index_rebuilds(db: Database, tmp_path: 
     assert len(gallery) == 3 and gallery.search(new)[0].employee_id == "e2"  # type: ignore[union-attr]
 
 
-def test_gallery_sidecar_other_model_rebuilds(
-    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_gallery_sidecar_other_model_rebuilds(db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _enroll(db, "e1", _unit(np.random.default_rng(4), 2))
     gallery = _open(db, tmp_path)
     sidecar = json.loads(gallery.sidecar_path.read_text())

@@ -25,12 +25,14 @@ def test_batch_hard_negative_closer_than_positive_hand_computed():
     labels = torch.tensor([0, 0, 1, 1])
     chord = lambda deg: 2 * np.sin(np.radians(deg) / 2)  # noqa: E731
     # per anchor: hardest positive minus nearest negative plus margin
-    expected = np.mean([
-        max(0, chord(60) - chord(10) + 0.1),  # a=0: pos 60, nearest neg 10 (the 10-degree one)
-        max(0, chord(60) - chord(40) + 0.1),  # a=60: pos 60, nearest neg at 100 (40 deg) vs 10 (50 deg)
-        max(0, chord(90) - chord(10) + 0.1),  # a=10: pos 100 (90 deg), nearest neg 0 (10 deg)
-        max(0, chord(90) - chord(40) + 0.1),  # a=100: pos 10 (90 deg), nearest neg 60 (40 deg)
-    ])
+    expected = np.mean(
+        [
+            max(0, chord(60) - chord(10) + 0.1),  # a=0: pos 60, nearest neg 10 (the 10-degree one)
+            max(0, chord(60) - chord(40) + 0.1),  # a=60: pos 60, nearest neg at 100 (40 deg) vs 10 (50 deg)
+            max(0, chord(90) - chord(10) + 0.1),  # a=10: pos 100 (90 deg), nearest neg 0 (10 deg)
+            max(0, chord(90) - chord(40) + 0.1),  # a=100: pos 10 (90 deg), nearest neg 60 (40 deg)
+        ]
+    )
     assert batch_hard_triplet(emb, labels, margin=0.1).item() == pytest.approx(expected, abs=1e-5)
 
 

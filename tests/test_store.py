@@ -19,9 +19,7 @@ def _db(tmp_path: Path) -> Database:
     return Database(f"sqlite:///{tmp_path / 'sub' / 'gate.db'}")
 
 
-def _person(
-    db: Database, employee_id: str, vectors: np.ndarray, model_id: str = "m1", active: bool = True
-) -> int:
+def _person(db: Database, employee_id: str, vectors: np.ndarray, model_id: str = "m1", active: bool = True) -> int:
     with db.session() as session:
         person = Person(employee_id=employee_id, name=employee_id.title(), active=active)
         for i, vector in enumerate(vectors):
@@ -43,9 +41,7 @@ def _person(
 def test_database_new_sqlite_file_creates_folder_and_schema(tmp_path: Path) -> None:
     db = _db(tmp_path)
     assert (tmp_path / "sub" / "gate.db").is_file()
-    assert {"people", "templates", "access_events", "alembic_version"} <= set(
-        inspect(db.engine).get_table_names()
-    )
+    assert {"people", "templates", "access_events", "alembic_version"} <= set(inspect(db.engine).get_table_names())
 
 
 def test_database_migrations_match_models_no_difference(tmp_path: Path) -> None:
@@ -68,9 +64,7 @@ def test_database_not_sqlite_file_raises_and_leaves_file_unchanged(tmp_path: Pat
     assert path.read_bytes() == b"these are my notes, not a database\n"
 
 
-@pytest.mark.parametrize(
-    "url", ["no-url-at-all", "nosuchdialect://host/db", "postgresql://u:secret@127.0.0.1:1/x"]
-)
+@pytest.mark.parametrize("url", ["no-url-at-all", "nosuchdialect://host/db", "postgresql://u:secret@127.0.0.1:1/x"])
 def test_database_bad_url_raises_one_line_without_password(url: str) -> None:
     with pytest.raises(FaceGateError) as caught:
         Database(url)

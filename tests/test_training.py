@@ -55,7 +55,11 @@ def test_build_pool_val_people_never_trained(tiny_data: Path):
 def test_train_cpu_checkpoint_resume_export(tiny_data: Path, tmp_path: Path):
     config = make_config(
         overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "eval_every=1", "max_batches=2"],
-        data=str(tiny_data), crops=str(tiny_data / "crops"), out=str(tmp_path / "run"), epochs=1, device="cpu",
+        data=str(tiny_data),
+        crops=str(tiny_data / "crops"),
+        out=str(tmp_path / "run"),
+        epochs=1,
+        device="cpu",
     )
     card_path = train(config)
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)

@@ -52,9 +52,7 @@ def list_photos(root: Path, people: set[str] | None = None) -> list[Path]:
 
 
 def _encode(crop: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(
-        ".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY]
-    )
+    ok, buf = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY])
     if not ok:
         raise RuntimeError("WebP encoding failed")
     return buf.tobytes()
@@ -69,10 +67,7 @@ def _pad_to_common_size(images: list[np.ndarray]) -> list[np.ndarray]:
     coordinates of what it finds are unchanged."""
     height = max(im.shape[0] for im in images)
     width = max(im.shape[1] for im in images)
-    return [
-        np.pad(im, ((0, height - im.shape[0]), (0, width - im.shape[1]), (0, 0)), mode="edge")
-        for im in images
-    ]
+    return [np.pad(im, ((0, height - im.shape[0]), (0, width - im.shape[1]), (0, 0)), mode="edge") for im in images]
 
 
 def build_crops(

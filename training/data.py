@@ -97,8 +97,5 @@ class PKSampler:
         for _ in range(self.batches_per_epoch):
             chosen = self.rng.choice(self.classes, size=self.p, replace=False)
             yield np.concatenate(
-                [
-                    self.rng.choice(self.by_class[c], size=self.k, replace=len(self.by_class[c]) < self.k)
-                    for c in chosen
-                ]
+                [self.rng.choice(self.by_class[c], size=self.k, replace=len(self.by_class[c]) < self.k) for c in chosen]
             )

@@ -24,8 +24,6 @@ class ArcFaceHead(nn.Module):
         theta = torch.acos(cosine.clamp(-1 + 1e-6, 1 - 1e-6))
         target = torch.cos(theta + self.margin)
         # past pi - m the margin would make cos grow again; fall back to a linear penalty there (as insightface)
-        target = torch.where(
-            theta + self.margin < torch.pi, target, cosine - self.margin * math.sin(self.margin)
-        )
+        target = torch.where(theta + self.margin < torch.pi, target, cosine - self.margin * math.sin(self.margin))
         one_hot = F.one_hot(labels, cosine.shape[1]).bool()
         return self.scale * torch.where(one_hot, target, cosine)

@@ -116,9 +116,7 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float
     return threshold, float(correct[best] / len(s))
 
 
-def kfold_accuracy(
-    scores: np.ndarray, labels: np.ndarray, folds: np.ndarray
-) -> tuple[float, float, np.ndarray]:
+def kfold_accuracy(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> tuple[float, float, np.ndarray]:
     """LFW view-2 protocol: (mean accuracy, std over folds (ddof=0), the threshold used for each fold).
 
     For each fold id (sorted), the threshold maximising accuracy on all the other folds is applied to it.

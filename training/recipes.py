@@ -23,9 +23,7 @@ def _coerce(name: str, kind: type, value: object) -> object:
     return value
 
 
-def make_config(
-    recipe: Path | None = None, overrides: list[str] | None = None, **explicit: object
-) -> TrainConfig:
+def make_config(recipe: Path | None = None, overrides: list[str] | None = None, **explicit: object) -> TrainConfig:
     """Base config <- recipe file <- `key=value` overrides <- explicit keyword values (those not None)."""
     values: dict[str, object] = {}
     if recipe is not None:

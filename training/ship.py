@@ -19,9 +19,7 @@ def ship_model(card_path: Path, results: list[Path], target: Path = SHIPPED_CARD
     card = read_card(card_path)
     weights = weights_path(card_path, card)
     if weights.stat().st_size > MAX_SHIPPED_BYTES:
-        raise FaceGateError(
-            f"{weights}: {weights.stat().st_size / 1e6:.1f} MB, over the 25 MB shipped-model limit"
-        )
+        raise FaceGateError(f"{weights}: {weights.stat().st_size / 1e6:.1f} MB, over the 25 MB shipped-model limit")
     merged = dict(card.results)
     for path in results:
         try:

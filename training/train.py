@@ -78,9 +78,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_optimizer(
-    model: nn.Module, config: TrainConfig, steps: int
-) -> tuple[torch.optim.Optimizer, object]:
+def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, object]:
     """AdamW with linear warm-up then cosine decay to zero, stepped per batch."""
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -141,10 +139,7 @@ def train_one_epoch(
 
 def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch: int = 256) -> np.ndarray:
     model.eval()
-    parts = [
-        embed_tensor(model, to_tensor(crops[i : i + batch]).to(device)).cpu()
-        for i in range(0, len(crops), batch)
-    ]
+    parts = [embed_tensor(model, to_tensor(crops[i : i + batch]).to(device)).cpu() for i in range(0, len(crops), batch)]
     return torch.cat(parts).numpy()
 
 
@@ -154,9 +149,7 @@ def evaluate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
     return calibrate(embeddings, pool.val_labels)
 
 
-def _checkpoint(
-    path: Path, model: nn.Module, optimizer, scheduler, epoch: int, config: TrainConfig, history
-) -> None:
+def _checkpoint(path: Path, model: nn.Module, optimizer, scheduler, epoch: int, config: TrainConfig, history) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -187,9 +180,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     head = (
-        ArcFaceHead(config.embedding_size, len(pool.classes), config.arcface_scale, config.arcface_margin).to(
-            device
-        )
+        ArcFaceHead(config.embedding_size, len(pool.classes), config.arcface_scale, config.arcface_margin).to(device)
         if config.arcface_weight > 0
         else None
     )
@@ -217,9 +208,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     return _export(model.cpu().eval(), pool, config, history, device, time.time() - began)
 
 
-def _export(
-    model: nn.Module, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float
-) -> Path:
+def _export(model: nn.Module, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float) -> Path:
     calibration = calibrate(embed_crops(model, pool.val.crops, torch.device("cpu")), pool.val_labels)
     card_path = Path(config.out) / "model.json"
     export_model(

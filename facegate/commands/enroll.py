@@ -32,9 +32,7 @@ def _echo_outcomes(outcomes: Sequence[PhotoOutcome]) -> None:
 def _threshold(context: AppContext) -> float:
     decision = context.settings.decision
     return (
-        decision.threshold
-        if decision.threshold is not None
-        else context.embedder.card.threshold(decision.target_far)
+        decision.threshold if decision.threshold is not None else context.embedder.card.threshold(decision.target_far)
     )
 
 
@@ -44,9 +42,7 @@ def add(
     employee_id: Annotated[str, typer.Argument(help="The person's employee id (unique).")],
     photos: Annotated[list[Path], typer.Argument(help="Photo files or folders of photos, one face each.")],
     name: Annotated[str | None, typer.Option(help="Full name (required for a new person).")] = None,
-    force: Annotated[
-        bool, typer.Option(help="Enroll even if the photos match another enrolled person.")
-    ] = False,
+    force: Annotated[bool, typer.Option(help="Enroll even if the photos match another enrolled person.")] = False,
 ) -> None:
     """Enroll a person from photos, or add photos to an enrolled person."""
     context: AppContext = ctx.obj
@@ -96,9 +92,7 @@ def show(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Em
     typer.echo(f"enrolled {person.created_at:%Y-%m-%d %H:%M} UTC, {person.templates} templates")
     typer.echo(f"  {'ID':>6}  {'MODEL':<24} {'QUALITY':>7}  {'CREATED':<16}  SOURCE")
     for t in detail.templates:
-        typer.echo(
-            f"  {t.id:>6}  {t.model_id:<24} {t.quality:>7.3f}  {t.created_at:%Y-%m-%d %H:%M}  {t.source}"
-        )
+        typer.echo(f"  {t.id:>6}  {t.model_id:<24} {t.quality:>7.3f}  {t.created_at:%Y-%m-%d %H:%M}  {t.source}")
 
 
 @enroll_app.command("remove")
@@ -111,9 +105,7 @@ def remove(
     context: AppContext = ctx.obj
     person = show_person(context.database, employee_id).person
     if not yes:
-        typer.confirm(
-            f"remove {person.employee_id} ({person.name}) and {person.templates} templates?", abort=True
-        )
+        typer.confirm(f"remove {person.employee_id} ({person.name}) and {person.templates} templates?", abort=True)
     removed = remove_person(context.database, context.gallery, employee_id)
     typer.echo(f"removed {removed.employee_id} ({removed.name}): {removed.templates} templates")
 
@@ -125,11 +117,7 @@ def reembed(ctx: typer.Context) -> None:
     result = reembed_all(context.database, context.gallery, context.embedder)
     typer.echo(
         f"model {result.model_id}: {result.added} templates added, {result.already} photos had one"
-        + (
-            f", {result.without_crop} without a stored crop (enroll them again)"
-            if result.without_crop
-            else ""
-        )
+        + (f", {result.without_crop} without a stored crop (enroll them again)" if result.without_crop else "")
     )
 
 

@@ -25,9 +25,7 @@ def format_table(result: dict) -> str:
     for far, tar in result["tar_at_far"].items():
         support = result["far_support"][far]
         note = "" if support else f"  (below resolution: {result['impostor_pairs']} impostor pairs)"
-        rows.append(
-            (f"TAR @ FAR {far}", f"{tar:.4f}  threshold {result['thresholds_at_far'][far]:.4f}{note}")
-        )
+        rows.append((f"TAR @ FAR {far}", f"{tar:.4f}  threshold {result['thresholds_at_far'][far]:.4f}{note}"))
     rows.append(("no face found", f"{result['failed_to_detect']} images, {result['pairs_failed']} pairs"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

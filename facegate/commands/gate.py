@@ -74,8 +74,7 @@ def _table(rows: list[DemoRow]) -> str:
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
     )
 
 
@@ -84,13 +83,12 @@ def demo(
     data: Annotated[
         Path,
         typer.Option(
-            help="LFW folder of <Person>/<Person>_NNNN.jpg (see facegate/demo.py "
-            "to fetch it with scikit-learn)."
+            help="LFW folder of <Person>/<Person>_NNNN.jpg (see facegate/demo.py to fetch it with scikit-learn)."
         ),
     ] = DEFAULT_LFW,
-    out: Annotated[
-        Path, typer.Option(help="Folder for the video, database, annotated video, events.")
-    ] = Path("out/demo"),
+    out: Annotated[Path, typer.Option(help="Folder for the video, database, annotated video, events.")] = Path(
+        "out/demo"
+    ),
     people: Annotated[int, typer.Option(min=0, help="Enrolled people walking past.")] = 4,
     strangers: Annotated[int, typer.Option(min=0, help="Unknown people walking past.")] = 2,
     seed: Annotated[int, typer.Option(help="Which people, and how they walk.")] = 0,
@@ -99,9 +97,7 @@ def demo(
     app: AppContext = ctx.obj
     result = run_demo(app.settings, app.embedder, data, out, people, strangers, seed)
     typer.echo(_table(result.rows))
-    typer.echo(
-        f"\nvideo {result.video}, annotated {result.annotated}, events {result.events}, table {result.table}"
-    )
+    typer.echo(f"\nvideo {result.video}, annotated {result.annotated}, events {result.events}, table {result.table}")
 
 
 def register(app: typer.Typer) -> None:
