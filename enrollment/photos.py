@@ -20,6 +20,7 @@ from gate.quality import Reason
 log = logging.getLogger(__name__)
 
 Status = Literal["added", "duplicate", "rejected"]
+BACKGROUND = (Reason.TOO_SMALL, Reason.LOW_CONFIDENCE)
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,15 @@ def read_face(pipeline: FacePipeline, path: Path) -> UsableFace | str:
     faces = pipeline.process(frame)
     if not faces:
         return Reason.NO_FACE
-    if len(faces) > 1:
+    # faces too small or too unsure to be matched are background (a bystander far behind), not a second person
+    people = [face for face in faces if face.rejected not in BACKGROUND]
+    if len(people) > 1:
         return Reason.SEVERAL_FACES
-    if faces[0].rejected is not None:
-        return faces[0].rejected
+    if not people or people[0].rejected is not None:
+        return faces[0].rejected or Reason.NO_FACE
+    face = people[0]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return UsableFace(path=path, sha256=digest, crop=faces[0].crop, quality=faces[0].face.prob)
+    return UsableFace(path=path, sha256=digest, crop=face.crop, quality=face.face.prob)
 
 
 def encode_crop(crop: np.ndarray) -> bytes:

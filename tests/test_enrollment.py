@@ -279,3 +279,21 @@ def test_cli_enroll_reembed_nothing_to_do(tmp_path: Path, untrained_card: Path) 
     config = str(_config(tmp_path, untrained_card))
     result = CliRunner().invoke(app, ["--config", config, "enroll", "reembed"])
     assert result.exit_code == 0 and "0 templates added" in result.output
+
+
+def test_add_person_tiny_bystander_ignored_tiny_subject_too_small(
+    db: Database, gallery: Gallery, pipeline: FacePipeline, embedder: Embedder, lfw_root: Path, tmp_path: Path
+) -> None:
+    subject = Image.open(_photos(lfw_root, "Tony_Blair", 2)[0])
+    bystander = Image.open(_photos(lfw_root, "Colin_Powell", 3)[0]).resize((70, 70))
+    canvas = Image.new("RGB", (420, 300), (90, 90, 90))
+    canvas.paste(subject, (0, 25))
+    canvas.paste(bystander, (330, 20))  # a face far behind: eyes about 12 px apart, under the quality minimum
+    canvas.save(tmp_path / "with_bystander.jpg")
+    canvas.resize((105, 75)).save(tmp_path / "far_away.jpg")  # the subject alone, too small to enrol
+    result = _add(
+        db, gallery, pipeline, embedder, "E9", "Tony", [tmp_path / "with_bystander.jpg", tmp_path / "far_away.jpg"]
+    )
+    reasons = {o.path.name: (o.status, o.reason) for o in result.outcomes}
+    assert reasons["with_bystander.jpg"] == ("added", "")
+    assert reasons["far_away.jpg"][0] == "rejected" and reasons["far_away.jpg"][1] in ("TOO_SMALL", "NO_FACE")
