@@ -10,11 +10,11 @@ FACEGATE_DATA ?= ../shared/datasets
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,demo]"
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/facegate demo --data $(FACEGATE_DATA)/lfw/lfw-deepfunneled --out out/demo
+	FACEGATE_DATA=$(FACEGATE_DATA) $(VENV)/bin/facegate demo --out out/demo
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

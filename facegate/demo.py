@@ -1,11 +1,8 @@
 """The demo: enrol some LFW people, walk them and strangers past the gate in a generated video, tabulate it.
 
-LFW is read from a folder of <Person>/<Person>_NNNN.jpg. Where ../shared/datasets is not available,
-scikit-learn downloads the same layout (about 230 MB, once):
-
-    pip install scikit-learn
-    python -c "from sklearn.datasets import fetch_lfw_people; fetch_lfw_people(data_home='data/sklearn')"
-    facegate demo --data data/sklearn/lfw_home/lfw_funneled
+LFW is read from a folder of <Person>/<Person>_NNNN.jpg: $FACEGATE_DATA/lfw/lfw-deepfunneled where the project's
+datasets are (default ../shared/datasets); elsewhere scikit-learn's LFW fetcher (the `demo` extra) downloads
+the funneled set (about 230 MB, once) into data/lfw.
 """
 
 from __future__ import annotations
@@ -13,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +32,8 @@ from training.turnstile import TurnstileSpec, Walk, render_turnstile
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LFW = Path("../shared/datasets/lfw/lfw-deepfunneled")
+DATA_ENV = "FACEGATE_DATA"
+DOWNLOAD_ROOT = Path("data/lfw")
 MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
 MAX_ENROL_PHOTOS = 4
 DEMO_MIN_FACE_PX = 40  # smaller faces fail the quality gate's eye distance anyway; skipping them is ~3x faster
@@ -70,6 +69,23 @@ class DemoResult:
     annotated: Path
     events: Path
     table: Path
+
+
+def find_lfw() -> Path:
+    """The LFW image folder: the project's datasets if present, else a download (once) with scikit-learn."""
+    local = Path(os.environ.get(DATA_ENV) or "../shared/datasets") / "lfw" / "lfw-deepfunneled"
+    if local.is_dir():
+        return local
+    try:
+        from sklearn.datasets import fetch_lfw_people  # the optional `demo` extra; the gate never downloads
+    except ImportError:
+        raise FaceGateError(f"LFW not found at {local}: give --data, or pip install 'facegate[demo]'") from None
+    log.info("%s not found: downloading LFW (funneled, about 230 MB) into %s", local, DOWNLOAD_ROOT)
+    try:  # min_faces_per_person only limits what scikit-learn decodes; the whole set is unpacked
+        fetch_lfw_people(data_home=str(DOWNLOAD_ROOT), funneled=True, min_faces_per_person=100)
+    except OSError as error:
+        raise FaceGateError(f"LFW not found at {local} and the download failed ({error}); give --data") from None
+    return DOWNLOAD_ROOT / "lfw_home" / "lfw_funneled"
 
 
 def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]]]:

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from facegate.context import AppContext
-from facegate.demo import DEFAULT_LFW, DemoRow, run_demo
+from facegate.demo import DemoRow, find_lfw, run_demo
 from gate.actuators import build_actuator
 from gate.daemon import run_gate
-from gate.gallery import Gallery
 from gate.sources import open_source
-from gate.store import Database
 
 
 def run(
@@ -32,21 +30,12 @@ def run(
         if not spec.strip().isdigit() and "://" not in spec:
             spec = str(settings.resolve(spec))  # a file named in the config is relative to the config
     frames = open_source(spec, settings.camera)
-    database = Database(settings.database_url)
-    embedder = app.embedder
-    gallery = Gallery.open(
-        database,
-        settings.gallery,
-        settings.resolve(settings.gallery.index_path),
-        embedder.model_id,
-        embedder.card.embedding_size,
-    )
     summary = run_gate(
         settings,
         app.pipeline,
-        embedder,
-        gallery,
-        database,
+        app.embedder,
+        app.gallery,
+        app.database,
         frames,
         build_actuator(settings.actuator),
         annotate=annotate,
@@ -81,11 +70,12 @@ def _table(rows: list[DemoRow]) -> str:
 def demo(
     ctx: typer.Context,
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="LFW folder of <Person>/<Person>_NNNN.jpg (see facegate/demo.py to fetch it with scikit-learn)."
+            help="A <person>/<images> folder (default: $FACEGATE_DATA/lfw/lfw-deepfunneled, else LFW is "
+            "downloaded once into data/lfw with scikit-learn's fetcher)."
         ),
-    ] = DEFAULT_LFW,
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the video, database, annotated video, events.")] = Path(
         "out/demo"
     ),
@@ -95,7 +85,7 @@ def demo(
 ) -> None:
     """Enrol LFW people from some photos, walk them (other photos) and strangers up to the gate, tabulate."""
     app: AppContext = ctx.obj
-    result = run_demo(app.settings, app.embedder, data, out, people, strangers, seed)
+    result = run_demo(app.settings, app.embedder, data or find_lfw(), out, people, strangers, seed)
     typer.echo(_table(result.rows))
     typer.echo(f"\nvideo {result.video}, annotated {result.annotated}, events {result.events}, table {result.table}")
 
