@@ -106,6 +106,8 @@ class LiveSource:
         self.reconnects = 0  # successful reopenings so far
 
     def _open(self) -> cv2.VideoCapture | None:
+        # OpenCV's backends print their own warnings for a camera that is not there; ours are logged instead
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         capture = cv2.VideoCapture(self.target)
         if capture.isOpened():
             return capture

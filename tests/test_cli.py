@@ -1,0 +1,72 @@
+"""The `facegate` console command as a user runs it: one-line errors with exit status 2, and the demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def facegate(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", "from facegate.cli import main; main()", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/gate.db"\n[gallery]\nindex_path = "g.faiss"\n{extra}')
+    return path
+
+
+def test_cli_run_missing_camera_one_line_exit_2(tmp_path: Path):
+    done = facegate("--config", str(_config(tmp_path)), "run", "--source", "97", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error:") and "97" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_wrong_config_value_names_key_changes_nothing(tmp_path: Path):
+    config = _config(tmp_path, '[decision]\nvotes_needed = "three"\n')
+    done = facegate("--config", str(config), "enroll", "list", cwd=tmp_path)
+    assert done.returncode == 2 and "decision.votes_needed" in done.stderr
+    assert not (tmp_path / "gate.db").exists()
+
+
+def test_cli_database_not_a_database_one_line_file_kept(tmp_path: Path):
+    (tmp_path / "gate.db").write_text("these are my notes, not a database")
+    done = facegate("--config", str(_config(tmp_path)), "enroll", "list", cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "gate.db").read_text() == "these are my notes, not a database"
+
+
+def test_cli_missing_model_file_one_line(tmp_path: Path):
+    config = _config(tmp_path, '[model]\npath = "no-such-model.json"\n')
+    done = facegate("--config", str(config), "enroll", "reembed", cwd=tmp_path)
+    assert done.returncode == 2 and "model card not found" in done.stderr
+
+
+def test_cli_demo_small_table_events_and_videos(tmp_path: Path, lfw_root: Path):
+    done = facegate(
+        "--config", str(_config(tmp_path)), "demo", "--data", str(lfw_root), "--people", "1", "--strangers", "1",
+        "--out", str(tmp_path / "demo"), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["person", "enrolled", "decision"]
+    assert sum(" yes " in line or " no " in line for line in lines[1:3]) == 2
+    events = json.loads((tmp_path / "demo" / "events.json").read_text())
+    assert events and all(e["decision"] in ("granted", "denied") for e in events)
+    for name in ("turnstile.mp4", "annotated.mp4", "table.csv"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_files():
+    before = set(REPO.iterdir())
+    yield
+    assert set(REPO.iterdir()) == before

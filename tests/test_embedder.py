@@ -1,0 +1,106 @@
+"""The model file and its card: the shipped model loads offline; missing, damaged or mismatched files are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.model_card import SHIPPED_CARD, read_card
+
+MAX_SHIPPED_BYTES = 25 * 1024 * 1024
+
+
+def _copy(card: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model.json"
+    shutil.copyfile(card, target)
+    shutil.copyfile(card.with_suffix(".pt"), tmp_path / json.loads(card.read_text())["weights_file"])
+    return target
+
+
+def _edit(card: Path, **changes: object) -> None:
+    data = json.loads(card.read_text())
+    data.update(changes)
+    card.write_text(json.dumps(data))
+
+
+def test_shipped_model_loads_on_cpu_small_calibrated_unit_vectors():
+    embedder = Embedder()
+    card = embedder.card
+    assert (SHIPPED_CARD.parent / card.weights_file).stat().st_size <= MAX_SHIPPED_BYTES
+    assert card.thresholds["0.0001"] > card.thresholds["0.001"] > card.thresholds["0.01"]
+    assert "lfw_pairsDevTest" in card.results
+    crops = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    vectors = embedder.embed(crops)
+    assert vectors.shape == (3, card.embedding_size) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_embedder_batches_agree_with_one_by_one(untrained_card: Path):
+    embedder = Embedder(untrained_card, batch_size=2)
+    crops = np.random.default_rng(1).integers(0, 256, (5, 112, 112, 3), dtype=np.uint8)
+    whole = embedder.embed(crops)
+    single = np.concatenate([embedder.embed(crops[i : i + 1]) for i in range(5)])
+    assert np.allclose(whole, single, atol=1e-5)
+
+
+def test_embedder_wrong_crop_shape_raises(untrained_card: Path):
+    with pytest.raises(ValueError, match="112"):
+        Embedder(untrained_card).embed(np.zeros((1, 96, 96, 3), np.uint8))
+
+
+def test_model_card_missing_file_one_line_error(tmp_path: Path):
+    with pytest.raises(FaceGateError, match="model card not found"):
+        Embedder(tmp_path / "nope.json")
+
+
+def test_model_card_not_json_error(tmp_path: Path):
+    (tmp_path / "bad.json").write_text("{ not json")
+    with pytest.raises(FaceGateError, match="not a valid model card"):
+        read_card(tmp_path / "bad.json")
+
+
+def test_model_weights_missing_error(untrained_card: Path, tmp_path: Path):
+    card = _copy(untrained_card, tmp_path)
+    (tmp_path / "untrained.pt").unlink()
+    with pytest.raises(FaceGateError, match="weights file .* not found"):
+        Embedder(card)
+
+
+def test_model_weights_damaged_checksum_refused(untrained_card: Path, tmp_path: Path):
+    card = _copy(untrained_card, tmp_path)
+    weights = tmp_path / "untrained.pt"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(FaceGateError, match="checksum does not match"):
+        Embedder(card)
+
+
+def test_model_card_other_crop_template_refused(untrained_card: Path, tmp_path: Path):
+    card = _copy(untrained_card, tmp_path)
+    _edit(card, crop_template=[[30.0, 50.0], [80.0, 50.0], [56.0, 70.0], [40.0, 90.0], [72.0, 90.0]])
+    with pytest.raises(FaceGateError, match="another template"):
+        Embedder(card)
+
+
+def test_model_card_architecture_mismatch_refused(untrained_card: Path, tmp_path: Path):
+    card = _copy(untrained_card, tmp_path)
+    _edit(card, architecture="resnet18")
+    with pytest.raises(FaceGateError, match="do not fit resnet18"):
+        Embedder(card)
+
+
+def test_model_card_unknown_architecture_lists_valid(untrained_card: Path, tmp_path: Path):
+    card = _copy(untrained_card, tmp_path)
+    _edit(card, architecture="vgg99")
+    with pytest.raises(FaceGateError, match="valid: mobilefacenet, resnet18"):
+        Embedder(card)
+
+
+def test_model_card_missing_threshold_names_available(untrained_card: Path):
+    with pytest.raises(FaceGateError, match="no threshold for FAR 0.5"):
+        read_card(untrained_card).threshold("0.5")

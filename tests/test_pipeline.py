@@ -1,0 +1,101 @@
+"""The face pipeline: alignment maths (no faces), and MTCNN + alignment + quality on real LFW photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gate.alignment import TEMPLATE_112, align, similarity_transform, template_for, transform_points
+from gate.config import QualitySettings
+from gate.detection import Detector, central_face
+from gate.imageio import load_image
+from gate.pipeline import FacePipeline
+from gate.quality import Reason, sharpness
+
+
+def test_similarity_transform_recovers_known_rotation_scale_shift():
+    angle, scale, shift = np.radians(20), 1.7, np.array([12.0, -5.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    src = TEMPLATE_112.astype(np.float64)
+    dst = scale * src @ rotation.T + shift
+    matrix = similarity_transform(src, dst)
+    assert np.allclose(matrix[:, :2], scale * rotation, atol=1e-4)
+    assert np.allclose(matrix[:, 2], shift, atol=1e-3)
+
+
+def test_similarity_transform_mirrored_points_still_a_rotation():
+    src = TEMPLATE_112.astype(np.float64)
+    dst = src * np.array([-1.0, 1.0])  # a reflection is not a similarity: the best fit must not flip
+    matrix = similarity_transform(src, dst)
+    assert np.linalg.det(matrix[:, :2]) > 0
+
+
+def test_template_for_scales_linearly():
+    assert np.allclose(template_for(224), TEMPLATE_112 * 2)
+
+
+def test_align_puts_landmarks_on_template():
+    frame = np.zeros((300, 400, 3), np.uint8)
+    landmarks = TEMPLATE_112 * 1.5 + np.array([100.0, 40.0], np.float32)
+    crop, matrix = align(frame, landmarks, 112)
+    assert crop.shape == (112, 112, 3)
+    assert np.allclose(transform_points(landmarks, matrix), TEMPLATE_112, atol=1e-3)
+
+
+def test_sharpness_blurred_crop_lower():
+    crop = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    assert sharpness(cv2.GaussianBlur(crop, (9, 9), 3)) < sharpness(crop) / 10
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> FacePipeline:
+    return FacePipeline()
+
+
+def test_detect_lfw_photo_one_face_landmarks_in_order(pipeline: FacePipeline, lfw_root: Path):
+    frame = load_image(lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    faces = pipeline.detector.detect(frame)
+    assert len(faces) == 1
+    face = faces[0]
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+    assert face.prob > 0.99 and 30 < face.eye_distance < 60
+    assert left_eye[0] < nose[0] < right_eye[0] and max(left_eye[1], right_eye[1]) < nose[1]
+    assert nose[1] < min(mouth_left[1], mouth_right[1])
+    x1, y1, x2, y2 = face.box
+    assert 80 < (x1 + x2) / 2 < 170 and 80 < (y1 + y2) / 2 < 170  # deep-funneled LFW is centred
+
+
+def test_process_aligned_crop_matches_template_golden(pipeline: FacePipeline, lfw_root: Path):
+    frame = load_image(lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    (result,) = pipeline.process(frame)
+    assert result.rejected is None and result.crop.shape == (112, 112, 3)
+    # re-detecting on the aligned crop finds the landmarks near the template (within a few pixels)
+    faces = Detector().detect(cv2.copyMakeBorder(result.crop, 40, 40, 40, 40, cv2.BORDER_CONSTANT))
+    again = central_face(faces, 192, 192)
+    assert again is not None
+    assert np.abs(again.landmarks - 40 - TEMPLATE_112).max() < 6
+
+
+def test_process_tiny_face_rejected_too_small(pipeline: FacePipeline, lfw_root: Path):
+    frame = load_image(lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    small = cv2.resize(frame, (100, 100), interpolation=cv2.INTER_AREA)
+    canvas = np.full((240, 320, 3), 120, np.uint8)
+    canvas[70:170, 110:210] = small
+    results = pipeline.process(canvas)
+    assert results and results[0].rejected is Reason.TOO_SMALL
+
+
+def test_process_blurred_face_rejected_blurry(lfw_root: Path):
+    frame = load_image(lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    pipeline = FacePipeline(quality=QualitySettings(min_sharpness=50.0))
+    blurred = cv2.GaussianBlur(frame, (0, 0), 3)
+    results = pipeline.process(blurred)
+    assert results and results[0].rejected is Reason.BLURRY
+
+
+def test_process_empty_and_one_pixel_frames_no_faces(pipeline: FacePipeline):
+    assert pipeline.process(np.full((240, 320, 3), 90, np.uint8)) == []
+    assert pipeline.process(np.zeros((1, 1, 3), np.uint8)) == []
