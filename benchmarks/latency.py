@@ -30,6 +30,7 @@ from gate.embedder import Embedder
 from gate.imageio import load_image
 from gate.model_card import SHIPPED_CARD
 from gate.pipeline import FacePipeline
+from training.datasets import dataset_root
 from training.export import export_model
 
 FRAME_SHAPE = (480, 640, 3)
@@ -48,11 +49,6 @@ PHOTOS = (
 FIVE_SLOTS = ((20, 20), (20, 230), (20, 440), (260, 125), (260, 335))  # (top, left) of 180 px tiles
 LABEL_WIDTH = 46
 TARGETS = {"whole frame, 1 face": 100.0, "embed per face": 15.0, "search 100k": 5.0}  # median ms
-
-
-def dataset_root() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    return Path(os.environ.get("FACEGATE_DATA") or default)
 
 
 def _resize(photo: np.ndarray, size: int) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,11 +27,11 @@ from gate.pipeline import FacePipeline
 from gate.policy import threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
+from training.datasets import lfw_images
 from training.turnstile import TurnstileSpec, Walk, render_turnstile
 
 log = logging.getLogger(__name__)
 
-DATA_ENV = "FACEGATE_DATA"
 DOWNLOAD_ROOT = Path("data/lfw")
 MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
 MAX_ENROL_PHOTOS = 4
@@ -73,7 +72,7 @@ class DemoResult:
 
 def find_lfw() -> Path:
     """The LFW image folder: the project's datasets if present, else a download (once) with scikit-learn."""
-    local = Path(os.environ.get(DATA_ENV) or "../shared/datasets") / "lfw" / "lfw-deepfunneled"
+    local = lfw_images()
     if local.is_dir():
         return local
     try:

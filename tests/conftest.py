@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from gate.backbones import build_backbone
+from training.datasets import DATA_ENV, dataset_root
 from training.export import export_model
-
-DATA_ENV = "FACEGATE_DATA"
-
-
-def dataset_root() -> Path:
-    """Where the face datasets live: $FACEGATE_DATA, default ../shared/datasets (from the repo root)."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    return Path(os.environ.get(DATA_ENV) or default)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from gate.embedder import embed_tensor, to_tensor
 from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
+from training.datasets import dataset_root
 from training.export import export_model
 from training.heads import ArcFaceHead
 from training.losses import get_loss, normalise
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Every knob of a run; saved in the checkpoint and the model card."""
 
-    data: str = "../shared/datasets"  # holds lfw/ (with peopleDevTrain.txt) and pins/
+    data: str = ""  # holds lfw/ (with peopleDevTrain.txt) and pins/; empty: $FACEGATE_DATA
     crops: str = ".crops"  # aligned crops made by `facegate prepare`
     out: str = "runs/default"
     backbone: str = "resnet18"
@@ -171,7 +172,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    data = Path(config.data)
+    data = Path(config.data) if config.data else dataset_root()
     pool = build_pool(Path(config.crops), data / "lfw", config.val_people, config.seed)
     crops = torch.from_numpy(pool.train.crops).to(device)
     labels = torch.from_numpy(pool.train_labels).to(device)

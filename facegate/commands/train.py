@@ -8,19 +8,21 @@ from typing import Annotated
 import typer
 
 from training.crops import build_crops
+from training.datasets import dataset_root
 from training.recipes import make_config
 from training.ship import ship_model
 from training.train import train as run_training
 
 
 def prepare(
-    data: Annotated[Path, typer.Option(help="Folder holding lfw/lfw-deepfunneled and pins/.")] = Path(
-        "../shared/datasets"
-    ),
+    data: Annotated[
+        Path | None, typer.Option(help="Folder holding lfw/ and pins/ (default: $FACEGATE_DATA or ../shared/datasets).")
+    ] = None,
     crops: Annotated[Path, typer.Option(help="Where the aligned crops go.")] = Path(".crops"),
     force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
 ) -> None:
     """Detect and align every training/evaluation photo once with the gate's own pipeline."""
+    data = data or dataset_root()
     sources = {"pins": data / "pins", "lfw": data / "lfw" / "lfw-deepfunneled"}
     for name, folder in sources.items():
         out = crops / f"{name}.npz"
@@ -42,7 +44,7 @@ def train(
     config = make_config(recipe, set_, out=out, epochs=epochs, device=device)
     crops = Path(config.crops)
     if not (crops / "lfw.npz").exists() or not (crops / "pins.npz").exists():
-        prepare(data=Path(config.data), crops=crops)
+        prepare(data=Path(config.data) if config.data else None, crops=crops)
     typer.echo(f"model card: {run_training(config, resume=resume)}")
 
 
