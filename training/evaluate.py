@@ -242,7 +242,7 @@ def plot_roc(result: dict, path: str | os.PathLike) -> None:
     axes.set_ylabel("true accept rate")
     axes.set_title(f"Verification ROC, {result['pairs']} pairs")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(loc="upper left")
+    axes.legend(loc="lower right")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
