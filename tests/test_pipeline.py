@@ -10,10 +10,10 @@ import pytest
 
 from gate.alignment import TEMPLATE_112, align, similarity_transform, template_for, transform_points
 from gate.config import QualitySettings
-from gate.detection import Detector, central_face
+from gate.detection import Detector, Face, central_face
 from gate.imageio import load_image
 from gate.pipeline import FacePipeline
-from gate.quality import Reason, sharpness
+from gate.quality import Reason, assess, sharpness, yaw
 
 
 def test_similarity_transform_recovers_known_rotation_scale_shift():
@@ -99,3 +99,21 @@ def test_process_blurred_face_rejected_blurry(lfw_root: Path):
 def test_process_empty_and_one_pixel_frames_no_faces(pipeline: FacePipeline):
     assert pipeline.process(np.full((240, 320, 3), 90, np.uint8)) == []
     assert pipeline.process(np.zeros((1, 1, 3), np.uint8)) == []
+
+
+def _face(landmarks: np.ndarray, prob: float = 0.999) -> Face:
+    return Face(box=(0.0, 0.0, 112.0, 112.0), prob=prob, landmarks=landmarks.astype(np.float32))
+
+
+def test_assess_reasons_in_order_small_unsure_turned():
+    crop = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)  # sharp
+    settings = QualitySettings()
+    frontal = TEMPLATE_112 * 1.0
+    turned = frontal.copy()
+    turned[2, 0] += 0.6 * (frontal[1, 0] - frontal[0, 0])  # nose well past the eye midline: head turned
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    assert assess(_face(frontal), crop, identity, settings) is None
+    assert abs(yaw(_face(frontal), identity, 112)) < 0.01
+    assert assess(_face(turned), crop, identity, settings) is Reason.TURNED
+    assert assess(_face(frontal, prob=0.5), crop, identity, settings) is Reason.LOW_CONFIDENCE
+    assert assess(_face(frontal * 0.3), crop, identity, settings) is Reason.TOO_SMALL
