@@ -28,6 +28,7 @@ from gate.tracking import Box, Tracker
 
 log = logging.getLogger(__name__)
 
+GALLERY_REFRESH_S = 2.0  # how often the running gate looks for people enrolled or removed meanwhile
 GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
 
 
@@ -91,6 +92,7 @@ class GateLoop:
         self.overlays: list[Overlay] = []
         self.frames = self.processed = 0
         self._now = 0.0
+        self._last_refresh = 0.0
         self._frame_index = 0
 
     def _clock(self) -> float:
@@ -103,6 +105,9 @@ class GateLoop:
         if frame.index % self.settings.camera.process_every:
             return
         self.processed += 1
+        if frame.time - self._last_refresh >= GALLERY_REFRESH_S:
+            self.gallery.refresh()
+            self._last_refresh = frame.time
         crops = self.pipeline.process(frame.image)
         update = self.tracker.update([crop.face.box for crop in crops], frame.time)
         for track in update.ended:

@@ -73,6 +73,7 @@ class Gallery:
         self.embedding_size = embedding_size
         self._index = self._new_index()
         self._owners: dict[int, Owner] = {}
+        self._saved_stamp: int | None = None  # the sidecar's mtime when this process last read or wrote it
 
     @classmethod
     def open(
@@ -98,7 +99,24 @@ class Gallery:
                 log.warning("%s; the gallery works from memory this time", error)
         if not gallery._owners:
             gallery._warn_empty()
+        gallery._saved_stamp = gallery._sidecar_stamp()
         return gallery
+
+    def refresh(self) -> bool:
+        """Take up what another process (the enroll command) saved since: a running gate sees new and removed
+        people without a restart. Costs one stat() when nothing changed; True when the gallery was reloaded."""
+        if self._sidecar_stamp() == self._saved_stamp:
+            return False
+        fresh = Gallery.open(self.database, self.settings, self.index_path, self.model_id, self.embedding_size)
+        self._index, self._owners, self._saved_stamp = fresh._index, fresh._owners, fresh._saved_stamp
+        log.info("gallery reloaded: %d templates", len(self))
+        return True
+
+    def _sidecar_stamp(self) -> int | None:
+        try:
+            return self.sidecar_path.stat().st_mtime_ns
+        except OSError:
+            return None
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -188,6 +206,7 @@ class Gallery:
             _write_atomic(self.sidecar_path, lambda temp: temp.write_text(json.dumps(sidecar, indent=2) + "\n"))
         except (OSError, RuntimeError) as error:
             raise FaceGateError(f"cannot write the gallery index {self.index_path}: {error}") from None
+        self._saved_stamp = self._sidecar_stamp()
         log.debug("gallery saved: %d templates to %s", len(self), self.index_path)
 
     def _new_index(self) -> faiss.IndexIDMap2:

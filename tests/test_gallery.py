@@ -243,3 +243,16 @@ def test_gallery_hnsw_remove_drops_only_those(db: Database, tmp_path: Path) -> N
     gallery.remove(np.array(ids_a[:2]))
     assert len(gallery) == 4
     assert [m.employee_id for m in gallery.search(np.stack([a[2], b[0]]))] == ["a", "b"]  # type: ignore[union-attr]
+
+
+def test_gallery_refresh_sees_what_another_process_saved(db: Database, tmp_path: Path) -> None:
+    running = _open(db, tmp_path)  # the gate daemon
+    assert running.refresh() is False
+    enroller = _open(db, tmp_path)  # `facegate enroll` in another process
+    vectors = _unit(np.random.default_rng(5), 3)
+    enroller.add(np.array(_enroll(db, "E7", vectors)), vectors)
+    enroller.save()
+    assert running.search(vectors[:1])[0] is None
+    assert running.refresh() is True
+    assert running.search(vectors[:1])[0].employee_id == "E7"  # type: ignore[union-attr]
+    assert running.refresh() is False
