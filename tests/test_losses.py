@@ -63,3 +63,29 @@ def test_pk_sampler_batches_hold_p_identities_of_k():
         assert all(len(set(row)) == 1 for row in chosen)
         assert len(set(chosen[:, 0])) == 3
         assert 3 not in chosen  # a single-photo identity gives no positive pair
+
+
+def test_training_heads_distill_only_rows_with_teacher():
+    from training.heads import TrainingHeads
+
+    torch.manual_seed(0)
+    heads = TrainingHeads(embedding_size=8, classes=3, distill_weight=2.0, teacher_size=4)
+    embeddings = torch.randn(3, 8)
+    targets = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+    targets[1] = float("nan")
+    loss = heads.loss(embeddings, torch.tensor([0, 1, 2]), targets)
+    projected = heads.to_teacher(embeddings[[0, 2]])
+    expected = 2.0 * (1 - torch.nn.functional.cosine_similarity(projected, targets[[0, 2]], dim=1)).mean()
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert heads.loss(embeddings, torch.tensor([0, 1, 2]), torch.full((3, 4), float("nan"))).item() == 0.0
+
+
+def test_prepare_targets_centred_unit_rows_nan_kept():
+    from training.teacher import prepare_targets
+
+    raw = np.array([[1.0, 1.0], [1.2, 0.8], [np.nan, np.nan], [0.8, 1.2]], np.float32)  # a narrow cone
+    targets = prepare_targets(raw)
+    assert np.isnan(targets[2]).all()
+    rows = targets[[0, 1, 3]]
+    assert np.allclose(np.linalg.norm(rows[1:], axis=1), 1.0)
+    assert rows[1] @ rows[2] == pytest.approx(-1.0, abs=1e-5)  # spread apart once centred

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,24 @@ def test_train_cpu_checkpoint_resume_export(tiny_data: Path, tmp_path: Path):
     assert vectors.shape == (3, 128)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert card_path == resumed
+
+
+def test_train_with_arcface_and_teacher_file_runs_and_exports(tiny_data: Path, tmp_path: Path):
+    crops_dir = tmp_path / "crops"
+    shutil.copytree(tiny_data / "crops", crops_dir)
+    for name in ("lfw", "pins"):  # a stand-in teacher (dlib is an optional extra): random descriptors
+        count = len(load_crops(crops_dir / f"{name}.npz"))
+        descriptors = np.random.default_rng(0).normal(size=(count, 128)).astype(np.float16)
+        np.save(crops_dir / f"{name}.teacher.npy", descriptors)
+    config = make_config(
+        overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "max_batches=2"],
+        data=str(tiny_data), crops=str(crops_dir), out=str(tmp_path / "run"), epochs=1, device="cpu",
+        arcface_weight=1.0, distill_weight=1.0,
+    )  # fmt: skip
+    card = Embedder(train(config)).card
+    assert "arcface" in card.model_id and "dlib-distill" in card.model_id
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    assert any(key.startswith("1.to_teacher") for key in state)  # heads are checkpointed, not exported
 
 
 def test_make_config_bad_override_names_key():

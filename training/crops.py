@@ -4,7 +4,7 @@ aligner once, stored compactly (WebP bytes in one .npz per source) for training 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -30,12 +30,17 @@ class CropSet:
     person: np.ndarray  # (N,) str
     file: np.ndarray  # (N,) str, relative to the image root
     detected: np.ndarray  # (N,) bool
+    teacher: np.ndarray  # (N, 128) float32 teacher descriptors (training/teacher.py), NaN where none
 
     def __len__(self) -> int:
         return len(self.person)
 
     def subset(self, mask: np.ndarray) -> CropSet:
-        return CropSet(self.crops[mask], self.person[mask], self.file[mask], self.detected[mask])
+        return CropSet(*(getattr(self, f.name)[mask] for f in fields(CropSet)))
+
+    @staticmethod
+    def concat(a: CropSet, b: CropSet) -> CropSet:
+        return CropSet(*(np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(CropSet)))
 
 
 def list_photos(root: Path, people: set[str] | None = None) -> list[Path]:
@@ -124,4 +129,7 @@ def load_crops(path: Path, people: set[str] | None = None) -> CropSet:
         keep = np.ones(len(person), bool) if people is None else np.isin(person, sorted(people))
         blob, offsets = data["blob"], data["offsets"]
         crops = np.stack([_decode(blob[offsets[i] : offsets[i + 1]]) for i in np.flatnonzero(keep)])
-    return CropSet(crops, person[keep], file[keep], detected[keep])
+    cached = path.with_suffix(".teacher.npy")  # written by training.teacher.build_teacher_cache
+    no_teacher = np.full((len(person), 128), np.nan, np.float32)
+    teacher = np.load(cached).astype(np.float32) if cached.is_file() else no_teacher
+    return CropSet(crops, person[keep], file[keep], detected[keep], teacher[keep])

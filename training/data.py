@@ -56,7 +56,7 @@ def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int 
     held = set(np.random.default_rng(seed).choice(several, size=min(val_people, len(several)), replace=False))
     singles = {name for name, count in dev_train.items() if count < 2}
     in_val = np.isin(lfw.person, sorted(held | singles))
-    train = _concat(lfw.subset(~in_val & lfw.detected), pins.subset(pins.detected))
+    train = CropSet.concat(lfw.subset(~in_val & lfw.detected), pins.subset(pins.detected))
     val = lfw.subset(in_val)
     train_labels, classes = _labels(train.person)
     val_labels, _ = _labels(val.person)
@@ -68,15 +68,6 @@ def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int 
         len(set(val.person.tolist())),
     )
     return Pool(train, train_labels, val, val_labels, classes)
-
-
-def _concat(a: CropSet, b: CropSet) -> CropSet:
-    return CropSet(
-        np.concatenate([a.crops, b.crops]),
-        np.concatenate([a.person, b.person]),
-        np.concatenate([a.file, b.file]),
-        np.concatenate([a.detected, b.detected]),
-    )
 
 
 class PKSampler:

@@ -27,3 +27,36 @@ class ArcFaceHead(nn.Module):
         target = torch.where(theta + self.margin < torch.pi, target, cosine - self.margin * math.sin(self.margin))
         one_hot = F.one_hot(labels, cosine.shape[1]).bool()
         return self.scale * torch.where(one_hot, target, cosine)
+
+
+class TrainingHeads(nn.Module):
+    """The training-only terms on top of the triplet loss, dropped at export: an ArcFace classification head
+    and a linear projection into the teacher's space trained with a cosine loss (distillation)."""
+
+    def __init__(
+        self,
+        embedding_size: int,
+        classes: int,
+        arcface_weight: float = 0.0,
+        arcface_scale: float = 32.0,
+        arcface_margin: float = 0.4,
+        distill_weight: float = 0.0,
+        teacher_size: int = 128,
+    ) -> None:
+        super().__init__()
+        self.arcface_weight, self.distill_weight = arcface_weight, distill_weight
+        self.arcface = ArcFaceHead(embedding_size, classes, arcface_scale, arcface_margin) if arcface_weight else None
+        self.to_teacher = nn.Linear(embedding_size, teacher_size) if distill_weight else None
+
+    def loss(self, embeddings: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The weighted extra terms for a batch; `targets` are unit teacher vectors, NaN rows have none."""
+        total = embeddings.new_zeros((), dtype=torch.float32)
+        if self.arcface is not None:
+            total = total + self.arcface_weight * F.cross_entropy(self.arcface(embeddings, labels), labels)
+        if self.to_teacher is not None:
+            rows = ~torch.isnan(targets[:, 0])
+            if rows.any():
+                projected = self.to_teacher(embeddings[rows].float())
+                cosine = F.cosine_similarity(projected, targets[rows], dim=1)
+                total = total + self.distill_weight * (1.0 - cosine).mean()
+        return total

@@ -25,8 +25,9 @@ from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
 from training.datasets import dataset_root
 from training.export import export_model
-from training.heads import ArcFaceHead
+from training.heads import TrainingHeads
 from training.losses import get_loss, normalise
+from training.teacher import prepare_targets
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class TrainConfig:
     arcface_weight: float = 0.0  # >0 adds an ArcFace classification term over the training identities
     arcface_scale: float = 32.0
     arcface_margin: float = 0.4
+    distill_weight: float = 0.0  # >0 adds a cosine loss towards the dlib teacher (needs `facegate teach`)
     p: int = 64  # identities per batch
     k: int = 4  # photos per identity
     epochs: int = 40
@@ -70,6 +72,7 @@ def recipe_name(config: TrainConfig) -> str:
     """A short name of the losses used, e.g. 'batch_hard+arcface'."""
     parts = [config.loss] if config.triplet_weight > 0 else []
     parts += ["arcface"] if config.arcface_weight > 0 else []
+    parts += ["dlib-distill"] if config.distill_weight > 0 else []
     return "+".join(parts)
 
 
@@ -97,11 +100,19 @@ def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+@dataclass
+class DeviceData:
+    """The training pool moved to the training device once: crops, labels and teacher targets."""
+
+    crops: torch.Tensor  # (N, S, S, 3) uint8
+    labels: torch.Tensor  # (N,) int64
+    targets: torch.Tensor  # (N, 128) float32, NaN rows without a teacher vector
+
+
 def train_one_epoch(
     model: nn.Module,
-    head: ArcFaceHead | None,
-    crops: torch.Tensor,
-    labels: torch.Tensor,
+    heads: TrainingHeads,
+    data: DeviceData,
     sampler: PKSampler,
     optimizer: torch.optim.Optimizer,
     scheduler: object,
@@ -110,7 +121,7 @@ def train_one_epoch(
 ) -> float:
     model.train()
     augment, triplet = FaceAugment(), get_loss(config.loss)
-    device = crops.device
+    device = data.crops.device
     use_amp = device.type == "cuda"
     total, count = 0.0, 0
     batches = tqdm(sampler, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, unit="batch")
@@ -118,17 +129,14 @@ def train_one_epoch(
         if config.max_batches and step >= config.max_batches:
             break
         index_t = torch.from_numpy(index).to(device)
-        images = augment(crops[index_t])
+        images = augment(data.crops[index_t])
         if use_amp:
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             embeddings = model(images)
-        batch_labels = labels[index_t]
+        batch_labels = data.labels[index_t]
         loss = config.triplet_weight * triplet(normalise(embeddings), batch_labels, config.margin)
-        if head is not None:
-            loss = loss + config.arcface_weight * nn.functional.cross_entropy(
-                head(embeddings, batch_labels), batch_labels
-            )
+        loss = loss + heads.loss(embeddings, batch_labels, data.targets[index_t])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -172,20 +180,26 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    data = Path(config.data) if config.data else dataset_root()
-    pool = build_pool(Path(config.crops), data / "lfw", config.val_people, config.seed)
-    crops = torch.from_numpy(pool.train.crops).to(device)
-    labels = torch.from_numpy(pool.train_labels).to(device)
+    root = Path(config.data) if config.data else dataset_root()
+    pool = build_pool(Path(config.crops), root / "lfw", config.val_people, config.seed)
+    data = DeviceData(
+        torch.from_numpy(pool.train.crops).to(device),
+        torch.from_numpy(pool.train_labels).to(device),
+        torch.from_numpy(prepare_targets(pool.train.teacher)).to(device),
+    )
     sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed)
     model = build_backbone(config.backbone, config.embedding_size).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    head = (
-        ArcFaceHead(config.embedding_size, len(pool.classes), config.arcface_scale, config.arcface_margin).to(device)
-        if config.arcface_weight > 0
-        else None
-    )
-    trained = nn.ModuleList([model] + ([head] if head is not None else []))
+    heads = TrainingHeads(
+        config.embedding_size,
+        len(pool.classes),
+        config.arcface_weight,
+        config.arcface_scale,
+        config.arcface_margin,
+        config.distill_weight,
+    ).to(device)
+    trained = nn.ModuleList([model, heads])
     steps_per_epoch = min(len(sampler), config.max_batches or len(sampler))
     optimizer, scheduler = build_optimizer(trained, config, steps_per_epoch * config.epochs)
     start, history = 0, []
@@ -199,7 +213,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         log.info("resumed from %s at epoch %d", checkpoint, start + 1)
     began = time.time()
     for epoch in range(start, config.epochs):
-        loss = train_one_epoch(model, head, crops, labels, sampler, optimizer, scheduler, config, epoch)
+        loss = train_one_epoch(model, heads, data, sampler, optimizer, scheduler, config, epoch)
         record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             record.update(evaluate(model, pool, device)["summary"])

@@ -11,6 +11,7 @@ from training.crops import build_crops
 from training.datasets import dataset_root
 from training.recipes import make_config
 from training.ship import ship_model
+from training.teacher import build_teacher_cache
 from training.train import train as run_training
 
 
@@ -30,6 +31,15 @@ def prepare(
             typer.echo(f"{out}: exists (use --force to rebuild)")
             continue
         typer.echo(f"{build_crops(folder, out)}: written")
+
+
+def teach(
+    crops: Annotated[Path, typer.Option(help="Folder of crop files made by `facegate prepare`.")] = Path(".crops"),
+    every: Annotated[int, typer.Option(min=1, help="Describe every n-th crop only (dlib: ~0.1 s a crop).")] = 1,
+) -> None:
+    """Cache the dlib teacher's descriptors of the crops, for `--set distill_weight=1` (needs the teacher extra)."""
+    for name in ("lfw", "pins"):
+        typer.echo(f"{build_teacher_cache(crops / f'{name}.npz', every)}: written")
 
 
 def train(
@@ -61,5 +71,6 @@ def ship(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command()(prepare)
+    app.command()(teach)
     app.command()(train)
     app.command()(ship)

@@ -1,0 +1,73 @@
+"""An optional teacher for distillation: dlib's face-recognition ResNet (face_recognition_models) applied to
+our aligned crops once, cached beside the crop files. Training only; the gate never imports it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from gate.errors import FaceGateError
+
+log = logging.getLogger(__name__)
+
+UPSCALE = 224  # dlib reads our 112x112 crops best enlarged ...
+PAD = 64  # ... and reflect-padded, with one fixed face box (the template's face region)
+FACE_BOX = (24, 24, 200, 224)  # left, top, right, bottom in the 224-pixel crop, before padding
+
+
+def teacher_path(crops_file: Path) -> Path:
+    return crops_file.with_suffix(".teacher.npy")
+
+
+def prepare_targets(descriptors: np.ndarray) -> np.ndarray:
+    """dlib's raw descriptors sit in a narrow cone (every pair has cosine ~0.84): centre them by their mean
+    over the training crops, then scale to unit length. Rows without a descriptor stay NaN."""
+    present = ~np.isnan(descriptors).any(axis=1)
+    if not present.any():
+        return descriptors
+    centred = descriptors - descriptors[present].mean(axis=0)
+    with np.errstate(invalid="ignore"):  # NaN rows stay NaN
+        return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+
+class DlibTeacher:
+    """dlib's 128-d descriptors (RGB input) of aligned crops; needs `pip install dlib-bin face_recognition_models`."""
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+            import face_recognition_models as models
+        except ImportError as error:
+            raise FaceGateError(
+                f"the dlib teacher needs: pip install dlib-bin face_recognition_models 'setuptools<81' ({error})"
+            ) from None
+        self._shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+        self._net = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+        left, top, right, bottom = FACE_BOX
+        self._box = dlib.rectangle(left + PAD, top + PAD, right + PAD, bottom + PAD)
+
+    def describe(self, crop: np.ndarray) -> np.ndarray:
+        image = cv2.resize(crop, (UPSCALE, UPSCALE), interpolation=cv2.INTER_CUBIC)
+        image = np.ascontiguousarray(cv2.copyMakeBorder(image, PAD, PAD, PAD, PAD, cv2.BORDER_REFLECT))
+        return np.asarray(self._net.compute_face_descriptor(image, self._shape(image, self._box)), np.float32)
+
+
+def build_teacher_cache(crops_file: Path, every: int = 1) -> Path:
+    """Descriptors of the crops of a crop file, in its order, saved as <name>.teacher.npy (float16).
+
+    every > 1 describes only every n-th crop (dlib takes ~0.1 s a crop on one core); the others are NaN and
+    get no distillation term.
+    """
+    from training.crops import load_crops
+
+    crops = load_crops(crops_file).crops
+    teacher = DlibTeacher()
+    out = np.full((len(crops), 128), np.nan, np.float32)
+    for i in tqdm(range(0, len(crops), every), desc=f"teacher {crops_file.name}", unit="crop"):
+        out[i] = teacher.describe(crops[i])
+    np.save(teacher_path(crops_file), out.astype(np.float16))
+    return teacher_path(crops_file)
