@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
 
 from gate.config import DetectorSettings
 
@@ -40,6 +39,8 @@ class Detector:
     """MTCNN over RGB uint8 frames; `detect(frame) -> list[Face]`, largest face first."""
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
+        from facenet_pytorch import MTCNN  # here, so the trainer can read crop files where it is not installed
+
         settings = settings or DetectorSettings()
         self._mtcnn = MTCNN(
             keep_all=True,
