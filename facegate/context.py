@@ -23,7 +23,8 @@ class AppContext:
     @cached_property
     def embedder(self) -> Embedder:
         path = self.settings.model.path
-        return Embedder(self.settings.resolve(path) if path else None, device=self.settings.model.device)
+        model = self.settings.model
+        return Embedder(self.settings.resolve(path) if path else None, device=model.device, flip=model.flip_average)
 
     @cached_property
     def pipeline(self) -> FacePipeline:

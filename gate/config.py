@@ -44,6 +44,7 @@ class QualitySettings(_Section):
 class ModelSettings(_Section):
     path: str = ""  # empty: the model shipped inside the package
     device: str = "cpu"
+    flip_average: bool = False  # embed each face and its mirror image, average (twice the embedding time)
 
 
 class DecisionSettings(_Section):

@@ -36,7 +36,9 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 class Embedder:
     """`embed(crops (N, S, S, 3) uint8) -> (N, D) float32`, each row of unit length."""
 
-    def __init__(self, card_path: Path | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(
+        self, card_path: Path | None = None, device: str = "cpu", batch_size: int = 64, flip: bool = False
+    ) -> None:
         self.card_path = Path(card_path) if card_path else SHIPPED_CARD
         self.card: ModelCard = read_card(self.card_path)
         expected = template_for(self.card.input_size)
@@ -44,6 +46,7 @@ class Embedder:
             raise FaceGateError(f"{self.card_path}: model was trained on crops of another template than the gate's")
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.flip = flip  # average each crop's embedding with its mirror image's (twice the work)
         self.network = build_backbone(self.card.architecture, self.card.embedding_size)
         try:
             self.network.load_state_dict(load_state(weights_path(self.card_path, self.card)))
@@ -59,6 +62,7 @@ class Embedder:
     def input_size(self) -> int:
         return self.card.input_size
 
+    @torch.inference_mode()
     def embed(self, crops: np.ndarray) -> np.ndarray:
         size = self.card.input_size
         if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
@@ -66,7 +70,12 @@ class Embedder:
         out = np.empty((len(crops), self.card.embedding_size), dtype=np.float32)
         for start in range(0, len(crops), self.batch_size):
             batch = to_tensor(crops[start : start + self.batch_size]).to(self.device)
-            out[start : start + len(batch)] = embed_tensor(self.network, batch).cpu().numpy()
+            if self.flip:
+                both = self.network(torch.cat([batch, batch.flip(3)])).float()
+                vectors = nn.functional.normalize(both[: len(batch)] + both[len(batch) :], dim=1)
+            else:
+                vectors = embed_tensor(self.network, batch)
+            out[start : start + len(batch)] = vectors.cpu().numpy()
         return out
 
 

@@ -104,3 +104,11 @@ def test_model_card_unknown_architecture_lists_valid(untrained_card: Path, tmp_p
 def test_model_card_missing_threshold_names_available(untrained_card: Path):
     with pytest.raises(FaceGateError, match="no threshold for FAR 0.5"):
         read_card(untrained_card).threshold("0.5")
+
+
+def test_embedder_flip_average_mirror_invariant(untrained_card: Path):
+    crops = np.random.default_rng(2).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
+    flipping = Embedder(untrained_card, flip=True)
+    assert np.allclose(flipping.embed(crops), flipping.embed(crops[:, :, ::-1]), atol=1e-5)
+    plain = Embedder(untrained_card)
+    assert not np.allclose(plain.embed(crops), plain.embed(crops[:, :, ::-1]), atol=1e-3)
