@@ -211,20 +211,23 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         start, history = state["epoch"] + 1, state["history"]
         log.info("resumed from %s at epoch %d", checkpoint, start + 1)
-    began = time.time()
+    began, calibration = time.time(), None
     for epoch in range(start, config.epochs):
         loss = train_one_epoch(model, heads, data, sampler, optimizer, scheduler, config, epoch)
         record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            record.update(evaluate(model, pool, device)["summary"])
+            calibration = evaluate(model, pool, device)  # the last epoch always ends here: the export's too
+            record.update(calibration["summary"])
         history.append(record)
         log.info("epoch %s", json.dumps(record))
         _checkpoint(checkpoint, trained, optimizer, scheduler, epoch, config, history)
-    return _export(model.cpu().eval(), pool, config, history, device, time.time() - began)
+    calibration = calibration or evaluate(model, pool, device)  # resumed after the last epoch
+    return _export(model.cpu().eval(), calibration, pool, config, history, device, time.time() - began)
 
 
-def _export(model: nn.Module, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float) -> Path:
-    calibration = calibrate(embed_crops(model, pool.val.crops, torch.device("cpu")), pool.val_labels)
+def _export(
+    model: nn.Module, calibration: dict, pool: Pool, config: TrainConfig, history, device: torch.device, seconds: float
+) -> Path:
     card_path = Path(config.out) / "model.json"
     export_model(
         model,
