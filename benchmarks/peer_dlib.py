@@ -105,11 +105,11 @@ def main() -> None:
         ("dlib ResNet (face_recognition)", theirs, dlib_per_image, dlib_embed),
     ]
     print(f"{len(pairs)} pairs of {args.pairs.name}, {images} images")
-    print(f"{'system':46} {'accuracy':>15} {'AUC':>6} {'EER':>6} {'TAR@1e-2':>9} {'TAR@1e-3':>9} {'no face':>8}"
+    print(f"{'system':52} {'accuracy':>15} {'AUC':>6} {'EER':>6} {'TAR@1e-2':>9} {'TAR@1e-3':>9} {'no face':>8}"
           f" {'ms/image':>9} {'ms/embed':>9}")  # fmt: skip
     for name, result, per_image, per_embed in rows:
         print(
-            f"{name:46} {result['accuracy']:.4f}±{result['accuracy_std']:.4f} {result['auc']:6.4f}"
+            f"{name:52} {result['accuracy']:.4f}±{result['accuracy_std']:.4f} {result['auc']:6.4f}"
             f" {result['eer']:6.4f} {result['tar_at_far']['0.01']:9.4f} {result['tar_at_far']['0.001']:9.4f}"
             f" {result['failed_to_detect']:8d} {per_image * 1000:9.1f} {per_embed * 1000:9.1f}"
         )
