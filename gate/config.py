@@ -48,7 +48,7 @@ class ModelSettings(_Section):
 
 
 class DecisionSettings(_Section):
-    target_far: Literal["0.01", "0.001", "0.0001"] = "0.001"
+    target_far: Literal["0.01", "0.001", "0.0001"] = "0.0001"
     votes_needed: int = Field(3, ge=1, le=100)  # N agreeing frames ...
     window: int = Field(5, ge=1, le=100)  # ... among the last M frames of a track
     cooldown_s: float = Field(10.0, ge=0)

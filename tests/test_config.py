@@ -27,7 +27,7 @@ def _no_env_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_load_settings_shipped_config_matches_defaults() -> None:
     settings = load_settings(REPO_CONFIG)
-    assert settings.decision.target_far == "0.001"
+    assert settings.decision.target_far == "0.0001"
     assert settings.detector.thresholds == (0.6, 0.7, 0.7)
     assert settings.base_dir == REPO_CONFIG.parent
 
