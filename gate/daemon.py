@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from gate.tracking import Box, Tracker
 
 log = logging.getLogger(__name__)
 
+KEPT_TRACKS = 10_000  # reports and decisions of ended tracks kept for the summary: a daemon runs for months
 GALLERY_REFRESH_S = 2.0  # how often the running gate looks for people enrolled or removed meanwhile
 GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
 
@@ -88,7 +89,7 @@ class GateLoop:
         self.tracker = Tracker(settings.decision.track_timeout_s)
         self.policy = Policy(settings.decision, threshold_for(settings.decision, embedder.card), self._clock)
         self.reports: dict[int, TrackReport] = {}
-        self.decisions: list[Decision] = []
+        self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
         self.overlays: list[Overlay] = []
         self.frames = self.processed = 0
         self._now = 0.0
@@ -160,6 +161,8 @@ class GateLoop:
         decision = self.policy.end_track(track_id)
         if decision is not None:
             self._act(decision)
+        if len(self.reports) > KEPT_TRACKS:  # forget the oldest report (dicts keep insertion order)
+            del self.reports[next(iter(self.reports))]
 
     def _act(self, decision: Decision) -> None:
         report = self.reports[decision.track_id]
