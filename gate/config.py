@@ -69,6 +69,7 @@ class DatabaseSettings(_Section):
 class GallerySettings(_Section):
     index_path: str = "data/gallery.faiss"
     kind: Literal["exact", "hnsw"] = "exact"
+    match: Literal["best", "mean"] = "best"  # score a person by their best template, or by their mean template
     hnsw_m: int = Field(32, ge=4, le=256)
     hnsw_ef_search: int = Field(64, ge=1, le=4096)
 

@@ -73,6 +73,7 @@ class Gallery:
         self.embedding_size = embedding_size
         self._index = self._new_index()
         self._owners: dict[int, Owner] = {}
+        self._means: tuple[np.ndarray, list[Owner]] | None = None  # per-person mean templates, made on demand
         self._saved_stamp: int | None = None  # the sidecar's mtime when this process last read or wrote it
 
     @classmethod
@@ -109,6 +110,7 @@ class Gallery:
             return False
         fresh = Gallery.open(self.database, self.settings, self.index_path, self.model_id, self.embedding_size)
         self._index, self._owners, self._saved_stamp = fresh._index, fresh._owners, fresh._saved_stamp
+        self._means = None
         log.info("gallery reloaded: %d templates", len(self))
         return True
 
@@ -137,6 +139,8 @@ class Gallery:
         queries = self._as_rows(embeddings)
         if not len(self):
             return [[] for _ in queries]
+        if self.settings.match == "mean":
+            return self._mean_candidates(queries, top)
         scores, ids = self._index.search(queries, min(len(self), top * SEARCH_DEPTH))
         results = []
         for row_scores, row_ids in zip(scores, ids, strict=True):
@@ -168,6 +172,7 @@ class Gallery:
         if len(ids):
             self._index.add_with_ids(rows, ids)
         self._owners.update(zip(ids.tolist(), owners, strict=True))
+        self._means = None
 
     def remove(self, template_ids: np.ndarray) -> None:
         """Drop templates from the index (ids not in it are ignored)."""
@@ -181,6 +186,7 @@ class Gallery:
             self._index.remove_ids(faiss.IDSelectorBatch(present))
         for template_id in present.tolist():
             del self._owners[template_id]
+        self._means = None
 
     def rebuild(self) -> None:
         """Replace the index by the active templates of this model in the database."""
@@ -194,6 +200,7 @@ class Gallery:
             )
         self._index = self._new_index()
         self._owners = {}
+        self._means = None
         if keep.any():
             self.add(ids[keep], embeddings[keep], [owners[int(i)] for i in ids[keep]])
 
@@ -253,7 +260,30 @@ class Gallery:
             self._index = self._new_index()
             return "index file disagrees with its sidecar"
         self._owners = dict(owners)
+        self._means = None
         return None
+
+    def _mean_candidates(self, queries: np.ndarray, top: int) -> list[list[Match]]:
+        """Score each person by the cosine to their mean template (unit length), an exact matrix product."""
+        if self._means is None:
+            self._means = self._person_means()
+        means, owners = self._means
+        scores = queries @ means.T
+        best = np.argsort(-scores, axis=1)[:, :top]
+        return [
+            [Match(owners[j].employee_id, owners[j].name, float(row[j])) for j in order]
+            for row, order in zip(scores, best, strict=True)
+        ]
+
+    def _person_means(self) -> tuple[np.ndarray, list[Owner]]:
+        ids = self._ids()
+        vectors = self._index.index.reconstruct_n(0, len(ids))
+        people: dict[str, list[int]] = {}
+        for row, template_id in enumerate(ids.tolist()):
+            people.setdefault(self._owners[template_id].employee_id, []).append(row)
+        owners = [self._owners[int(ids[rows[0]])] for rows in people.values()]
+        means = np.stack([vectors[rows].mean(axis=0) for rows in people.values()])
+        return (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32), owners
 
     def _rebuild_without(self, template_ids: np.ndarray) -> None:
         ids = self._ids()

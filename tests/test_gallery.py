@@ -256,3 +256,22 @@ def test_gallery_refresh_sees_what_another_process_saved(db: Database, tmp_path:
     assert running.refresh() is True
     assert running.search(vectors[:1])[0].employee_id == "E7"  # type: ignore[union-attr]
     assert running.refresh() is False
+
+
+def test_gallery_match_mean_scores_person_by_mean_template(db: Database, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    a1, a2, b1 = _unit(rng, 3)
+    gallery = Gallery.open(db, GallerySettings(match="mean"), tmp_path / "m.faiss", "m1", DIM)
+    a_ids = _enroll(db, "A", np.stack([a1, a2]))
+    gallery.add(np.array(a_ids), np.stack([a1, a2]))
+    mean = (a1 + a2) / np.linalg.norm(a1 + a2)
+    match = gallery.search(a1[None])[0]
+    assert match.employee_id == "A" and match.score == pytest.approx(float(a1 @ mean), abs=1e-5)  # type: ignore[union-attr]
+    gallery.add(np.array(_enroll(db, "B", b1[None])), b1[None])  # the means follow additions ...
+    assert gallery.search(b1[None])[0].score == pytest.approx(1.0, abs=1e-5)  # type: ignore[union-attr]
+    gallery.remove(np.array(a_ids[:1]))  # ... and removals: A is left with a2 alone
+    assert gallery.search(a2[None])[0].score == pytest.approx(1.0, abs=1e-5)  # type: ignore[union-attr]
+    best = Gallery.open(db, GallerySettings(), tmp_path / "b.faiss", "m1", DIM)
+    assert [m.employee_id for m in best.candidates(b1[None], top=2)[0]] == [
+        m.employee_id for m in gallery.candidates(b1[None], top=2)[0]
+    ]
