@@ -89,3 +89,15 @@ def test_prepare_targets_centred_unit_rows_nan_kept():
     rows = targets[[0, 1, 3]]
     assert np.allclose(np.linalg.norm(rows[1:], axis=1), 1.0)
     assert rows[1] @ rows[2] == pytest.approx(-1.0, abs=1e-5)  # spread apart once centred
+
+
+def test_contrastive_hand_computed_pull_and_push():
+    from training.losses import contrastive
+
+    emb = _unit(0, 60, 90, 180)  # same: (0, 60); different: everything else
+    labels = torch.tensor([0, 0, 1, 2])
+    chord = lambda deg: 2 * np.sin(np.radians(deg) / 2)  # noqa: E731
+    pulled = chord(60) ** 2
+    negatives = [90, 180, 30, 120, 90]  # pairs (0,90) (0,180) (60,90) (60,180) (90,180), in degrees apart
+    pushed = np.mean([max(0.0, 1.2 - chord(d)) ** 2 for d in negatives])
+    assert contrastive(emb, labels, margin=0.2).item() == pytest.approx(pulled + pushed, abs=1e-5)

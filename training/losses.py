@@ -1,4 +1,5 @@
-"""Metric-learning losses on L2-normalised embeddings: triplet with batch-hard or semi-hard online mining."""
+"""Metric-learning losses on L2-normalised embeddings: triplet (batch-hard or semi-hard online mining) and
+contrastive Siamese pairs."""
 
 from __future__ import annotations
 
@@ -47,9 +48,20 @@ def semi_hard_triplet(embeddings: torch.Tensor, labels: torch.Tensor, margin: fl
     return losses.mean() if losses.numel() else embeddings.sum() * 0.0
 
 
+def contrastive(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
+    """Siamese pairs (Hadsell et al., 2006) over every pair of the batch: same-person distances pulled to 0,
+    other-person distances pushed past `1 + margin` (unit vectors: distance 0..2), each side averaged apart."""
+    dist = _distances(embeddings)
+    positive, negative = _masks(labels)
+    pulled = (dist[positive] ** 2).mean() if positive.any() else dist.sum() * 0.0
+    pushed = (torch.relu(1.0 + margin - dist[negative]) ** 2).mean() if negative.any() else dist.sum() * 0.0
+    return pulled + pushed
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
     "batch_hard": batch_hard_triplet,
     "semi_hard": semi_hard_triplet,
+    "contrastive": contrastive,
 }
 
 
