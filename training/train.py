@@ -41,7 +41,7 @@ class TrainConfig:
     out: str = "runs/default"
     backbone: str = "resnet18"
     embedding_size: int = 128
-    loss: str = "batch_hard"  # triplet mining: batch_hard or semi_hard
+    loss: str = "batch_hard"  # batch_hard or semi_hard (triplet mining), or contrastive (Siamese pairs)
     margin: float = 0.3
     triplet_weight: float = 1.0
     arcface_weight: float = 0.0  # >0 adds an ArcFace classification term over the training identities
