@@ -46,7 +46,7 @@ def evaluate(
         embedder, pipeline = context.embedder, context.pipeline
     else:
         settings = context.settings
-        embedder = Embedder(model, device=settings.model.device)
+        embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
         pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
     result = evaluate_pairs(pairs, images, pipeline, embedder)
     typer.echo(format_table(result))
