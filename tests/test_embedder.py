@@ -12,8 +12,7 @@ import pytest
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, read_card
-
-MAX_SHIPPED_BYTES = 25 * 1024 * 1024
+from training.ship import MAX_SHIPPED_BYTES
 
 
 def _copy(card: Path, tmp_path: Path) -> Path:
