@@ -18,6 +18,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from tqdm import tqdm
 from gate.detection import Face, central_face
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.imageio import load_image
+from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
 from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, roc, tar_at_far
 
@@ -99,6 +100,44 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
         block, j = divmod(position, 2 * n)
         fold = block if folds > 1 else (j % n) * split // n
         pairs.append(_pair(fields, j < n, fold, f"{path}:{line}"))
+    return pairs
+
+
+def make_pairs(root: str | os.PathLike, folds: int = 10, per_fold: int = 300, seed: int = 0) -> list[Pair]:
+    """Pairs for any `<person>/<images>` folder, LFW-style: people are dealt into `folds` identity-disjoint
+    folds, and each fold gets up to `per_fold` same-person pairs (a person, then two of their photos) and as many
+    different-person pairs (two people, a photo of each) drawn among its own people; distinct and seeded: the
+    same folder and seed give the same pairs."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FaceGateError(f"{root}: image folder not found")
+    people = {d.name: [p.name for p in image_files(d)] for d in sorted(root.iterdir()) if d.is_dir()}
+    people = {name: photos for name, photos in people.items() if photos}
+    if len(people) < 2 * folds:
+        raise FaceGateError(f"{root}: {len(people)} people with photos; {folds} folds need at least {2 * folds}")
+    rng = np.random.default_rng(seed)
+    names = list(people)
+    dealt = [names[i] for i in rng.permutation(len(names))]
+    pairs: list[Pair] = []
+    for fold in range(folds):
+        members = dealt[fold::folds]
+        several = [n for n in members if len(people[n]) >= 2]
+        couples = list(combinations(members, 2))
+        if not several:
+            raise FaceGateError(f"{root}: fold {fold} has no person with 2 photos; use fewer folds")
+        same: dict[tuple[str, str], None] = {}  # person first, then two of their photos: no one person dominates
+        for _ in range(20 * per_fold):
+            if len(same) == per_fold:
+                break
+            name = several[rng.integers(len(several))]
+            a, b = sorted(rng.choice(len(people[name]), 2, replace=False))
+            same[(f"{name}/{people[name][a]}", f"{name}/{people[name][b]}")] = None
+        count = min(len(same), len(couples))
+        pairs += [Pair(left, right, True, fold) for left, right in list(same)[:count]]
+        for i in sorted(rng.choice(len(couples), count, replace=False)):
+            a, b = couples[i]
+            left, right = f"{a}/{rng.choice(people[a])}", f"{b}/{rng.choice(people[b])}"
+            pairs.append(Pair(left, right, False, fold))
     return pairs
 
 

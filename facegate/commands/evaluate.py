@@ -1,4 +1,5 @@
-"""`facegate evaluate`: verification accuracy of a model on an LFW-style pairs file (a thin wrapper)."""
+"""`facegate evaluate`: verification accuracy of a model on an LFW-style pairs file, or on pairs made from any
+`<person>/<images>` folder (a thin wrapper)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 from facegate.context import AppContext
 from gate.embedder import Embedder
 from gate.pipeline import FacePipeline
-from training.evaluate import evaluate_pairs, plot_roc, read_pairs, write_json
+from training.evaluate import evaluate_pairs, make_pairs, plot_roc, read_pairs, write_json
 
 
 def format_table(result: dict) -> str:
@@ -33,15 +34,21 @@ def format_table(result: dict) -> str:
 
 def evaluate(
     ctx: typer.Context,
-    pairs_file: Annotated[Path, typer.Argument(help="LFW pairs file (pairs.txt, pairsDevTest.txt ...).")],
-    images: Annotated[Path, typer.Option("--images", help="Folder holding <Person>/<Person>_NNNN.jpg.")],
+    images: Annotated[Path, typer.Option("--images", help="Folder holding <person>/<images>.")],
+    pairs_file: Annotated[
+        Path | None,
+        typer.Argument(help="LFW pairs file (pairs.txt, pairsDevTest.txt ...); none: pairs made from --images."),
+    ] = None,
+    folds: Annotated[int, typer.Option(min=2, help="Without a pairs file: identity-disjoint folds.")] = 10,
+    per_fold: Annotated[int, typer.Option(min=1, help="Without a pairs file: same and different pairs a fold.")] = 300,
+    seed: Annotated[int, typer.Option(help="Without a pairs file: which pairs are drawn.")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a ROC curve PNG here.")] = None,
     model: Annotated[Path | None, typer.Option("--model", help="Model card (.json) to use instead.")] = None,
 ) -> None:
     """Verification on face pairs: k-fold accuracy, AUC, EER and TAR at fixed false-accept rates."""
     context: AppContext = ctx.obj
-    pairs = read_pairs(pairs_file)
+    pairs = read_pairs(pairs_file) if pairs_file else make_pairs(images, folds, per_fold, seed)
     if model is None:
         embedder, pipeline = context.embedder, context.pipeline
     else:
