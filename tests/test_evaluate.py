@@ -16,7 +16,7 @@ from facegate.cli import app
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
-from training.evaluate import FAILED_SCORE, Pair, evaluate_pairs, read_pairs
+from training.evaluate import FAILED_SCORE, Pair, evaluate_pairs, make_pairs, read_pairs
 
 # 2 folds x (2 same + 2 different), names from LFW's pairsDevTest.txt; the last same pair is one image twice.
 SMALL_PAIRS = """2\t2
@@ -171,3 +171,40 @@ def test_evaluate_command_model_option_writes_json_and_plot(
     written = json.loads(out_json.read_text(encoding="utf-8"))
     assert set(written) == JSON_KEYS
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_make_pairs_identity_disjoint_balanced_reproducible(lfw_root: Path) -> None:
+    pairs = make_pairs(lfw_root, folds=5, per_fold=40, seed=3)
+    assert make_pairs(lfw_root, folds=5, per_fold=40, seed=3) == pairs
+    assert make_pairs(lfw_root, folds=5, per_fold=40, seed=4) != pairs
+    people_of: dict[int, set[str]] = {}
+    for pair in pairs:
+        people_of.setdefault(pair.fold, set()).update({pair.left.split("/")[0], pair.right.split("/")[0]})
+        assert (pair.left.split("/")[0] == pair.right.split("/")[0]) == pair.same and pair.left != pair.right
+    assert sorted(people_of) == [0, 1, 2, 3, 4]
+    assert all(not people_of[i] & people_of[j] for i in people_of for j in people_of if i < j)
+    assert sum(p.same for p in pairs) == sum(not p.same for p in pairs) == 5 * 40
+    assert len(set(pairs)) == len(pairs)
+    assert all((lfw_root / p.left).is_file() and (lfw_root / p.right).is_file() for p in pairs)
+
+
+def test_make_pairs_too_few_people_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "solo").mkdir()
+    (tmp_path / "solo" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(FaceGateError, match="1 people with photos; 10 folds need at least 20"):
+        make_pairs(tmp_path)
+
+
+def test_evaluate_command_without_pairs_file_uses_folder(tmp_path: Path, lfw_root: Path, untrained_card: Path) -> None:
+    folder = tmp_path / "people"
+    folder.mkdir()
+    for name in sorted(p.name for p in lfw_root.iterdir())[:60]:
+        (folder / name).symlink_to(lfw_root / name)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--images", str(folder), "--folds", "2", "--per-fold", "3", "--model", str(untrained_card),
+         "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["pairs"] == 12
