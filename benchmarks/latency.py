@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import faiss
 import numpy as np
 import torch
@@ -52,18 +53,7 @@ TARGETS = {"whole frame, 1 face": 100.0, "embed per face": 15.0, "search 100k": 
 
 
 def _resize(photo: np.ndarray, size: int) -> np.ndarray:
-    return np.asarray(
-        torch.nn.functional.interpolate(
-            torch.from_numpy(photo).permute(2, 0, 1)[None].float(),
-            size=(size, size),
-            mode="bilinear",
-            antialias=True,
-        )[0]
-        .permute(1, 2, 0)
-        .round()
-        .clamp(0, 255)
-        .byte()
-    )
+    return cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def build_frames(lfw: Path) -> dict[str, np.ndarray]:

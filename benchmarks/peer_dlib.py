@@ -23,6 +23,7 @@ from gate.imageio import load_image
 from gate.pipeline import FacePipeline
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import evaluate_pairs, read_pairs, verification_metrics
+from training.teacher import load_dlib
 
 NO_LANDMARKS = np.zeros((5, 2), np.float32)
 NO_FACE_SCORE = -10.0  # below any minus-distance of dlib's descriptors (distances stay under 2)
@@ -32,12 +33,8 @@ class DlibPeer:
     """face_recognition's pipeline, called through dlib directly (same models, no extra package)."""
 
     def __init__(self) -> None:
-        import dlib
-        import face_recognition_models as models
-
+        dlib, self._shape, self._net = load_dlib()
         self._detect = dlib.get_frontal_face_detector()
-        self._shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
-        self._net = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
     def describe(self, image: np.ndarray) -> tuple[np.ndarray | None, float]:
         """(descriptor of the central face or None, seconds spent in the descriptor network)."""

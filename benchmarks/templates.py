@@ -17,6 +17,7 @@ from gate.pipeline import FacePipeline
 from training.data import read_people
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import embed_images
+from training.identification import cmc, ranks
 
 
 def main() -> None:
@@ -51,7 +52,8 @@ def main() -> None:
     )
     for name, score in strategies.items():
         probe_scores, stranger_scores = score(vectors[probes]), score(vectors[outsiders])
-        row = f"{name:20} {np.mean(probe_scores.argmax(1) == truth):7.3f}"
+        rank_one = cmc(ranks(probe_scores, truth, np.arange(len(enrolled))), 1)[0]
+        row = f"{name:20} {rank_one:7.3f}"
         for threshold in embedder.card.thresholds.values():
             accepted = (probe_scores.argmax(1) == truth) & (probe_scores.max(1) >= threshold)
             row += f" {accepted.mean():10.3f} {np.mean(stranger_scores.max(1) >= threshold):11.3f}"

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from enrollment.photos import PhotoOutcome, UsableFace, encode_crop, expand_photos, read_face
+from enrollment.photos import PhotoOutcome, UsableFace, expand_photos, read_face
 from enrollment.sync import IndexChange, write_with_index
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
+from gate.imageio import encode_crop
 from gate.pipeline import FacePipeline
 from gate.store import Database, Owner, Person, Template
 

@@ -12,6 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from gate import imageio
 from gate.errors import FaceGateError
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
@@ -73,24 +74,13 @@ def read_face(pipeline: FacePipeline, path: Path) -> UsableFace | str:
     return UsableFace(path=path, sha256=digest, crop=face.crop, quality=face.face.prob)
 
 
-def encode_crop(crop: np.ndarray) -> bytes:
-    """An RGB uint8 crop as lossless WebP bytes (about half of PNG's size, pixels kept exactly)."""
-    ok, data = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, 101])
-    if not ok:
-        raise RuntimeError(f"OpenCV could not encode a {crop.shape} crop as WebP")
-    return data.tobytes()
-
-
 def decode_crop(data: bytes, size: int) -> np.ndarray:
     """Stored crop bytes back to an RGB uint8 (size, size, 3) crop.
 
     The alignment template scales linearly with the crop size, so a crop stored for one size is resized
     for a model of another size (losing detail when enlarged).
     """
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FaceGateError("a stored face crop is damaged and cannot be decoded")
-    crop = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    crop = imageio.decode_crop(data)
     if crop.shape[0] != size:
         interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
         crop = cv2.resize(crop, (size, size), interpolation=interpolation)

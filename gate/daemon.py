@@ -178,7 +178,7 @@ class GateLoop:
             gate_id=gate_id,
             employee_id=decision.employee_id,
             score=decision.score,
-            decision="granted" if decision.granted else "denied",
+            decision=decision.decision,
             reason=str(decision.verdict),
         )
         try:

@@ -61,11 +61,15 @@ class Detector:
         return _faces(boxes, probs, points)
 
     def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
-        """Detect in several frames of the same size at once (faster for datasets)."""
+        """Detect in several frames at once (faster for datasets). Frames of other sizes are padded at the
+        bottom and right to the largest, so the coordinates of what is found are unchanged."""
         if not frames:
             return []
+        height = max(frame.shape[0] for frame in frames)
+        width = max(frame.shape[1] for frame in frames)
+        padded = [np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)), mode="edge") for f in frames]
         with torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(np.stack(frames), landmarks=True)
+            boxes, probs, points = self._mtcnn.detect(np.stack(padded), landmarks=True)
         return [_faces(b, p, q) for b, p, q in zip(boxes, probs, points, strict=True)]
 
 

@@ -62,7 +62,6 @@ class Embedder:
     def input_size(self) -> int:
         return self.card.input_size
 
-    @torch.inference_mode()
     def embed(self, crops: np.ndarray) -> np.ndarray:
         size = self.card.input_size
         if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
@@ -70,16 +69,15 @@ class Embedder:
         out = np.empty((len(crops), self.card.embedding_size), dtype=np.float32)
         for start in range(0, len(crops), self.batch_size):
             batch = to_tensor(crops[start : start + self.batch_size]).to(self.device)
-            if self.flip:
-                both = self.network(torch.cat([batch, batch.flip(3)])).float()
-                vectors = nn.functional.normalize(both[: len(batch)] + both[len(batch) :], dim=1)
-            else:
-                vectors = embed_tensor(self.network, batch)
-            out[start : start + len(batch)] = vectors.cpu().numpy()
+            out[start : start + len(batch)] = embed_tensor(self.network, batch, self.flip).cpu().numpy()
         return out
 
 
 @torch.inference_mode()
-def embed_tensor(network: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """Unit-length embeddings of a prepared batch (shared by the gate and the trainer's evaluation)."""
-    return nn.functional.normalize(network(batch).float(), dim=1)
+def embed_tensor(network: nn.Module, batch: torch.Tensor, flip: bool = False) -> torch.Tensor:
+    """Unit-length embeddings of a prepared batch (shared by the gate and the trainer's evaluation); with
+    flip, each crop's raw embedding is summed with its mirror image's before normalising."""
+    if not flip:
+        return nn.functional.normalize(network(batch).float(), dim=1)
+    both = network(torch.cat([batch, batch.flip(3)])).float()
+    return nn.functional.normalize(both[: len(batch)] + both[len(batch) :], dim=1)

@@ -6,11 +6,13 @@ import os
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gate.errors import FaceGateError
 
+LOSSLESS = 101  # OpenCV's WebP quality above 100 means lossless
 MAX_PIXELS = 40_000_000  # refuse larger photos before decoding them (a 10000x10000 image is 100 MP)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
@@ -61,6 +63,22 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise FaceGateError(f"{path}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise FaceGateError(f"{path}: unreadable image ({error})") from None
+
+
+def encode_crop(crop: np.ndarray, quality: int = LOSSLESS) -> bytes:
+    """An RGB uint8 face crop as WebP bytes: lossless by default (pixels kept exactly), lossy below 101."""
+    ok, data = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {crop.shape} crop as WebP")
+    return data.tobytes()
+
+
+def decode_crop(data: bytes | np.ndarray) -> np.ndarray:
+    """WebP bytes from encode_crop back to an RGB uint8 crop."""
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FaceGateError("a stored face crop is damaged and cannot be decoded")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:

@@ -15,12 +15,13 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from enrollment import EnrollmentRefused, add_person, list_people, reembed_all, remove_person, show_person
-from enrollment.photos import decode_crop, encode_crop
+from enrollment.photos import decode_crop
 from facegate.cli import app
 from gate.config import GallerySettings
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
+from gate.imageio import encode_crop
 from gate.pipeline import FacePipeline
 from gate.store import AccessEventRecord, Database, Template
 

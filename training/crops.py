@@ -7,14 +7,13 @@ import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from gate.alignment import align
 from gate.detection import Detector, central_face
 from gate.errors import FaceGateError
-from gate.imageio import IMAGE_SUFFIXES, load_image
+from gate.imageio import IMAGE_SUFFIXES, decode_crop, encode_crop, load_image
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +55,6 @@ def list_photos(root: Path, people: set[str] | None = None) -> list[Path]:
     )
 
 
-def _encode(crop: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".webp", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY])
-    if not ok:
-        raise RuntimeError("WebP encoding failed")
-    return buf.tobytes()
-
-
-def _decode(data: bytes) -> np.ndarray:
-    return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def _pad_to_common_size(images: list[np.ndarray]) -> list[np.ndarray]:
-    """Pad photos at the bottom and right (edge pixels) to one size so MTCNN can take them as one batch;
-    coordinates of what it finds are unchanged."""
-    height = max(im.shape[0] for im in images)
-    width = max(im.shape[1] for im in images)
-    return [np.pad(im, ((0, height - im.shape[0]), (0, width - im.shape[1]), (0, 0)), mode="edge") for im in images]
-
-
 def build_crops(
     root: Path, out: Path, size: int = 112, detector: Detector | None = None, people: set[str] | None = None
 ) -> Path:
@@ -88,7 +68,7 @@ def build_crops(
     for start in tqdm(range(0, len(photos), BATCH), desc=f"aligning {root.name}", unit="batch"):
         indices = list(range(start, min(start + BATCH, len(photos))))
         images = [load_image(photos[i]) for i in indices]
-        found = detector.detect_batch(_pad_to_common_size(images))
+        found = detector.detect_batch(images)
         for i, image, faces in zip(indices, images, found, strict=True):
             height, width = image.shape[:2]
             face = central_face(faces, width, height)
@@ -96,14 +76,14 @@ def build_crops(
                 missing.append(i)
                 continue
             relative_marks.append(face.landmarks / np.array([width, height], np.float32))
-            blobs[i] = _encode(align(image, face.landmarks, size)[0])
+            blobs[i] = encode_crop(align(image, face.landmarks, size)[0], WEBP_QUALITY)
     mean_marks = np.mean(relative_marks, axis=0) if relative_marks else None
     for i in missing:
         image = load_image(photos[i])
         if mean_marks is None:
             raise FaceGateError(f"{root}: no face found in any photo")
         marks = mean_marks * np.array([image.shape[1], image.shape[0]], np.float32)
-        blobs[i] = _encode(align(image, marks, size)[0])
+        blobs[i] = encode_crop(align(image, marks, size)[0], WEBP_QUALITY)
     log.info("%s: %d photos, %d without a detected face", root, len(photos), len(missing))
     payload = [blobs[i] for i in range(len(photos))]
     offsets = np.cumsum([0] + [len(b) for b in payload]).astype(np.int64)
@@ -128,7 +108,7 @@ def load_crops(path: Path, people: set[str] | None = None) -> CropSet:
         person, file, detected = data["person"], data["files"], data["detected"]
         keep = np.ones(len(person), bool) if people is None else np.isin(person, sorted(people))
         blob, offsets = data["blob"], data["offsets"]
-        crops = np.stack([_decode(blob[offsets[i] : offsets[i + 1]]) for i in np.flatnonzero(keep)])
+        crops = np.stack([decode_crop(blob[offsets[i] : offsets[i + 1]]) for i in np.flatnonzero(keep)])
     cached = path.with_suffix(".teacher.npy")  # written by training.teacher.build_teacher_cache
     no_teacher = np.full((len(person), 128), np.nan, np.float32)
     teacher = np.load(cached).astype(np.float32) if cached.is_file() else no_teacher

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from gate.detection import Face, central_face
+from gate.detection import central_face
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import image_files, load_image
@@ -141,13 +141,6 @@ def make_pairs(root: str | os.PathLike, folds: int = 10, per_fold: int = 300, se
     return pairs
 
 
-def _detect(images: list[np.ndarray], pipeline: FacePipeline) -> list[list[Face]]:
-    """Faces per image: one batched MTCNN call when the images share a size (LFW's do), else one by one."""
-    if len({image.shape for image in images}) == 1:
-        return pipeline.detector.detect_batch(images)
-    return [pipeline.detector.detect(image) for image in images]
-
-
 def embed_images(
     paths: list[Path], pipeline: FacePipeline, embedder: Embedder, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +154,7 @@ def embed_images(
         for start in range(0, len(paths), BATCH):
             images = [load_image(path) for path in paths[start : start + BATCH]]
             crops, rows = [], []
-            for offset, (image, faces) in enumerate(zip(images, _detect(images, pipeline), strict=True)):
+            for offset, (image, faces) in enumerate(zip(images, pipeline.detector.detect_batch(images), strict=True)):
                 face = central_face(faces, image.shape[1], image.shape[0])
                 if face is not None:
                     crops.append(pipeline.crop(image, face).crop)

@@ -34,19 +34,22 @@ def prepare_targets(descriptors: np.ndarray) -> np.ndarray:
         return centred / np.linalg.norm(centred, axis=1, keepdims=True)
 
 
+def load_dlib() -> tuple[object, object, object]:
+    """(dlib, its 5-point shape predictor, its face-recognition ResNet) from the `teacher` extra."""
+    try:
+        import dlib
+        import face_recognition_models as models
+    except ImportError as error:
+        raise FaceGateError(f"dlib's models need: pip install -e '.[teacher]' ({error})") from None
+    shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    return dlib, shape, dlib.face_recognition_model_v1(models.face_recognition_model_location())
+
+
 class DlibTeacher:
-    """dlib's 128-d descriptors (RGB input) of aligned crops; needs `pip install dlib-bin face_recognition_models`."""
+    """dlib's 128-d descriptors (RGB input) of aligned crops."""
 
     def __init__(self) -> None:
-        try:
-            import dlib
-            import face_recognition_models as models
-        except ImportError as error:
-            raise FaceGateError(
-                f"the dlib teacher needs: pip install dlib-bin face_recognition_models 'setuptools<81' ({error})"
-            ) from None
-        self._shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
-        self._net = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+        dlib, self._shape, self._net = load_dlib()
         left, top, right, bottom = FACE_BOX
         self._box = dlib.rectangle(left + PAD, top + PAD, right + PAD, bottom + PAD)
 

@@ -19,6 +19,7 @@ from enrollment import (
     show_person,
 )
 from facegate.context import AppContext
+from gate.policy import threshold_for
 
 enroll_app = typer.Typer(help="Enroll people: add, list, show, remove, reembed.", no_args_is_help=True)
 
@@ -27,13 +28,6 @@ def _echo_outcomes(outcomes: Sequence[PhotoOutcome]) -> None:
     for outcome in outcomes:
         reason = f"  {outcome.reason}" if outcome.reason else ""
         typer.echo(f"  {outcome.status:<9} {outcome.path}{reason}")
-
-
-def _threshold(context: AppContext) -> float:
-    decision = context.settings.decision
-    return (
-        decision.threshold if decision.threshold is not None else context.embedder.card.threshold(decision.target_far)
-    )
 
 
 @enroll_app.command("add")
@@ -52,7 +46,7 @@ def add(
             context.gallery,
             context.pipeline,
             context.embedder,
-            _threshold(context),
+            threshold_for(context.settings.decision, context.embedder.card),
             employee_id,
             name,
             photos,
