@@ -53,6 +53,22 @@ def test_build_pool_val_people_never_trained(tiny_data: Path):
     assert any(p.startswith("pins:") for p in pool.train.person)
 
 
+def test_build_pool_holdout_pins_never_seen(tiny_data: Path):
+    everyone = set(load_crops(tiny_data / "crops" / "pins.npz").person.tolist())
+    pool = build_pool(tiny_data / "crops", tiny_data / "lfw", val_people=3, holdout_pins=1)
+    assert len(pool.held_out_pins) == 1
+    seen = set(pool.train.person.tolist()) | set(pool.val.person.tolist())
+    assert f"pins:{pool.held_out_pins[0]}" not in seen
+    assert {f"pins:{p}" for p in everyone - set(pool.held_out_pins)} <= seen
+    again = build_pool(tiny_data / "crops", tiny_data / "lfw", val_people=3, holdout_pins=1)
+    assert again.held_out_pins == pool.held_out_pins  # seeded: a study can name them
+
+
+def test_build_pool_holdout_more_pins_than_exist(tiny_data: Path):
+    with pytest.raises(FaceGateError, match="holdout_pins=99"):
+        build_pool(tiny_data / "crops", tiny_data / "lfw", val_people=3, holdout_pins=99)
+
+
 def test_train_cpu_checkpoint_resume_export(tiny_data: Path, tmp_path: Path):
     config = make_config(
         overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "eval_every=1", "max_batches=2"],

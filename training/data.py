@@ -36,6 +36,7 @@ class Pool:
     val: CropSet
     val_labels: np.ndarray
     classes: list[str]
+    held_out_pins: list[str]  # Pins people kept out of training and validation alike (the study's employees)
 
 
 def _labels(names: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -44,12 +45,22 @@ def _labels(names: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return np.array([index[n] for n in names], dtype=np.int64), classes
 
 
-def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int = 0) -> Pool:
+def held_out_pins(people: list[str], count: int, seed: int = 0) -> list[str]:
+    """The `count` Pins people a run never sees: a seeded choice, so a study can name them from the seed alone."""
+    if count > len(people):
+        raise FaceGateError(f"holdout_pins={count}, but there are only {len(people)} Pins people")
+    return sorted(np.random.default_rng(seed).choice(sorted(people), size=count, replace=False).tolist())
+
+
+def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int = 0, holdout_pins: int = 0) -> Pool:
     """LFW peopleDevTrain + Pins. `val_people` LFW people with 2+ photos are held out, and so are all LFW
-    people with a single photo (no positive pair to train on, but good impostors for calibration)."""
+    people with a single photo (no positive pair to train on, but good impostors for calibration).
+    `holdout_pins` Pins people are left out altogether (never trained on, never used for calibration)."""
     dev_train = read_people(lfw_dir / "peopleDevTrain.txt")
     lfw = load_crops(crops_dir / "lfw.npz", people=set(dev_train))
     pins = load_crops(crops_dir / "pins.npz")
+    held_pins = held_out_pins(sorted(set(pins.person.tolist())), holdout_pins, seed)
+    pins = pins.subset(~np.isin(pins.person, held_pins))
     pins.person = np.array([f"pins:{p}" for p in pins.person])  # keep the two namespaces apart
     # validation people come from those with 2..20 photos, so no one person dominates the genuine pairs
     several = sorted(name for name, count in dev_train.items() if 2 <= count <= 20)
@@ -67,7 +78,7 @@ def build_pool(crops_dir: Path, lfw_dir: Path, val_people: int = 100, seed: int 
         len(val),
         len(set(val.person.tolist())),
     )
-    return Pool(train, train_labels, val, val_labels, classes)
+    return Pool(train, train_labels, val, val_labels, classes, held_pins)
 
 
 class PKSampler:
