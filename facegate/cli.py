@@ -10,7 +10,7 @@ import typer
 
 from facegate.commands import enroll, evaluate, evaluate_gate, gate, study, train
 from facegate.context import AppContext
-from gate.config import load_settings
+from gate.config import config_path, load_settings
 from gate.errors import FaceGateError
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ def _root(
         typer.Option("--config", "-c", help="Config file (default: $FACEGATE_CONFIG or ./config.toml)."),
     ] = None,
 ) -> None:
-    context = AppContext(load_settings(config))
+    context = AppContext(load_settings(config), config_path(config))
     context.configure_logging()
     ctx.obj = context
 

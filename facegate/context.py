@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from gate.config import Settings
 from gate.embedder import Embedder
@@ -16,6 +17,7 @@ from gate.store import Database
 @dataclass
 class AppContext:
     settings: Settings
+    config_file: Path = Path("config.toml")  # where the settings come from (or would, for the defaults)
 
     def configure_logging(self) -> None:
         logging.basicConfig(level=self.settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

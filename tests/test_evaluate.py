@@ -31,8 +31,10 @@ Abdul_Majeed_Shobokshi\t1\tCharles_Cope\t1
 """
 JSON_KEYS = {
     "accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "thresholds_at_far", "pairs", "failed_to_detect",
-    "model_id", "impostor_pairs", "far_support", "pairs_failed",
+    "model_id", "impostor_pairs", "far_support", "pairs_failed",  # the working gate's keys, kept
+    "genuine_pairs", "fnmr_at_fmr", "images", "failure_to_acquire_rate",  # added with the report
 }  # fmt: skip
+FARS = {"0.01", "0.001", "0.0001"}
 
 
 @pytest.fixture
@@ -122,8 +124,10 @@ def test_evaluate_pairs_real_lfw_all_keys_and_sane_scores(
     assert set(result) >= JSON_KEYS
     assert result["pairs"] == 8 and result["failed_to_detect"] == 0 and result["pairs_failed"] == 0
     assert result["model_id"] == "untrained-test"
-    assert set(result["tar_at_far"]) == set(result["thresholds_at_far"]) == {"0.01", "0.001"}
-    assert result["impostor_pairs"] == 4 and result["far_support"] == {"0.01": 0, "0.001": 0}
+    assert set(result["tar_at_far"]) == set(result["thresholds_at_far"]) == set(result["fnmr_at_fmr"]) == FARS
+    assert result["impostor_pairs"] == 4 and result["far_support"] == {"0.01": 0, "0.001": 0, "0.0001": 0}
+    assert result["genuine_pairs"] == 4 and result["images"] == 14 and result["failure_to_acquire_rate"] == 0.0
+    assert all(result["fnmr_at_fmr"][far] == pytest.approx(1 - result["tar_at_far"][far]) for far in FARS)
     scores = result["scores"]
     assert scores.shape == (8,) and np.all(np.abs(scores) <= 1 + 1e-5)
     assert scores[5] == pytest.approx(1.0, abs=1e-5)  # one image twice: the same embedding
@@ -139,6 +143,7 @@ def test_evaluate_pairs_blank_image_counted_and_scored_minus_one(
     Image.new("RGB", (250, 250), (128, 128, 128)).save(root / "Zach_Safrin" / "Zach_Safrin_0001.jpg")
     result = evaluate_pairs(pairs, root, pipeline, embedder, progress=False)
     assert result["failed_to_detect"] == 1 and result["pairs_failed"] == 1
+    assert result["failure_to_acquire_rate"] == pytest.approx(1 / 14)
     assert result["scores"][2] == FAILED_SCORE
     assert np.all(np.delete(result["scores"], 2) > FAILED_SCORE)
 
@@ -169,7 +174,7 @@ def test_evaluate_command_model_option_writes_json_and_plot(
     assert outcome.exit_code == 0, outcome.output
     assert "TAR @ FAR 0.01" in outcome.output and "untrained-test" in outcome.output
     written = json.loads(out_json.read_text(encoding="utf-8"))
-    assert set(written) == JSON_KEYS
+    assert set(written) == JSON_KEYS | {"confidence_intervals"}
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

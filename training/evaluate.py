@@ -22,7 +22,6 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from gate.detection import central_face
@@ -30,12 +29,13 @@ from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
-from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, roc, tar_at_far
+from training.bootstrap import bootstrap_by_person, person_indices
+from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, tar_at_far
 
 log = logging.getLogger(__name__)
 
 FAILED_SCORE = -1.0  # the score of a pair with an image where no face was found
-REPORT_FARS = ("0.01", "0.001")
+REPORT_FARS = ("0.01", "0.001", "0.0001")
 RAW_KEYS = ("scores", "labels")  # numpy arrays in the result, left out of the JSON
 BATCH = 16  # images detected and embedded together
 SINGLE_BLOCK_FOLDS = 10
@@ -103,16 +103,44 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
     return pairs
 
 
-def make_pairs(root: str | os.PathLike, folds: int = 10, per_fold: int = 300, seed: int = 0) -> list[Pair]:
-    """Pairs for any `<person>/<images>` folder, LFW-style: people are dealt into `folds` identity-disjoint
-    folds, and each fold gets up to `per_fold` same-person pairs (a person, then two of their photos) and as many
-    different-person pairs (two people, a photo of each) drawn among its own people; distinct and seeded: the
-    same folder and seed give the same pairs."""
+def read_people_list(path: str | os.PathLike) -> set[str]:
+    """Names from an LFW people file (`name count` lines, fold counts ignored) or a plain one-name-a-line list."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceGateError(f"people file not found: {path}")
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 1 and not parts[0].isdigit() or len(parts) == 2 and parts[1].isdigit():
+            names.add(parts[0])
+    if not names:
+        raise FaceGateError(f"{path}: no person names in it")
+    return names
+
+
+def folder_photos(root: str | os.PathLike, people: set[str] | None = None) -> dict[str, list[str]]:
+    """{person: sorted image file names} of a `<person>/<images>` folder, optionally only the named people."""
     root = Path(root)
     if not root.is_dir():
         raise FaceGateError(f"{root}: image folder not found")
-    people = {d.name: [p.name for p in image_files(d)] for d in sorted(root.iterdir()) if d.is_dir()}
-    people = {name: photos for name, photos in people.items() if photos}
+    found = {d.name: [p.name for p in image_files(d)] for d in sorted(root.iterdir()) if d.is_dir()}
+    if people is not None:
+        missing = sorted(people - set(found))
+        if missing:
+            raise FaceGateError(f"{len(missing)} listed people have no folder under {root} (first: {missing[0]})")
+        found = {name: files for name, files in found.items() if name in people}
+    return {name: files for name, files in found.items() if files}
+
+
+def make_pairs(
+    root: str | os.PathLike, folds: int = 10, per_fold: int = 300, seed: int = 0, people: set[str] | None = None
+) -> list[Pair]:
+    """Pairs for any `<person>/<images>` folder, LFW-style: people are dealt into `folds` identity-disjoint
+    folds, and each fold gets up to `per_fold` same-person pairs (a person, then two of their photos) and as many
+    different-person pairs (two people, a photo of each) drawn among its own people; distinct and seeded: the
+    same folder and seed give the same pairs. `people` keeps only those people."""
+    root = Path(root)
+    people = folder_photos(root, people)
     if len(people) < 2 * folds:
         raise FaceGateError(f"{root}: {len(people)} people with photos; {folds} folds need at least {2 * folds}")
     rng = np.random.default_rng(seed)
@@ -166,6 +194,14 @@ def embed_images(
     return embeddings, found
 
 
+def embed_named(
+    names: list[str], image_root: Path, pipeline: FacePipeline, embedder: Embedder, progress: bool = True
+) -> dict[str, np.ndarray | None]:
+    """{image name: its central face's unit embedding, or None where no face was found}."""
+    embeddings, found = embed_images([image_root / name for name in names], pipeline, embedder, progress)
+    return {name: (embeddings[i] if found[i] else None) for i, name in enumerate(names)}
+
+
 def verification_metrics(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> dict:
     """k-fold accuracy, AUC, EER, and TAR with its threshold at each reported FAR.
 
@@ -178,18 +214,20 @@ def verification_metrics(scores: np.ndarray, labels: np.ndarray, folds: np.ndarr
     for far in REPORT_FARS:
         tar[far], thresholds[far] = tar_at_far(scores, labels, float(far))
     return {
+        "genuine_pairs": int(np.sum(labels)),
         "accuracy": accuracy,
         "accuracy_std": accuracy_std,
         "auc": auc(scores, labels),
         "eer": eer(scores, labels),
         "tar_at_far": tar,
+        "fnmr_at_fmr": {far: 1.0 - value for far, value in tar.items()},
         "thresholds_at_far": thresholds,
         "impostor_pairs": impostors,
         "far_support": {far: allowed_false_accepts(impostors, float(far)) for far in REPORT_FARS},
     }
 
 
-def _check_pairs(pairs: list[Pair], image_root: Path) -> list[str]:
+def check_pairs(pairs: list[Pair], image_root: Path) -> list[str]:
     """The distinct image names, after checking the pairs can be scored and every image exists."""
     if not any(p.same for p in pairs) or all(p.same for p in pairs):
         raise FaceGateError("the pairs need both same-person and different-person pairs")
@@ -211,15 +249,21 @@ def evaluate_pairs(
     pipeline: FacePipeline,
     embedder: Embedder,
     progress: bool = True,
+    vectors: dict[str, np.ndarray | None] | None = None,
 ) -> dict:
     """Score every pair by the cosine of its two embeddings and summarise (see the module notes).
 
-    Keys: accuracy, accuracy_std, auc, eer, tar_at_far, thresholds_at_far, impostor_pairs, far_support,
-    pairs, failed_to_detect, pairs_failed, model_id; and the raw `scores`, `labels` arrays (not in the JSON).
+    Keys: accuracy, accuracy_std, auc, eer, tar_at_far, fnmr_at_fmr, thresholds_at_far, genuine_pairs,
+    impostor_pairs, far_support, pairs, images, failed_to_detect, failure_to_acquire_rate, pairs_failed,
+    model_id; and the raw `scores`, `labels` arrays (not in the JSON). `vectors` (from `embed_named`) saves
+    embedding the images again.
     """
     image_root = Path(image_root)
-    names = _check_pairs(pairs, image_root)
-    embeddings, found = embed_images([image_root / name for name in names], pipeline, embedder, progress)
+    names = check_pairs(pairs, image_root)
+    vectors = vectors if vectors is not None else embed_named(names, image_root, pipeline, embedder, progress)
+    found = np.array([vectors[name] is not None for name in names])
+    blank = np.zeros(embedder.card.embedding_size, dtype=np.float32)
+    embeddings = np.stack([blank if vectors[name] is None else vectors[name] for name in names]).astype(np.float32)
     row = {name: i for i, name in enumerate(names)}
     left = np.array([row[p.left] for p in pairs])
     right = np.array([row[p.right] for p in pairs])
@@ -238,7 +282,9 @@ def evaluate_pairs(
     return {
         **verification_metrics(scores, labels, np.array([p.fold for p in pairs])),
         "pairs": len(pairs),
+        "images": len(names),
         "failed_to_detect": int(np.sum(~found)),
+        "failure_to_acquire_rate": float(np.mean(~found)),
         "pairs_failed": int(np.sum(failed)),
         "model_id": embedder.model_id,
         "scores": scores,
@@ -258,23 +304,18 @@ def write_json(result: dict, path: str | os.PathLike) -> None:
     path.write_text(json.dumps(summary(result), indent=2) + "\n", encoding="utf-8")
 
 
-def plot_roc(result: dict, path: str | os.PathLike) -> None:
-    """A ROC curve PNG (TAR against FAR on a log axis), with the reported operating points marked."""
-    far, tar, _ = roc(result["scores"], result["labels"])
-    figure = Figure(figsize=(6, 4.5), dpi=100)
-    axes = figure.add_subplot()
-    keep = far > 0  # a log axis cannot show FAR = 0
-    axes.plot(far[keep], tar[keep], label=f"{result['model_id']} (AUC {result['auc']:.4f})")
-    for far_key, value in result["tar_at_far"].items():
-        axes.plot(float(far_key), value, "o", label=f"TAR {value:.3f} @ FAR {far_key}")
-    axes.set_xscale("log")
-    axes.set_xlim(1.0 / max(result["impostor_pairs"], 1) / 2, 1.0)
-    axes.set_ylim(0.0, 1.01)
-    axes.set_xlabel("false accept rate")
-    axes.set_ylabel("true accept rate")
-    axes.set_title(f"Verification ROC, {result['pairs']} pairs")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(loc="lower right")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+def verification_intervals(result: dict, pairs: list[Pair], resamples: int = 1000, seed: int = 0) -> dict:
+    """Bootstrap 95 % intervals, resampled by person (training/bootstrap.py), of the k-fold accuracy, AUC, EER
+    and the TAR at each reported FAR the pairs can resolve."""
+    scores, labels = result["scores"], result["labels"]
+    folds = np.array([p.fold for p in pairs])
+    left, right = person_indices([p.left.split("/")[0] for p in pairs], [p.right.split("/")[0] for p in pairs])
+    fars = [far for far in REPORT_FARS if result["far_support"][far]]
+
+    def statistic(index: np.ndarray) -> dict[str, float]:
+        s, y = scores[index], labels[index]
+        values = {"accuracy": kfold_accuracy(s, y, folds[index])[0], "auc": auc(s, y), "eer": eer(s, y)}
+        values.update({f"tar_at_far_{far}": tar_at_far(s, y, float(far))[0] for far in fars})
+        return values
+
+    return bootstrap_by_person(statistic, left, right, labels, resamples=resamples, seed=seed)

@@ -1,35 +1,77 @@
-"""`facegate evaluate`: verification accuracy of a model on an LFW-style pairs file, or on pairs made from any
-`<person>/<images>` folder (a thin wrapper)."""
+"""`facegate evaluate`: verification (and on request identification) accuracy of a model on an LFW-style pairs
+file or on any `<person>/<images>` folder, as a table, JSON, a Markdown report and plots (a thin wrapper)."""
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from facegate.context import AppContext
+from gate.config import write_threshold
 from gate.embedder import Embedder
+from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
-from training.evaluate import evaluate_pairs, make_pairs, plot_roc, read_pairs, write_json
+from training.evaluate import (
+    REPORT_FARS,
+    check_pairs,
+    embed_named,
+    evaluate_pairs,
+    folder_photos,
+    make_pairs,
+    read_pairs,
+    read_people_list,
+    verification_intervals,
+    write_json,
+)
+from training.identify import identification_metrics, split_people
+from training.plots import plot_cmc, plot_det, plot_histograms, plot_roc
+from training.report import write_report
 
 
 def format_table(result: dict) -> str:
     """The result as aligned `name  value` lines."""
+    intervals = result.get("confidence_intervals", {}).get("intervals", {})
+
+    def ci(key: str) -> str:
+        return f"  [95% CI {intervals[key][0]:.4f}, {intervals[key][1]:.4f}]" if key in intervals else ""
+
     rows = [
         ("model", result["model_id"]),
-        ("pairs", str(result["pairs"])),
-        ("accuracy (k-fold)", f"{result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}"),
-        ("AUC", f"{result['auc']:.4f}"),
-        ("EER", f"{result['eer']:.4f}"),
+        ("pairs", f"{result['pairs']} ({result['genuine_pairs']} same, {result['impostor_pairs']} different)"),
+        ("accuracy (k-fold)", f"{result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}{ci('accuracy')}"),
+        ("AUC", f"{result['auc']:.4f}{ci('auc')}"),
+        ("EER", f"{result['eer']:.4f}{ci('eer')}"),
     ]
     for far, tar in result["tar_at_far"].items():
         support = result["far_support"][far]
         note = "" if support else f"  (below resolution: {result['impostor_pairs']} impostor pairs)"
-        rows.append((f"TAR @ FAR {far}", f"{tar:.4f}  threshold {result['thresholds_at_far'][far]:.4f}{note}"))
+        threshold = result["thresholds_at_far"][far]
+        rows.append((f"TAR @ FAR {far}", f"{tar:.4f}  threshold {threshold:.4f}{note}{ci(f'tar_at_far_{far}')}"))
     rows.append(("no face found", f"{result['failed_to_detect']} images, {result['pairs_failed']} pairs"))
+    for size, entry in result.get("identification", {}).get("gallery_sizes", {}).items():
+        if "skipped" in entry:
+            rows.append((f"gallery {size}", f"skipped: {entry['skipped']}"))
+            continue
+        fnir = ", ".join(
+            f"FNIR {entry['fnir_at_fpir'][f]:.3f} @ FPIR {f}" for f in entry["fnir_at_fpir"] if entry["fpir_support"][f]
+        )
+        rows.append((f"gallery {size}", f"rank-1 {entry['rank1']:.4f}, rank-5 {entry['rank5']:.4f}; {fnir or '-'}"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise FaceGateError(f"--gallery-sizes must be comma-separated whole numbers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise FaceGateError(f"--gallery-sizes must be positive, got {text!r}")
+    return sorted(set(sizes))
 
 
 def evaluate(
@@ -39,23 +81,59 @@ def evaluate(
         Path | None,
         typer.Argument(help="LFW pairs file (pairs.txt, pairsDevTest.txt ...); none: pairs made from --images."),
     ] = None,
+    people: Annotated[
+        Path | None, typer.Option(help="Only these people (an LFW people file or one name a line), e.g. DevTest.")
+    ] = None,
     folds: Annotated[int, typer.Option(min=2, help="Without a pairs file: identity-disjoint folds.")] = 10,
     per_fold: Annotated[int, typer.Option(min=1, help="Without a pairs file: same and different pairs a fold.")] = 300,
-    seed: Annotated[int, typer.Option(help="Without a pairs file: which pairs are drawn.")] = 0,
+    seed: Annotated[int, typer.Option(help="Which pairs, splits and resamples are drawn.")] = 0,
+    identification: Annotated[
+        bool, typer.Option(help="Also gallery/probe identification: rank-1/5, CMC, FNIR at FPIR per gallery size.")
+    ] = False,
+    gallery_sizes: Annotated[str, typer.Option(help="Identification: gallery sizes (people).")] = "10,100,1000",
+    enrol: Annotated[int, typer.Option(min=1, help="Identification: template photos per enrolled person.")] = 1,
+    stranger_share: Annotated[
+        float, typer.Option(help="Identification: share of the people never enrolled (the strangers).")
+    ] = 0.3,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Resamples (by person) for 95% intervals; 0: none.")] = 1000,
+    report: Annotated[
+        Path | None, typer.Option(help="Folder for report.md, results.json and the PNG plots.")
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a ROC curve PNG here.")] = None,
+    write_threshold_far: Annotated[
+        str | None,
+        typer.Option("--write-threshold", help="Write the threshold at this FAR (0.01, 0.001, 0.0001) to the config."),
+    ] = None,
     model: Annotated[Path | None, typer.Option("--model", help="Model card (.json) to use instead.")] = None,
 ) -> None:
-    """Verification on face pairs: k-fold accuracy, AUC, EER and TAR at fixed false-accept rates."""
+    """Verification on face pairs (k-fold accuracy, AUC, EER, TAR at fixed FARs, intervals), optionally
+    identification; writes a report a site can keep, and on request calibrates the config's threshold."""
     context: AppContext = ctx.obj
-    pairs = read_pairs(pairs_file) if pairs_file else make_pairs(images, folds, per_fold, seed)
+    if write_threshold_far is not None and write_threshold_far not in REPORT_FARS:
+        raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {write_threshold_far!r}")
+    chosen = read_people_list(people) if people else None
+    pairs = read_pairs(pairs_file) if pairs_file else make_pairs(images, folds, per_fold, seed, chosen)
     if model is None:
         embedder, pipeline = context.embedder, context.pipeline
     else:
         settings = context.settings
         embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
         pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
-    result = evaluate_pairs(pairs, images, pipeline, embedder)
+    names = check_pairs(pairs, images)
+    split = None
+    if identification:
+        in_pairs = {name.split("/")[0] for pair in pairs for name in (pair.left, pair.right)}
+        split = split_people(folder_photos(images, chosen or in_pairs), enrol, stranger_share, seed)
+        names = sorted(set(names) | {n for group in split.templates.values() for n in group}
+                       | {n for group in split.probes.values() for n in group} | set(split.strangers))  # fmt: skip
+    vectors = embed_named(names, images, pipeline, embedder)
+    result = evaluate_pairs(pairs, images, pipeline, embedder, vectors=vectors)
+    if bootstrap:
+        result["confidence_intervals"] = verification_intervals(result, pairs, bootstrap, seed)
+    if split is not None:
+        match = context.settings.gallery.match
+        result["identification"] = identification_metrics(split, vectors, _sizes(gallery_sizes), match)
     typer.echo(format_table(result))
     if json_path is not None:
         write_json(result, json_path)
@@ -63,6 +141,41 @@ def evaluate(
     if plot is not None:
         plot_roc(result, plot)
         typer.echo(f"ROC curve written to {plot}")
+    if report is not None:
+        _write_report_folder(result, report)
+    if write_threshold_far is not None:
+        _calibrate_config(context, result, write_threshold_far, pairs_file or images)
+
+
+def _write_report_folder(result: dict, folder: Path) -> None:
+    plots = {
+        "ROC": plot_roc(result, folder / "roc.png"),
+        "DET": plot_det(result, folder / "det.png"),
+        "score histograms": plot_histograms(result, folder / "scores.png"),
+    }
+    if "identification" in result:
+        plots["CMC"] = plot_cmc(result["identification"], folder / "cmc.png")
+    write_json(result, folder / "results.json")
+    command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    typer.echo(f"report written to {write_report(result, folder / 'report.md', command, plots)}")
+
+
+def _calibrate_config(context: AppContext, result: dict, far: str, source: Path) -> None:
+    if not result["far_support"][far]:
+        needed = round(1 / float(far))
+        raise FaceGateError(
+            f"FAR {far} cannot be calibrated from {result['impostor_pairs']} impostor pairs (needs at least "
+            f"{needed}); use more people/pairs or a larger FAR; the config was not changed"
+        )
+    if result["model_id"] != context.embedder.model_id:
+        raise FaceGateError(
+            f"the threshold belongs to {result['model_id']}, but the config's model is {context.embedder.model_id}; "
+            "point [model] path at that card first; the config was not changed"
+        )
+    threshold = result["thresholds_at_far"][far]
+    note = f"FAR {far} on {result['impostor_pairs']} impostor pairs of {source.name}, model {result['model_id']}"
+    write_threshold(context.config_file, threshold, note)
+    typer.echo(f"[decision] threshold = {threshold:.4f} written to {context.config_file} ({note})")
 
 
 def register(app: typer.Typer) -> None:

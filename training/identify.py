@@ -1,0 +1,151 @@
+"""Open-set identification on a `<person>/<images>` folder: who is this, if anyone, as the gallery grows.
+
+Protocol (seeded, reproducible):
+- People are split: a share of them are strangers (never enrolled; every photo of theirs is a non-mated probe),
+  the rest are enrolled. Each enrolled person's photos are shuffled; the first `enrol` (at most all but one)
+  become their templates, the others are mated probes. People with a single photo are enrolled from it and
+  never probed: they pad the gallery like any other employee.
+- Gallery sizes: the first n enrolled people, those with probes first, so a small gallery still has probes;
+  the strangers are the same for every size, so FPIR is comparable across sizes.
+- A photo where no face is found scores -1 against everyone: a mated probe is then missed, a stranger
+  cannot get in; a person none of whose template photos has a face cannot be enrolled and is left out.
+- A person's score is their best template's cosine ("best"), or the cosine with their normalised mean
+  template ("mean"), as `[gallery] match` does at the gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gate.errors import FaceGateError
+from training.identification import cmc, fnir_at_fpir, ranks
+from training.metrics import allowed_false_accepts
+
+REPORT_FPIRS = ("0.01", "0.003", "0.001")
+FAILED_SCORE = -1.0
+MAX_CMC_RANK = 20
+
+
+@dataclass(frozen=True)
+class IdentificationSplit:
+    """Photo names (`<person>/<file>`) per role; `enrolled` is in gallery order."""
+
+    enrolled: list[str]
+    templates: dict[str, list[str]]
+    probes: dict[str, list[str]]
+    strangers: list[str]  # photos of never-enrolled people
+
+
+def split_people(
+    photos: dict[str, list[str]], enrol: int = 1, stranger_share: float = 0.3, seed: int = 0
+) -> IdentificationSplit:
+    """Deal people into enrolled and strangers, and each enrolled person's photos into templates and probes."""
+    if enrol < 1:
+        raise FaceGateError(f"--enrol must be at least 1, got {enrol}")
+    if not 0.0 < stranger_share < 1.0:
+        raise FaceGateError(f"--strangers must lie strictly between 0 and 1, got {stranger_share}")
+    people = sorted(name for name, files in photos.items() if files)
+    strangers_count = round(stranger_share * len(people))
+    if strangers_count < 1 or len(people) - strangers_count < 1:
+        raise FaceGateError(f"{len(people)} people: too few to split into enrolled people and strangers")
+    rng = np.random.default_rng(seed)
+    order = [people[i] for i in rng.permutation(len(people))]
+    stranger_people, enrolled_people = order[:strangers_count], order[strangers_count:]
+    templates, probes = {}, {}
+    for name in enrolled_people:
+        files = [photos[name][i] for i in rng.permutation(len(photos[name]))]
+        keep = min(enrol, max(1, len(files) - 1))
+        templates[name] = [f"{name}/{f}" for f in files[:keep]]
+        probes[name] = [f"{name}/{f}" for f in files[keep:]]
+    with_probes = [name for name in enrolled_people if probes[name]]
+    without = [name for name in enrolled_people if not probes[name]]
+    strangers = [f"{name}/{f}" for name in sorted(stranger_people) for f in sorted(photos[name])]
+    return IdentificationSplit(with_probes + without, templates, probes, strangers)
+
+
+def person_scores(
+    queries: np.ndarray, templates: list[np.ndarray], match: str = "best"
+) -> np.ndarray:
+    """(queries, people) similarities: each person's best template, or their normalised mean template."""
+    if match not in ("best", "mean"):
+        raise ValueError(f"match must be 'best' or 'mean', got {match!r}")
+    columns = []
+    for person in templates:
+        if match == "best":
+            columns.append((queries @ person.T).max(axis=1))
+        else:
+            mean = person.mean(axis=0)
+            columns.append(queries @ (mean / max(float(np.linalg.norm(mean)), 1e-12)))
+    return np.stack(columns, axis=1) if columns else np.zeros((len(queries), 0))
+
+
+def identification_metrics(
+    split: IdentificationSplit,
+    vectors: dict[str, np.ndarray | None],
+    gallery_sizes: list[int],
+    match: str = "best",
+) -> dict:
+    """Rank-1/rank-5, CMC and FNIR at FPIR for each gallery size; `vectors` maps a photo to its unit
+    embedding, or None where no face was found."""
+
+    def rows(names: list[str]) -> np.ndarray:
+        out = np.full((len(names), dim), np.nan, dtype=np.float64)
+        for i, name in enumerate(names):
+            if vectors[name] is not None:
+                out[i] = vectors[name]
+        return out
+
+    dim = len(next(v for v in vectors.values() if v is not None))
+    enrolled = [p for p in split.enrolled if any(vectors[t] is not None for t in split.templates[p])]
+    not_enrolled = len(split.enrolled) - len(enrolled)
+    stranger_rows = rows(split.strangers)
+    sizes: dict[str, dict] = {}
+    for size in gallery_sizes:
+        if size > len(enrolled):
+            sizes[str(size)] = {"skipped": f"only {len(enrolled)} people could be enrolled"}
+            continue
+        people = enrolled[:size]
+        templates = [np.nan_to_num(rows(split.templates[p]), nan=0.0) for p in people]
+        templates = [t[np.linalg.norm(t, axis=1) > 0] for t in templates]
+        probe_names = [(p, photo) for p in people for photo in split.probes[p]]
+        if not probe_names:
+            sizes[str(size)] = {"skipped": "no enrolled person in it has a probe photo"}
+            continue
+        probe_ids = np.array([p for p, _ in probe_names] + [""] * len(split.strangers), dtype=object)
+        queries = np.concatenate([rows([photo for _, photo in probe_names]), stranger_rows])
+        found = ~np.isnan(queries).any(axis=1)
+        scores = person_scores(np.nan_to_num(queries, nan=0.0), templates, match)
+        scores[~found] = FAILED_SCORE
+        mated = np.array([p != "" for p in probe_ids])
+        gallery_ids = np.array(people, dtype=object)
+        probe_ranks = ranks(scores[mated], probe_ids[mated], gallery_ids)
+        curve = cmc(probe_ranks, min(MAX_CMC_RANK, size))
+        entry = {
+            "identities": size,
+            "mated_probes": int(mated.sum()),
+            "strangers": int((~mated).sum()),
+            "probes_without_face": int((~found & mated).sum()),
+            "strangers_without_face": int((~found & ~mated).sum()),
+            "rank1": float(curve[0]),
+            "rank5": float(curve[min(5, len(curve)) - 1]),
+            "cmc": curve.tolist(),
+            "fnir_at_fpir": {},
+            "thresholds_at_fpir": {},
+            "fpir_support": {},
+        }
+        for fpir in REPORT_FPIRS:
+            fnir, threshold = fnir_at_fpir(scores, probe_ids, gallery_ids, float(fpir))
+            entry["fnir_at_fpir"][fpir] = fnir
+            entry["thresholds_at_fpir"][fpir] = threshold
+            entry["fpir_support"][fpir] = allowed_false_accepts(int((~mated).sum()), float(fpir))
+        sizes[str(size)] = entry
+    return {
+        "match": match,
+        "enrolled_people": len(enrolled),
+        "not_enrolled_no_face": not_enrolled,
+        "stranger_people": len({s.split("/")[0] for s in split.strangers}),
+        "stranger_photos": len(split.strangers),
+        "gallery_sizes": sizes,
+    }
