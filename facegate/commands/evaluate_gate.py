@@ -1,9 +1,100 @@
-"""Placeholder: filled in by the work on issue 4."""
+"""`facegate evaluate-gate`: the gate as a whole system on walk-up videos of never-trained people (a thin wrapper
+over training.walkups)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from tqdm import tqdm
+
+from facegate.context import AppContext
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from training.datasets import dataset_root, lfw_images
+from training.walkups import (
+    DEFAULT_POLICIES,
+    evaluate_gate,
+    main_table,
+    markdown_report,
+    plot_sweep,
+    text_table,
+)
+
+QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
+
+
+def parse_policies(text: str) -> list[tuple[int, int]]:
+    """ "1/1,2/3,3/5" -> [(1, 1), (2, 3), (3, 5)]; a malformed or impossible item is a one-line error."""
+    policies = []
+    for item in (part.strip() for part in text.split(",")):
+        votes, slash, window = item.partition("/")
+        if not slash or not votes.strip().isdigit() or not window.strip().isdigit():
+            raise FaceGateError(f"--policies: {item!r} is not N/M (e.g. 3/5: 3 agreeing of the last 5 frames)")
+        n, m = int(votes), int(window)
+        if not 1 <= n <= m <= 100:
+            raise FaceGateError(f"--policies: {item}: need 1 <= N <= M <= 100")
+        policies.append((n, m))
+    return policies
+
+
+def _bar(description: str, total: int) -> tqdm:
+    return tqdm(total=total or None, desc=description, unit="frame" if description == "gate" else "person")
+
+
+def evaluate_gate_command(
+    ctx: typer.Context,
+    employees: Annotated[int, typer.Option("--employees", help="Enrolled people walking up (2+ photos each).")],
+    strangers: Annotated[int, typer.Option("--strangers", help="Never-enrolled people walking up.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report, JSON, plot, video and database.")],
+    seed: Annotated[int, typer.Option(help="Which people, which photos, the walking order and paths.")] = 0,
+    model: Annotated[Path | None, typer.Option("--model", help="Model card (.json) instead of the configured.")] = None,
+    fps: Annotated[float, typer.Option(help="Frame rate of the simulated camera.")] = 12.0,
+    walk_s: Annotated[float, typer.Option("--walk-seconds", help="How long each walk-up lasts.")] = 2.5,
+    policies: Annotated[
+        str, typer.Option(help="N/M pairs to replay: N agreeing of the last M usable frames.")
+    ] = ",".join(f"{n}/{m}" for n, m in DEFAULT_POLICIES),
+    data: Annotated[
+        Path | None, typer.Option(help="Folder holding lfw/ (default: $FACEGATE_DATA, else ../shared/datasets).")
+    ] = None,
+) -> None:
+    """Walk enrolled LFW peopleDevTest people and strangers up to the real gate once, then replay its N-of-M policy
+    for several N/M and thresholds: transaction FAR, FRR, misidentification, time to decision, frame latency."""
+    context: AppContext = ctx.obj
+    settings = context.settings
+    pairs = parse_policies(policies)
+    root = data if data is not None else dataset_root()
+    lfw_dir, people_file = lfw_images(root), root / "lfw" / "peopleDevTest.txt"
+    if not lfw_dir.is_dir():
+        raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
+    if model is None:
+        embedder = context.embedder
+    else:
+        embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
+    if settings.logging.level != "DEBUG":
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    report = evaluate_gate(
+        settings, embedder, lfw_dir, people_file, out, employees, strangers, seed, fps, walk_s, pairs, _bar
+    )
+    command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    (out / "gate.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    plot_sweep(report, out / "gate.png")
+    (out / "gate-report.md").write_text(markdown_report(report, command, "gate.png"), encoding="utf-8")
+    typer.echo(text_table(main_table(report)))
+    latency = report["latency_ms"]["all_frames"]
+    typer.echo(
+        f"\nper-frame processing: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms"
+        f" over {latency['frames']} frames"
+    )
+    typer.echo(f"report {out / 'gate-report.md'}, data {out / 'gate.json'}, plot {out / 'gate.png'}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command("evaluate-gate")(evaluate_gate_command)
