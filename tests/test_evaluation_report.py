@@ -136,7 +136,7 @@ def test_identification_metrics_hand_computed_with_missing_faces() -> None:
         "S/1": unit(45), "S/2": unit(135), "S/3": unit(-100), "T/1": None,
     }  # fmt: skip
     out = identification_metrics(split, vectors, [2, 3, 4], match="best")
-    assert out["enrolled_people"] == 3 and out["not_enrolled_no_face"] == 1
+    assert out["enrolled_people"] == 3 and out["not_enrolled_no_face"] == 1 and out["templates_per_person"] == 1
     assert out["stranger_people"] == 2 and out["stranger_photos"] == 4
     assert out["gallery_sizes"]["4"] == {"skipped": "only 3 people could be enrolled"}
     two = out["gallery_sizes"]["2"]  # gallery A, B; probes A/1 (rank 1), A/2 (rank 2), B/1 (no face: rank 2)
@@ -200,7 +200,7 @@ def test_report_marks_unsupported_fars_and_lists_identification(tmp_path: Path) 
         "far_support": {"0.01": 0},
         "confidence_intervals": {"intervals": {"auc": [0.9, 0.99]}, "resamples": 10, "skipped": 0},
         "identification": {
-            "match": "best", "enrolled_people": 5, "not_enrolled_no_face": 0, "stranger_people": 2,
+            "match": "best", "templates_per_person": 1, "enrolled_people": 5, "not_enrolled_no_face": 0, "stranger_people": 2,
             "stranger_photos": 4,
             "gallery_sizes": {
                 "5": {"mated_probes": 6, "strangers": 4, "rank1": 0.5, "rank5": 1.0,

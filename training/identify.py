@@ -143,6 +143,7 @@ def identification_metrics(
         sizes[str(size)] = entry
     return {
         "match": match,
+        "templates_per_person": max(len(t) for t in split.templates.values()),
         "enrolled_people": len(enrolled),
         "not_enrolled_no_face": not_enrolled,
         "stranger_people": len({s.split("/")[0] for s in split.strangers}),

@@ -69,7 +69,8 @@ def identification_section(identification: dict) -> list[str]:
         f"{identification['enrolled_people']} people could be enrolled "
         f"({identification['not_enrolled_no_face']} left out: no face in their template photos); "
         f"{identification['stranger_photos']} photos of {identification['stranger_people']} never-enrolled people "
-        f"play the strangers. Person score: {identification['match']} template.",
+        f"play the strangers. Up to {identification['templates_per_person']} template photo(s) per person, "
+        f"person score: {identification['match']} template.",
         "",
     ]
     rows = []
