@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from facegate.cli import main
 from facegate.commands.evaluate_gate import parse_policies
 from gate.config import DecisionSettings
 from gate.errors import FaceGateError
@@ -170,6 +171,14 @@ def test_sweep_raising_threshold_lowers_far():
     assert points[0]["far"]["rate"] > points[1]["far"]["rate"]
 
 
+def test_full_window_below_threshold_denies_before_the_good_frames():
+    truths = [Truth("mia", "employee", "E1", 0, 29)]
+    events = track(1, 0, [hit("E1", 0.5)] * 5 + [hit("E1", 0.7)] * 5)  # far away first, then close and clear
+    points = sweep(recording(events), truths, POLICY, [(3, 5), (3, 10)], [("t", 0.6)])
+    assert [(p["frr"]["count"], p["rejected_own_passed"]["count"]) for p in points] == [(1, 1), (0, 0)]
+    assert points[1]["to_grant"]["frames"]["median"] == 8  # granted on the third good frame
+
+
 def test_walk_tracks_by_frame_range_and_stray_grants():
     truths = [Truth("a", "employee", "E1", 10, 20), Truth("b", "stranger", None, 30, 40)]
     events = track(1, 12, [hit("E1", 0.9)] * 3) + track(2, 25, [hit("E1", 0.9)] * 3) + track(3, 40, [None])
@@ -274,18 +283,21 @@ def _config(tmp_path: Path) -> Path:
         (["--employees", "0"], "at least 1 employee"),
     ],
 )
-def test_cli_bad_input_one_line_exit_2(tmp_path: Path, args: list[str], message: str):
-    base = {"--employees": "2", "--strangers": "1", "--out": str(tmp_path / "out")}
-    for flag, value in zip(args[::2], args[1::2], strict=True):
-        base[flag] = value
-    if "--data" not in base:
-        base["--data"] = str(tmp_path)  # an empty folder: only reached when the other checks pass
-        if message == "at least 1 employee":
-            _fake_lfw(tmp_path / "lfw", {"A": 2, "B": 1})
-    flat = [item for pair in base.items() for item in pair]
-    done = facegate("--config", str(_config(tmp_path)), "evaluate-gate", *flat, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+def test_cli_bad_input_one_line_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str], message: str
+):
+    options = {"--employees": "2", "--strangers": "1", "--out": str(tmp_path / "out"), "--data": str(tmp_path)}
+    options.update(zip(args[::2], args[1::2], strict=True))
+    _fake_lfw(tmp_path / "lfw", {"A": 2, "B": 1})  # only reached when the other checks pass
+    flat = [item for pair in options.items() for item in pair]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["facegate", "--config", str(_config(tmp_path)), "evaluate-gate", *flat])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 2, stderr
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_evaluate_gate_end_to_end_small(tmp_path: Path, data_root: Path):

@@ -451,7 +451,12 @@ def sweep(
     policies: Sequence[tuple[int, int]],
     thresholds: Sequence[tuple[str, float]],
 ) -> list[dict]:
-    """Replay the recording for every (votes_needed, window) x threshold; cooldown and the rest from `decision`."""
+    """Replay the recording for every (votes_needed, window) x threshold; cooldown and the rest from `decision`.
+
+    Besides `summarize`'s rates, each point counts the employees kept out although some usable frame of their
+    walk named them at or above the threshold (`rejected_own_passed`): the policy decided before or without it.
+    """
+    own_best = best_own_scores(truths, recording)
     points = []
     for votes, window in policies:
         settings = decision.model_copy(update={"votes_needed": votes, "window": window})
@@ -461,8 +466,28 @@ def sweep(
             point = {"votes_needed": votes, "window": window, "threshold": threshold, "threshold_label": label}
             point |= summarize(truths, outcomes, recording.fps, recording.latency_ms)
             point["stray_grants"] = stray_grants(truths, recording, decided)
+            kept_out = [
+                own_best[i] is not None and own_best[i] >= threshold
+                for i, (truth, outcome) in enumerate(zip(truths, outcomes, strict=True))
+                if truth.role == "employee" and not outcome.granted
+            ]
+            point["rejected_own_passed"] = rate(sum(kept_out), sum(t.role == "employee" for t in truths))
             points.append(point)
     return points
+
+
+def best_own_scores(truths: Sequence[Truth], recording: Recording) -> list[float | None]:
+    """Per walk, the best score of a usable frame whose top-1 match is the walker's own id (None: never)."""
+    per_walk, _ = walk_tracks(truths, recording.tracks)
+    walk_of = {track_id: i for i, track_ids in enumerate(per_walk) for track_id in track_ids}
+    best: list[float | None] = [None] * len(truths)
+    for event in recording.events:
+        i = walk_of.get(event.track_id)
+        if i is None or not isinstance(event, Observation) or event.match is None:
+            continue
+        if event.match.employee_id == truths[i].employee_id and (best[i] is None or event.match.score > best[i]):
+            best[i] = event.match.score
+    return best
 
 
 def dense_sweep(
@@ -684,6 +709,7 @@ def main_table(report: dict) -> list[list[str]]:
         "stranger FAR",
         "misidentified",
         "FRR",
+        "of which a frame had passed",
         "no usable face",
         "frames to grant (median / p95)",
         "ms to grant (median / p95)",
@@ -698,6 +724,7 @@ def main_table(report: dict) -> list[list[str]]:
                 _pct(point["far"]),
                 _pct(point["misidentification"]),
                 _pct(point["frr"]),
+                str(point["rejected_own_passed"]["count"]),
                 _pct(point["fta_employees"]),
                 f"{_num(grant['frames']['median'], 1)} / {_num(grant['frames']['p95'], 1)}",
                 f"{_num(grant['ms']['median'])} / {_num(grant['ms']['p95'])}",
@@ -739,12 +766,9 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
     lines += [
         "",
         f"Enrolled {len(enrolled)}/{len(report['enrolment'])} employees"
-        + (
-            f"; refused (left out of the rates): {'; '.join(e['person'] + ': ' + e['status'] for e in refused)}"
-            if refused
-            else ""
-        )
-        + ".",
+        + (f"; {len(refused)} refused by `add_person`, left out of the rates:" if refused else "."),
+        *(f"- {e['person']}: {e['status'].removeprefix('refused: ')}" for e in refused),
+        "",
         f"Replaying the configured point reproduces the running gate's decisions: "
         f"{'yes' if report['live_matches_replay'] else 'NO (a bug)'}.",
         "",
@@ -752,7 +776,9 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
         "",
         "Stranger FAR: strangers' walks that opened the door. Misidentified: employees' walks that opened the door "
         "for someone else (a false accept too). FRR: employees' walks after which the door stayed shut, including "
-        "those with no usable face (also shown alone). Frames to grant: video frames from the walk's first visible "
+        "those with no usable face (also shown alone); 'of which a frame had passed': those kept out although some "
+        "usable frame of their walk named them at or above the threshold (the policy had already denied the track, "
+        "or the votes never came together). Frames to grant: video frames from the walk's first visible "
         "frame to the frame whose processing opened the door, for correct grants; ms to grant: those frames at the "
         "video's fps plus the measured processing time of the deciding frame, i.e. what a person at the door waits "
         "at this camera frame rate when the gate keeps up with the camera.",
