@@ -52,6 +52,7 @@ class DecisionSettings(_Section):
     target_far: Literal["0.01", "0.001", "0.0001"] = "0.0001"
     votes_needed: int = Field(3, ge=1, le=100)  # N agreeing frames ...
     window: int = Field(5, ge=1, le=100)  # ... among the last M frames of a track
+    early_deny: bool = True  # deny as soon as a full window has no frame above the threshold (else: at track end)
     cooldown_s: float = Field(10.0, ge=0)
     track_timeout_s: float = Field(1.5, gt=0)
     threshold: float | None = Field(None, ge=-1, le=1)  # overrides the model card's calibrated threshold

@@ -72,8 +72,9 @@ class Policy:
     """Feed each usable frame of a track with `observe`; at most one Decision comes back per track.
 
     A grant needs `votes_needed` of the last `window` usable frames to name the same person at a score of at
-    least `threshold`; a full window with no frame above it is denied. A track ending undecided (`end_track`)
-    is denied too, so every track that had a usable frame gets exactly one decision.
+    least `threshold`; with `early_deny`, a full window with no frame above it is denied at once, else the
+    track is watched until it ends (a person still far away may come close enough to be recognised). A track
+    ending undecided (`end_track`) is denied, so every track that had a usable frame gets exactly one decision.
     """
 
     def __init__(
@@ -101,7 +102,8 @@ class Policy:
         winner = self._winner(state)
         if winner is not None:
             return self._decide(track_id, self._grant_or_cooldown(winner), state, winner)
-        if len(state.window) == self.settings.window and not any(above for _, above in state.window):
+        full = len(state.window) == self.settings.window
+        if self.settings.early_deny and full and not any(above for _, above in state.window):
             return self._decide(track_id, _denial(state), state)
         return None
 

@@ -73,6 +73,21 @@ def test_policy_score_below_threshold_not_a_vote_and_full_window_denied() -> Non
     assert results[4].score == pytest.approx(0.3)
 
 
+def test_policy_without_early_deny_keeps_watching_and_grants_when_close() -> None:
+    policy = make_policy(early_deny=False)
+    results = feed(policy, 1, [WEAK] * 6 + [ALICE] * 3)  # far away first, then close enough
+    assert results[:8] == [None] * 8
+    assert results[8].verdict is Verdict.GRANTED and results[8].frames == 9
+    assert feed(make_policy(), 1, [WEAK] * 6 + [ALICE] * 3)[4].verdict is Verdict.BELOW_THRESHOLD  # early deny
+
+
+def test_policy_without_early_deny_denies_at_track_end() -> None:
+    policy = make_policy(early_deny=False)
+    assert feed(policy, 1, [WEAK] * 7) == [None] * 7
+    decision = policy.end_track(1)
+    assert decision.verdict is Verdict.BELOW_THRESHOLD and decision.frames == 7
+
+
 def test_policy_no_gallery_matches_denied_unknown_face() -> None:
     decision = feed(make_policy(), 1, [None] * 5)[-1]
     assert decision.verdict is Verdict.UNKNOWN_FACE and decision.score is None

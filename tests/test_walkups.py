@@ -307,14 +307,19 @@ def test_evaluate_gate_end_to_end_small(tmp_path: Path, data_root: Path):
         "--out", str(out), "--data", str(data_root), "--policies", "1/1,3/5", "--seed", "3", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0].split()[:3] == ["N/M", "threshold", "stranger"]
+    assert done.stdout.splitlines()[0] == "early_deny = true (configured):"
+    assert done.stdout.splitlines()[1].split()[:3] == ["N/M", "threshold", "stranger"]
     report = json.loads((out / "gate.json").read_text())
     assert report["live_matches_replay"] is True  # the replay reproduces the running gate's own decisions
     walks = report["walks_at_configured"]
     assert len(walks) == 3 and sorted(w["role"] for w in walks if w["role"] != "refused")[-1] == "stranger"
     assert all(w["verdict"] in {*Verdict, NO_FACE} for w in walks)
     assert all((w["frames_to_decision"] is None) == (w["verdict"] == NO_FACE) for w in walks)
-    assert len(report["grid"]) == 2 * len(report["setup"]["thresholds"]) == 6
+    assert len(report["grid"]) == 2 * 2 * len(report["setup"]["thresholds"]) == 12  # N/M x threshold x early deny
+    assert [p["early_deny"] for p in report["grid"]] == [True] * 6 + [False] * 6
+    # watching longer can only add grants here (one walk each, no cooldown between them in this small run)
+    for early, late in zip(report["grid"][:6], report["grid"][6:], strict=True):
+        assert late["tar"]["count"] >= early["tar"]["count"]
     assert {p["threshold_label"] for p in report["grid"]} >= {"FAR 0.01", "FAR 0.001"}
     for point in report["grid"]:
         enrolled = sum(w["role"] == "employee" for w in walks)
@@ -327,3 +332,4 @@ def test_evaluate_gate_end_to_end_small(tmp_path: Path, data_root: Path):
     assert (out / "gate.png").stat().st_size > 10_000
     markdown = (out / "gate-report.md").read_text()
     assert "| N/M |" in markdown and "p95 ms" in markdown and "evaluate-gate" in markdown
+    assert "early_deny = false instead" in markdown

@@ -617,7 +617,13 @@ def evaluate_gate(
         database.close()
     truths = truths_for(walkers, walks, enrolled)
     thresholds = threshold_grid(embedder.card, settings.decision)
-    grid = sweep(recording, truths, settings.decision, policies, thresholds)
+    grid = [  # the configured early-deny rule first, then the other one
+        point | {"early_deny": early}
+        for early in (settings.decision.early_deny, not settings.decision.early_deny)
+        for point in sweep(
+            recording, truths, settings.decision.model_copy(update={"early_deny": early}), policies, thresholds
+        )
+    ]
     values = [value for _, value in thresholds]
     fine = np.round(np.arange(min(values) - 0.15, max(values) + 0.15 + 1e-9, 0.01), 4)
     configured_decided = replay(recording.events, settings.decision, configured)
@@ -639,6 +645,7 @@ def evaluate_gate(
             "configured": {
                 "votes_needed": settings.decision.votes_needed,
                 "window": settings.decision.window,
+                "early_deny": settings.decision.early_deny,
                 "threshold": configured,
                 "target_far": settings.decision.target_far,
             },
@@ -701,8 +708,9 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def main_table(report: dict) -> list[list[str]]:
-    """One row per grid point: policy, threshold, FAR, misidentification, FRR, FTA, frames and ms to a grant."""
+def main_table(report: dict, early_deny: bool | None = None) -> list[list[str]]:
+    """One row per grid point (only those with this `early_deny` rule, when given): policy, threshold, FAR,
+    misidentification, FRR, FTA, frames and ms to a grant."""
     header = [
         "N/M",
         "threshold",
@@ -716,6 +724,8 @@ def main_table(report: dict) -> list[list[str]]:
     ]
     rows = [header]
     for point in report["grid"]:
+        if early_deny is not None and point.get("early_deny", early_deny) != early_deny:
+            continue
         grant = point["to_grant"]
         rows.append(
             [
@@ -747,6 +757,7 @@ def markdown_table(rows: list[list[str]]) -> str:
 def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png") -> str:
     setup, latency = report["setup"], report["latency_ms"]
     configured = setup["configured"]
+    configured_early = configured.get("early_deny", True)
     enrolled = [e for e in report["enrolment"] if e["status"] == "enrolled"]
     refused = [e for e in report["enrolment"] if e["status"] != "enrolled"]
     lines = [
@@ -783,7 +794,15 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
         "video's fps plus the measured processing time of the deciding frame, i.e. what a person at the door waits "
         "at this camera frame rate when the gate keeps up with the camera.",
         "",
-        markdown_table(main_table(report)),
+        f"With the configured rule (early_deny = {str(configured_early).lower()}: "
+        + ("a track is denied as soon as a full window has no frame above the threshold" if configured_early
+           else "a track is watched until it ends") + "):",
+        "",
+        markdown_table(main_table(report, configured_early)),
+        "",
+        f"With early_deny = {str(not configured_early).lower()} instead (the same recorded frames, replayed):",
+        "",
+        markdown_table(main_table(report, not configured_early)),
         "",
         f"![FAR and FRR against threshold]({plot_name})",
         "",

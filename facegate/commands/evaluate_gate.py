@@ -86,7 +86,11 @@ def evaluate_gate_command(
     (out / "gate.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     plot_sweep(report, out / "gate.png")
     (out / "gate-report.md").write_text(markdown_report(report, command, "gate.png"), encoding="utf-8")
-    typer.echo(text_table(main_table(report)))
+    early = settings.decision.early_deny
+    typer.echo(f"early_deny = {str(early).lower()} (configured):")
+    typer.echo(text_table(main_table(report, early)))
+    typer.echo(f"\nearly_deny = {str(not early).lower()} (the same frames replayed):")
+    typer.echo(text_table(main_table(report, not early)))
     latency = report["latency_ms"]["all_frames"]
     typer.echo(
         f"\nper-frame processing: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms"
