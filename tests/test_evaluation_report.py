@@ -200,8 +200,8 @@ def test_report_marks_unsupported_fars_and_lists_identification(tmp_path: Path) 
         "far_support": {"0.01": 0},
         "confidence_intervals": {"intervals": {"auc": [0.9, 0.99]}, "resamples": 10, "skipped": 0},
         "identification": {
-            "match": "best", "templates_per_person": 1, "enrolled_people": 5, "not_enrolled_no_face": 0, "stranger_people": 2,
-            "stranger_photos": 4,
+            "match": "best", "templates_per_person": 1, "enrolled_people": 5, "not_enrolled_no_face": 0,
+            "stranger_people": 2, "stranger_photos": 4,
             "gallery_sizes": {
                 "5": {"mated_probes": 6, "strangers": 4, "rank1": 0.5, "rank5": 1.0,
                       "fnir_at_fpir": {"0.01": 0.5}, "thresholds_at_fpir": {"0.01": 0.6}, "fpir_support": {"0.01": 0}},
