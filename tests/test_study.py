@@ -1,0 +1,219 @@
+"""The two-stage versus end-to-end study: its metrics and thresholds on hand-computed cases, the held-out guard,
+the photo split, the frames matching the turnstile simulator's, and one tiny run of the whole command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facegate.cli import app
+from gate.errors import FaceGateError
+from training.study import (
+    StudyConfig,
+    catch_up,
+    choose_people,
+    compose,
+    decide,
+    gallery_scores,
+    samples_for,
+    split_employee_photos,
+    system_metrics,
+    threshold_at_far,
+    walk_params,
+    walk_scores,
+)
+from training.turnstile import TurnstileSpec, _walk_frames, background
+
+REPO = Path(__file__).resolve().parents[1]
+NAN = np.nan
+
+
+def test_walk_scores_average_usable_frames_only_and_nan_without_any() -> None:
+    frames = np.array(
+        [
+            [[0.2, 0.4], [0.6, 0.0], [9.0, 9.0]],  # third frame unusable: ignored
+            [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]],  # no usable frame at all
+        ]
+    )
+    usable = np.array([[True, True, False], [False, False, False]])
+    scores = walk_scores(frames, usable)
+    np.testing.assert_allclose(scores[0], [0.4, 0.2])
+    assert np.isnan(scores[1]).all()
+
+
+def test_decide_ties_and_faceless_walks_are_no_decision() -> None:
+    scores = np.array([[0.1, 0.7, 0.3], [0.5, 0.5, 0.2], [NAN, NAN, NAN], [0.9, 0.2, 0.9 - 1e-9]])
+    predicted, top = decide(scores)
+    assert predicted.tolist() == [1, -1, -1, 0]
+    assert top[0] == 0.7 and top[3] == 0.9
+    assert top[1] == -np.inf and top[2] == -np.inf
+
+
+def test_threshold_at_far_hand_computed() -> None:
+    scores = np.array([0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6, 0.5, 0.05])
+    threshold = threshold_at_far(scores, 0.1)  # 1 of 10 may pass: only the 0.9
+    assert 0.8 < threshold <= 0.9 and np.sum(scores >= threshold) == 1
+    assert np.sum(scores >= threshold_at_far(scores, 0.0)) == 0
+    assert np.sum(scores >= threshold_at_far(scores, 0.25)) == 2  # floor(2.5)
+    assert np.sum(scores >= threshold_at_far(scores, 0.3)) == 3  # exactly 3, despite float rounding of 0.3 x 10
+
+
+def test_threshold_at_far_ties_at_the_cut_accept_fewer() -> None:
+    scores = np.array([0.9, 0.9, 0.5, 0.1])
+    threshold = threshold_at_far(scores, 0.25)  # 1 allowed, but the two 0.9 cannot be split
+    assert np.sum(scores >= threshold) == 0 and threshold > 0.9
+
+
+def test_threshold_at_far_faceless_strangers_are_never_accepted() -> None:
+    scores = np.array([-np.inf, 0.3, -np.inf, 0.2])
+    threshold = threshold_at_far(scores, 0.5)
+    assert np.isfinite(threshold) and np.sum(scores >= threshold) == 2
+
+
+def test_threshold_at_far_empty_strangers_clear_error() -> None:
+    with pytest.raises(FaceGateError, match="no stranger walk-ups"):
+        threshold_at_far(np.array([]), 0.05)
+
+
+def test_system_metrics_hand_computed_with_an_employee_never_predicted() -> None:
+    # 3 employees; employee 2 is never anyone's top score
+    employees = np.array(
+        [
+            [0.9, 0.1, 0.0],  # label 0: right, 0.9
+            [0.2, 0.6, 0.1],  # label 1: right, 0.6
+            [0.7, 0.3, 0.2],  # label 2: wrong (says 0), 0.7
+            [0.4, 0.3, 0.35],  # label 0: right, 0.4
+            [NAN, NAN, NAN],  # label 1: no face
+        ]
+    )
+    labels = np.array([0, 1, 2, 0, 1])
+    calibration = np.array([[0.5, 0.1, 0.1], [0.1, 0.45, 0.1], [0.3, 0.2, 0.1], [0.2, 0.25, 0.1]])
+    test = np.array([[0.55, 0.0, 0.0], [0.1, 0.2, 0.3], [0.5, 0.5, 0.0]])
+    result = system_metrics(employees, labels, calibration, test, target_far=0.25)
+    # calibration tops 0.5, 0.45, 0.3, 0.25: one may pass, so the threshold sits just above 0.45
+    assert 0.45 < result["threshold"] <= 0.5
+    assert result["far_calibration"] == 0.25
+    assert result["accuracy"] == pytest.approx(3 / 5)
+    assert result["tar"] == pytest.approx(2 / 5)  # 0.9 and 0.6 pass, 0.4 does not
+    assert result["wrong_accept"] == pytest.approx(1 / 5)  # employee 2 let in as employee 0
+    assert result["far"] == pytest.approx(1 / 3)  # 0.55 passes, 0.3 does not, the tie is no decision
+    assert result["no_decision"] == pytest.approx(1 / 5)
+    assert result["worst_person_accuracy"] == 0.0  # employee 2
+    assert (result["employee_walks"], result["calibration_walks"], result["test_stranger_walks"]) == (5, 4, 3)
+
+
+def test_system_metrics_without_test_strangers_clear_error() -> None:
+    with pytest.raises(FaceGateError, match="no test stranger"):
+        system_metrics(np.eye(2), np.array([0, 1]), np.eye(2), np.zeros((0, 2)), 0.05)
+    with pytest.raises(FaceGateError, match="no stranger walk-ups"):
+        system_metrics(np.eye(2), np.array([0, 1]), np.zeros((0, 2)), np.eye(2), 0.05)
+
+
+def test_gallery_scores_best_and_mean_template() -> None:
+    s = np.sqrt(0.5)
+    templates = np.array([[[1.0, 0.0], [0.0, 1.0]], [[s, s], [s, s]]], np.float32)  # (2 employees, k=2, D=2)
+    queries = np.array([[1.0, 0.0], [s, -s]], np.float32)
+    best = gallery_scores(templates, queries, "best")
+    np.testing.assert_allclose(best, [[1.0, s], [s, 0.0]], atol=1e-6)
+    mean = gallery_scores(templates, queries, "mean")  # employee 0's mean template is (s, s)
+    np.testing.assert_allclose(mean, [[s, s], [0.0, 0.0]], atol=1e-6)
+    assert gallery_scores(templates, np.zeros((0, 2), np.float32)).shape == (0, 2)
+
+
+def test_choose_people_refuses_seen_people_unless_allowed() -> None:
+    pins = [f"P{i:02d}" for i in range(20)]
+    held = pins[:8]
+    people = choose_people(held, pins, employees=4, strangers=4, allow_seen=False, seed=0)
+    assert people.employees == ["P00", "P01", "P02", "P03"]
+    assert (people.calibration, people.test, people.seen) == (["P04", "P05"], ["P06", "P07"], [])
+    with pytest.raises(FaceGateError, match="holds out 8 Pins people, the study needs 10"):
+        choose_people(held, pins, employees=6, strangers=4, allow_seen=False, seed=0)
+    smoke = choose_people([], pins, employees=3, strangers=2, allow_seen=True, seed=0)
+    assert len(smoke.seen) == 5 and set(smoke.seen) <= set(pins)
+
+
+def test_study_config_rejects_bad_values() -> None:
+    with pytest.raises(FaceGateError, match="target-far"):
+        StudyConfig(target_far=1.0)
+    with pytest.raises(FaceGateError, match="--systems"):
+        StudyConfig(systems=("two-stage", "magic"))
+    with pytest.raises(FaceGateError, match="--ks"):
+        StudyConfig(ks=(0, 1))
+
+
+def test_split_employee_photos_disjoint_seeded_skips_undetected() -> None:
+    files = [f"A/{i}.jpg" for i in range(20)]
+    detected = [i % 5 != 0 for i in range(20)]
+    enrol, test = split_employee_photos(files, detected, test_photos=5, max_k=8, seed=0, name="A")
+    assert len(test) == 5 and len(enrol) == 8 and not set(enrol) & set(test)
+    assert all(detected[files.index(f)] for f in enrol)
+    assert (enrol, test) == split_employee_photos(files, detected, 5, 8, 0, "A")
+    assert (enrol, test) != split_employee_photos(files, detected, 5, 8, 1, "A")
+    with pytest.raises(FaceGateError, match="photos with a detected face"):
+        split_employee_photos(files, detected, test_photos=5, max_k=14, seed=0, name="A")
+
+
+def test_compose_matches_the_turnstile_simulator_frames() -> None:
+    spec = TurnstileSpec(width=160, height=120)
+    photo = np.random.default_rng(1).integers(0, 255, size=(60, 50, 3)).astype(np.uint8)
+    backdrop = background(spec.width, spec.height, np.random.default_rng(2))
+    walk = list(_walk_frames(photo, backdrop, 11, np.random.default_rng(5), spec))
+    params = walk_params(np.random.default_rng(5), spec)
+    for step in (0, 4, 7, 10):
+        np.testing.assert_array_equal(compose(photo, backdrop, params, step / 10, spec), walk[step])
+
+
+def test_samples_for_and_catch_up() -> None:
+    assert [samples_for(k, 1000) for k in (1, 2, 4)] == [1000, 1500, 2000]
+    rows = [
+        {"system": "two-stage", "k": 1, "accuracy": 0.8, "tar": 0.7},
+        {"system": "end-to-end", "k": 1, "accuracy": 0.3, "tar": 0.1},
+        {"system": "two-stage", "k": 5, "accuracy": 0.9, "tar": 0.8},
+        {"system": "end-to-end", "k": 5, "accuracy": 0.95, "tar": 0.7},  # accuracy alone is not enough
+        {"system": "two-stage", "k": 10, "accuracy": 0.9, "tar": 0.8},
+        {"system": "end-to-end", "k": 10, "accuracy": 0.9, "tar": 0.85},
+    ]
+    assert catch_up(rows, "end-to-end") == 10
+    assert catch_up(rows[:4], "end-to-end") is None
+
+
+def test_study_command_refuses_a_model_without_held_out_people(tmp_path: Path, untrained_card: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(tmp_path / "o")]
+    outcome = CliRunner().invoke(app, args)
+    assert isinstance(outcome.exception, FaceGateError)
+    assert "holds out 0 Pins people" in str(outcome.exception) and "--allow-seen" in str(outcome.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_study_command_tiny_smoke_run(tmp_path: Path, data_root: Path, untrained_card: Path) -> None:
+    crops = REPO / ".crops" / "pins.npz"
+    if not (data_root / "pins").is_dir() or not crops.is_file():
+        pytest.skip("Pins photos or their crop file (.crops/pins.npz) not found")
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    out = tmp_path / "study"
+    args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(out), "--ks", "1",
+            "--employees", "2", "--strangers", "2", "--test-photos", "2", "--stranger-photos", "2",
+            "--samples", "16", "--pool-frames", "8", "--frame-size", "64x48", "--cache", str(tmp_path / "cache"),
+            "--crops", str(crops), "--allow-seen", "--quiet"]  # fmt: skip
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    result = json.loads((out / "study.json").read_text(encoding="utf-8"))
+    assert {(r["system"], r["k"]) for r in result["rows"]} == {("two-stage", 1), ("end-to-end", 1), ("middle", 1)}
+    assert result["walks"] == result["walks"] | {"employee": 4, "calibration": 2, "test": 2, "frames_per_walk": 3}
+    assert all(0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["far"] <= 1.0 for r in result["rows"])
+    report = (out / "study.md").read_text(encoding="utf-8")
+    assert report.startswith("> **WARNING: --allow-seen") and "| 1 | end-to-end |" in report
+    assert "--allow-seen" in result["command"] and result["warning"]
+    assert (out / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = CliRunner().invoke(app, args)  # the classifiers' results come back from the cache
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((out / "study.json").read_text(encoding="utf-8"))
+    assert [r.get("cached", False) for r in rerun["rows"] if r["system"] != "two-stage"] == [True, True]
+    assert [r["accuracy"] for r in rerun["rows"]] == [r["accuracy"] for r in result["rows"]]
