@@ -803,6 +803,8 @@ def plot_study(result: dict, path: Path) -> None:
         accuracy_axes.plot(ks, [r["accuracy"] for r in rows], "o-", color=colour, label=f"{system}: accuracy")
         accuracy_axes.plot(ks, [r["tar"] for r in rows], "s--", color=colour, alpha=0.7, label=f"{system}: TAR")
         far_axes.plot(ks, [r["far"] for r in rows], "o-", color=colour, label=system)
+    chance = 1 / max(1, len(result["people"]["employees"]))
+    accuracy_axes.axhline(chance, color="grey", linestyle=":", label=f"chance 1/{len(result['people']['employees'])}")
     target = result["config"]["target_far"]
     far_axes.axhline(target, color="grey", linestyle=":", label=f"target FAR {target}")
     for axes, title, ylabel in (
@@ -819,8 +821,8 @@ def plot_study(result: dict, path: Path) -> None:
         axes.grid(True, alpha=0.3)
     accuracy_axes.set_ylim(0, 1.02)
     far_axes.set_ylim(0, max(0.2, 1.2 * max((r["far"] for r in result["rows"]), default=0)))
-    accuracy_axes.legend(fontsize=7, loc="lower right")
-    far_axes.legend(fontsize=7, loc="upper right")
+    accuracy_axes.legend(fontsize=7, loc="best")
+    far_axes.legend(fontsize=7, loc="best")
     if result.get("warning"):
         figure.suptitle(result["warning"], color="red", fontsize=8)
     figure.tight_layout()
