@@ -78,8 +78,8 @@ def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
     impostor = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())[::-1]
     if not len(impostor):
         raise ValueError("need at least one impostor score")
-    if not 0.0 < far < 1.0:
-        raise ValueError(f"far must lie in (0, 1), got {far}")
+    if not 0.0 <= far < 1.0:
+        raise ValueError(f"far must lie in [0, 1), got {far}")
     return _above(impostor[allowed_false_accepts(len(impostor), far)])
 
 

@@ -38,6 +38,7 @@ from gate.errors import FaceGateError
 from gate.imageio import load_image
 from gate.model_card import ModelCard
 from gate.pipeline import FacePipeline
+from training import metrics
 from training.baseline import BaselineConfig, predict_proba, train_classifier
 from training.crops import load_crops
 from training.data import held_out_pins
@@ -205,15 +206,11 @@ def decide(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def threshold_at_far(stranger_scores: np.ndarray, target_far: float) -> float:
-    """The lowest threshold (accept when score >= threshold) that accepts at most floor(target_far x n) of the
-    n stranger scores. Ties at the cut cannot be split, so fewer may be accepted."""
-    scores = np.sort(np.asarray(stranger_scores, np.float64))[::-1]
-    if len(scores) == 0:
+    """training.metrics.threshold_at_far on the strangers' walk-up scores (ties at the cut are not split, so fewer
+    may be accepted), with a clear error when there are no strangers."""
+    if len(stranger_scores) == 0:
         raise FaceGateError("no stranger walk-ups to set a threshold on: the false-accept rate cannot be calibrated")
-    if not 0.0 <= target_far < 1.0:
-        raise ValueError(f"target_far must be in [0, 1), got {target_far}")
-    allowed = int(math.floor(target_far * len(scores) + 1e-9))
-    return float(np.nextafter(scores[allowed], np.inf))
+    return metrics.threshold_at_far(stranger_scores, target_far)
 
 
 def system_metrics(
