@@ -16,17 +16,14 @@ from training.study import (
     StudyConfig,
     catch_up,
     choose_people,
-    compose,
     decide,
     gallery_scores,
     samples_for,
     split_employee_photos,
     system_metrics,
     threshold_at_far,
-    walk_params,
     walk_scores,
 )
-from training.turnstile import TurnstileSpec, _walk_frames, background
 
 REPO = Path(__file__).resolve().parents[1]
 NAN = np.nan
@@ -155,16 +152,6 @@ def test_split_employee_photos_disjoint_seeded_skips_undetected() -> None:
     assert (enrol, test) != split_employee_photos(files, detected, 5, 8, 1, "A")
     with pytest.raises(FaceGateError, match="photos with a detected face"):
         split_employee_photos(files, detected, test_photos=5, max_k=14, seed=0, name="A")
-
-
-def test_compose_matches_the_turnstile_simulator_frames() -> None:
-    spec = TurnstileSpec(width=160, height=120)
-    photo = np.random.default_rng(1).integers(0, 255, size=(60, 50, 3)).astype(np.uint8)
-    backdrop = background(spec.width, spec.height, np.random.default_rng(2))
-    walk = list(_walk_frames(photo, backdrop, 11, np.random.default_rng(5), spec))
-    params = walk_params(np.random.default_rng(5), spec)
-    for step in (0, 4, 7, 10):
-        np.testing.assert_array_equal(compose(photo, backdrop, params, step / 10, spec), walk[step])
 
 
 def test_samples_for_and_catch_up() -> None:

@@ -42,7 +42,7 @@ from training import metrics
 from training.baseline import BaselineConfig, predict_proba, train_classifier
 from training.crops import load_crops
 from training.data import held_out_pins
-from training.turnstile import END_HEIGHT, MAX_BLUR_SIGMA, SENSOR_NOISE, START_HEIGHT, TurnstileSpec, _paste, background
+from training.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
 
 log = logging.getLogger(__name__)
 
@@ -288,46 +288,6 @@ def catch_up(rows: list[dict], system: str, reference: str = TWO_STAGE) -> int |
 # ---------------------------------------------------------------- the turnstile's frames
 
 
-@dataclass(frozen=True)
-class WalkParams:
-    """One walk's random draws, in the order training.turnstile._walk_frames makes them."""
-
-    start: tuple[float, float]
-    end: tuple[float, float]
-    light_start: float
-    light_end: float
-
-
-def walk_params(rng: np.random.Generator, spec: TurnstileSpec) -> WalkParams:
-    w, h = spec.width, spec.height
-    start = (w / 2 + rng.uniform(-0.25, 0.25) * w, h / 2 + rng.uniform(-0.1, 0.05) * h)
-    end = (w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2 + rng.uniform(-0.02, 0.04) * h)
-    light_start, light_end = rng.uniform(0.7, 0.9), rng.uniform(0.95, 1.15)
-    return WalkParams(start, end, light_start, light_end)
-
-
-def compose(photo: np.ndarray, backdrop: np.ndarray, params: WalkParams, t: float, spec: TurnstileSpec) -> np.ndarray:
-    """The turnstile's frame at moment t of a walk (0 far, 1 at the camera), float32, before sensor noise: the
-    same size, drift, light and blur as training.turnstile._walk_frames at step t x (count - 1)."""
-    canvas = backdrop.copy()
-    center = (
-        params.start[0] + (params.end[0] - params.start[0]) * t,
-        params.start[1] + (params.end[1] - params.start[1]) * t,
-    )
-    light = params.light_start + (params.light_end - params.light_start) * t
-    lit = np.clip(photo.astype(np.float32) * light, 0, 255)
-    _paste(canvas, lit, center, round(spec.height * (START_HEIGHT + (END_HEIGHT - START_HEIGHT) * t)))
-    sigma = MAX_BLUR_SIGMA * (1 - t) ** 2
-    if sigma > 0.3:
-        canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
-    return canvas
-
-
-def expose(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The camera's uint8 frame: the turnstile's sensor noise added, clipped."""
-    return np.clip(canvas + rng.normal(0, SENSOR_NOISE, size=canvas.shape), 0, 255).astype(np.uint8)
-
-
 def shrink(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
 
@@ -389,9 +349,9 @@ def render_walks(
         full: list[np.ndarray] = []
         for i in range(start, min(start + batch_walks, count)):
             rng = np.random.default_rng([config.seed, 3, i])
-            params = walk_params(rng, spec)
+            params = draw_walk(rng, spec)
             for j, t in enumerate(config.walk_t):
-                frame = expose(compose(photos[i], backdrop, params, t, spec), rng)
+                frame = expose(walk_frame(photos[i], backdrop, params, t, spec), rng)
                 frames[i, j] = shrink(frame, config.frame_width, config.frame_height)
                 full.append(frame)
         for n, (frame, faces) in enumerate(zip(full, pipeline.detector.detect_batch(full), strict=True)):
@@ -419,7 +379,7 @@ def training_frames(
     for label, person_photos in enumerate(photos):
         for photo in person_photos:
             for _ in range(per_photo):
-                frame = expose(compose(photo, backdrop, walk_params(rng, spec), rng.uniform(0, 1), spec), rng)
+                frame = expose(walk_frame(photo, backdrop, draw_walk(rng, spec), rng.uniform(0, 1), spec), rng)
                 images[n], labels[n] = shrink(frame, config.frame_width, config.frame_height), label
                 n += 1
     return images, labels

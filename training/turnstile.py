@@ -75,24 +75,52 @@ def _paste(canvas: np.ndarray, photo: np.ndarray, center: tuple[float, float], h
     region[:] = region * (1 - mask[part]) + scaled[part] * mask[part]
 
 
-def _walk_frames(
-    photo: np.ndarray, backdrop: np.ndarray, count: int, rng: np.random.Generator, spec: TurnstileSpec
-) -> Iterator[np.ndarray]:
-    """The frames of one walk: growing, drifting towards the centre, sharpening, brightness changing."""
-    h, w = spec.height, spec.width
+@dataclass(frozen=True)
+class WalkPath:
+    """One walk's random draws: where the face starts (far) and ends (close), and the light at both ends."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    light_start: float
+    light_end: float
+
+
+def draw_walk(rng: np.random.Generator, spec: TurnstileSpec) -> WalkPath:
+    """A walk's path: from a random spot off-centre towards the centre, brightening."""
+    w, h = spec.width, spec.height
     start = (w / 2 + rng.uniform(-0.25, 0.25) * w, h / 2 + rng.uniform(-0.1, 0.05) * h)
     end = (w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2 + rng.uniform(-0.02, 0.04) * h)
     light_start, light_end = rng.uniform(0.7, 0.9), rng.uniform(0.95, 1.15)
+    return WalkPath(start, end, light_start, light_end)
+
+
+def walk_frame(
+    photo: np.ndarray, backdrop: np.ndarray, path: WalkPath, t: float, spec: TurnstileSpec
+) -> np.ndarray:
+    """The frame at moment t of a walk (0: far, 1: at the camera), float32, before sensor noise: the photo grown,
+    moved along the path, lit, and blurred the more the farther away."""
+    canvas = backdrop.copy()
+    center = (path.start[0] + (path.end[0] - path.start[0]) * t, path.start[1] + (path.end[1] - path.start[1]) * t)
+    lit = np.clip(photo.astype(np.float32) * (path.light_start + (path.light_end - path.light_start) * t), 0, 255)
+    _paste(canvas, lit, center, round(spec.height * (START_HEIGHT + (END_HEIGHT - START_HEIGHT) * t)))
+    sigma = MAX_BLUR_SIGMA * (1 - t) ** 2
+    if sigma > 0.3:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
+    return canvas
+
+
+def expose(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The camera's uint8 frame: sensor noise added, clipped."""
+    return np.clip(canvas + rng.normal(0, SENSOR_NOISE, size=canvas.shape), 0, 255).astype(np.uint8)
+
+
+def walk_frames(
+    photo: np.ndarray, backdrop: np.ndarray, count: int, rng: np.random.Generator, spec: TurnstileSpec
+) -> Iterator[np.ndarray]:
+    """The `count` frames of one walk (before sensor noise): growing, drifting towards the centre, sharpening."""
+    path = draw_walk(rng, spec)
     for step in range(count):
-        t = step / max(1, count - 1)
-        canvas = backdrop.copy()
-        center = (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
-        lit = np.clip(photo.astype(np.float32) * (light_start + (light_end - light_start) * t), 0, 255)
-        _paste(canvas, lit, center, round(h * (START_HEIGHT + (END_HEIGHT - START_HEIGHT) * t)))
-        sigma = MAX_BLUR_SIGMA * (1 - t) ** 2
-        if sigma > 0.3:
-            canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
-        yield canvas
+        yield walk_frame(photo, backdrop, path, step / max(1, count - 1), spec)
 
 
 def render_turnstile(
@@ -117,8 +145,7 @@ def render_turnstile(
 
     def write(image: np.ndarray) -> None:
         nonlocal index
-        noisy = image + rng.normal(0, SENSOR_NOISE, size=image.shape)
-        writer.write(cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        writer.write(cv2.cvtColor(expose(image, rng), cv2.COLOR_RGB2BGR))
         index += 1
 
     try:
@@ -126,7 +153,7 @@ def render_turnstile(
             for _ in range(gap):
                 write(backdrop)
             first = index
-            for frame in _walk_frames(photo, backdrop, walk, rng, spec):
+            for frame in walk_frames(photo, backdrop, walk, rng, spec):
                 write(frame)
             walks.append(Walk(person, first, index - 1))
         for _ in range(gap):
