@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from facegate.cli import app
 from gate.errors import FaceGateError
+from training.crops import build_crops
 from training.study import (
     StudyConfig,
     catch_up,
@@ -25,7 +26,6 @@ from training.study import (
     walk_scores,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 NAN = np.nan
 
 
@@ -178,10 +178,22 @@ def test_study_command_refuses_a_model_without_held_out_people(tmp_path: Path, u
     assert not (tmp_path / "o").exists()
 
 
-def test_study_command_tiny_smoke_run(tmp_path: Path, data_root: Path, untrained_card: Path) -> None:
-    crops = REPO / ".crops" / "pins.npz"
-    if not (data_root / "pins").is_dir() or not crops.is_file():
-        pytest.skip("Pins photos or their crop file (.crops/pins.npz) not found")
+def _tiny_pins(data_root: Path, target: Path, people: int = 4, photos: int = 6) -> Path:
+    """A Pins folder of a few people with a few photos each (symlinks), and its aligned crops."""
+    if not (data_root / "pins").is_dir():
+        pytest.skip(f"Pins photos not found under {data_root}")
+    for person in sorted(d for d in (data_root / "pins").iterdir() if d.is_dir())[:people]:
+        (target / "pins" / person.name).mkdir(parents=True)
+        for photo in sorted(person.glob("*.jpg"))[:photos]:
+            (target / "pins" / person.name / photo.name).symlink_to(photo)
+    return build_crops(target / "pins", target / "pins.npz")
+
+
+def test_study_command_tiny_smoke_run(
+    tmp_path: Path, data_root: Path, untrained_card: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crops = _tiny_pins(data_root, tmp_path / "data")
+    monkeypatch.setenv("FACEGATE_DATA", str(tmp_path / "data"))
     config = tmp_path / "config.toml"
     config.write_text("", encoding="utf-8")
     out = tmp_path / "study"
