@@ -28,14 +28,13 @@ from gate.policy import threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.datasets import lfw_images
-from training.turnstile import TurnstileSpec, Walk, render_turnstile
+from training.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ROOT = Path("data/lfw")
 MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
 MAX_ENROL_PHOTOS = 4
-DEMO_MIN_FACE_PX = 40  # smaller faces fail the quality gate's eye distance anyway; skipping them is ~3x faster
 DEMO_FILES = (
     "demo.db",
     "gallery.faiss",
@@ -107,7 +106,7 @@ def demo_settings(settings: Settings, out: Path) -> Settings:
     gallery = settings.gallery.model_copy(update={"index_path": str(out / "gallery.faiss")})
     database = DatabaseSettings(url=f"sqlite:///{(out / 'demo.db').resolve()}")
     detector = settings.detector.model_copy(
-        update={"min_face_px": max(settings.detector.min_face_px, DEMO_MIN_FACE_PX)}
+        update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
     )
     return settings.model_copy(update={"gallery": gallery, "database": database, "detector": detector})
 

@@ -16,6 +16,8 @@ START_HEIGHT = 0.25  # the photo's height as a share of the frame's when a walk 
 END_HEIGHT = 0.85  # ... and when it ends (at the camera)
 MAX_BLUR_SIGMA = 1.6  # motion/defocus blur at the start of a walk, fading to none
 SENSOR_NOISE = 2.0  # standard deviation of the per-frame pixel noise
+WALKUP_MIN_FACE_PX = 40  # smallest face searched in walk-up videos: smaller ones fail the quality gate's eye
+# distance anyway, and skipping them makes detection about 3x faster
 
 
 @dataclass(frozen=True)

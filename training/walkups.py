@@ -27,7 +27,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from enrollment.people import add_person
-from facegate.demo import DEMO_MIN_FACE_PX
 from gate.actuators import LogActuator
 from gate.config import DatabaseSettings, DecisionSettings, Settings
 from gate.daemon import GateLoop
@@ -41,7 +40,7 @@ from gate.policy import Policy, Verdict, threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.data import read_people
-from training.turnstile import TurnstileSpec, Walk, render_turnstile
+from training.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +545,7 @@ def walkup_settings(settings: Settings, out: Path) -> Settings:
     gallery = settings.gallery.model_copy(update={"index_path": str((out / "gallery.faiss").resolve())})
     database = DatabaseSettings(url=f"sqlite:///{(out / 'gate.db').resolve()}")
     detector = settings.detector.model_copy(
-        update={"min_face_px": max(settings.detector.min_face_px, DEMO_MIN_FACE_PX)}
+        update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
     )
     return settings.model_copy(update={"gallery": gallery, "database": database, "detector": detector})
 
