@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -64,6 +65,14 @@ class GateSummary:
     stopped_by_signal: bool
 
 
+class GateObserver(Protocol):
+    """Sees what the policy is handed (offline evaluation records it; the daemon needs none)."""
+
+    def observed(self, track_id: int, frame: int, time: float, match: Match | None) -> None: ...
+
+    def track_ended(self, report: TrackReport, frame: int, time: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class Overlay:
     box: Box
@@ -82,8 +91,10 @@ class GateLoop:
         gallery: Gallery,
         database: Database,
         actuator: Actuator,
+        observer: GateObserver | None = None,
     ) -> None:
         self.settings = settings
+        self.observer = observer
         self.pipeline, self.embedder, self.gallery = pipeline, embedder, gallery
         self.database, self.actuator = database, actuator
         self.tracker = Tracker(settings.decision.track_timeout_s)
@@ -150,6 +161,8 @@ class GateLoop:
         return self.gallery.search(embeddings)
 
     def _observe(self, track_id: int, match: Match | None) -> None:
+        if self.observer is not None:
+            self.observer.observed(track_id, self._frame_index, self._now, match)
         report = self.reports[track_id]
         if match is not None and (report.best_score is None or match.score > report.best_score):
             report.best_score = match.score
@@ -158,6 +171,8 @@ class GateLoop:
             self._act(decision)
 
     def _end_track(self, track_id: int) -> None:
+        if self.observer is not None and track_id in self.reports:
+            self.observer.track_ended(self.reports[track_id], self._frame_index, self._now)
         decision = self.policy.end_track(track_id)
         if decision is not None:
             self._act(decision)

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from enrollment.people import add_person
 from gate.actuators import LogActuator
 from gate.config import DatabaseSettings, DecisionSettings, Settings
-from gate.daemon import GateLoop
+from gate.daemon import GateLoop, TrackReport
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery, Match
@@ -194,26 +194,19 @@ class Recording:
         return {e.track_id: e for e in self.events if isinstance(e, TrackEnd)}
 
 
-class _RecordingLoop(GateLoop):
-    """The real GateLoop, also writing down what it hands the policy (hooks on its per-track methods)."""
+class _Recorder:
+    """A GateObserver writing down, in order, what the real GateLoop hands its policy."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def _observe(self, track_id: int, match: Match | None) -> None:
-        self.events.append(Observation(track_id, self._frame_index, self._now, match))
-        super()._observe(track_id, match)
+    def observed(self, track_id: int, frame: int, time: float, match: Match | None) -> None:
+        self.events.append(Observation(track_id, frame, time, match))
 
-    def _end_track(self, track_id: int) -> None:
-        report = self.reports.get(track_id)
-        if report is not None:
-            self.events.append(
-                TrackEnd(
-                    track_id, self._frame_index, self._now, report.first_frame, report.last_frame, report.usable_frames
-                )
-            )
-        super()._end_track(track_id)
+    def track_ended(self, report: TrackReport, frame: int, time: float) -> None:
+        self.events.append(
+            TrackEnd(report.track_id, frame, time, report.first_frame, report.last_frame, report.usable_frames)
+        )
 
 
 def record_gate(
@@ -228,7 +221,8 @@ def record_gate(
 ) -> Recording:
     """Run the real gate over the video once, timing every frame's processing and recording the policy's input."""
     source = VideoFileSource(video)
-    loop = _RecordingLoop(settings, pipeline, embedder, gallery, database, LogActuator())
+    recorder = _Recorder()
+    loop = GateLoop(settings, pipeline, embedder, gallery, database, LogActuator(), observer=recorder)
     latency: dict[int, float] = {}
     faces: dict[int, int] = {}
     bar = progress("gate", total_frames)
@@ -250,7 +244,7 @@ def record_gate(
         for r in loop.reports.values()
         if r.decision is not None
     }
-    return Recording(loop.events, source.fps, loop.frames, latency, faces, live)
+    return Recording(recorder.events, source.fps, loop.frames, latency, faces, live)
 
 
 # --- replay and outcomes ----------------------------------------------------------------------------------------
