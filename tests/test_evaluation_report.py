@@ -250,7 +250,7 @@ def test_evaluate_report_identification_and_threshold(tmp_path: Path, lfw_root: 
     assert "# the site model" in config.read_text(encoding="utf-8")
 
 
-def test_evaluate_refuses_threshold_below_resolution_config_unchanged(
+def test_evaluate_refuses_threshold_below_resolution_before_any_work(
     tmp_path: Path, lfw_root: Path, untrained_card: Path
 ) -> None:
     folder = _folder_of_people(lfw_root, tmp_path / "people", 8)
@@ -258,8 +258,9 @@ def test_evaluate_refuses_threshold_below_resolution_config_unchanged(
     text = f'[model]\npath = "{untrained_card}"\n'
     config.write_text(text, encoding="utf-8")
     args = ["--config", str(config), "evaluate", "--images", str(folder), "--folds", "2", "--per-fold", "5",
-            "--bootstrap", "0", "--write-threshold", "0.0001"]  # fmt: skip
+            "--bootstrap", "0", "--write-threshold", "0.0001", "--report", str(tmp_path / "report")]  # fmt: skip
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code != 0
     assert "cannot be calibrated" in str(outcome.exception)
     assert config.read_text(encoding="utf-8") == text
+    assert not (tmp_path / "report").exists()  # refused before any embedding or writing

@@ -37,6 +37,11 @@ class IdentificationSplit:
     probes: dict[str, list[str]]
     strangers: list[str]  # photos of never-enrolled people
 
+    def photos(self) -> list[str]:
+        """Every photo the protocol uses, sorted."""
+        groups = [*self.templates.values(), *self.probes.values(), self.strangers]
+        return sorted({name for group in groups for name in group})
+
 
 def split_people(
     photos: dict[str, list[str]], enrol: int = 1, stranger_share: float = 0.3, seed: int = 0

@@ -28,6 +28,7 @@ from training.evaluate import (
     write_json,
 )
 from training.identify import identification_metrics, split_people
+from training.metrics import allowed_false_accepts
 from training.plots import plot_cmc, plot_det, plot_histograms, plot_roc
 from training.report import write_report
 
@@ -121,12 +122,13 @@ def evaluate(
         embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
         pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
     names = check_pairs(pairs, images)
+    if write_threshold_far is not None:  # refuse before minutes of embedding, not after
+        _check_calibration(context, embedder, sum(not p.same for p in pairs), write_threshold_far)
     split = None
     if identification:
         in_pairs = {name.split("/")[0] for pair in pairs for name in (pair.left, pair.right)}
         split = split_people(folder_photos(images, chosen or in_pairs), enrol, stranger_share, seed)
-        names = sorted(set(names) | {n for group in split.templates.values() for n in group}
-                       | {n for group in split.probes.values() for n in group} | set(split.strangers))  # fmt: skip
+        names = sorted(set(names) | set(split.photos()))
     vectors = embed_named(names, images, pipeline, embedder)
     result = evaluate_pairs(pairs, images, pipeline, embedder, vectors=vectors)
     if bootstrap:
@@ -160,18 +162,20 @@ def _write_report_folder(result: dict, folder: Path) -> None:
     typer.echo(f"report written to {write_report(result, folder / 'report.md', command, plots)}")
 
 
+def _check_calibration(context: AppContext, embedder: Embedder, impostor_pairs: int, far: str) -> None:
+    if not allowed_false_accepts(impostor_pairs, float(far)):
+        raise FaceGateError(
+            f"FAR {far} cannot be calibrated from {impostor_pairs} impostor pairs (needs at least "
+            f"{round(1 / float(far))}); use more people/pairs or a larger FAR; the config was not changed"
+        )
+    if embedder.model_id != context.embedder.model_id:
+        raise FaceGateError(
+            f"the threshold would belong to {embedder.model_id}, but the config's model is "
+            f"{context.embedder.model_id}; point [model] path at that card first; the config was not changed"
+        )
+
+
 def _calibrate_config(context: AppContext, result: dict, far: str, source: Path) -> None:
-    if not result["far_support"][far]:
-        needed = round(1 / float(far))
-        raise FaceGateError(
-            f"FAR {far} cannot be calibrated from {result['impostor_pairs']} impostor pairs (needs at least "
-            f"{needed}); use more people/pairs or a larger FAR; the config was not changed"
-        )
-    if result["model_id"] != context.embedder.model_id:
-        raise FaceGateError(
-            f"the threshold belongs to {result['model_id']}, but the config's model is {context.embedder.model_id}; "
-            "point [model] path at that card first; the config was not changed"
-        )
     threshold = result["thresholds_at_far"][far]
     note = f"FAR {far} on {result['impostor_pairs']} impostor pairs of {source.name}, model {result['model_id']}"
     write_threshold(context.config_file, threshold, note)
