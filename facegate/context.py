@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gate.config import Settings
 from gate.embedder import Embedder
-from gate.gallery import Gallery
+from gate.gallery import Gallery, open_gallery
 from gate.pipeline import FacePipeline
 from gate.store import Database
 
@@ -39,10 +39,4 @@ class AppContext:
     @cached_property
     def gallery(self) -> Gallery:
         """The gallery of the configured model's templates (loaded, or rebuilt from the database)."""
-        return Gallery.open(
-            self.database,
-            self.settings.gallery,
-            self.settings.resolve(self.settings.gallery.index_path),
-            self.embedder.model_id,
-            self.embedder.card.embedding_size,
-        )
+        return open_gallery(self.database, self.settings, self.embedder)

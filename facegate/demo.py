@@ -17,18 +17,19 @@ import numpy as np
 
 from enrollment.people import add_person
 from gate.actuators import LogActuator
-from gate.config import DatabaseSettings, Settings
+from gate.config import Settings
 from gate.daemon import GateSummary, TrackReport, run_gate
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
+from gate.gallery import Gallery, open_gallery
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
 from gate.policy import threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.datasets import lfw_images
-from training.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
+from training.turnstile import TurnstileSpec, Walk, render_turnstile
+from training.walkups import walkup_settings
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +100,6 @@ def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]
         raise FaceGateError(f"{data}: {len(eligible)} people with {MIN_PHOTOS}+ photos, the demo needs {count}")
     chosen = np.random.default_rng(seed).choice(len(eligible), size=count, replace=False)
     return [eligible[i] for i in sorted(chosen)]
-
-
-def demo_settings(settings: Settings, out: Path) -> Settings:
-    """The user's settings with the demo's own database and gallery in `out`; no search for tiny faces."""
-    gallery = settings.gallery.model_copy(update={"index_path": str(out / "gallery.faiss")})
-    database = DatabaseSettings(url=f"sqlite:///{(out / 'demo.db').resolve()}")
-    detector = settings.detector.model_copy(
-        update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
-    )
-    return settings.model_copy(update={"gallery": gallery, "database": database, "detector": detector})
 
 
 def _enrol(
@@ -194,16 +185,10 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     for name in DEMO_FILES:  # a fresh database and index every run
         (out / name).unlink(missing_ok=True)
-    settings = demo_settings(settings, out)
+    settings = walkup_settings(settings, out, "demo.db")
     pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
     database = Database(settings.database_url)
-    gallery = Gallery.open(
-        database,
-        settings.gallery,
-        settings.resolve(settings.gallery.index_path),
-        embedder.model_id,
-        embedder.card.embedding_size,
-    )
+    gallery = open_gallery(database, settings, embedder)
     enrolled = _enrol(
         chosen[:people],
         database,

@@ -14,13 +14,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 
-from gate.config import GallerySettings
+from gate.config import GallerySettings, Settings
 from gate.errors import FaceGateError
 from gate.store import Database, Owner
+
+if TYPE_CHECKING:
+    from gate.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -309,3 +313,14 @@ class Gallery:
             else "; enroll people with `facegate enroll add`"
         )
         log.warning("gallery: no templates of model %s in the database%s", self.model_id, hint)
+
+
+def open_gallery(database: Database, settings: Settings, embedder: Embedder) -> Gallery:
+    """The gallery of `embedder`'s templates at the configured index path (loaded, or rebuilt from the database)."""
+    return Gallery.open(
+        database,
+        settings.gallery,
+        settings.resolve(settings.gallery.index_path),
+        embedder.model_id,
+        embedder.card.embedding_size,
+    )

@@ -32,7 +32,7 @@ from gate.config import DatabaseSettings, DecisionSettings, Settings
 from gate.daemon import GateLoop, TrackReport
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.gallery import Gallery, Match
+from gate.gallery import Gallery, Match, open_gallery
 from gate.imageio import image_files, load_image
 from gate.model_card import ModelCard
 from gate.pipeline import FacePipeline
@@ -534,10 +534,11 @@ def latency_summary(recording: Recording) -> dict:
 # --- the whole evaluation -----------------------------------------------------------------------------------------
 
 
-def walkup_settings(settings: Settings, out: Path) -> Settings:
-    """The user's settings with a fresh database and gallery in `out`, and the demo's smallest face."""
+def walkup_settings(settings: Settings, out: Path, database_file: str = "gate.db") -> Settings:
+    """The user's settings with a fresh database and gallery in `out`, and no search for faces too small to pass the
+    quality gate (WALKUP_MIN_FACE_PX)."""
     gallery = settings.gallery.model_copy(update={"index_path": str((out / "gallery.faiss").resolve())})
-    database = DatabaseSettings(url=f"sqlite:///{(out / 'gate.db').resolve()}")
+    database = DatabaseSettings(url=f"sqlite:///{(out / database_file).resolve()}")
     detector = settings.detector.model_copy(
         update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
     )
@@ -580,13 +581,7 @@ def evaluate_gate(
     pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
     database = Database(settings.database_url)
     try:
-        gallery = Gallery.open(
-            database,
-            settings.gallery,
-            settings.resolve(settings.gallery.index_path),
-            embedder.model_id,
-            embedder.card.embedding_size,
-        )
+        gallery = open_gallery(database, settings, embedder)
         configured = threshold_for(settings.decision, embedder.card)
         enrolled = enrol_employees(walkers, database, gallery, pipeline, embedder, configured, progress)
         spec = TurnstileSpec(
