@@ -16,7 +16,7 @@ from facegate.cli import app
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
-from training.evaluate import FAILED_SCORE, Pair, evaluate_pairs, make_pairs, read_pairs
+from training.evaluate import FAILED_SCORE, Pair, evaluate_pairs, make_pairs, pairs_among, read_pairs, read_people_list
 
 # 2 folds x (2 same + 2 different), names from LFW's pairsDevTest.txt; the last same pair is one image twice.
 SMALL_PAIRS = """2\t2
@@ -89,6 +89,25 @@ def test_read_pairs_lfw_files_have_protocol_folds(data_root: Path) -> None:
     view2 = read_pairs(data_root / "lfw" / "pairs.txt")
     assert len(view2) == 6000
     assert Counter((p.fold, p.same) for p in view2) == {(f, s): 300 for f in range(10) for s in (True, False)}
+
+
+def test_pairs_among_keeps_pairs_of_two_listed_people_with_their_folds(small_pairs_file: Path) -> None:
+    pairs = read_pairs(small_pairs_file)
+    kept = pairs_among(pairs, {"Abdullah_Gul", "Aaron_Guiel", "Reese_Witherspoon", "Adel_Al-Jubeir"})
+    assert [(p.left.split("/")[0], p.same, p.fold) for p in kept] == [
+        ("Abdullah_Gul", True, 0), ("Aaron_Guiel", False, 0), ("Adel_Al-Jubeir", True, 1), ("Abdullah_Gul", True, 1)
+    ]  # fmt: skip
+    with pytest.raises(FaceGateError, match="no same-and-different pairs"):
+        pairs_among(pairs, {"Abdullah_Gul"})  # same pairs only
+
+
+def test_pairs_txt_restricted_to_dev_test_people_is_untrained_and_spans_all_folds(data_root: Path) -> None:
+    lfw = data_root / "lfw"
+    test_people = read_people_list(lfw / "peopleDevTest.txt")
+    assert not test_people & read_people_list(lfw / "peopleDevTrain.txt")  # what makes the restriction honest
+    kept = pairs_among(read_pairs(lfw / "pairs.txt"), test_people)
+    assert Counter(p.same for p in kept) == {True: 870, False: 277}
+    assert {p.fold for p in kept} == set(range(10))
 
 
 def test_read_pairs_count_differs_from_header_raises(tmp_path: Path) -> None:

@@ -118,6 +118,15 @@ def read_people_list(path: str | os.PathLike) -> set[str]:
     return names
 
 
+def pairs_among(pairs: list[Pair], people: set[str]) -> list[Pair]:
+    """The pairs whose two people are both listed, folds kept: e.g. LFW's 10-fold pairs.txt restricted to people
+    a model never trained on (pairs.txt's people overlap peopleDevTrain)."""
+    kept = [pair for pair in pairs if {pair.left.split("/")[0], pair.right.split("/")[0]} <= people]
+    if not kept or all(pair.same for pair in kept) or not any(pair.same for pair in kept):
+        raise FaceGateError("the people list leaves no same-and-different pairs to score; check --people")
+    return kept
+
+
 def folder_photos(root: str | os.PathLike, people: set[str] | None = None) -> dict[str, list[str]]:
     """{person: sorted image file names} of a `<person>/<images>` folder, optionally only the named people."""
     root = Path(root)

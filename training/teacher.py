@@ -4,6 +4,8 @@ our aligned crops once, cached beside the crop files. Training only; the gate ne
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -59,18 +61,33 @@ class DlibTeacher:
         return np.asarray(self._net.compute_face_descriptor(image, self._shape(image, self._box)), np.float32)
 
 
-def build_teacher_cache(crops_file: Path, every: int = 1) -> Path:
+def _describe_chunk(crops: np.ndarray) -> np.ndarray:
+    """One worker's share (a fresh process: dlib's models load per process, ~1 s)."""
+    teacher = DlibTeacher()
+    return np.stack([teacher.describe(crop) for crop in crops])
+
+
+def build_teacher_cache(crops_file: Path, every: int = 1, people: set[str] | None = None, workers: int = 1) -> Path:
     """Descriptors of the crops of a crop file, in its order, saved as <name>.teacher.npy (float16).
 
-    every > 1 describes only every n-th crop (dlib takes ~0.1 s a crop on one core); the others are NaN and
-    get no distillation term.
+    every > 1 describes only every n-th crop (dlib takes ~0.1 s a crop on one core); `people` limits it to
+    those people's crops (e.g. LFW peopleDevTrain: the evaluation's people are never needed). The crops left
+    out are NaN and get no distillation term. dlib uses one core: `workers` processes share the crops.
     """
     from training.crops import load_crops
 
-    crops = load_crops(crops_file).crops
-    teacher = DlibTeacher()
-    out = np.full((len(crops), 128), np.nan, np.float32)
-    for i in tqdm(range(0, len(crops), every), desc=f"teacher {crops_file.name}", unit="crop"):
-        out[i] = teacher.describe(crops[i])
+    crop_set = load_crops(crops_file)
+    chosen = np.arange(0, len(crop_set), every)
+    if people is not None:
+        chosen = chosen[np.isin(crop_set.person[chosen], sorted(people))]
+    out = np.full((len(crop_set), 128), np.nan, np.float32)
+    chunks = [chosen[i : i + 256] for i in range(0, len(chosen), 256)]
+    progress = tqdm(total=len(chosen), desc=f"teacher {crops_file.name}", unit="crop")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_describe_chunk, crop_set.crops[chunk]): chunk for chunk in chunks}
+        for future in as_completed(futures):
+            out[futures[future]] = future.result()
+            progress.update(len(futures[future]))
+    progress.close()
     np.save(teacher_path(crops_file), out.astype(np.float16))
     return teacher_path(crops_file)

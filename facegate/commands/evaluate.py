@@ -22,6 +22,7 @@ from training.evaluate import (
     evaluate_pairs,
     folder_photos,
     make_pairs,
+    pairs_among,
     read_pairs,
     read_people_list,
     verification_intervals,
@@ -83,7 +84,11 @@ def evaluate(
         typer.Argument(help="LFW pairs file (pairs.txt, pairsDevTest.txt ...); none: pairs made from --images."),
     ] = None,
     people: Annotated[
-        Path | None, typer.Option(help="Only these people (an LFW people file or one name a line), e.g. DevTest.")
+        Path | None,
+        typer.Option(
+            help="Only these people (an LFW people file or one name a line), e.g. DevTest; with a pairs file, "
+            "only the pairs of two listed people."
+        ),
     ] = None,
     folds: Annotated[int, typer.Option(min=2, help="Without a pairs file: identity-disjoint folds.")] = 10,
     per_fold: Annotated[int, typer.Option(min=1, help="Without a pairs file: same and different pairs a fold.")] = 300,
@@ -97,9 +102,7 @@ def evaluate(
         float, typer.Option(help="Identification: share of the people never enrolled (the strangers).")
     ] = 0.3,
     bootstrap: Annotated[int, typer.Option(min=0, help="Resamples (by person) for 95% intervals; 0: none.")] = 1000,
-    report: Annotated[
-        Path | None, typer.Option(help="Folder for report.md, results.json and the PNG plots.")
-    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Folder for report.md, results.json and the PNG plots.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a ROC curve PNG here.")] = None,
     write_threshold_far: Annotated[
@@ -115,6 +118,8 @@ def evaluate(
         raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {write_threshold_far!r}")
     chosen = read_people_list(people) if people else None
     pairs = read_pairs(pairs_file) if pairs_file else make_pairs(images, folds, per_fold, seed, chosen)
+    if pairs_file and chosen:
+        pairs = pairs_among(pairs, chosen)
     if model is None:
         embedder, pipeline = context.embedder, context.pipeline
     else:

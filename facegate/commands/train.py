@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from training.crops import build_crops
+from training.data import read_people
 from training.datasets import dataset_root
 from training.recipes import make_config
 from training.ship import ship_model
@@ -36,10 +37,18 @@ def prepare(
 def teach(
     crops: Annotated[Path, typer.Option(help="Folder of crop files made by `facegate prepare`.")] = Path(".crops"),
     every: Annotated[int, typer.Option(min=1, help="Describe every n-th crop only (dlib: ~0.1 s a crop).")] = 1,
+    lfw_people: Annotated[
+        Path | None, typer.Option(help="Describe only these LFW people's crops (an LFW people file).")
+    ] = None,
+    only: Annotated[str | None, typer.Option(help="One crop file only: lfw or pins.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes (dlib uses one core each).")] = 1,
 ) -> None:
     """Cache the dlib teacher's descriptors of the crops, for `--set distill_weight=1` (needs the teacher extra)."""
-    for name in ("lfw", "pins"):
-        typer.echo(f"{build_teacher_cache(crops / f'{name}.npz', every)}: written")
+    if only not in (None, "lfw", "pins"):
+        raise typer.BadParameter(f"--only {only!r}: expected lfw or pins")
+    people = {"lfw": set(read_people(lfw_people)) if lfw_people else None, "pins": None}
+    for name in [only] if only else ["lfw", "pins"]:
+        typer.echo(f"{build_teacher_cache(crops / f'{name}.npz', every, people[name], workers)}: written")
 
 
 def train(
