@@ -15,6 +15,7 @@ from facegate.cli import app
 from gate.config import load_settings, write_threshold
 from gate.errors import FaceGateError
 from training.bootstrap import bootstrap_by_person, pair_weights, person_indices
+from training.evaluate import Pair, paired_difference_intervals, verification_metrics
 from training.identify import IdentificationSplit, identification_metrics, person_scores, split_people
 from training.metrics import auc
 from training.report import write_report
@@ -53,6 +54,32 @@ def test_bootstrap_perfect_separation_gives_degenerate_interval() -> None:
     out = bootstrap_by_person(statistic, left, right, same, resamples=200, seed=1, progress=False)
     assert out["intervals"]["auc"] == [1.0, 1.0]
     assert out["resamples"] + out["skipped"] == 200 and out["resamples"] > 150
+
+
+def _scored(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> dict:
+    return {**verification_metrics(scores, labels, folds), "scores": scores, "labels": labels}
+
+
+def test_paired_difference_zero_for_one_model_and_positive_for_a_better_one() -> None:
+    rng = np.random.default_rng(0)
+    people, per = 60, 4
+    left = np.concatenate([np.arange(people), rng.integers(people, size=people * per)])
+    right = np.concatenate([np.arange(people), (left[people:] + rng.integers(1, people, size=people * per)) % people])
+    same = left == right
+    pairs = [
+        Pair(f"p{a}/x.jpg", f"p{b}/y.jpg", bool(s), i % 10)
+        for i, (a, b, s) in enumerate(zip(left, right, same, strict=True))
+    ]
+    folds = np.array([p.fold for p in pairs])
+    noise = rng.normal(0, 0.25, len(pairs))
+    weak = _scored(np.where(same, 0.4, 0.1) + noise, same, folds)
+    strong = _scored(np.where(same, 0.8, 0.1) + noise, same, folds)  # same noise, wider gap: better everywhere
+    itself = paired_difference_intervals(weak, weak, pairs, resamples=100, seed=0)
+    assert all(interval == [0.0, 0.0] for interval in itself["intervals"].values())
+    gain = paired_difference_intervals(weak, strong, pairs, resamples=200, seed=0)["intervals"]
+    assert gain["auc"][0] > 0 and gain["accuracy"][0] > 0 and gain["eer"][1] < 0
+    with pytest.raises(FaceGateError, match="same pairs"):
+        paired_difference_intervals(weak, _scored(strong["scores"][:-1], same[:-1], folds[:-1]), pairs[:-1])
 
 
 def test_bootstrap_interval_covers_estimate_and_is_reproducible() -> None:

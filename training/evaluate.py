@@ -313,18 +313,51 @@ def write_json(result: dict, path: str | os.PathLike) -> None:
     path.write_text(json.dumps(summary(result), indent=2) + "\n", encoding="utf-8")
 
 
+def _pair_people(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
+    return person_indices([p.left.split("/")[0] for p in pairs], [p.right.split("/")[0] for p in pairs])
+
+
+def _verification_values(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray, fars: list[str]) -> dict:
+    """The k-fold accuracy, AUC, EER and TAR at each FAR of some scored pairs."""
+    values = {
+        "accuracy": kfold_accuracy(scores, labels, folds)[0],
+        "auc": auc(scores, labels),
+        "eer": eer(scores, labels),
+    }
+    values.update({f"tar_at_far_{far}": tar_at_far(scores, labels, float(far))[0] for far in fars})
+    return values
+
+
 def verification_intervals(result: dict, pairs: list[Pair], resamples: int = 1000, seed: int = 0) -> dict:
     """Bootstrap 95 % intervals, resampled by person (training/bootstrap.py), of the k-fold accuracy, AUC, EER
     and the TAR at each reported FAR the pairs can resolve."""
     scores, labels = result["scores"], result["labels"]
     folds = np.array([p.fold for p in pairs])
-    left, right = person_indices([p.left.split("/")[0] for p in pairs], [p.right.split("/")[0] for p in pairs])
     fars = [far for far in REPORT_FARS if result["far_support"][far]]
 
     def statistic(index: np.ndarray) -> dict[str, float]:
-        s, y = scores[index], labels[index]
-        values = {"accuracy": kfold_accuracy(s, y, folds[index])[0], "auc": auc(s, y), "eer": eer(s, y)}
-        values.update({f"tar_at_far_{far}": tar_at_far(s, y, float(far))[0] for far in fars})
-        return values
+        return _verification_values(scores[index], labels[index], folds[index], fars)
 
+    left, right = _pair_people(pairs)
+    return bootstrap_by_person(statistic, left, right, labels, resamples=resamples, seed=seed)
+
+
+def paired_difference_intervals(
+    result_a: dict, result_b: dict, pairs: list[Pair], resamples: int = 1000, seed: int = 0
+) -> dict:
+    """Bootstrap intervals, resampled by person, of model B's metrics minus model A's on the same pairs: both
+    models see the same resample each time, so the interval of the difference is far narrower than the two
+    models' own intervals suggest. A difference whose interval excludes 0 is a measured gain (or loss)."""
+    labels = result_a["labels"]
+    if len(labels) != len(result_b["labels"]) or not np.array_equal(labels, result_b["labels"]):
+        raise FaceGateError("the two results were not scored on the same pairs")
+    folds = np.array([p.fold for p in pairs])
+    fars = [far for far in REPORT_FARS if result_a["far_support"][far]]
+
+    def statistic(index: np.ndarray) -> dict[str, float]:
+        a = _verification_values(result_a["scores"][index], labels[index], folds[index], fars)
+        b = _verification_values(result_b["scores"][index], labels[index], folds[index], fars)
+        return {name: b[name] - a[name] for name in a}
+
+    left, right = _pair_people(pairs)
     return bootstrap_by_person(statistic, left, right, labels, resamples=resamples, seed=seed)
