@@ -14,7 +14,7 @@ from gate.errors import FaceGateError
 from training.crops import build_crops, load_crops
 from training.data import build_pool, read_people
 from training.recipes import make_config
-from training.train import train
+from training.train import initial_network, train
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +117,13 @@ def test_make_config_bad_override_names_key():
         make_config(overrides=["epochs=many"])
     with pytest.raises(FaceGateError, match="unknown train setting 'colour'"):
         make_config(overrides=["colour=red"])
+
+
+def test_fine_tuning_starts_from_the_cards_weights_and_refuses_another_architecture(untrained_card: Path):
+    start = initial_network(make_config(overrides=["backbone=mobilefacenet", f"init_from={untrained_card}"]))
+    card_state = Embedder(untrained_card).network.state_dict()
+    assert all(torch.equal(value, card_state[key]) for key, value in start.state_dict().items())
+    fresh = initial_network(make_config(overrides=["backbone=mobilefacenet"]))
+    assert not torch.equal(fresh.state_dict()["features.0.0.weight"], card_state["features.0.0.weight"])
+    with pytest.raises(FaceGateError, match="a mobilefacenet with 128-d embeddings, but this run trains a resnet18"):
+        initial_network(make_config(overrides=["backbone=resnet18", f"init_from={untrained_card}"]))

@@ -19,7 +19,8 @@ from torch import nn
 from tqdm import tqdm
 
 from gate.backbones import build_backbone
-from gate.embedder import embed_tensor, to_tensor
+from gate.embedder import Embedder, embed_tensor, to_tensor
+from gate.errors import FaceGateError
 from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
@@ -40,6 +41,7 @@ class TrainConfig:
     crops: str = ".crops"  # aligned crops made by `facegate prepare`
     out: str = "runs/default"
     backbone: str = "resnet18"
+    init_from: str = ""  # a model card to start from (fine-tuning), e.g. gate/models/default.json; empty: random
     embedding_size: int = 128
     loss: str = "batch_hard"  # batch_hard or semi_hard (triplet mining), or contrastive (Siamese pairs)
     margin: float = 0.3
@@ -75,6 +77,7 @@ def recipe_name(config: TrainConfig) -> str:
     parts = [config.loss] if config.triplet_weight > 0 else []
     parts += ["arcface"] if config.arcface_weight > 0 else []
     parts += ["dlib-distill"] if config.distill_weight > 0 else []
+    parts += ["finetuned"] if config.init_from else []
     return "+".join(parts)
 
 
@@ -92,6 +95,21 @@ def use_bf16(device: torch.device, wanted: bool) -> bool:
     if device.type == "cuda":
         return True
     return device.type == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+
+def initial_network(config: TrainConfig) -> nn.Module:
+    """The backbone, random or (fine-tuning) with the weights of the model card `init_from`."""
+    model = build_backbone(config.backbone, config.embedding_size)
+    if config.init_from:
+        start = Embedder(Path(config.init_from))
+        if (start.card.architecture, start.card.embedding_size) != (config.backbone, config.embedding_size):
+            raise FaceGateError(
+                f"init_from {config.init_from}: a {start.card.architecture} with {start.card.embedding_size}-d "
+                f"embeddings, but this run trains a {config.backbone} with {config.embedding_size}-d ones"
+            )
+        model.load_state_dict(start.network.state_dict())
+        log.info("starting from %s (%s)", config.init_from, start.model_id)
+    return model
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, object]:
@@ -141,9 +159,7 @@ def train_one_epoch(
         if config.max_batches and step >= config.max_batches:
             break
         index_t = torch.from_numpy(index).to(device)
-        images = augment(data.crops[index_t])
-        if use_amp or device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = augment(data.crops[index_t]).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             embeddings = model(images)
         batch_labels = data.labels[index_t]
@@ -200,9 +216,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         torch.from_numpy(prepare_targets(pool.train.teacher)).to(device),
     )
     sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed)
-    model = build_backbone(config.backbone, config.embedding_size).to(device)
-    if device.type == "cuda" or use_bf16(device, config.amp):
-        model = model.to(memory_format=torch.channels_last)
+    model = initial_network(config).to(device).to(memory_format=torch.channels_last)  # faster on CPUs and GPUs
     heads = TrainingHeads(
         config.embedding_size,
         len(pool.classes),
