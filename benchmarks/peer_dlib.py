@@ -1,11 +1,14 @@
 """FaceGate beside dlib's ResNet (what the face_recognition package runs) on the same LFW pairs, scored by the
 same metric code, each timed per image on this CPU.
 
-Run: `python benchmarks/peer_dlib.py [--pairs PATH] [--limit N]` (needs the `teacher` extra: dlib-bin and
-face_recognition_models). dlib's side is face_recognition's default pipeline: the HOG detector (one upsample),
-the 5-point shape predictor and the ResNet descriptor; a pair's score is minus the Euclidean distance of the two
-descriptors (face_recognition accepts a distance of at most 0.6). On both sides a photo with no face found gives
-its pairs the lowest score, and with several faces the central one is used (gate.detection.central_face).
+Run: `python benchmarks/peer_dlib.py [--pairs PATH] [--people FILE] [--model CARD] [--limit N] [--crops DIR]`
+(needs the `teacher` extra: dlib-bin and face_recognition_models). `--people` keeps the pairs of two listed
+people (pairs.txt restricted to never-trained people); `--crops` adds a row for dlib reading FaceGate's own
+aligned crops the way the distillation teacher does (training/teacher.py), from `facegate prepare`'s lfw.npz.
+dlib's side is face_recognition's default pipeline: the HOG detector (one upsample), the 5-point shape
+predictor and the ResNet descriptor; a pair's score is minus the Euclidean distance of the two descriptors
+(face_recognition accepts a distance of at most 0.6). On both sides a photo with no face found gives its pairs
+the lowest score, and with several faces the central one is used (gate.detection.central_face).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from gate.detection import Face, central_face
 from gate.embedder import Embedder
 from gate.imageio import load_image
 from gate.pipeline import FacePipeline
+from training.crops import load_crops
 from training.datasets import dataset_root, lfw_images
-from training.evaluate import evaluate_pairs, read_pairs, verification_metrics
-from training.teacher import load_dlib
+from training.evaluate import evaluate_pairs, pairs_among, read_pairs, read_people_list, verification_metrics
+from training.teacher import DlibTeacher, load_dlib
 
 NO_LANDMARKS = np.zeros((5, 2), np.float32)
 NO_FACE_SCORE = -10.0  # below any minus-distance of dlib's descriptors (distances stay under 2)
@@ -68,6 +72,17 @@ def dlib_scores(pairs: list, root: Path, peer: DlibPeer) -> tuple[np.ndarray, in
     return scores, missing, per_image, float(np.median(embed_seconds))
 
 
+def teacher_scores(pairs: list, crops_file: Path) -> tuple[np.ndarray, float]:
+    """Scores of the pairs with dlib describing FaceGate's aligned crops (the teacher's view), seconds a crop."""
+    names = sorted({p.left for p in pairs} | {p.right for p in pairs})
+    crops = load_crops(crops_file, people={name.split("/")[0] for name in names})
+    row = {file: i for i, file in enumerate(crops.file)}
+    teacher, started = DlibTeacher(), time.perf_counter()
+    descriptors = {name: teacher.describe(crops.crops[row[name]]) for name in tqdm(names, desc="teacher", unit="crop")}
+    seconds = (time.perf_counter() - started) / len(names)
+    return np.array([-float(np.linalg.norm(descriptors[p.left] - descriptors[p.right])) for p in pairs]), seconds
+
+
 def facegate_embed_seconds(embedder: Embedder, repeats: int = 50) -> float:
     crop = np.random.default_rng(0).integers(0, 256, (1, embedder.input_size, embedder.input_size, 3), np.uint8)
     embedder.embed(crop)
@@ -82,15 +97,20 @@ def facegate_embed_seconds(embedder: Embedder, repeats: int = 50) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, default=dataset_root() / "lfw" / "pairsDevTest.txt")
+    parser.add_argument("--people", type=Path, default=None, help="only the pairs of two listed people")
+    parser.add_argument("--model", type=Path, default=None, help="FaceGate model card (default: the shipped one)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each kind")
+    parser.add_argument("--crops", type=Path, default=None, help="folder of `facegate prepare` crops: add a row")
     args = parser.parse_args()
     pairs = read_pairs(args.pairs)
+    if args.people:
+        pairs = pairs_among(pairs, read_people_list(args.people))
     if args.limit:
         pairs = [p for p in pairs if p.same][: args.limit] + [p for p in pairs if not p.same][: args.limit]
     root = lfw_images()
     labels = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    embedder = Embedder()
+    embedder = Embedder(args.model)
     started = time.perf_counter()
     ours = evaluate_pairs(pairs, root, FacePipeline(crop_size=embedder.input_size), embedder)
     images = len({p.left for p in pairs} | {p.right for p in pairs})
@@ -101,6 +121,10 @@ def main() -> None:
         (f"FaceGate {embedder.model_id}", ours, ours_per_image, facegate_embed_seconds(embedder)),
         ("dlib ResNet (face_recognition)", theirs, dlib_per_image, dlib_embed),
     ]
+    if args.crops:
+        scores, per_crop = teacher_scores(pairs, args.crops / "lfw.npz")
+        on_crops = {**verification_metrics(scores, labels, folds), "failed_to_detect": 0}
+        rows.append(("dlib on FaceGate's aligned crops (the teacher)", on_crops, per_crop, per_crop))
     print(f"{len(pairs)} pairs of {args.pairs.name}, {images} images")
     print(f"{'system':52} {'accuracy':>15} {'AUC':>6} {'EER':>6} {'TAR@1e-2':>9} {'TAR@1e-3':>9} {'no face':>8}"
           f" {'ms/image':>9} {'ms/embed':>9}")  # fmt: skip
