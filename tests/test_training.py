@@ -127,3 +127,17 @@ def test_fine_tuning_starts_from_the_cards_weights_and_refuses_another_architect
     assert not torch.equal(fresh.state_dict()["features.0.0.weight"], card_state["features.0.0.weight"])
     with pytest.raises(FaceGateError, match="a mobilefacenet with 128-d embeddings, but this run trains a resnet18"):
         initial_network(make_config(overrides=["backbone=resnet18", f"init_from={untrained_card}"]))
+
+
+def test_weight_ema_is_what_is_validated_and_exported(tiny_data: Path, tmp_path: Path):
+    config = make_config(
+        overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "max_batches=3", "ema=0.5", "lr=0.05"],
+        data=str(tiny_data), crops=str(tiny_data / "crops"), out=str(tmp_path / "run"), epochs=1, device="cpu",
+    )  # fmt: skip
+    exported = Embedder(train(config)).network.state_dict()
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert int(state["ema"]["n_averaged"]) == 3  # one update per step
+    key = "features.0.0.weight"
+    averaged, raw = state["ema"][f"module.{key}"], state["model"][f"0.{key}"]
+    to_average, to_raw = (float((exported[key] - w.float()).abs().max()) for w in (averaged, raw))
+    assert to_average < 1e-3 < to_raw  # the average, not the last step's weights (the file is float16)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from gate.backbones import build_backbone
@@ -56,6 +57,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
+    ema: float = 0.0  # >0: validate and export a moving average of the weights with this decay per step (0.999)
     val_people: int = 100
     holdout_pins: int = 0  # >0: leave this many Pins people (a seeded choice) out entirely, for the two-stage study
     eval_every: int = 5
@@ -77,6 +79,7 @@ def recipe_name(config: TrainConfig) -> str:
     parts = [config.loss] if config.triplet_weight > 0 else []
     parts += ["arcface"] if config.arcface_weight > 0 else []
     parts += ["dlib-distill"] if config.distill_weight > 0 else []
+    parts += ["ema"] if config.ema > 0 else []
     parts += ["finetuned"] if config.init_from else []
     return "+".join(parts)
 
@@ -148,6 +151,7 @@ def train_one_epoch(
     scheduler: object,
     config: TrainConfig,
     epoch: int,
+    ema: AveragedModel | None = None,
 ) -> float:
     model.train()
     augment, triplet = FaceAugment(), get_loss(config.loss)
@@ -169,6 +173,8 @@ def train_one_epoch(
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         total, count = total + loss.item(), count + 1
         batches.set_postfix(loss=f"{total / count:.4f}")
     return total / max(count, 1)
@@ -186,11 +192,14 @@ def evaluate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
     return calibrate(embeddings, pool.val_labels)
 
 
-def _checkpoint(path: Path, model: nn.Module, optimizer, scheduler, epoch: int, config: TrainConfig, history) -> None:
+def _checkpoint(
+    path: Path, model: nn.Module, ema: AveragedModel | None, optimizer, scheduler, epoch: int, config, history
+) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
             "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "epoch": epoch,
@@ -226,6 +235,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         config.distill_weight,
     ).to(device)
     trained = nn.ModuleList([model, heads])
+    ema = None
+    if config.ema > 0:  # torch's own EMA, batch-norm statistics averaged too
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+    final = ema.module if ema is not None else model  # what is validated and exported
     steps_per_epoch = min(len(sampler), config.max_batches or len(sampler))
     optimizer, scheduler = build_optimizer(trained, config, steps_per_epoch * config.epochs)
     start, history = 0, []
@@ -235,20 +248,22 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         trained.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
         start, history = state["epoch"] + 1, state["history"]
         log.info("resumed from %s at epoch %d", checkpoint, start + 1)
     began, calibration = time.time(), None
     for epoch in range(start, config.epochs):
-        loss = train_one_epoch(model, heads, data, sampler, optimizer, scheduler, config, epoch)
+        loss = train_one_epoch(model, heads, data, sampler, optimizer, scheduler, config, epoch, ema)
         record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            calibration = evaluate(model, pool, device)  # the last epoch always ends here: the export's too
+            calibration = evaluate(final, pool, device)  # the last epoch always ends here: the export's too
             record.update(calibration["summary"])
         history.append(record)
         log.info("epoch %s", json.dumps(record))
-        _checkpoint(checkpoint, trained, optimizer, scheduler, epoch, config, history)
-    calibration = calibration or evaluate(model, pool, device)  # resumed after the last epoch
-    return _export(model.cpu().eval(), calibration, pool, config, history, device, time.time() - began)
+        _checkpoint(checkpoint, trained, ema, optimizer, scheduler, epoch, config, history)
+    calibration = calibration or evaluate(final, pool, device)  # resumed after the last epoch
+    return _export(final.cpu().eval(), calibration, pool, config, history, device, time.time() - began)
 
 
 def _export(
