@@ -2,7 +2,8 @@
 
 Run: `python benchmarks/compare_models.py A.json B.json [--pairs FILE] [--people FILE] [--resamples 1000]`
 (default pairs: pairsDevTest.txt; `--people` keeps the pairs of two listed people, as `facegate evaluate`).
-Both models see the same photos, the same detector and the same resampled people, so the interval of the
+Both models see the same photos, the same detected and aligned faces (detected once when both take crops of
+the same size) and the same resampled people, so the interval of the
 difference says whether B measurably beats A (it excludes 0) where the two models' own intervals overlap.
 Prints a table: metric, A, B, B - A and its 95 % interval (EER: lower is better).
 """
@@ -16,6 +17,9 @@ from gate.embedder import Embedder
 from gate.pipeline import FacePipeline
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import (
+    check_pairs,
+    embed_images,
+    embed_images_with,
     evaluate_pairs,
     paired_difference_intervals,
     pairs_among,
@@ -37,11 +41,21 @@ def main() -> None:
     if args.people:
         pairs = pairs_among(pairs, read_people_list(args.people))
     images = lfw_images(root)
+    embedders = [Embedder(args.model_a), Embedder(args.model_b)]
+    names = check_pairs(pairs, images)
+    paths = [images / name for name in names]
+    pipelines = [FacePipeline(crop_size=e.input_size) for e in embedders]
+    if embedders[0].input_size == embedders[1].input_size:  # detect and align once for both
+        vectors, found = embed_images_with(paths, pipelines[0], embedders)
+        found = [found, found]
+    else:
+        both = [embed_images(paths, pipeline, e) for pipeline, e in zip(pipelines, embedders, strict=True)]
+        vectors, found = [v for v, _ in both], [f for _, f in both]
     results = {}
-    for key, card in (("A", args.model_a), ("B", args.model_b)):
-        embedder = Embedder(card)
-        results[key] = evaluate_pairs(pairs, images, FacePipeline(crop_size=embedder.input_size), embedder)
-        print(f"{key}: {embedder.model_id} ({card}), {results[key]['failed_to_detect']} images without a face")
+    for i, (key, card) in enumerate((("A", args.model_a), ("B", args.model_b))):
+        named = {name: vectors[i][row] if found[i][row] else None for row, name in enumerate(names)}
+        results[key] = evaluate_pairs(pairs, images, pipelines[i], embedders[i], vectors=named)
+        print(f"{key}: {embedders[i].model_id} ({card}), {results[key]['failed_to_detect']} images without a face")
     boot = paired_difference_intervals(results["A"], results["B"], pairs, args.resamples)
     print(f"{len(pairs)} pairs; paired bootstrap by person, {boot['resamples']} resamples")
     print(f"{'metric':16} {'A':>8} {'B':>8} {'B - A':>8} {'95 % interval':>20}")

@@ -178,14 +178,15 @@ def make_pairs(
     return pairs
 
 
-def embed_images(
-    paths: list[Path], pipeline: FacePipeline, embedder: Embedder, progress: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings (N, D) float32, found (N,) bool): each image's central face, detected and aligned once.
+def embed_images_with(
+    paths: list[Path], pipeline: FacePipeline, embedders: list[Embedder], progress: bool = True
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """([embeddings (N, D) float32 per embedder], found (N,) bool): each image's central face, detected and
+    aligned once, embedded by every embedder (they must share the pipeline's crop size).
 
     Rows where no face was found stay zero.
     """
-    embeddings = np.zeros((len(paths), embedder.card.embedding_size), dtype=np.float32)
+    embeddings = [np.zeros((len(paths), e.card.embedding_size), dtype=np.float32) for e in embedders]
     found = np.zeros(len(paths), dtype=bool)
     with tqdm(total=len(paths), desc="evaluating", unit="image", disable=not progress) as bar:
         for start in range(0, len(paths), BATCH):
@@ -197,10 +198,19 @@ def embed_images(
                     crops.append(pipeline.crop(image, face).crop)
                     rows.append(start + offset)
             if crops:
-                embeddings[rows] = embedder.embed(np.stack(crops))
+                for out, embedder in zip(embeddings, embedders, strict=True):
+                    out[rows] = embedder.embed(np.stack(crops))
                 found[rows] = True
             bar.update(len(images))
     return embeddings, found
+
+
+def embed_images(
+    paths: list[Path], pipeline: FacePipeline, embedder: Embedder, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings (N, D) float32, found (N,) bool) of one embedder: see embed_images_with."""
+    embeddings, found = embed_images_with(paths, pipeline, [embedder], progress)
+    return embeddings[0], found
 
 
 def embed_named(
