@@ -9,7 +9,9 @@ from torch.nn import functional as F
 
 
 class FaceAugment:
-    """Flip, small scale/shift/rotation, brightness/contrast/saturation jitter, occasional grey and blur.
+    """Flip, small scale/shift/rotation, brightness/contrast/saturation jitter, occasional grey and blur, and
+    (`occlusion_p` > 0) random erasing: a grey rectangle over 5-25 % of the crop, as sunglasses, a hand or a
+    scarf would cover (Zhong et al., 2020).
 
     Alignment already centres the face, so geometric jitter stays small: it teaches tolerance to landmark error.
     Input (N, S, S, 3) uint8 tensor; output (N, 3, S, S) float in [-1, 1].
@@ -23,16 +25,19 @@ class FaceAugment:
         colour: float = 0.25,
         grey_p: float = 0.1,
         blur_p: float = 0.15,
+        occlusion_p: float = 0.0,
     ) -> None:
         self.scale, self.shift, self.degrees = scale, shift, degrees
         self.colour, self.grey_p, self.blur_p = colour, grey_p, blur_p
+        self.occlusion_p = occlusion_p
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = batch.permute(0, 3, 1, 2).float() / 255.0
         x = self._geometry(x)
         x = self._colour(x)
         x = self._blur(x)
-        return (x.clamp(0, 1) - 0.5) / 0.5
+        x = self._occlude(x.clamp(0, 1))
+        return (x - 0.5) / 0.5
 
     def _uniform(self, n: int, low: float, high: float, device: torch.device) -> torch.Tensor:
         return torch.empty(n, device=device).uniform_(low, high)
@@ -76,3 +81,21 @@ class FaceAugment:
         out = x.clone()
         out[chosen] = blurred
         return out
+
+    def _occlude(self, x: torch.Tensor) -> torch.Tensor:
+        """Mid-grey (0 after normalisation) over a random rectangle: area 5-25 %, aspect ratio 1/2-2."""
+        if self.occlusion_p <= 0:  # draw nothing: the random stream stays that of the recipes without it
+            return x
+        n, size, device = len(x), x.shape[-1], x.device
+        chosen = torch.rand(n, device=device) < self.occlusion_p
+        if not chosen.any():
+            return x
+        area = self._uniform(n, 0.05, 0.25, device)
+        aspect = torch.exp(self._uniform(n, -math.log(2), math.log(2), device))
+        height, width = (area * aspect).sqrt().clamp(max=1.0), (area / aspect).sqrt().clamp(max=1.0)
+        top, left = torch.rand(n, device=device) * (1 - height), torch.rand(n, device=device) * (1 - width)
+        where = (torch.arange(size, device=device) + 0.5) / size
+        rows = (where[None] >= top[:, None]) & (where[None] < (top + height)[:, None])
+        cols = (where[None] >= left[:, None]) & (where[None] < (left + width)[:, None])
+        mask = rows[:, :, None] & cols[:, None, :] & chosen[:, None, None]
+        return torch.where(mask[:, None], torch.tensor(0.5, dtype=x.dtype, device=device), x)

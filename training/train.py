@@ -57,6 +57,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
+    occlusion: float = 0.0  # >0: this share of training crops gets a random grey rectangle (augment.py)
     ema: float = 0.0  # >0: validate and export a moving average of the weights with this decay per step (0.999)
     val_people: int = 100
     holdout_pins: int = 0  # >0: leave this many Pins people (a seeded choice) out entirely, for the two-stage study
@@ -79,6 +80,7 @@ def recipe_name(config: TrainConfig) -> str:
     parts = [config.loss] if config.triplet_weight > 0 else []
     parts += ["arcface"] if config.arcface_weight > 0 else []
     parts += ["dlib-distill"] if config.distill_weight > 0 else []
+    parts += ["occlusion"] if config.occlusion > 0 else []
     parts += ["ema"] if config.ema > 0 else []
     parts += ["finetuned"] if config.init_from else []
     return "+".join(parts)
@@ -154,7 +156,7 @@ def train_one_epoch(
     ema: AveragedModel | None = None,
 ) -> float:
     model.train()
-    augment, triplet = FaceAugment(), get_loss(config.loss)
+    augment, triplet = FaceAugment(occlusion_p=config.occlusion), get_loss(config.loss)
     device = data.crops.device
     use_amp = use_bf16(device, config.amp)
     total, count = 0.0, 0
