@@ -94,7 +94,7 @@ def test_train_cpu_checkpoint_resume_export(tiny_data: Path, tmp_path: Path):
     assert card_path == resumed
 
 
-def test_train_with_arcface_and_teacher_file_runs_and_exports(tiny_data: Path, tmp_path: Path):
+def test_train_with_arcface_teacher_and_occlusion_runs_and_exports(tiny_data: Path, tmp_path: Path):
     crops_dir = tmp_path / "crops"
     shutil.copytree(tiny_data / "crops", crops_dir)
     for name in ("lfw", "pins"):  # a stand-in teacher (dlib is an optional extra): random descriptors
@@ -104,10 +104,10 @@ def test_train_with_arcface_and_teacher_file_runs_and_exports(tiny_data: Path, t
     config = make_config(
         overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "max_batches=2"],
         data=str(tiny_data), crops=str(crops_dir), out=str(tmp_path / "run"), epochs=1, device="cpu",
-        arcface_weight=1.0, distill_weight=1.0,
+        arcface_weight=1.0, distill_weight=1.0, occlusion=0.5,
     )  # fmt: skip
     card = Embedder(train(config)).card
-    assert "arcface" in card.model_id and "dlib-distill" in card.model_id
+    assert all(part in card.model_id for part in ("arcface", "dlib-distill", "occlusion"))
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
     assert any(key.startswith("1.to_teacher") for key in state)  # heads are checkpointed, not exported
 
