@@ -18,13 +18,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from peer_dlib import teacher_scores
+from peer_dlib import pair_crops, teacher_scores
 from tqdm import tqdm
 
 from gate.detection import Detector, central_face
 from gate.embedder import Embedder
 from gate.imageio import load_image
-from training.crops import load_crops
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import read_pairs
 from training.metrics import kfold_accuracy
@@ -69,21 +68,19 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, default=dataset_root() / "lfw" / "pairsDevTest.txt")
     args = parser.parse_args()
     pairs = read_pairs(args.pairs)
-    names = sorted({p.left for p in pairs} | {p.right for p in pairs})
-    crops = load_crops(args.crops / "lfw.npz", people={name.split("/")[0] for name in names})
-    row = {file: i for i, file in enumerate(crops.file)}
+    crops = pair_crops(pairs, args.crops / "lfw.npz")
+    names = list(crops)
     embedder = Embedder(args.model)
-    vectors = embedder.embed(crops.crops[[row[name] for name in names]])
-    index = {name: i for i, name in enumerate(names)}
-    ours = np.array([float(vectors[index[p.left]] @ vectors[index[p.right]]) for p in pairs])
-    theirs, _ = teacher_scores(pairs, args.crops / "lfw.npz")
+    vectors = dict(zip(names, embedder.embed(np.stack(list(crops.values()))), strict=True))
+    ours = np.array([float(vectors[p.left] @ vectors[p.right]) for p in pairs])
+    theirs, _ = teacher_scores(pairs, crops)
     labels, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
     (our_errors, our_accuracy), (their_errors, their_accuracy) = (
         kfold_errors(ours, labels, folds),
         kfold_errors(theirs, labels, folds),
     )
     offsets = nose_offsets(names, lfw_images())
-    sharp = {name: sharpness(crops.crops[row[name]]) for name in names}
+    sharp = {name: sharpness(crop) for name, crop in crops.items()}
     properties = {
         "pose difference": np.array([abs(offsets[p.left] - offsets[p.right]) for p in pairs]),
         "sharpness (blurrier photo)": np.array([min(sharp[p.left], sharp[p.right]) for p in pairs]),

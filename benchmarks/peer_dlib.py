@@ -72,15 +72,25 @@ def dlib_scores(pairs: list, root: Path, peer: DlibPeer) -> tuple[np.ndarray, in
     return scores, missing, per_image, float(np.median(embed_seconds))
 
 
-def teacher_scores(pairs: list, crops_file: Path) -> tuple[np.ndarray, float]:
-    """Scores of the pairs with dlib describing FaceGate's aligned crops (the teacher's view), seconds a crop."""
+def pair_crops(pairs: list, crops_file: Path) -> dict[str, np.ndarray]:
+    """{image name: its stored aligned crop} for every photo of the pairs, from `facegate prepare`'s lfw.npz."""
     names = sorted({p.left for p in pairs} | {p.right for p in pairs})
     crops = load_crops(crops_file, people={name.split("/")[0] for name in names})
     row = {file: i for i, file in enumerate(crops.file)}
+    return {name: crops.crops[row[name]] for name in names}
+
+
+def teacher_scores(pairs: list, crops: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+    """Scores of the pairs with dlib describing FaceGate's aligned crops (the teacher's view), seconds a crop."""
     teacher, started = DlibTeacher(), time.perf_counter()
-    descriptors = {name: teacher.describe(crops.crops[row[name]]) for name in tqdm(names, desc="teacher", unit="crop")}
-    seconds = (time.perf_counter() - started) / len(names)
+    descriptors = {name: teacher.describe(crop) for name, crop in tqdm(crops.items(), desc="teacher", unit="crop")}
+    seconds = (time.perf_counter() - started) / len(crops)
     return np.array([-float(np.linalg.norm(descriptors[p.left] - descriptors[p.right])) for p in pairs]), seconds
+
+
+def _spread(pairs: list, count: int) -> list:
+    """`count` pairs taken evenly through the list, so that they keep several folds (the first N share one)."""
+    return pairs[:: max(1, len(pairs) // count)][:count]
 
 
 def facegate_embed_seconds(embedder: Embedder, repeats: int = 50) -> float:
@@ -99,14 +109,15 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, default=dataset_root() / "lfw" / "pairsDevTest.txt")
     parser.add_argument("--people", type=Path, default=None, help="only the pairs of two listed people")
     parser.add_argument("--model", type=Path, default=None, help="FaceGate model card (default: the shipped one)")
-    parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each kind")
+    parser.add_argument("--limit", type=int, default=0, help="use only N pairs of each kind, spread over the folds")
     parser.add_argument("--crops", type=Path, default=None, help="folder of `facegate prepare` crops: add a row")
     args = parser.parse_args()
     pairs = read_pairs(args.pairs)
     if args.people:
         pairs = pairs_among(pairs, read_people_list(args.people))
     if args.limit:
-        pairs = [p for p in pairs if p.same][: args.limit] + [p for p in pairs if not p.same][: args.limit]
+        same, different = [p for p in pairs if p.same], [p for p in pairs if not p.same]
+        pairs = _spread(same, args.limit) + _spread(different, args.limit)
     root = lfw_images()
     labels = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
@@ -122,7 +133,7 @@ def main() -> None:
         ("dlib ResNet (face_recognition)", theirs, dlib_per_image, dlib_embed),
     ]
     if args.crops:
-        scores, per_crop = teacher_scores(pairs, args.crops / "lfw.npz")
+        scores, per_crop = teacher_scores(pairs, pair_crops(pairs, args.crops / "lfw.npz"))
         on_crops = {**verification_metrics(scores, labels, folds), "failed_to_detect": 0}
         rows.append(("dlib on FaceGate's aligned crops (the teacher)", on_crops, per_crop, per_crop))
     print(f"{len(pairs)} pairs of {args.pairs.name}, {images} images")
