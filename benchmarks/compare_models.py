@@ -18,7 +18,6 @@ from gate.pipeline import FacePipeline
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import (
     check_pairs,
-    embed_images,
     embed_images_with,
     evaluate_pairs,
     paired_difference_intervals,
@@ -45,16 +44,13 @@ def main() -> None:
     names = check_pairs(pairs, images)
     paths = [images / name for name in names]
     pipelines = [FacePipeline(crop_size=e.input_size) for e in embedders]
+    named: list[dict | None] = [None, None]  # None: evaluate_pairs detects and embeds for its model alone
     if embedders[0].input_size == embedders[1].input_size:  # detect and align once for both
         vectors, found = embed_images_with(paths, pipelines[0], embedders)
-        found = [found, found]
-    else:
-        both = [embed_images(paths, pipeline, e) for pipeline, e in zip(pipelines, embedders, strict=True)]
-        vectors, found = [v for v, _ in both], [f for _, f in both]
+        named = [{name: v[row] if found[row] else None for row, name in enumerate(names)} for v in vectors]
     results = {}
     for i, (key, card) in enumerate((("A", args.model_a), ("B", args.model_b))):
-        named = {name: vectors[i][row] if found[i][row] else None for row, name in enumerate(names)}
-        results[key] = evaluate_pairs(pairs, images, pipelines[i], embedders[i], vectors=named)
+        results[key] = evaluate_pairs(pairs, images, pipelines[i], embedders[i], vectors=named[i])
         print(f"{key}: {embedders[i].model_id} ({card}), {results[key]['failed_to_detect']} images without a face")
     boot = paired_difference_intervals(results["A"], results["B"], pairs, args.resamples)
     print(f"{len(pairs)} pairs; paired bootstrap by person, {boot['resamples']} resamples")

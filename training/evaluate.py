@@ -198,8 +198,9 @@ def embed_images_with(
                     crops.append(pipeline.crop(image, face).crop)
                     rows.append(start + offset)
             if crops:
+                batch = np.stack(crops)
                 for out, embedder in zip(embeddings, embedders, strict=True):
-                    out[rows] = embedder.embed(np.stack(crops))
+                    out[rows] = embedder.embed(batch)
                 found[rows] = True
             bar.update(len(images))
     return embeddings, found
