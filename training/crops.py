@@ -6,14 +6,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
 from gate.alignment import align
-from gate.detection import Detector, central_face
 from gate.errors import FaceGateError
 from gate.imageio import IMAGE_SUFFIXES, decode_crop, encode_crop, load_image
+
+if TYPE_CHECKING:
+    from gate.detection import Detector
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ def build_crops(
 ) -> Path:
     """Detect, align and store every photo under root. No-face photos use the mean landmarks of the
     detected ones, scaled to the photo (LFW and Pins photos are roughly centred), and are flagged."""
+    from gate.detection import Detector, central_face  # here: loading stored crops needs no detector stack
+
     detector = detector or Detector()
     photos = list_photos(root, people)
     blobs: dict[int, bytes] = {}
