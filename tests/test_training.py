@@ -85,6 +85,8 @@ def test_train_cpu_checkpoint_resume_export(tiny_data: Path, tmp_path: Path):
     resumed = train(make_config(**{**config.__dict__, "epochs": 2}), resume=True)
     history = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["history"]
     assert [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["seconds"] > history[0]["seconds"]  # the clock goes on across the resume
+    assert Embedder(resumed).card.training["seconds"] >= history[1]["seconds"]
     embedder = Embedder(resumed)
     thresholds = embedder.card.thresholds
     assert thresholds["0.0001"] >= thresholds["0.001"] >= thresholds["0.01"]

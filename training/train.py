@@ -254,7 +254,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             ema.load_state_dict(state["ema"])
         start, history = state["epoch"] + 1, state["history"]
         log.info("resumed from %s at epoch %d", checkpoint, start + 1)
-    began, calibration = time.time(), None
+    # a resumed run's clock goes on from its last epoch, so the card's training time counts every session
+    began, calibration = time.time() - (history[-1]["seconds"] if history else 0.0), None
     for epoch in range(start, config.epochs):
         loss = train_one_epoch(model, heads, data, sampler, optimizer, scheduler, config, epoch, ema)
         record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
