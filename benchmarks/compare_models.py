@@ -6,6 +6,12 @@ Both models see the same photos, the same detected and aligned faces (detected o
 the same size) and the same resampled people, so the interval of the
 difference says whether B measurably beats A (it excludes 0) where the two models' own intervals overlap.
 Prints a table: metric, A, B, B - A and its 95 % interval (EER: lower is better).
+
+`--validation` compares them instead on the training pool's held-out validation people (LFW DevTrain people no
+run trains on; both cards must have been trained with the same split: seed, val_people, holdout_pins) at the
+calibration FARs 1e-2, 1e-3 and 1e-4: every pair of those 3,199 crops, 795 genuine and 5.1 M impostor pairs,
+which resolves the gate's low-FAR operating points that LFW's 500 impostor pairs cannot
+(`[--crops .crops]`, the aligned crops of `facegate prepare`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ import argparse
 from pathlib import Path
 
 from gate.embedder import Embedder
+from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
+from training.calibration import FARS, calibrate, paired_tar_intervals
+from training.data import build_pool
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import (
     check_pairs,
@@ -34,8 +43,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, default=None, help="LFW pairs file (default: pairsDevTest.txt)")
     parser.add_argument("--people", type=Path, default=None, help="only the pairs of two listed people")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--validation", action="store_true", help="compare on the held-out validation people")
+    parser.add_argument("--crops", type=Path, default=Path(".crops"), help="aligned crops (with --validation)")
     args = parser.parse_args()
     root = dataset_root()
+    if args.validation:
+        compare_on_validation(args.model_a, args.model_b, args.crops, root, args.resamples)
+        return
     pairs = read_pairs(args.pairs or root / "lfw" / "pairsDevTest.txt")
     if args.people:
         pairs = pairs_among(pairs, read_people_list(args.people))
@@ -58,6 +72,31 @@ def main() -> None:
     for name, (low, high) in boot["intervals"].items():
         a, b = (_value(results[k], name) for k in ("A", "B"))
         print(f"{name:16} {a:8.4f} {b:8.4f} {b - a:+8.4f} {f'[{low:+.4f}, {high:+.4f}]':>20}")
+
+
+SPLIT = {"seed": 0, "val_people": 100, "holdout_pins": 0}  # the training settings that choose the validation people
+
+
+def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, resamples: int) -> None:
+    embedders = [Embedder(card_a), Embedder(card_b)]
+    splits = [{k: e.card.training.get("config", {}).get(k, v) for k, v in SPLIT.items()} for e in embedders]
+    if splits[0] != splits[1]:
+        raise FaceGateError(f"the two models held out different validation people: {splits[0]} vs {splits[1]}")
+    pool = build_pool(crops, root / "lfw", splits[0]["val_people"], splits[0]["seed"], splits[0]["holdout_pins"])
+    embeddings = [e.embed(pool.val.crops) for e in embedders]
+    summaries = [calibrate(v, pool.val_labels)["summary"] for v in embeddings]
+    boot = paired_tar_intervals(*embeddings, pool.val_labels, resamples)
+    for key, embedder in zip("AB", embedders, strict=True):
+        print(f"{key}: {embedder.model_id}")
+    print(
+        f"validation people of {splits[0]}: {summaries[0]['genuine_pairs']} genuine, "
+        f"{summaries[0]['impostor_pairs']} impostor pairs; paired bootstrap by person, {boot['resamples']} resamples"
+    )
+    print(f"{'metric':16} {'A':>8} {'B':>8} {'B - A':>8} {'95 % interval':>20}")
+    for far in FARS:
+        a, b = (s[f"tar_at_far_{far}"] for s in summaries)
+        low, high = boot["intervals"][far]
+        print(f"{'tar_at_far_' + far:16} {a:8.4f} {b:8.4f} {b - a:+8.4f} {f'[{low:+.4f}, {high:+.4f}]':>20}")
 
 
 def _value(result: dict, name: str) -> float:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import auc, best_threshold, eer, kfold_accuracy, roc, tar_at_far, threshold_at_far
+from training.metrics import (
+    auc,
+    best_threshold,
+    eer,
+    kfold_accuracy,
+    roc,
+    tar_at_far,
+    threshold_at_far,
+    weighted_threshold_at_far,
+)
 
 # genuine 0.8, 0.5, 0.5; impostor 0.5, 0.2 (a genuine/impostor tie at 0.5)
 TIED_SCORES = np.array([0.8, 0.5, 0.5, 0.5, 0.2])
@@ -120,3 +129,14 @@ def test_kfold_accuracy_two_folds_threshold_from_other_fold() -> None:
 def test_kfold_accuracy_single_fold_raises() -> None:
     with pytest.raises(ValueError, match="2 folds"):
         kfold_accuracy(np.array([0.1, 0.9]), np.array([False, True]), np.array([0, 0]))
+
+
+def test_weighted_threshold_matches_the_repeated_scores():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=400)
+    weights = rng.integers(0, 4, size=400)
+    order = np.argsort(-scores)
+    for far in (0.0, 0.001, 0.01, 0.1, 0.5):
+        expected = threshold_at_far(np.repeat(scores, weights), far)
+        got = weighted_threshold_at_far(scores[order], np.cumsum(weights[order]), far)
+        assert got == expected

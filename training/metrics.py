@@ -83,6 +83,13 @@ def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
     return _above(impostor[allowed_false_accepts(len(impostor), far)])
 
 
+def weighted_threshold_at_far(descending: np.ndarray, cumulative_weights: np.ndarray, far: float) -> float:
+    """threshold_at_far for impostor scores sorted high to low, each counted as often as its integer weight
+    says (a bootstrap resample); `cumulative_weights` is the weights' running sum in that order."""
+    allowed = allowed_false_accepts(int(cumulative_weights[-1]), far)
+    return _above(descending[np.searchsorted(cumulative_weights, allowed + 1)])
+
+
 def tar_at_far(scores: np.ndarray, labels: np.ndarray, far: float) -> tuple[float, float]:
     """(true-accept rate, threshold) at the smallest threshold that keeps the false-accept rate <= far."""
     genuine, impostor = _split(scores, labels)
