@@ -1,11 +1,12 @@
 """Latency on this CPU per stage of a 640x480 frame (detect, align, embed, search) and FAISS search at scale.
 
-Run: `python benchmarks/latency.py [--repeats 20] [--skip-1m]`. Frames are built by pasting real LFW photos
-from $FACEGATE_DATA (default ../shared/datasets) onto a plain background: one face, and five faces. Timing
-does not depend on the weights, so without a shipped model (gate/models/default.json) an untrained
-mobilefacenet and resnet18 are exported to a temporary folder and both are timed. Gallery search uses random
-unit templates; each query is a template plus noise (cosine about 0.8, like a probe of an enrolled person),
-searched one at a time, single-threaded (OpenMP's fan-out costs more than it saves on a single query).
+Run: `python benchmarks/latency.py [--repeats 20] [--skip-1m] [--model CARD ...]`. Frames are built by pasting
+real LFW photos from $FACEGATE_DATA (default ../shared/datasets) onto a plain background: one face, and five
+faces. Timing does not depend on the weights, so without a shipped model (gate/models/default.json) an untrained
+mobilefacenet and resnet18 are exported to a temporary folder and both are timed; `--model` times other trained
+cards beside it. Gallery search uses random unit templates; each query is a template plus noise (cosine about
+0.8, like a probe of an enrolled person), searched one at a time, single-threaded (OpenMP's fan-out costs more
+than it saves on a single query).
 """
 
 from __future__ import annotations
@@ -95,11 +96,13 @@ def faiss_threads(count: int) -> Iterator[None]:
         faiss.omp_set_num_threads(before)
 
 
-def models(workdir: Path) -> list[tuple[str, Embedder]]:
-    """The shipped model, or untrained mobilefacenet and resnet18 exported to workdir."""
+def models(workdir: Path, cards: list[Path]) -> list[tuple[str, Embedder]]:
+    """The shipped model (or untrained mobilefacenet and resnet18 exported to workdir), then the given cards."""
+    given = [Embedder(card) for card in cards]
+    extra = [(f"{e.model_id} ({e.card.architecture}, {card})", e) for e, card in zip(given, cards, strict=True)]
     if SHIPPED_CARD.is_file():
         embedder = Embedder()
-        return [(f"shipped {embedder.model_id} ({embedder.card.architecture})", embedder)]
+        return [(f"shipped {embedder.model_id} ({embedder.card.architecture})", embedder), *extra]
     found = []
     for architecture in ("mobilefacenet", "resnet18"):
         card = workdir / f"{architecture}.json"
@@ -111,7 +114,7 @@ def models(workdir: Path) -> list[tuple[str, Embedder]]:
             embedding_size=128,
         )
         found.append((f"untrained {architecture} (no shipped model)", Embedder(card)))
-    return found
+    return found + extra
 
 
 def time_frame(
@@ -150,11 +153,13 @@ def percentile_row(label: str, values: list[float], target: float | None = None)
     return (label, f"{median:.2f}", f"{p95:.2f}", verdict)
 
 
-def frame_rows(frames: dict[str, np.ndarray], workdir: Path, repeats: int) -> tuple[list[tuple[str, ...]], int]:
+def frame_rows(
+    frames: dict[str, np.ndarray], workdir: Path, repeats: int, cards: list[Path]
+) -> tuple[list[tuple[str, ...]], int]:
     """Table rows for every model and frame, and the embedding size of the first model."""
     rows: list[tuple[str, ...]] = []
     pipeline_for: dict[int, FacePipeline] = {}
-    loaded = models(workdir)
+    loaded = models(workdir, cards)
     for label, embedder in loaded:
         pipeline = pipeline_for.setdefault(embedder.input_size, FacePipeline(crop_size=embedder.input_size))
         index = faiss.IndexFlatIP(embedder.card.embedding_size)
@@ -218,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (all cores)")
     parser.add_argument("--queries", type=int, default=200, help="search queries per gallery size")
     parser.add_argument("--skip-1m", action="store_true", help="leave out the 1M gallery (slow HNSW build)")
+    parser.add_argument("--model", type=Path, action="append", default=[], help="also time this model card")
     args = parser.parse_args(argv)
     lfw = dataset_root() / "lfw" / "lfw-deepfunneled"
     if not lfw.is_dir():
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: other processes keep the CPU busy: these timings are inflated; rerun on an idle machine")
     print_rows([("stage", "median ms", "p95 ms", "target (median)")])
     with tempfile.TemporaryDirectory() as workdir:
-        rows, dim = frame_rows(build_frames(lfw), Path(workdir), args.repeats)
+        rows, dim = frame_rows(build_frames(lfw), Path(workdir), args.repeats, args.model)
     print_rows(rows)
     print_rows([(f"-- search, dim {dim}, {args.queries} queries one at a time, 1 thread", "", "", "")])
     rng = np.random.default_rng(0)
