@@ -11,6 +11,7 @@ from torchvision.models import resnet18
 from gate.errors import FaceGateError
 
 _REGISTRY: dict[str, Callable[[int], nn.Module]] = {}
+_INPUT_SIZES = {"inception_resnet_v1": 160}  # the crop side each backbone is built for; 112 for the rest
 
 
 def register(name: str) -> Callable[[Callable[[int], nn.Module]], Callable[[int], nn.Module]]:
@@ -25,8 +26,14 @@ def backbone_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def input_size_for(name: str) -> int:
+    """The crop side (pixels) the backbone is built for: its training crops and the gate's crops use it."""
+    return _INPUT_SIZES.get(name, 112)
+
+
 def build_backbone(name: str, embedding_size: int = 128) -> nn.Module:
-    """A fresh network mapping (N, 3, 112, 112) floats in [-1, 1] to (N, embedding_size) raw embeddings."""
+    """A fresh network mapping (N, 3, S, S) floats in [-1, 1], S = input_size_for(name), to (N, embedding_size)
+    raw embeddings."""
     if name not in _REGISTRY:
         raise FaceGateError(f"unknown backbone {name!r}; valid: {', '.join(backbone_names())}")
     return _REGISTRY[name](embedding_size)
@@ -131,3 +138,17 @@ def _resnet18(embedding_size: int) -> nn.Module:
 @register("mobilefacenet")
 def _mobilefacenet(embedding_size: int) -> nn.Module:
     return MobileFaceNet(embedding_size)
+
+
+@register("inception_resnet_v1")
+def _inception_resnet_v1(embedding_size: int) -> nn.Module:
+    """facenet-pytorch's InceptionResnetV1 (FaceNet's network, 160x160 crops), untrained (its pretrained weights
+    cannot be fetched here), with a projection to embedding_size. classify=True with an identity `logits` layer
+    makes it return the raw batch-normalised embedding, which the losses and the embedder normalise."""
+    from facenet_pytorch import InceptionResnetV1  # facenet-pytorch is already the gate's detector dependency
+
+    network = InceptionResnetV1(pretrained=None, classify=True, num_classes=1)
+    network.last_linear = nn.Linear(network.last_linear.in_features, embedding_size, bias=False)
+    network.last_bn = nn.BatchNorm1d(embedding_size, eps=0.001, momentum=0.1, affine=True)
+    network.logits = nn.Identity()
+    return network

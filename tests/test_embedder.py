@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gate.backbones import build_backbone, input_size_for
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, read_card
+from training.export import export_model
 from training.ship import MAX_SHIPPED_BYTES
 
 
@@ -96,7 +98,7 @@ def test_model_card_architecture_mismatch_refused(untrained_card: Path, tmp_path
 def test_model_card_unknown_architecture_lists_valid(untrained_card: Path, tmp_path: Path):
     card = _copy(untrained_card, tmp_path)
     _edit(card, architecture="vgg99")
-    with pytest.raises(FaceGateError, match="valid: mobilefacenet, resnet18"):
+    with pytest.raises(FaceGateError, match="valid: inception_resnet_v1, mobilefacenet, resnet18"):
         Embedder(card)
 
 
@@ -111,3 +113,17 @@ def test_embedder_flip_average_mirror_invariant(untrained_card: Path):
     assert np.allclose(flipping.embed(crops), flipping.embed(crops[:, :, ::-1]), atol=1e-5)
     plain = Embedder(untrained_card)
     assert not np.allclose(plain.embed(crops), plain.embed(crops[:, :, ::-1]), atol=1e-3)
+
+
+def test_inception_resnet_v1_card_embeds_160_crops_only(tmp_path: Path):
+    assert (input_size_for("inception_resnet_v1"), input_size_for("mobilefacenet")) == (160, 112)
+    card = tmp_path / "irv1.json"
+    network = build_backbone("inception_resnet_v1", 128).eval()
+    export_model(network, card, model_id="irv1", architecture="inception_resnet_v1", embedding_size=128, input_size=160)
+    embedder = Embedder(card)
+    crops = np.random.default_rng(0).integers(0, 256, (2, 160, 160, 3), dtype=np.uint8)
+    vectors = embedder.embed(crops)
+    assert vectors.shape == (2, 128)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="160, 160, 3"):
+        embedder.embed(crops[:, :112, :112])

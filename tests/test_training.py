@@ -143,3 +143,18 @@ def test_weight_ema_is_what_is_validated_and_exported(tiny_data: Path, tmp_path:
     averaged, raw = state["ema"][f"module.{key}"], state["model"][f"0.{key}"]
     to_average, to_raw = (float((exported[key] - w.float()).abs().max()) for w in (averaged, raw))
     assert to_average < 1e-3 < to_raw  # the average, not the last step's weights (the file is float16)
+
+
+def test_inception_resnet_v1_trains_on_160_crops_and_refuses_112_ones(tiny_data: Path, tmp_path: Path):
+    settings = ["backbone=inception_resnet_v1", "p=4", "k=4", "val_people=3", "max_batches=1"]
+    common = {"data": str(tiny_data), "out": str(tmp_path / "run"), "epochs": 1, "device": "cpu"}
+    with pytest.raises(FaceGateError, match=r"takes 160x160 crops.*are 112x112.*facegate prepare --size 160"):
+        train(make_config(overrides=settings, crops=str(tiny_data / "crops"), **common))
+    assert not (tmp_path / "run" / "model.json").exists()
+    for name, folder in (("pins", tiny_data / "pins"), ("lfw", tiny_data / "lfw" / "lfw-deepfunneled")):
+        build_crops(folder, tmp_path / "crops160" / f"{name}.npz", size=160)
+    assert load_crops(tmp_path / "crops160" / "pins.npz").crops.shape[1:] == (160, 160, 3)
+    embedder = Embedder(train(make_config(overrides=settings, crops=str(tmp_path / "crops160"), **common)))
+    assert (embedder.card.architecture, embedder.input_size) == ("inception_resnet_v1", 160)
+    vectors = embedder.embed(load_crops(tmp_path / "crops160" / "pins.npz").crops[:2])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

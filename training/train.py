@@ -19,7 +19,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from gate.backbones import build_backbone
+from gate.backbones import build_backbone, input_size_for
 from gate.embedder import Embedder, embed_tensor, to_tensor
 from gate.errors import FaceGateError
 from training.augment import FaceAugment
@@ -221,6 +221,13 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     device = resolve_device(config.device)
     root = Path(config.data) if config.data else dataset_root()
     pool = build_pool(Path(config.crops), root / "lfw", config.val_people, config.seed, config.holdout_pins)
+    size = input_size_for(config.backbone)
+    if pool.train.crops.shape[1] != size:
+        raise FaceGateError(
+            f"backbone {config.backbone} takes {size}x{size} crops, but those in {config.crops} are "
+            f"{pool.train.crops.shape[1]}x{pool.train.crops.shape[1]}: "
+            f"run `facegate prepare --size {size} --crops DIR` and train with --set crops=DIR"
+        )
     data = DeviceData(
         torch.from_numpy(pool.train.crops).to(device),
         torch.from_numpy(pool.train_labels).to(device),
@@ -279,6 +286,7 @@ def _export(
         model_id=f"facegate-{config.backbone}-{recipe_name(config)}-{time.strftime('%Y%m%d-%H%M')}",
         architecture=config.backbone,
         embedding_size=config.embedding_size,
+        input_size=input_size_for(config.backbone),
         thresholds={far: calibration["thresholds"][far] for far in FARS},
         training={
             "config": dataclasses.asdict(config),

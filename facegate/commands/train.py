@@ -21,6 +21,9 @@ def prepare(
         Path | None, typer.Option(help="Folder holding lfw/ and pins/ (default: $FACEGATE_DATA or ../shared/datasets).")
     ] = None,
     crops: Annotated[Path, typer.Option(help="Where the aligned crops go.")] = Path(".crops"),
+    size: Annotated[
+        int, typer.Option(min=32, max=512, help="Crop side in pixels: 112, or 160 for inception_resnet_v1.")
+    ] = 112,
     force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
 ) -> None:
     """Detect and align every training/evaluation photo once with the gate's own pipeline."""
@@ -31,7 +34,7 @@ def prepare(
         if out.exists() and not force:
             typer.echo(f"{out}: exists (use --force to rebuild)")
             continue
-        typer.echo(f"{build_crops(folder, out)}: written")
+        typer.echo(f"{build_crops(folder, out, size)}: written")
 
 
 def teach(
