@@ -217,7 +217,6 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     """Train, checkpoint every epoch (resumable), calibrate on held-out people, export `<out>/model.json`."""
     torch.manual_seed(config.seed)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     root = Path(config.data) if config.data else dataset_root()
     pool = build_pool(Path(config.crops), root / "lfw", config.val_people, config.seed, config.holdout_pins)
@@ -228,6 +227,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             f"{pool.train.crops.shape[1]}x{pool.train.crops.shape[1]}: "
             f"run `facegate prepare --size {size} --crops DIR` and train with --set crops=DIR"
         )
+    out.mkdir(parents=True, exist_ok=True)
     data = DeviceData(
         torch.from_numpy(pool.train.crops).to(device),
         torch.from_numpy(pool.train_labels).to(device),
