@@ -39,7 +39,8 @@ def paired_tar_intervals(
     """Bootstrap intervals of model B's TAR minus model A's at each calibration FAR, on every pair of the same
     held-out crops (as `calibrate` scores them). People are drawn with replacement and each pair counts as in
     training/bootstrap.py (a genuine pair as often as its person was drawn, an impostor pair the product of
-    its two people's counts); each resample sets its own thresholds from its weighted impostors, so the
+    its two people's counts; weighted, not repeated, as 5 M pairs would make each resample slow); each resample
+    sets its own thresholds from its weighted impostors, so the
     intervals carry the thresholds' uncertainty too. Returns {far: [low, high]} under "intervals"."""
     upper = np.triu_indices(len(labels), k=1)
     left, right = labels[upper[0]], labels[upper[1]]
