@@ -1,8 +1,12 @@
-"""Training augmentation on whole batches: output range, and the occlusion (random erasing) option."""
+"""Training augmentation on whole batches: output range, the occlusion (random erasing) option, and none."""
 
+import numpy as np
 import torch
 
-from training.augment import FaceAugment
+from gate.embedder import to_tensor
+from training.augment import FaceAugment, no_augment
+from training.recipes import make_config
+from training.train import recipe_name
 
 SIZE = 112
 
@@ -46,3 +50,11 @@ def test_occlusion_share_is_respected():
     out = _still(occlusion_p=0.3)(_white(2000))
     share = (out == 0.0).flatten(1).any(dim=1).float().mean()
     assert 0.25 < share < 0.35
+
+
+def test_no_augment_feeds_the_crops_as_the_embedder_does_and_names_the_recipe():
+    crops = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
+    assert torch.allclose(no_augment(torch.from_numpy(crops)), to_tensor(crops))
+    assert not torch.allclose(FaceAugment()(torch.from_numpy(crops)), to_tensor(crops))
+    assert recipe_name(make_config(overrides=["augment=false"])) == "batch_hard+no-augment"
+    assert "augment" not in recipe_name(make_config())

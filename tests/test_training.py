@@ -158,3 +158,11 @@ def test_inception_resnet_v1_trains_on_160_crops_and_refuses_112_ones(tiny_data:
     assert (embedder.card.architecture, embedder.input_size) == ("inception_resnet_v1", 160)
     vectors = embedder.embed(load_crops(tmp_path / "crops160" / "pins.npz").crops[:2])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_run_without_augmentation_trains_and_says_so(tiny_data: Path, tmp_path: Path):
+    config = make_config(
+        overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "max_batches=2", "augment=false"],
+        data=str(tiny_data), crops=str(tiny_data / "crops"), out=str(tmp_path / "run"), epochs=1, device="cpu",
+    )  # fmt: skip
+    assert "no-augment" in Embedder(train(config)).model_id

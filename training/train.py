@@ -22,7 +22,7 @@ from tqdm import tqdm
 from gate.backbones import build_backbone, input_size_for
 from gate.embedder import Embedder, embed_tensor, to_tensor
 from gate.errors import FaceGateError
-from training.augment import FaceAugment
+from training.augment import FaceAugment, no_augment
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
 from training.datasets import dataset_root
@@ -57,6 +57,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
+    augment: bool = True  # false: train on the crops as they are (no flip, jitter, colour, blur), to measure it
     occlusion: float = 0.0  # >0: this share of training crops gets a random grey rectangle (augment.py)
     ema: float = 0.0  # >0: validate and export a moving average of the weights with this decay per step (0.999)
     val_people: int = 100
@@ -81,6 +82,7 @@ def recipe_name(config: TrainConfig) -> str:
     parts += ["arcface"] if config.arcface_weight > 0 else []
     parts += ["dlib-distill"] if config.distill_weight > 0 else []
     parts += ["occlusion"] if config.occlusion > 0 else []
+    parts += [] if config.augment else ["no-augment"]
     parts += ["ema"] if config.ema > 0 else []
     parts += ["finetuned"] if config.init_from else []
     return "+".join(parts)
@@ -156,7 +158,8 @@ def train_one_epoch(
     ema: AveragedModel | None = None,
 ) -> float:
     model.train()
-    augment, triplet = FaceAugment(occlusion_p=config.occlusion), get_loss(config.loss)
+    augment = FaceAugment(occlusion_p=config.occlusion) if config.augment else no_augment
+    triplet = get_loss(config.loss)
     device = data.crops.device
     use_amp = use_bf16(device, config.amp)
     total, count = 0.0, 0
