@@ -11,12 +11,12 @@ from torchvision.models import resnet18
 from gate.errors import FaceGateError
 
 _REGISTRY: dict[str, Callable[[int], nn.Module]] = {}
-_INPUT_SIZES = {"inception_resnet_v1": 160}  # the crop side each backbone is built for; 112 for the rest
+_INPUT_SIZES: dict[str, int] = {}  # the crop side each backbone is built for
 
 
-def register(name: str) -> Callable[[Callable[[int], nn.Module]], Callable[[int], nn.Module]]:
+def register(name: str, input_size: int = 112) -> Callable[[Callable[[int], nn.Module]], Callable[[int], nn.Module]]:
     def add(factory: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
-        _REGISTRY[name] = factory
+        _REGISTRY[name], _INPUT_SIZES[name] = factory, input_size
         return factory
 
     return add
@@ -26,16 +26,21 @@ def backbone_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _check(name: str) -> None:
+    if name not in _REGISTRY:
+        raise FaceGateError(f"unknown backbone {name!r}; valid: {', '.join(backbone_names())}")
+
+
 def input_size_for(name: str) -> int:
     """The crop side (pixels) the backbone is built for: its training crops and the gate's crops use it."""
-    return _INPUT_SIZES.get(name, 112)
+    _check(name)
+    return _INPUT_SIZES[name]
 
 
 def build_backbone(name: str, embedding_size: int = 128) -> nn.Module:
     """A fresh network mapping (N, 3, S, S) floats in [-1, 1], S = input_size_for(name), to (N, embedding_size)
     raw embeddings."""
-    if name not in _REGISTRY:
-        raise FaceGateError(f"unknown backbone {name!r}; valid: {', '.join(backbone_names())}")
+    _check(name)
     return _REGISTRY[name](embedding_size)
 
 
@@ -140,7 +145,7 @@ def _mobilefacenet(embedding_size: int) -> nn.Module:
     return MobileFaceNet(embedding_size)
 
 
-@register("inception_resnet_v1")
+@register("inception_resnet_v1", input_size=160)
 def _inception_resnet_v1(embedding_size: int) -> nn.Module:
     """facenet-pytorch's InceptionResnetV1 (FaceNet's network, 160x160 crops), untrained (its pretrained weights
     cannot be fetched here), with a projection to embedding_size. classify=True with an identity `logits` layer

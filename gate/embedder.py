@@ -18,10 +18,11 @@ from gate.model_card import SHIPPED_CARD, ModelCard, read_card, weights_path
 log = logging.getLogger(__name__)
 
 
-def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, S, S, 3) RGB uint8 -> (N, 3, S, S) float32 in [-1, 1], the networks' input convention."""
-    tensor = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
-    return (tensor - 127.5) / 127.5
+def to_tensor(crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(N, S, S, 3) RGB uint8, an array or a tensor on any device -> (N, 3, S, S) float32 in [-1, 1], the
+    networks' input convention (training without augmentation feeds its device batches through it too)."""
+    tensor = crops if isinstance(crops, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(crops))
+    return (tensor.permute(0, 3, 1, 2).float() - 127.5) / 127.5
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:

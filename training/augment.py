@@ -8,12 +8,6 @@ import torch
 from torch.nn import functional as F
 
 
-def no_augment(batch: torch.Tensor) -> torch.Tensor:
-    """FaceAugment's input and output convention with the crops left as they are (the `augment = false` runs):
-    (N, S, S, 3) uint8 to (N, 3, S, S) float in [-1, 1], as the embedder's to_tensor."""
-    return (batch.permute(0, 3, 1, 2).float() - 127.5) / 127.5
-
-
 class FaceAugment:
     """Flip, small scale/shift/rotation, brightness/contrast/saturation jitter, occasional grey and blur, and
     (`occlusion_p` > 0) random erasing: a grey rectangle over 5-25 % of the crop, as sunglasses, a hand or a

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from gate.backbones import build_backbone, input_size_for
 from gate.embedder import Embedder, embed_tensor, to_tensor
 from gate.errors import FaceGateError
-from training.augment import FaceAugment, no_augment
+from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
 from training.datasets import dataset_root
@@ -158,7 +158,7 @@ def train_one_epoch(
     ema: AveragedModel | None = None,
 ) -> float:
     model.train()
-    augment = FaceAugment(occlusion_p=config.occlusion) if config.augment else no_augment
+    augment = FaceAugment(occlusion_p=config.occlusion) if config.augment else to_tensor
     triplet = get_loss(config.loss)
     device = data.crops.device
     use_amp = use_bf16(device, config.amp)
