@@ -8,7 +8,8 @@ difference says whether B measurably beats A (it excludes 0) where the two model
 Prints a table: metric, A, B, B - A and its 95 % interval (EER: lower is better).
 
 `--validation` compares them instead on the training pool's held-out validation people (LFW DevTrain people no
-run trains on; both cards must have been trained with the same split: seed, val_people, holdout_pins) at the
+run trains on; both cards must have been trained with the same split: seed, val_people, holdout_pins; without
+the single-photo people when either trained on them, `singles_per_batch`) at the
 calibration FARs 1e-2, 1e-3 and 1e-4: every pair of those 3,199 crops, 795 genuine and 5.1 M impostor pairs,
 which resolves the gate's low-FAR operating points that LFW's 500 impostor pairs cannot
 (`[--crops .crops]`, the aligned crops of `facegate prepare`).
@@ -82,7 +83,9 @@ def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, r
     splits = [{k: e.card.training.get("config", {}).get(k, v) for k, v in SPLIT.items()} for e in embedders]
     if splits[0] != splits[1]:
         raise FaceGateError(f"the two models held out different validation people: {splits[0]} vs {splits[1]}")
-    pool = build_pool(crops, root / "lfw", splits[0]["val_people"], splits[0]["seed"], splits[0]["holdout_pins"])
+    # a model that trained on the single-photo people (through the teacher) must not be validated on them
+    singles = any(e.card.training.get("config", {}).get("singles_per_batch", 0) > 0 for e in embedders)
+    pool = build_pool(crops, root / "lfw", **splits[0], train_singles=singles)
     embeddings = [e.embed(pool.val.crops) for e in embedders]
     summaries = [calibrate(v, pool.val_labels)["summary"] for v in embeddings]
     boot = paired_tar_intervals(*embeddings, pool.val_labels, resamples)

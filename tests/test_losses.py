@@ -65,6 +65,33 @@ def test_pk_sampler_batches_hold_p_identities_of_k():
         assert 3 not in chosen  # a single-photo identity gives no positive pair
 
 
+def test_pk_sampler_appends_unlabelled_rows_and_keeps_the_labelled_batches():
+    labels = np.array([0] * 5 + [1] * 2 + [2] * 3 + [4] * 4 + [-1] * 6)
+    plain = list(PKSampler(labels[labels >= 0], p=3, k=4, seed=1))
+    mixed = list(PKSampler(labels, p=3, k=4, seed=1, unlabelled=5))
+    assert len(mixed) == len(plain) == 1  # an epoch counts the labelled crops only
+    for a, b in zip(plain, mixed, strict=True):
+        assert np.array_equal(a, b[:12])  # the same seed draws the same people and photos
+        assert (labels[b[12:]] == -1).all() and len(set(b[12:])) == 5
+    with pytest.raises(FaceGateError, match="7 unlabelled crops a batch asked, but the pool has 6"):
+        PKSampler(labels, p=3, k=4, unlabelled=7)
+
+
+def test_training_heads_arcface_skips_unlabelled_rows_the_teacher_does_not():
+    from training.heads import TrainingHeads
+
+    torch.manual_seed(0)
+    heads = TrainingHeads(embedding_size=8, classes=3, arcface_weight=1.0, distill_weight=1.0, teacher_size=4)
+    embeddings = torch.randn(4, 8)
+    targets = torch.nn.functional.normalize(torch.randn(4, 4), dim=1)
+    labels = torch.tensor([0, 1, -1, 2])
+    loss = heads.loss(embeddings, labels, targets)
+    known = [0, 1, 3]
+    arcface = torch.nn.functional.cross_entropy(heads.arcface(embeddings[known], labels[known]), labels[known])
+    teacher = (1 - torch.nn.functional.cosine_similarity(heads.to_teacher(embeddings), targets, dim=1)).mean()
+    assert loss.item() == pytest.approx((arcface + teacher).item(), abs=1e-5)
+
+
 def test_training_heads_distill_only_rows_with_teacher():
     from training.heads import TrainingHeads
 

@@ -96,13 +96,49 @@ def test_train_cpu_checkpoint_resume_export(tiny_data: Path, tmp_path: Path):
     assert card_path == resumed
 
 
-def test_train_with_arcface_teacher_and_occlusion_runs_and_exports(tiny_data: Path, tmp_path: Path):
+def _with_stand_in_teacher(tiny_data: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny crops with a stand-in teacher cache (dlib is an optional extra): random descriptors."""
     crops_dir = tmp_path / "crops"
     shutil.copytree(tiny_data / "crops", crops_dir)
-    for name in ("lfw", "pins"):  # a stand-in teacher (dlib is an optional extra): random descriptors
+    for name in ("lfw", "pins"):
         count = len(load_crops(crops_dir / f"{name}.npz"))
         descriptors = np.random.default_rng(0).normal(size=(count, 128)).astype(np.float16)
         np.save(crops_dir / f"{name}.teacher.npy", descriptors)
+    return crops_dir
+
+
+def test_build_pool_train_singles_moves_them_from_validation_into_training_unlabelled(
+    tiny_data: Path, tmp_path: Path
+):
+    crops_dir = _with_stand_in_teacher(tiny_data, tmp_path)
+    singles = {name for name, n in read_people(tiny_data / "lfw" / "peopleDevTrain.txt").items() if n == 1}
+    held = build_pool(crops_dir, tiny_data / "lfw", val_people=3)
+    assert singles <= set(held.val.person.tolist()) and not singles & set(held.train.person.tolist())
+    used = build_pool(crops_dir, tiny_data / "lfw", val_people=3, train_singles=True)
+    assert not singles & set(used.val.person.tolist())  # never validated on faces the teacher taught
+    assert set(used.val.person.tolist()) == set(held.val.person.tolist()) - singles
+    unlabelled = used.train_labels == -1
+    lfw = load_crops(crops_dir / "lfw.npz")
+    assert set(used.train.person[unlabelled].tolist()) == set(lfw.person[lfw.detected].tolist()) & singles != set()
+    assert np.array_equal(used.train.file[~unlabelled], held.train.file)  # the labelled pool is unchanged
+    assert np.array_equal(used.train_labels[~unlabelled], held.train_labels)
+
+
+def test_train_on_singles_through_the_teacher_and_refuse_it_without_one(tiny_data: Path, tmp_path: Path):
+    crops_dir = _with_stand_in_teacher(tiny_data, tmp_path)
+    settings = dict(data=str(tiny_data), crops=str(crops_dir), out=str(tmp_path / "run"), epochs=1, device="cpu")
+    overrides = ["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "max_batches=2", "singles_per_batch=3"]
+    with pytest.raises(FaceGateError, match="singles_per_batch needs distill_weight"):
+        train(make_config(overrides=overrides, **settings))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    card = Embedder(train(make_config(overrides=[*overrides, "distill_weight=1"], **settings))).card
+    singles = build_pool(crops_dir, tiny_data / "lfw", val_people=3, train_singles=True).train_labels == -1
+    assert "singles" in card.model_id and card.training["unlabelled_images"] == singles.sum() > 0
+    assert card.results["validation"]["genuine_pairs"] > 0
+
+
+def test_train_with_arcface_teacher_and_occlusion_runs_and_exports(tiny_data: Path, tmp_path: Path):
+    crops_dir = _with_stand_in_teacher(tiny_data, tmp_path)
     config = make_config(
         overrides=["backbone=mobilefacenet", "p=4", "k=4", "val_people=3", "max_batches=2"],
         data=str(tiny_data), crops=str(crops_dir), out=str(tmp_path / "run"), epochs=1, device="cpu",

@@ -49,10 +49,13 @@ class TrainingHeads(nn.Module):
         self.to_teacher = nn.Linear(embedding_size, teacher_size) if distill_weight else None
 
     def loss(self, embeddings: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The weighted extra terms for a batch; `targets` are unit teacher vectors, NaN rows have none."""
+        """The weighted extra terms for a batch; `targets` are unit teacher vectors, NaN rows have none;
+        rows labelled -1 (unlabelled crops) get the teacher term only."""
         total = embeddings.new_zeros((), dtype=torch.float32)
         if self.arcface is not None:
-            total = total + self.arcface_weight * F.cross_entropy(self.arcface(embeddings, labels), labels)
+            known = labels >= 0
+            logits = self.arcface(embeddings[known], labels[known])
+            total = total + self.arcface_weight * F.cross_entropy(logits, labels[known])
         if self.to_teacher is not None:
             rows = ~torch.isnan(targets[:, 0])
             if rows.any():

@@ -51,6 +51,8 @@ class TrainConfig:
     arcface_scale: float = 32.0
     arcface_margin: float = 0.4
     distill_weight: float = 0.0  # >0 adds a cosine loss towards the dlib teacher (needs `facegate teach`)
+    singles_per_batch: int = 0  # >0: DevTrain's single-photo people leave validation; this many of their crops
+    # join every batch, unlabelled, trained by the teacher term alone (needs distill_weight)
     p: int = 64  # identities per batch
     k: int = 4  # photos per identity
     epochs: int = 40
@@ -72,7 +74,8 @@ class TrainConfig:
 TRAINING_DATA = (
     "aligned 112x112 crops (the gate's MTCNN + 5-point aligner) of LFW peopleDevTrain people with 2+ photos "
     "and the Pins people; held out for calibration: `val_people` DevTrain people with 2-20 photos and every "
-    "single-photo DevTrain person; no LFW DevTest person is seen"
+    "single-photo DevTrain person (unless `singles_per_batch` trains on them, unlabelled, through the teacher); "
+    "no LFW DevTest person is seen"
 )
 
 
@@ -81,6 +84,7 @@ def recipe_name(config: TrainConfig) -> str:
     parts = [config.loss] if config.triplet_weight > 0 else []
     parts += ["arcface"] if config.arcface_weight > 0 else []
     parts += ["dlib-distill"] if config.distill_weight > 0 else []
+    parts += ["singles"] if config.singles_per_batch > 0 else []
     parts += ["occlusion"] if config.occlusion > 0 else []
     parts += [] if config.augment else ["no-augment"]
     parts += ["ema"] if config.ema > 0 else []
@@ -172,7 +176,8 @@ def train_one_epoch(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             embeddings = model(images)
         batch_labels = data.labels[index_t]
-        loss = config.triplet_weight * triplet(normalise(embeddings), batch_labels, config.margin)
+        labelled = batch_labels >= 0  # the unlabelled singles (-1) take part in the teacher term only
+        loss = config.triplet_weight * triplet(normalise(embeddings[labelled]), batch_labels[labelled], config.margin)
         loss = loss + heads.loss(embeddings, batch_labels, data.targets[index_t])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -222,7 +227,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     out = Path(config.out)
     device = resolve_device(config.device)
     root = Path(config.data) if config.data else dataset_root()
-    pool = build_pool(Path(config.crops), root / "lfw", config.val_people, config.seed, config.holdout_pins)
+    if config.singles_per_batch > 0 and config.distill_weight <= 0:
+        raise FaceGateError("singles_per_batch needs distill_weight > 0: only the teacher term trains on the singles")
+    singles = config.singles_per_batch > 0
+    pool = build_pool(Path(config.crops), root / "lfw", config.val_people, config.seed, config.holdout_pins, singles)
     size = input_size_for(config.backbone)
     if pool.train.crops.shape[1] != size:
         raise FaceGateError(
@@ -236,7 +244,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         torch.from_numpy(pool.train_labels).to(device),
         torch.from_numpy(prepare_targets(pool.train.teacher)).to(device),
     )
-    sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed)
+    sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed, config.singles_per_batch)
     model = initial_network(config).to(device).to(memory_format=torch.channels_last)  # faster on CPUs and GPUs
     heads = TrainingHeads(
         config.embedding_size,
@@ -295,7 +303,8 @@ def _export(
             "config": dataclasses.asdict(config),
             "recipe": recipe_name(config),
             "data": TRAINING_DATA,
-            "train_images": len(pool.train),
+            "train_images": int((pool.train_labels >= 0).sum()),
+            "unlabelled_images": int((pool.train_labels < 0).sum()),
             "train_people": len(pool.classes),
             "held_out_pins": pool.held_out_pins,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
