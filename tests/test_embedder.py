@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gate.backbones import build_backbone, input_size_for
 from gate.embedder import Embedder
@@ -98,7 +99,7 @@ def test_model_card_architecture_mismatch_refused(untrained_card: Path, tmp_path
 def test_model_card_unknown_architecture_lists_valid(untrained_card: Path, tmp_path: Path):
     card = _copy(untrained_card, tmp_path)
     _edit(card, architecture="vgg99")
-    with pytest.raises(FaceGateError, match="valid: inception_resnet_v1, mobilefacenet, resnet18"):
+    with pytest.raises(FaceGateError, match="valid: inception_resnet_v1, mobilefacenet, mobilefacenet_wide, resnet18"):
         Embedder(card)
 
 
@@ -113,6 +114,15 @@ def test_embedder_flip_average_mirror_invariant(untrained_card: Path):
     assert np.allclose(flipping.embed(crops), flipping.embed(crops[:, :, ::-1]), atol=1e-5)
     plain = Embedder(untrained_card)
     assert not np.allclose(plain.embed(crops), plain.embed(crops[:, :, ::-1]), atol=1e-3)
+
+
+def test_wide_mobilefacenet_has_half_again_the_channels_and_embeds_112_crops():
+    def count(name: str) -> int:
+        return sum(p.numel() for p in build_backbone(name, 128).parameters())
+
+    assert 1.9 < count("mobilefacenet_wide") / count("mobilefacenet") < 2.3  # 1x1 convolutions grow as scale^2
+    network = build_backbone("mobilefacenet_wide", 128).eval()
+    assert network(torch.zeros(2, 3, input_size_for("mobilefacenet_wide"), 112)).shape == (2, 128)
 
 
 def test_inception_resnet_v1_card_embeds_160_crops_only(tmp_path: Path):
