@@ -80,11 +80,12 @@ SPLIT = {"seed": 0, "val_people": 100, "holdout_pins": 0}  # the training settin
 
 def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, resamples: int) -> None:
     embedders = [Embedder(card_a), Embedder(card_b)]
-    splits = [{k: e.card.training.get("config", {}).get(k, v) for k, v in SPLIT.items()} for e in embedders]
+    configs = [e.card.training.get("config", {}) for e in embedders]
+    splits = [{k: config.get(k, v) for k, v in SPLIT.items()} for config in configs]
     if splits[0] != splits[1]:
         raise FaceGateError(f"the two models held out different validation people: {splits[0]} vs {splits[1]}")
     # a model that trained on the single-photo people (through the teacher) must not be validated on them
-    singles = any(e.card.training.get("config", {}).get("singles_per_batch", 0) > 0 for e in embedders)
+    singles = any(config.get("singles_per_batch", 0) > 0 for config in configs)
     pool = build_pool(crops, root / "lfw", **splits[0], train_singles=singles)
     embeddings = [e.embed(pool.val.crops) for e in embedders]
     summaries = [calibrate(v, pool.val_labels)["summary"] for v in embeddings]

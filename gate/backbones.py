@@ -123,10 +123,11 @@ class MobileFaceNet(nn.Module):
         width = _channels(64, scale)
         layers: list[nn.Module] = [_conv_bn(3, width, 3, 2), _conv_bn(width, width, 3, 1, groups=width)]
         cin = width
-        for expansion, cout, blocks, stride in self.STAGES:
+        for expansion, base, blocks, stride in self.STAGES:
+            cout = _channels(base, scale)
             for i in range(blocks):
-                layers.append(_Bottleneck(cin, _channels(cout, scale), stride if i == 0 else 1, expansion))
-                cin = _channels(cout, scale)
+                layers.append(_Bottleneck(cin, cout, stride if i == 0 else 1, expansion))
+                cin = cout
         layers.append(_conv_bn(cin, 512, 1, 1))
         self.features = nn.Sequential(*layers)
         # global depthwise conv over the 7x7 map, then a linear projection (the paper's GDC head)
