@@ -58,9 +58,9 @@ def main() -> None:
     embedders = [Embedder(args.model_a), Embedder(args.model_b)]
     names = check_pairs(pairs, images)
     paths = [images / name for name in names]
-    pipelines = [FacePipeline(crop_size=e.input_size) for e in embedders]
+    pipelines = [FacePipeline(template=e.template) for e in embedders]
     named: list[dict | None] = [None, None]  # None: evaluate_pairs detects and embeds for its model alone
-    if embedders[0].input_size == embedders[1].input_size:  # detect and align once for both
+    if embedders[0].template == embedders[1].template:  # detect and align once for both
         vectors, found = embed_images_with(paths, pipelines[0], embedders)
         named = [{name: v[row] if found[row] else None for row, name in enumerate(names)} for v in vectors]
     results = {}

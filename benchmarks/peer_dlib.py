@@ -2,7 +2,7 @@
 same metric code, each timed per image on this CPU.
 
 Run: `python benchmarks/peer_dlib.py [--pairs PATH] [--people FILE] [--model CARD] [--limit N] [--crops DIR]`
-(needs the `teacher` extra: dlib-bin and face_recognition_models). `--people` keeps the pairs of two listed
+(needs the `peer` extra: dlib-bin). `--people` keeps the pairs of two listed
 people (pairs.txt restricted to never-trained people); `--crops` adds a row for dlib reading FaceGate's own
 aligned crops the way the distillation teacher does (training/teacher.py), from `facegate prepare`'s lfw.npz.
 dlib's side is face_recognition's default pipeline: the HOG detector (one upsample), the 5-point shape
@@ -123,7 +123,7 @@ def main() -> None:
     folds = np.array([p.fold for p in pairs])
     embedder = Embedder(args.model)
     started = time.perf_counter()
-    ours = evaluate_pairs(pairs, root, FacePipeline(crop_size=embedder.input_size), embedder)
+    ours = evaluate_pairs(pairs, root, FacePipeline(template=embedder.template), embedder)
     images = len({p.left for p in pairs} | {p.right for p in pairs})
     ours_per_image = (time.perf_counter() - started) / images
     scores, missing, dlib_per_image, dlib_embed = dlib_scores(pairs, root, DlibPeer())

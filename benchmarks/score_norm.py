@@ -42,7 +42,7 @@ def main() -> None:
     pairs = read_pairs(root / "lfw" / "pairsDevTest.txt")
     images = lfw_images(root)
     names = check_pairs(pairs, images)
-    vectors = embed_named(names, images, FacePipeline(crop_size=embedder.input_size), embedder)
+    vectors = embed_named(names, images, FacePipeline(template=embedder.template), embedder)
     dev_train = set(read_people(root / "lfw" / "peopleDevTrain.txt"))
     crops = load_crops(args.crops / "lfw.npz", people=dev_train)
     pick = np.random.default_rng(0).choice(np.flatnonzero(crops.detected), size=args.cohort, replace=False)

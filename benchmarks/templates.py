@@ -31,7 +31,7 @@ def main() -> None:
     paths = [p for name in enrolled + strangers for p in sorted((root / name).glob("*.jpg"))]
     owner = np.array([p.parent.name for p in paths])
     embedder = Embedder()
-    vectors, found = embed_images(paths, FacePipeline(crop_size=embedder.input_size), embedder)
+    vectors, found = embed_images(paths, FacePipeline(template=embedder.template), embedder)
     rank = np.array([int(p.stem.rsplit("_", 1)[1]) for p in paths])
     gallery = found & np.isin(owner, enrolled) & (rank <= args.enrol)
     probes = found & np.isin(owner, enrolled) & (rank > args.enrol)

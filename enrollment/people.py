@@ -141,7 +141,7 @@ def _new_templates(
             image_sha256=face.sha256,
             quality=face.quality,
             source=face.path.name[:255],
-            crop=encode_crop(face.crop),
+            crop=encode_crop(face.archive_crop),
         )
         for face, vector in zip(faces, vectors, strict=True)
     ]

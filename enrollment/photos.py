@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from gate import imageio
+from gate.alignment import ARCHIVE, CropTemplate, align, realign, stored_crop_template
 from gate.errors import FaceGateError
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
@@ -35,11 +35,13 @@ class PhotoOutcome:
 
 @dataclass(frozen=True)
 class UsableFace:
-    """The one good face of a photo: its aligned crop (S, S, 3) RGB uint8 and detector probability."""
+    """The one good face of a photo: its crop for the model in use (S, S, 3) RGB uint8, the same face in the
+    model-independent archive template (what is stored, for re-embedding later) and the detector probability."""
 
     path: Path
     sha256: str
     crop: np.ndarray
+    archive_crop: np.ndarray
     quality: float
 
 
@@ -71,17 +73,11 @@ def read_face(pipeline: FacePipeline, path: Path) -> UsableFace | str:
         return faces[0].rejected or Reason.NO_FACE
     face = people[0]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return UsableFace(path=path, sha256=digest, crop=face.crop, quality=face.face.prob)
+    archive = align(frame, face.face.landmarks, ARCHIVE)[0]
+    return UsableFace(path=path, sha256=digest, crop=face.crop, archive_crop=archive, quality=face.face.prob)
 
 
-def decode_crop(data: bytes, size: int) -> np.ndarray:
-    """Stored crop bytes back to an RGB uint8 (size, size, 3) crop.
-
-    The alignment template scales linearly with the crop size, so a crop stored for one size is resized
-    for a model of another size (losing detail when enlarged).
-    """
+def decode_crop(data: bytes, template: CropTemplate) -> np.ndarray:
+    """A stored crop cut again for a model's template: (size, size, 3) RGB uint8."""
     crop = imageio.decode_crop(data)
-    if crop.shape[0] != size:
-        interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
-        crop = cv2.resize(crop, (size, size), interpolation=interpolation)
-    return crop
+    return realign(crop, stored_crop_template(crop.shape[0]), template)

@@ -57,7 +57,7 @@ def _embed_crops(embedder: Embedder, templates: list[Template]) -> np.ndarray:
     out = np.empty((len(templates), embedder.card.embedding_size), dtype=np.float32)
     for start in tqdm(range(0, len(templates), BATCH), desc="re-embedding", unit="batch", disable=None):
         batch = templates[start : start + BATCH]
-        crops = np.stack([decode_crop(t.crop or b"", embedder.input_size) for t in batch])
+        crops = np.stack([decode_crop(t.crop or b"", embedder.template) for t in batch])
         out[start : start + len(batch)] = embedder.embed(crops)
     return out
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from facegate.commands import enroll, evaluate, evaluate_gate, gate, study, train
+from facegate.commands import enroll, evaluate, evaluate_gate, gate, model, study, train
 from facegate.context import AppContext
 from gate.config import config_path, load_settings
 from gate.errors import FaceGateError
@@ -34,7 +34,7 @@ def _root(
     ctx.obj = context
 
 
-for module in (enroll, gate, evaluate, evaluate_gate, study, train):
+for module in (enroll, gate, evaluate, evaluate_gate, model, study, train):
     module.register(app)
 
 

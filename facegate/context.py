@@ -10,6 +10,7 @@ from pathlib import Path
 from gate.config import Settings
 from gate.embedder import Embedder
 from gate.gallery import Gallery, open_gallery
+from gate.model_card import locate_card
 from gate.pipeline import FacePipeline
 from gate.store import Database
 
@@ -24,13 +25,13 @@ class AppContext:
 
     @cached_property
     def embedder(self) -> Embedder:
-        path = self.settings.model.path
         model = self.settings.model
-        return Embedder(self.settings.resolve(path) if path else None, device=model.device, flip=model.flip_average)
+        card = locate_card(model.path, self.settings.base_dir)
+        return Embedder(card, device=model.device, flip=model.flip_average)
 
     @cached_property
     def pipeline(self) -> FacePipeline:
-        return FacePipeline(self.settings.detector, self.settings.quality, crop_size=self.embedder.input_size)
+        return FacePipeline(self.settings.detector, self.settings.quality, template=self.embedder.template)
 
     @cached_property
     def database(self) -> Database:

@@ -186,7 +186,7 @@ def run_demo(
     for name in DEMO_FILES:  # a fresh database and index every run
         (out / name).unlink(missing_ok=True)
     settings = walkup_settings(settings, out, "demo.db")
-    pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
+    pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
     database = Database(settings.database_url)
     gallery = open_gallery(database, settings, embedder)
     enrolled = _enrol(

@@ -1,4 +1,5 @@
-"""Embedding backbones by name: `build_backbone(name, embedding_size)` fails listing the valid names."""
+"""Embedding backbones by name: `build_backbone(name, embedding_size)` fails listing the valid names; each
+registers the crop template it is built for (`template_for_backbone`)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from gate import dlib_resnet
+from gate.alignment import ARCFACE_112, CropTemplate, arcface_template
 from gate.errors import FaceGateError
 
 _REGISTRY: dict[str, Callable[[int], nn.Module]] = {}
-_INPUT_SIZES: dict[str, int] = {}  # the crop side each backbone is built for
+_TEMPLATES: dict[str, CropTemplate] = {}  # the crop each backbone is built for
+
+Factory = Callable[[int], nn.Module]
 
 
-def register(name: str, input_size: int = 112) -> Callable[[Callable[[int], nn.Module]], Callable[[int], nn.Module]]:
-    def add(factory: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
-        _REGISTRY[name], _INPUT_SIZES[name] = factory, input_size
+def register(name: str, template: CropTemplate = ARCFACE_112) -> Callable[[Factory], Factory]:
+    def add(factory: Factory) -> Factory:
+        _REGISTRY[name], _TEMPLATES[name] = factory, template
         return factory
 
     return add
@@ -31,15 +36,15 @@ def _check(name: str) -> None:
         raise FaceGateError(f"unknown backbone {name!r}; valid: {', '.join(backbone_names())}")
 
 
-def input_size_for(name: str) -> int:
-    """The crop side (pixels) the backbone is built for: its training crops and the gate's crops use it."""
+def template_for_backbone(name: str) -> CropTemplate:
+    """The crop the backbone is built for: its training crops, its card and the gate's crops use it."""
     _check(name)
-    return _INPUT_SIZES[name]
+    return _TEMPLATES[name]
 
 
 def build_backbone(name: str, embedding_size: int = 128) -> nn.Module:
-    """A fresh network mapping (N, 3, S, S) floats in [-1, 1], S = input_size_for(name), to (N, embedding_size)
-    raw embeddings."""
+    """A fresh network mapping (N, 3, S, S) floats in [-1, 1], S = template_for_backbone(name).size, to
+    (N, embedding_size) raw embeddings."""
     _check(name)
     return _REGISTRY[name](embedding_size)
 
@@ -159,7 +164,7 @@ def _mobilefacenet_wide(embedding_size: int) -> nn.Module:
     return MobileFaceNet(embedding_size, scale=1.5)
 
 
-@register("inception_resnet_v1", input_size=160)
+@register("inception_resnet_v1", template=arcface_template(160))
 def _inception_resnet_v1(embedding_size: int) -> nn.Module:
     """facenet-pytorch's InceptionResnetV1 (FaceNet's network, 160x160 crops), untrained (its pretrained weights
     cannot be fetched here), with a projection to embedding_size. classify=True with an identity `logits` layer
@@ -171,3 +176,10 @@ def _inception_resnet_v1(embedding_size: int) -> nn.Module:
     network.last_bn = nn.BatchNorm1d(embedding_size, eps=0.001, momentum=0.1, affine=True)
     network.logits = nn.Identity()
     return network
+
+
+@register("dlib_resnet", template=dlib_resnet.CROP_TEMPLATE)
+def _dlib_resnet(embedding_size: int) -> nn.Module:
+    """dlib's face-recognition ResNet v1 (gate/dlib_resnet.py): weights from dlib's file (`facegate model import`),
+    or trained from them (`init_from`)."""
+    return dlib_resnet.DlibResNet(embedding_size)

@@ -33,6 +33,8 @@ class DetectorSettings(_Section):
     min_face_px: int = Field(20, ge=10, le=1000)  # MTCNN's smallest face side searched for
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     device: str = "cpu"
+    # larger images are searched on a copy scaled to this longest side; the crop still comes from the full image
+    max_side: int = Field(1280, ge=160, le=10000)
 
 
 class QualitySettings(_Section):
@@ -43,13 +45,13 @@ class QualitySettings(_Section):
 
 
 class ModelSettings(_Section):
-    path: str = ""  # empty: the model shipped inside the package
+    path: str = ""  # empty: the default model shipped inside the package; a shipped name; or a card path
     device: str = "cpu"
     flip_average: bool = False  # embed each face and its mirror image, average (twice the embedding time)
 
 
 class DecisionSettings(_Section):
-    target_far: Literal["0.01", "0.001", "0.0001"] = "0.0001"
+    target_far: Literal["0.01", "0.001", "0.0001", "0.00001"] = "0.0001"
     votes_needed: int = Field(3, ge=1, le=100)  # N agreeing frames ...
     window: int = Field(5, ge=1, le=100)  # ... among the last M frames of a track
     early_deny: bool = True  # deny as soon as a full window has no frame above the threshold (else: at track end)

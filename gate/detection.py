@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -42,6 +43,7 @@ class Detector:
         from facenet_pytorch import MTCNN  # here, so the trainer can read crop files where it is not installed
 
         settings = settings or DetectorSettings()
+        self.max_side = settings.max_side
         self._mtcnn = MTCNN(
             keep_all=True,
             min_face_size=settings.min_face_px,
@@ -56,28 +58,49 @@ class Detector:
             raise ValueError(f"detect() wants an RGB uint8 (H, W, 3) array, got {frame.dtype} {frame.shape}")
         if min(frame.shape[:2]) < 12:  # below MTCNN's 12-pixel pyramid floor nothing can be found
             return []
+        small, scale = self._bounded(frame)
         with torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(frame, landmarks=True)
-        return _faces(boxes, probs, points)
+            boxes, probs, points = self._mtcnn.detect(small, landmarks=True)
+        return _faces(boxes, probs, points, scale)
+
+    def _bounded(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame scaled down to `max_side` when larger, with the factor that maps its points back."""
+        longest = max(frame.shape[:2])
+        if longest <= self.max_side:
+            return frame, 1.0
+        scale = self.max_side / longest
+        size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), frame.shape[1] / size[0]
 
     def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
-        """Detect in several frames at once (faster for datasets). Frames of other sizes are padded at the
-        bottom and right to the largest, so the coordinates of what is found are unchanged."""
+        """Detect in several frames at once (faster for datasets). Each frame is first bounded to `max_side`; frames
+        of other sizes are then padded at the bottom and right to the largest, so coordinates are unchanged."""
         if not frames:
             return []
-        height = max(frame.shape[0] for frame in frames)
-        width = max(frame.shape[1] for frame in frames)
-        padded = [np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)), mode="edge") for f in frames]
+        bounded = [self._bounded(frame) for frame in frames]
+        height = max(small.shape[0] for small, _ in bounded)
+        width = max(small.shape[1] for small, _ in bounded)
+        padded = [
+            np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)), mode="edge") for f, _ in bounded
+        ]
         with torch.inference_mode():
             boxes, probs, points = self._mtcnn.detect(np.stack(padded), landmarks=True)
-        return [_faces(b, p, q) for b, p, q in zip(boxes, probs, points, strict=True)]
+        scales = [scale for _, scale in bounded]
+        return [_faces(b, p, q, s) for b, p, q, s in zip(boxes, probs, points, scales, strict=True)]
 
 
-def _faces(boxes: np.ndarray | None, probs: np.ndarray | None, points: np.ndarray | None) -> list[Face]:
+def _faces(
+    boxes: np.ndarray | None, probs: np.ndarray | None, points: np.ndarray | None, scale: float = 1.0
+) -> list[Face]:
+    """MTCNN's output as Faces in the full image's pixels (`scale` maps a reduced copy's points back)."""
     if boxes is None or probs is None or points is None:
         return []
     faces = [
-        Face(box=tuple(float(v) for v in box), prob=float(prob), landmarks=np.asarray(pts, dtype=np.float32))
+        Face(
+            box=tuple(float(v) * scale for v in box),
+            prob=float(prob),
+            landmarks=np.asarray(pts, dtype=np.float32) * np.float32(scale),
+        )
         for box, prob, pts in zip(boxes, probs, points, strict=True)
         if box is not None and prob is not None
     ]

@@ -18,7 +18,12 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from gate.alignment import CropTemplate
+
 INPUT_SIZE = 150
+# Where MTCNN's 5 points fall in dlib's own 150x150 chips (get_face_chip_details, padding 0.25): MTCNN landmarks
+# of LFW DevTrain photos mapped into dlib's chips of the same photos and averaged (benchmarks/dlib_template.py).
+CROP_TEMPLATE = CropTemplate(150, ((47.9, 46.0), (102.2, 46.0), (75.0, 78.3), (50.8, 105.7), (98.6, 105.7)))
 EMBEDDING_SIZE = 128
 STEM_CHANNELS = 32
 # (channels, residual blocks, the first one downsamples), from the input upwards

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gate.alignment import template_for
+from gate.alignment import CropTemplate
 from gate.backbones import build_backbone
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, ModelCard, read_card, weights_path
@@ -42,9 +42,10 @@ class Embedder:
     ) -> None:
         self.card_path = Path(card_path) if card_path else SHIPPED_CARD
         self.card: ModelCard = read_card(self.card_path)
-        expected = template_for(self.card.input_size)
-        if not np.allclose(np.asarray(self.card.crop_template), expected, atol=0.01):
-            raise FaceGateError(f"{self.card_path}: model was trained on crops of another template than the gate's")
+        try:
+            self.template = CropTemplate.of(self.card.input_size, self.card.crop_template)
+        except (FaceGateError, TypeError, ValueError):
+            raise FaceGateError(f"{self.card_path}: the card's crop_template is not 5 points inside its crop") from None
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.flip = flip  # average each crop's embedding with its mirror image's (twice the work)
@@ -54,6 +55,9 @@ class Embedder:
         except RuntimeError as error:
             raise FaceGateError(f"{self.card_path}: weights do not fit {self.card.architecture}: {error}") from None
         self.network.eval().to(self.device)
+        fuse = getattr(self.network, "fuse", None)  # a backbone may fold layers for inference (DlibResNet does)
+        if callable(fuse):
+            fuse()
 
     @property
     def model_id(self) -> str:

@@ -9,7 +9,23 @@ from pathlib import Path
 
 from gate.errors import FaceGateError
 
-SHIPPED_CARD = Path(__file__).parent / "models" / "default.json"
+SHIPPED_MODELS = Path(__file__).parent / "models"
+SHIPPED_CARD = SHIPPED_MODELS / "default.json"  # dlib's ResNet, converted (gate/dlib_format.py) and calibrated
+
+
+def shipped_model_names() -> list[str]:
+    """The models shipped inside the package, selectable by name in `[model] path` (e.g. "mobilefacenet")."""
+    return sorted(p.stem for p in SHIPPED_MODELS.glob("*.json"))
+
+
+def locate_card(value: str, base_dir: Path) -> Path:
+    """`[model] path`: empty for the default, a shipped model's name, or a card path (relative to base_dir)."""
+    if not value:
+        return SHIPPED_CARD
+    if value in shipped_model_names():
+        return SHIPPED_MODELS / f"{value}.json"
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,8 @@ class ModelCard:
     thresholds: dict[str, float] = field(default_factory=dict)  # target FAR (as a string) -> cosine threshold
     training: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
+    # where the weights came from when not trained here: file, sha256, licence, training-data caveat
+    source: dict = field(default_factory=dict)
 
     def threshold(self, target_far: str) -> float:
         if target_far not in self.thresholds:

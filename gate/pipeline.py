@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gate.alignment import align
+from gate.alignment import ARCFACE_112, CropTemplate, align
 from gate.config import DetectorSettings, QualitySettings
 from gate.detection import Detector, Face
 from gate.quality import Reason, assess
@@ -22,21 +22,23 @@ class FaceCrop:
 
 
 class FacePipeline:
-    """detect -> align -> quality for whole frames; `process(frame) -> list[FaceCrop]`, largest face first."""
+    """detect -> align (onto the model's template) -> quality for whole frames; `process(frame) -> list[FaceCrop]`,
+    largest face first."""
 
     def __init__(
         self,
         detector: DetectorSettings | None = None,
         quality: QualitySettings | None = None,
-        crop_size: int = 112,
+        template: CropTemplate = ARCFACE_112,
     ) -> None:
+        """`template`: the crop of the model in use (`Embedder.template`)."""
         self.detector = Detector(detector)
         self.quality = quality or QualitySettings()
-        self.crop_size = crop_size
+        self.template = template
 
     def crop(self, frame: np.ndarray, face: Face) -> FaceCrop:
-        crop, matrix = align(frame, face.landmarks, self.crop_size)
-        return FaceCrop(face=face, crop=crop, rejected=assess(face, crop, matrix, self.quality))
+        crop, matrix = align(frame, face.landmarks, self.template)
+        return FaceCrop(face=face, crop=crop, rejected=assess(face, crop, matrix, self.template, self.quality))
 
     def process(self, frame: np.ndarray) -> list[FaceCrop]:
         return [self.crop(frame, face) for face in self.detector.detect(frame)]

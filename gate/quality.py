@@ -7,7 +7,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from gate.alignment import template_for, transform_points
+from gate.alignment import CropTemplate, transform_points
 from gate.config import QualitySettings
 from gate.detection import Face
 
@@ -29,25 +29,25 @@ def sharpness(crop: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def yaw(face: Face, matrix: np.ndarray, size: int) -> float:
-    """How far the nose sits sideways from the template's nose after alignment, in eye distances.
+def yaw(face: Face, matrix: np.ndarray, template: CropTemplate) -> float:
+    """How far the nose sits sideways from the middle of the eyes after alignment, in eye distances.
 
     About 0 for a frontal face, growing past 0.5 as the head turns towards profile.
     """
-    template = template_for(size)
     aligned = transform_points(face.landmarks, matrix)
-    eye_distance = float(template[1, 0] - template[0, 0])
     eye_mid = (aligned[0, 0] + aligned[1, 0]) / 2
-    return float((aligned[2, 0] - eye_mid) / eye_distance)
+    return float((aligned[2, 0] - eye_mid) / template.eye_distance)
 
 
-def assess(face: Face, crop: np.ndarray, matrix: np.ndarray, settings: QualitySettings) -> Reason | None:
+def assess(
+    face: Face, crop: np.ndarray, matrix: np.ndarray, template: CropTemplate, settings: QualitySettings
+) -> Reason | None:
     """The first reason this face is unfit to match on, or None when it passes."""
     if face.eye_distance < settings.min_eye_distance_px:
         return Reason.TOO_SMALL
     if face.prob < settings.min_detector_prob:
         return Reason.LOW_CONFIDENCE
-    if abs(yaw(face, matrix, crop.shape[0])) > settings.max_yaw:
+    if abs(yaw(face, matrix, template)) > settings.max_yaw:
         return Reason.TURNED
     if sharpness(crop) < settings.min_sharpness:
         return Reason.BLURRY

@@ -70,3 +70,20 @@ def _no_stray_files():
     before = set(REPO.iterdir())
     yield
     assert set(REPO.iterdir()) == before
+
+
+def test_cli_model_import_of_a_wrong_file_one_line_exit_2_nothing_written(tmp_path: Path):
+    wrong = tmp_path / "wrong.dat"
+    wrong.write_bytes(b"\x01\x01\x05hello" + bytes(100))
+    out = tmp_path / "imported" / "model.json"
+    done = facegate("--config", str(_config(tmp_path)), "model", "import", "--source", str(wrong), "--out", str(out),
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "wrong.dat: not dlib's face-recognition ResNet v1" in done.stderr
+    assert not out.parent.exists()
+
+
+def test_cli_model_list_names_the_shipped_models(tmp_path: Path):
+    done = facegate("--config", str(_config(tmp_path)), "model", "list", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "default" in done.stdout and "dlib-resnet-v1" in done.stdout and "mobilefacenet" in done.stdout

@@ -54,7 +54,7 @@ def embedder(untrained_card: Path) -> Embedder:
 
 @pytest.fixture(scope="module")
 def pipeline(embedder: Embedder) -> FacePipeline:
-    return FacePipeline(crop_size=embedder.input_size)
+    return FacePipeline(template=embedder.template)
 
 
 @pytest.fixture(scope="module")

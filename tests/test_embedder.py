@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gate.backbones import build_backbone, input_size_for
+from gate.alignment import arcface_template
+from gate.backbones import build_backbone, template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, read_card
@@ -37,7 +38,8 @@ def test_shipped_model_loads_on_cpu_small_calibrated_unit_vectors():
     assert (SHIPPED_CARD.parent / card.weights_file).stat().st_size <= MAX_SHIPPED_BYTES
     assert card.thresholds["0.0001"] > card.thresholds["0.001"] > card.thresholds["0.01"]
     assert "lfw_pairsDevTest" in card.results
-    crops = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    size = card.input_size
+    crops = np.random.default_rng(0).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
     vectors = embedder.embed(crops)
     assert vectors.shape == (3, card.embedding_size) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -82,11 +84,18 @@ def test_model_weights_damaged_checksum_refused(untrained_card: Path, tmp_path: 
         Embedder(card)
 
 
-def test_model_card_other_crop_template_refused(untrained_card: Path, tmp_path: Path):
+def test_model_card_crop_template_outside_the_crop_refused(untrained_card: Path, tmp_path: Path):
     card = _copy(untrained_card, tmp_path)
-    _edit(card, crop_template=[[30.0, 50.0], [80.0, 50.0], [56.0, 70.0], [40.0, 90.0], [72.0, 90.0]])
-    with pytest.raises(FaceGateError, match="another template"):
+    _edit(card, crop_template=[[30.0, 50.0], [80.0, 50.0], [56.0, 70.0], [40.0, 90.0], [172.0, 90.0]])
+    with pytest.raises(FaceGateError, match="crop_template is not 5 points inside its crop"):
         Embedder(card)
+
+
+def test_model_card_own_template_is_the_embedders(untrained_card: Path, tmp_path: Path):
+    card = _copy(untrained_card, tmp_path)
+    points = [[30.0, 50.0], [80.0, 50.0], [56.0, 70.0], [40.0, 90.0], [72.0, 90.0]]
+    _edit(card, crop_template=points)
+    assert Embedder(card).template.array.tolist() == points
 
 
 def test_model_card_architecture_mismatch_refused(untrained_card: Path, tmp_path: Path):
@@ -122,14 +131,18 @@ def test_wide_mobilefacenet_has_half_again_the_channels_and_embeds_112_crops():
 
     assert 1.9 < count("mobilefacenet_wide") / count("mobilefacenet") < 2.3  # 1x1 convolutions grow as scale^2
     network = build_backbone("mobilefacenet_wide", 128).eval()
-    assert network(torch.zeros(2, 3, input_size_for("mobilefacenet_wide"), 112)).shape == (2, 128)
+    assert network(torch.zeros(2, 3, template_for_backbone("mobilefacenet_wide").size, 112)).shape == (2, 128)
 
 
 def test_inception_resnet_v1_card_embeds_160_crops_only(tmp_path: Path):
-    assert (input_size_for("inception_resnet_v1"), input_size_for("mobilefacenet")) == (160, 112)
+    sizes = (template_for_backbone("inception_resnet_v1").size, template_for_backbone("mobilefacenet").size)
+    assert sizes == (160, 112)
     card = tmp_path / "irv1.json"
     network = build_backbone("inception_resnet_v1", 128).eval()
-    export_model(network, card, model_id="irv1", architecture="inception_resnet_v1", embedding_size=128, input_size=160)
+    template = arcface_template(160)
+    export_model(
+        network, card, model_id="irv1", architecture="inception_resnet_v1", embedding_size=128, template=template
+    )
     embedder = Embedder(card)
     crops = np.random.default_rng(0).integers(0, 256, (2, 160, 160, 3), dtype=np.uint8)
     vectors = embedder.embed(crops)

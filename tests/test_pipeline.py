@@ -8,9 +8,21 @@ import cv2
 import numpy as np
 import pytest
 
-from gate.alignment import TEMPLATE_112, align, similarity_transform, template_for, transform_points
+from gate.alignment import (
+    ARCFACE_112,
+    ARCHIVE,
+    CropTemplate,
+    align,
+    arcface_template,
+    realign,
+    similarity_transform,
+    stored_crop_template,
+    transform_points,
+)
 from gate.config import QualitySettings
 from gate.detection import Detector, Face, central_face
+from gate.dlib_resnet import CROP_TEMPLATE as DLIB_150
+from gate.errors import FaceGateError
 from gate.imageio import load_image
 from gate.pipeline import FacePipeline
 from gate.quality import Reason, assess, sharpness, yaw
@@ -19,7 +31,7 @@ from gate.quality import Reason, assess, sharpness, yaw
 def test_similarity_transform_recovers_known_rotation_scale_shift():
     angle, scale, shift = np.radians(20), 1.7, np.array([12.0, -5.0])
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    src = TEMPLATE_112.astype(np.float64)
+    src = ARCFACE_112.array.astype(np.float64)
     dst = scale * src @ rotation.T + shift
     matrix = similarity_transform(src, dst)
     assert np.allclose(matrix[:, :2], scale * rotation, atol=1e-4)
@@ -27,22 +39,43 @@ def test_similarity_transform_recovers_known_rotation_scale_shift():
 
 
 def test_similarity_transform_mirrored_points_still_a_rotation():
-    src = TEMPLATE_112.astype(np.float64)
+    src = ARCFACE_112.array.astype(np.float64)
     dst = src * np.array([-1.0, 1.0])  # a reflection is not a similarity: the best fit must not flip
     matrix = similarity_transform(src, dst)
     assert np.linalg.det(matrix[:, :2]) > 0
 
 
-def test_template_for_scales_linearly():
-    assert np.allclose(template_for(224), TEMPLATE_112 * 2)
+def test_template_scales_linearly_and_rejects_points_outside_the_crop():
+    assert np.allclose(arcface_template(224).array, ARCFACE_112.array * 2)
+    with pytest.raises(FaceGateError, match="5 points inside"):
+        CropTemplate(112, ((38.0, 51.0), (73.0, 51.0), (56.0, 71.0), (41.0, 92.0), (170.0, 92.0)))
+    with pytest.raises(FaceGateError, match="5 points inside"):
+        CropTemplate(112, ((38.0, 51.0), (73.0, 51.0)))
+
+
+def test_stored_crops_are_archive_or_legacy_arcface_by_size():
+    assert stored_crop_template(224) == ARCHIVE and stored_crop_template(112) == ARCFACE_112
+
+
+def test_archive_crop_realigned_for_dlib_equals_aligning_the_frame_directly():
+    """Re-embedding cuts a model's crop out of the stored archive crop: it must match the direct crop."""
+    yy, xx = np.mgrid[0:400, 0:500]
+    frame = np.dstack([(xx * 0.5) % 256, (yy * 0.6) % 256, ((xx + yy) * 0.3) % 256]).astype(np.uint8)
+    landmarks = ARCFACE_112.array * 1.6 + np.array([150.0, 90.0], np.float32)
+    stored = align(frame, landmarks, ARCHIVE)[0]
+    direct = align(frame, landmarks, DLIB_150)[0].astype(np.int16)
+    again = realign(stored, ARCHIVE, DLIB_150).astype(np.int16)
+    assert again.shape == (150, 150, 3)
+    assert np.median(np.abs(again - direct)) <= 2  # one more interpolation, no black border inside the chip
+    assert (again[140:, 5:-5] > 0).any(axis=-1).all()
 
 
 def test_align_puts_landmarks_on_template():
     frame = np.zeros((300, 400, 3), np.uint8)
-    landmarks = TEMPLATE_112 * 1.5 + np.array([100.0, 40.0], np.float32)
-    crop, matrix = align(frame, landmarks, 112)
+    landmarks = ARCFACE_112.array * 1.5 + np.array([100.0, 40.0], np.float32)
+    crop, matrix = align(frame, landmarks, ARCFACE_112)
     assert crop.shape == (112, 112, 3)
-    assert np.allclose(transform_points(landmarks, matrix), TEMPLATE_112, atol=1e-3)
+    assert np.allclose(transform_points(landmarks, matrix), ARCFACE_112.array, atol=1e-3)
 
 
 def test_sharpness_blurred_crop_lower():
@@ -76,7 +109,7 @@ def test_process_aligned_crop_matches_template_golden(pipeline: FacePipeline, lf
     faces = Detector().detect(cv2.copyMakeBorder(result.crop, 40, 40, 40, 40, cv2.BORDER_CONSTANT))
     again = central_face(faces, 192, 192)
     assert again is not None
-    assert np.abs(again.landmarks - 40 - TEMPLATE_112).max() < 6
+    assert np.abs(again.landmarks - 40 - ARCFACE_112.array).max() < 6
 
 
 def test_process_tiny_face_rejected_too_small(pipeline: FacePipeline, lfw_root: Path):
@@ -108,12 +141,12 @@ def _face(landmarks: np.ndarray, prob: float = 0.999) -> Face:
 def test_assess_reasons_in_order_small_unsure_turned():
     crop = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)  # sharp
     settings = QualitySettings()
-    frontal = TEMPLATE_112 * 1.0
+    frontal = ARCFACE_112.array * 1.0
     turned = frontal.copy()
     turned[2, 0] += 0.6 * (frontal[1, 0] - frontal[0, 0])  # nose well past the eye midline: head turned
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
-    assert assess(_face(frontal), crop, identity, settings) is None
-    assert abs(yaw(_face(frontal), identity, 112)) < 0.01
-    assert assess(_face(turned), crop, identity, settings) is Reason.TURNED
-    assert assess(_face(frontal, prob=0.5), crop, identity, settings) is Reason.LOW_CONFIDENCE
-    assert assess(_face(frontal * 0.3), crop, identity, settings) is Reason.TOO_SMALL
+    assert assess(_face(frontal), crop, identity, ARCFACE_112, settings) is None
+    assert abs(yaw(_face(frontal), identity, ARCFACE_112)) < 0.01
+    assert assess(_face(turned), crop, identity, ARCFACE_112, settings) is Reason.TURNED
+    assert assess(_face(frontal, prob=0.5), crop, identity, ARCFACE_112, settings) is Reason.LOW_CONFIDENCE
+    assert assess(_face(frontal * 0.3), crop, identity, ARCFACE_112, settings) is Reason.TOO_SMALL

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from gate.backbones import template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from training.crops import build_crops, load_crops
@@ -184,11 +185,12 @@ def test_weight_ema_is_what_is_validated_and_exported(tiny_data: Path, tmp_path:
 def test_inception_resnet_v1_trains_on_160_crops_and_refuses_112_ones(tiny_data: Path, tmp_path: Path):
     settings = ["backbone=inception_resnet_v1", "p=4", "k=4", "val_people=3", "max_batches=1"]
     common = {"data": str(tiny_data), "out": str(tmp_path / "run"), "epochs": 1, "device": "cpu"}
-    with pytest.raises(FaceGateError, match=r"takes 160x160 crops.*are 112x112.*facegate prepare --size 160"):
+    refusal = r"own 160x160 crops.*another template.*prepare --backbone inception_resnet_v1"
+    with pytest.raises(FaceGateError, match=refusal):
         train(make_config(overrides=settings, crops=str(tiny_data / "crops"), **common))
     assert not (tmp_path / "run").exists()  # refused before anything is written
     for name, folder in (("pins", tiny_data / "pins"), ("lfw", tiny_data / "lfw" / "lfw-deepfunneled")):
-        build_crops(folder, tmp_path / "crops160" / f"{name}.npz", size=160)
+        build_crops(folder, tmp_path / "crops160" / f"{name}.npz", template_for_backbone("inception_resnet_v1"))
     assert load_crops(tmp_path / "crops160" / "pins.npz").crops.shape[1:] == (160, 160, 3)
     embedder = Embedder(train(make_config(overrides=settings, crops=str(tmp_path / "crops160"), **common)))
     assert (embedder.card.architecture, embedder.input_size) == ("inception_resnet_v1", 160)

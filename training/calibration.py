@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from training.metrics import threshold_at_far, weighted_threshold_at_far
 
-FARS = ("0.01", "0.001", "0.0001")
+FARS = ("0.01", "0.001", "0.0001", "0.00001")
 
 
 def all_pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

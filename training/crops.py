@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from gate.alignment import align
+from gate.alignment import ARCFACE_112, CropTemplate, align, arcface_template
 from gate.errors import FaceGateError
 from gate.imageio import IMAGE_SUFFIXES, decode_crop, encode_crop, load_image
 
@@ -59,10 +59,14 @@ def list_photos(root: Path, people: set[str] | None = None) -> list[Path]:
 
 
 def build_crops(
-    root: Path, out: Path, size: int = 112, detector: Detector | None = None, people: set[str] | None = None
+    root: Path,
+    out: Path,
+    template: CropTemplate = ARCFACE_112,
+    detector: Detector | None = None,
+    people: set[str] | None = None,
 ) -> Path:
-    """Detect, align and store every photo under root. No-face photos use the mean landmarks of the
-    detected ones, scaled to the photo (LFW and Pins photos are roughly centred), and are flagged."""
+    """Detect, align onto `template` and store every photo under root. No-face photos use the mean landmarks of
+    the detected ones, scaled to the photo (LFW and Pins photos are roughly centred), and are flagged."""
     from gate.detection import Detector, central_face  # here: loading stored crops needs no detector stack
 
     detector = detector or Detector()
@@ -81,14 +85,14 @@ def build_crops(
                 missing.append(i)
                 continue
             relative_marks.append(face.landmarks / np.array([width, height], np.float32))
-            blobs[i] = encode_crop(align(image, face.landmarks, size)[0], WEBP_QUALITY)
+            blobs[i] = encode_crop(align(image, face.landmarks, template)[0], WEBP_QUALITY)
     mean_marks = np.mean(relative_marks, axis=0) if relative_marks else None
     for i in missing:
         image = load_image(photos[i])
         if mean_marks is None:
             raise FaceGateError(f"{root}: no face found in any photo")
         marks = mean_marks * np.array([image.shape[1], image.shape[0]], np.float32)
-        blobs[i] = encode_crop(align(image, marks, size)[0], WEBP_QUALITY)
+        blobs[i] = encode_crop(align(image, marks, template)[0], WEBP_QUALITY)
     log.info("%s: %d photos, %d without a detected face", root, len(photos), len(missing))
     payload = [blobs[i] for i in range(len(photos))]
     offsets = np.cumsum([0] + [len(b) for b in payload]).astype(np.int64)
@@ -100,9 +104,19 @@ def build_crops(
         person=np.array([p.parent.name for p in photos]),
         files=np.array([str(p.relative_to(root)) for p in photos]),
         detected=~np.isin(np.arange(len(photos)), missing),
-        size=np.array(size),
+        size=np.array(template.size),
+        template=template.array,
     )
     return out
+
+
+def crop_template_of(path: Path) -> CropTemplate:
+    """The template a crop file was aligned to (files from before templates were stored: ArcFace at their size)."""
+    if not path.is_file():
+        raise FaceGateError(f"{path}: crop file not found (run `facegate prepare` first)")
+    with np.load(path) as data:
+        size = int(data["size"])
+        return CropTemplate.of(size, data["template"]) if "template" in data else arcface_template(size)
 
 
 def load_crops(path: Path, people: set[str] | None = None) -> CropSet:

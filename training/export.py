@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gate.alignment import template_for
+from gate.alignment import ARCFACE_112, CropTemplate
 from gate.model_card import ModelCard, sha256_of
 
 
@@ -18,10 +18,11 @@ def export_model(
     model_id: str,
     architecture: str,
     embedding_size: int,
-    input_size: int = 112,
+    template: CropTemplate = ARCFACE_112,
     thresholds: dict[str, float] | None = None,
     training: dict | None = None,
     results: dict | None = None,
+    source: dict | None = None,
 ) -> ModelCard:
     """Write `<card>.pt` (backbone only, float16: half the bytes, no measurable score change) and the card."""
     card_path = Path(card_path)
@@ -35,14 +36,15 @@ def export_model(
     card = ModelCard(
         model_id=model_id,
         architecture=architecture,
-        input_size=input_size,
+        input_size=template.size,
         embedding_size=embedding_size,
-        crop_template=[[round(float(v), 4) for v in row] for row in template_for(input_size)],
+        crop_template=[list(point) for point in template.points],
         weights_file=weights.name,
         sha256=sha256_of(weights),
         thresholds=dict(thresholds or {}),
         training=dict(training or {}),
         results=dict(results or {}),
+        source=dict(source or {}),
     )
     card_path.write_text(card.to_json(), encoding="utf-8")
     return card

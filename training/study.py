@@ -619,7 +619,7 @@ def run_study(
     )
     if people.seen:
         log.warning("%d study people were seen by the embedder: a smoke test, not a result", len(people.seen))
-    pipeline = FacePipeline(detector, quality, crop_size=embedder.input_size)
+    pipeline = FacePipeline(detector, quality, template=embedder.template)
     spec = TurnstileSpec()
     data = prepare_data(people, pins_root, crops_path, config)
     walks, walks_digest = load_walks(data, config, spec, pipeline, detector, cache, progress)

@@ -42,7 +42,7 @@ def load_dlib() -> tuple[object, object, object]:
         import dlib
         import face_recognition_models as models
     except ImportError as error:
-        raise FaceGateError(f"dlib's models need: pip install -e '.[teacher]' ({error})") from None
+        raise FaceGateError(f"dlib's models need: pip install -e '.[peer]' ({error})") from None
     shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
     return dlib, shape, dlib.face_recognition_model_v1(models.face_recognition_model_location())
 

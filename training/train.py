@@ -19,11 +19,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from gate.backbones import build_backbone, input_size_for
+from gate.backbones import build_backbone, template_for_backbone
 from gate.embedder import Embedder, embed_tensor, to_tensor
 from gate.errors import FaceGateError
 from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
+from training.crops import crop_template_of
 from training.data import PKSampler, Pool, build_pool
 from training.datasets import dataset_root
 from training.export import export_model
@@ -231,12 +232,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         raise FaceGateError("singles_per_batch needs distill_weight > 0: only the teacher term trains on the singles")
     singles = config.singles_per_batch > 0
     pool = build_pool(Path(config.crops), root / "lfw", config.val_people, config.seed, config.holdout_pins, singles)
-    size = input_size_for(config.backbone)
-    if pool.train.crops.shape[1] != size:
+    template = template_for_backbone(config.backbone)
+    if crop_template_of(Path(config.crops) / "lfw.npz") != template:
         raise FaceGateError(
-            f"backbone {config.backbone} takes {size}x{size} crops, but those in {config.crops} are "
-            f"{pool.train.crops.shape[1]}x{pool.train.crops.shape[1]}: "
-            f"run `facegate prepare --size {size} --crops DIR` and train with --set crops=DIR"
+            f"backbone {config.backbone} takes its own {template.size}x{template.size} crops, but those in "
+            f"{config.crops} were aligned to another template: "
+            f"run `facegate prepare --backbone {config.backbone} --crops DIR` and train with --set crops=DIR"
         )
     out.mkdir(parents=True, exist_ok=True)
     data = DeviceData(
@@ -297,7 +298,7 @@ def _export(
         model_id=f"facegate-{config.backbone}-{recipe_name(config)}-{time.strftime('%Y%m%d-%H%M')}",
         architecture=config.backbone,
         embedding_size=config.embedding_size,
-        input_size=input_size_for(config.backbone),
+        template=template_for_backbone(config.backbone),
         thresholds={far: calibration["thresholds"][far] for far in FARS},
         training={
             "config": dataclasses.asdict(config),

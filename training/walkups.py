@@ -578,7 +578,7 @@ def evaluate_gate(
         (out / name).unlink(missing_ok=True)
     settings = walkup_settings(settings, out)
     started = time.perf_counter()
-    pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
+    pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
     database = Database(settings.database_url)
     try:
         gallery = open_gallery(database, settings, embedder)

@@ -125,7 +125,7 @@ def evaluate(
     else:
         settings = context.settings
         embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
-        pipeline = FacePipeline(settings.detector, settings.quality, crop_size=embedder.input_size)
+        pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
     names = check_pairs(pairs, images)
     if write_threshold_far is not None:  # refuse before minutes of embedding, not after
         _check_calibration(context, embedder, sum(not p.same for p in pairs), write_threshold_far)

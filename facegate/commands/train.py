@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gate.backbones import template_for_backbone
 from training.crops import build_crops
 from training.data import read_people
 from training.datasets import dataset_root
@@ -21,20 +22,21 @@ def prepare(
         Path | None, typer.Option(help="Folder holding lfw/ and pins/ (default: $FACEGATE_DATA or ../shared/datasets).")
     ] = None,
     crops: Annotated[Path, typer.Option(help="Where the aligned crops go.")] = Path(".crops"),
-    size: Annotated[
-        int, typer.Option(min=32, max=512, help="Crop side in pixels: 112, or 160 for inception_resnet_v1.")
-    ] = 112,
+    backbone: Annotated[
+        str, typer.Option(help="Align for this backbone's crop template (each backbone has its own).")
+    ] = "mobilefacenet",
     force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
 ) -> None:
     """Detect and align every training/evaluation photo once with the gate's own pipeline."""
     data = data or dataset_root()
+    template = template_for_backbone(backbone)
     sources = {"pins": data / "pins", "lfw": data / "lfw" / "lfw-deepfunneled"}
     for name, folder in sources.items():
         out = crops / f"{name}.npz"
         if out.exists() and not force:
             typer.echo(f"{out}: exists (use --force to rebuild)")
             continue
-        typer.echo(f"{build_crops(folder, out, size)}: written")
+        typer.echo(f"{build_crops(folder, out, template)}: written")
 
 
 def teach(
@@ -46,7 +48,7 @@ def teach(
     only: Annotated[str | None, typer.Option(help="One crop file only: lfw or pins.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (dlib uses one core each).")] = 1,
 ) -> None:
-    """Cache the dlib teacher's descriptors of the crops, for `--set distill_weight=1` (needs the teacher extra)."""
+    """Cache the dlib teacher's descriptors of the crops, for `--set distill_weight=1` (needs the peer extra)."""
     if only not in (None, "lfw", "pins"):
         raise typer.BadParameter(f"--only {only!r}: expected lfw or pins")
     people = {"lfw": set(read_people(lfw_people)) if lfw_people else None, "pins": None}
@@ -66,7 +68,7 @@ def train(
     config = make_config(recipe, set_, out=out, epochs=epochs, device=device)
     crops = Path(config.crops)
     if not (crops / "lfw.npz").exists() or not (crops / "pins.npz").exists():
-        prepare(data=Path(config.data) if config.data else None, crops=crops)
+        prepare(data=Path(config.data) if config.data else None, crops=crops, backbone=config.backbone)
     typer.echo(f"model card: {run_training(config, resume=resume)}")
 
 

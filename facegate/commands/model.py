@@ -1,0 +1,63 @@
+"""`facegate model` subcommands: import dlib's network, calibrate a card's thresholds, list the shipped models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gate.model_card import SHIPPED_MODELS, read_card, shipped_model_names
+from training.calibrate_card import calibrate_card
+from training.data import read_people
+from training.datasets import dataset_root
+from training.dlib_import import import_dlib_model
+
+model_app = typer.Typer(help="Models: import dlib's network, calibrate thresholds, list.", no_args_is_help=True)
+
+
+@model_app.command("import")
+def import_(
+    out: Annotated[Path, typer.Option(help="Card to write; the weights go beside it (.pt).")] = Path(
+        "runs/dlib-resnet-v1/model.json"
+    ),
+    source: Annotated[
+        Path | None, typer.Option(help="dlib's network file (default: the one in face_recognition_models).")
+    ] = None,
+) -> None:
+    """Convert dlib's face-recognition ResNet into a FaceGate model file and card (then `facegate model calibrate`)."""
+    card = import_dlib_model(out, source)
+    typer.echo(f"{out}: {card.model_id}, from {card.source['file']} (sha256 {card.source['sha256'][:16]}...)")
+
+
+@model_app.command("calibrate")
+def calibrate(
+    card: Annotated[Path, typer.Argument(help="The model card to calibrate (its thresholds are replaced).")],
+    crops: Annotated[Path, typer.Option(help="LFW crop file aligned for this model (`facegate prepare`).")] = Path(
+        ".crops150/lfw.npz"
+    ),
+    people: Annotated[
+        Path | None, typer.Option(help="LFW people file of people the model never saw (default: peopleDevTrain).")
+    ] = None,
+) -> None:
+    """Set the card's thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people."""
+    people = people or dataset_root() / "lfw" / "peopleDevTrain.txt"
+    note = f"every detected crop of the people in {people.name} (people the model never trained on)"
+    result = calibrate_card(card, crops, set(read_people(people)), note)
+    summary = result.results["calibration"]
+    typer.echo(f"{card}: {summary['impostor_pairs']} impostor and {summary['genuine_pairs']} genuine pairs")
+    for far, threshold in result.thresholds.items():
+        typer.echo(f"  FAR {far:>8}: threshold {threshold:.4f}, TAR {summary[f'tar_at_far_{far}']:.3f}")
+
+
+@model_app.command("list")
+def list_() -> None:
+    """The models shipped with FaceGate, selectable by name in [model] path ("" is default)."""
+    for name in shipped_model_names():
+        card = read_card(SHIPPED_MODELS / f"{name}.json")
+        typer.echo(f"{name:14} {card.model_id:42} {card.architecture:14} {card.input_size}px")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `facegate model` to the main app."""
+    app.add_typer(model_app, name="model")
