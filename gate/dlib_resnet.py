@@ -113,11 +113,15 @@ class DlibResNet(nn.Module):
         self.fc = nn.Linear(STAGES[-1][0], embedding_size, bias=False)
         self.input_folded = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 256) globally pooled features, what the last (linear) layer reads."""
         if not self.input_folded:  # [-1, 1] -> (pixel - mean) / 256
             x = (x * 127.5 + 127.5 - self.input_mean[:, None, None]) / 256.0
         x = functional.max_pool2d(torch.relu(self.stem_affine(self.stem(x))), 3, 2)
-        return self.fc(self.blocks(x).mean(dim=(2, 3)))
+        return self.blocks(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pooled(x))
 
     @torch.no_grad()
     def fuse(self) -> DlibResNet:

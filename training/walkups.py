@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 MAX_ENROL_PHOTOS = 4  # as the demo: an employee is enrolled from up to 4 photos, never the one that walks
 DEFAULT_POLICIES: tuple[tuple[int, int], ...] = ((1, 1), (2, 3), (3, 5), (4, 7), (5, 10))
-FAR_KEYS = ("0.01", "0.001", "0.0001")  # the card's calibrated thresholds looked at
+FAR_KEYS = ("0.01", "0.001", "0.0001", "0.00001")  # the card's calibrated thresholds looked at
 FRAME_SIZE = (480, 360)  # the demo's frames
 WORK_FILES = ("gate.db", "gallery.faiss", "gallery.faiss.json", "turnstile.mp4")
 NO_FACE = "NO_USABLE_FACE"  # a walk none of whose tracks had a usable frame: failure to acquire

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from gate.model_card import SHIPPED_MODELS, read_card, shipped_model_names
+from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
 from training.calibrate_card import calibrate_card
 from training.data import read_people
 from training.datasets import dataset_root
 from training.dlib_import import import_dlib_model
+from training.frozen_head import HeadConfig, train_head
 
 model_app = typer.Typer(help="Models: import dlib's network, calibrate thresholds, list.", no_args_is_help=True)
 
@@ -48,6 +49,26 @@ def calibrate(
     typer.echo(f"{card}: {summary['impostor_pairs']} impostor and {summary['genuine_pairs']} genuine pairs")
     for far, threshold in result.thresholds.items():
         typer.echo(f"  FAR {far:>8}: threshold {threshold:.4f}, TAR {summary[f'tar_at_far_{far}']:.3f}")
+
+
+@model_app.command("head")
+def head(
+    recipe: Annotated[str, typer.Option(help="triplet, wccn or lda.")] = "triplet",
+    out: Annotated[
+        Path | None, typer.Option(help="Card to write (default runs/head-<recipe><dim>/model.json).")
+    ] = None,
+    base: Annotated[Path, typer.Option(help="The dlib_resnet card whose trunk stays frozen.")] = SHIPPED_CARD,
+    crops: Annotated[
+        Path, typer.Option(help="Crops aligned for it (`facegate prepare --backbone dlib_resnet`).")
+    ] = Path(".crops150"),
+    dim: Annotated[int, typer.Option(help="Embedding size (lda: discriminant directions kept).")] = 128,
+    epochs: Annotated[int, typer.Option(help="triplet: epochs over the pool.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the validation split and the sampler.")] = 0,
+) -> None:
+    """Learn the port's last layer again on the training people, trunk frozen (seconds once features are cached)."""
+    config = HeadConfig(recipe=recipe, dim=dim, epochs=epochs, seed=seed)
+    out = out or Path(f"runs/head-{recipe}{dim}/model.json")
+    typer.echo(f"model card: {train_head(base, crops, dataset_root() / 'lfw', config, out)}")
 
 
 @model_app.command("list")
