@@ -12,6 +12,7 @@ its length and bytes; tensor data is raw little-endian float32 after a version a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,54 +105,80 @@ def layer_list() -> list[tuple[str, str]]:
     return top_down + [(MAX_POOL, ""), (RELU, ""), (AFFINE, "stem_affine"), (CONV, "stem")]
 
 
-def _read_details(stream: _Stream, kind: str, name: str, state: dict[str, np.ndarray]) -> None:
-    """One layer's own part: version string and parameters."""
-    if kind == CONV:
-        version = stream.version(_CONV_VERSIONS, "a convolution")
-        params = stream.tensor().ravel()
-        filters, _rows, _cols = stream.int(), stream.int(), stream.int()
-        for _ in range(4):  # strides and paddings: the architecture fixes them
-            stream.int()
-        shape, _bias_shape = stream.alias(), stream.alias()
-        for _ in range(4):  # learning-rate and weight-decay multipliers
-            stream.float()
-        if version != "con_4":
-            stream.bool()  # use_bias
-        if version == "con_6":
-            stream.bool()  # use_relu
-        size = math.prod(shape)
-        if shape[0] != filters or len(params) != size + filters:
-            raise DlibFormatError(f"{name}: a convolution of unexpected shape {shape}")
-        state[f"{name}.weight"], state[f"{name}.bias"] = params[:size].reshape(shape), params[size:]
-    elif kind == AFFINE:
-        version = stream.version(_AFFINE_VERSIONS, "an affine layer")
-        params = stream.tensor().ravel()
-        stream.alias(), stream.alias()
-        stream.int()  # mode: per channel
-        if version == "affine_2":
-            stream.bool()  # disabled
-        half = len(params) // 2
-        state[f"{name}.weight"], state[f"{name}.bias"] = params[:half], params[half:]
-    elif kind == FC:
-        version = stream.version({"fc_2", "fc_3"}, "a fully connected layer")
-        outputs, inputs = stream.int(), stream.int()
-        params = stream.tensor().ravel()
-        stream.alias(), stream.alias()
-        stream.int()  # bias mode
-        for _ in range(4):
-            stream.float()
-        if version == "fc_3":
-            stream.bool()
-        state[f"{name}.weight"] = params[: inputs * outputs].reshape(inputs, outputs).T.copy()
-    elif kind in (MAX_POOL, AVG_POOL):
+def _read_conv(stream: _Stream, name: str, state: dict[str, np.ndarray]) -> None:
+    version = stream.version(_CONV_VERSIONS, "a convolution")
+    params = stream.tensor().ravel()
+    filters = stream.int()
+    for _ in range(6):  # rows, columns, strides and paddings: the architecture fixes them
+        stream.int()
+    shape, _bias_shape = stream.alias(), stream.alias()
+    for _ in range(4):  # learning-rate and weight-decay multipliers
+        stream.float()
+    if version != "con_4":
+        stream.bool()  # use_bias
+    if version == "con_6":
+        stream.bool()  # use_relu
+    size = math.prod(shape)
+    if shape[0] != filters or len(params) != size + filters:
+        raise DlibFormatError(f"{name}: a convolution of unexpected shape {shape}")
+    state[f"{name}.weight"], state[f"{name}.bias"] = params[:size].reshape(shape), params[size:]
+
+
+def _read_affine(stream: _Stream, name: str, state: dict[str, np.ndarray]) -> None:
+    version = stream.version(_AFFINE_VERSIONS, "an affine layer")
+    params = stream.tensor().ravel()
+    stream.alias(), stream.alias()  # gamma, beta: the two halves of params
+    stream.int()  # mode: per channel
+    if version == "affine_2":
+        stream.bool()  # disabled
+    half = len(params) // 2
+    state[f"{name}.weight"], state[f"{name}.bias"] = params[:half], params[half:]
+
+
+def _read_fc(stream: _Stream, name: str, state: dict[str, np.ndarray]) -> None:
+    version = stream.version({"fc_2", "fc_3"}, "a fully connected layer")
+    outputs, inputs = stream.int(), stream.int()
+    params = stream.tensor().ravel()
+    stream.alias(), stream.alias()
+    stream.int()  # bias mode
+    for _ in range(4):
+        stream.float()
+    if version == "fc_3":
+        stream.bool()
+    if len(params) < inputs * outputs:
+        raise DlibFormatError(f"{name}: {len(params)} weights for {inputs}x{outputs}")
+    # dlib multiplies rows of inputs by an (inputs, outputs) matrix; torch's Linear holds its transpose
+    state[f"{name}.weight"] = params[: inputs * outputs].reshape(inputs, outputs).T.copy()
+
+
+def _read_pool(kind: str) -> Callable[[_Stream, str, dict[str, np.ndarray]], None]:
+    def read(stream: _Stream, _name: str, _state: dict[str, np.ndarray]) -> None:
         stream.version({f"{kind}_2"}, f"a {kind.replace('_', ' ')} layer")
         for _ in range(6):  # size, strides, paddings
             stream.int()
-    elif kind == RELU:
-        if stream.version({"relu_", "relu_2"}, "a relu layer") == "relu_2":
-            stream.bool()
-    elif kind == ADD_PREV:
-        stream.version({"add_prev_"}, "an add_prev layer")
+
+    return read
+
+
+def _read_relu(stream: _Stream, _name: str, _state: dict[str, np.ndarray]) -> None:
+    if stream.version({"relu_", "relu_2"}, "a relu layer") == "relu_2":
+        stream.bool()  # disabled
+
+
+def _read_add_prev(stream: _Stream, _name: str, _state: dict[str, np.ndarray]) -> None:
+    stream.version({"add_prev_"}, "an add_prev layer")
+
+
+# Each layer kind's own part (version string and parameters), as dlib's deserialize reads it
+_READERS: dict[str, Callable[[_Stream, str, dict[str, np.ndarray]], None]] = {
+    CONV: _read_conv,
+    AFFINE: _read_affine,
+    FC: _read_fc,
+    MAX_POOL: _read_pool(MAX_POOL),
+    AVG_POOL: _read_pool(AVG_POOL),
+    RELU: _read_relu,
+    ADD_PREV: _read_add_prev,
+}
 
 
 def _read_layer_trailer(stream: _Stream, version: int, on_input: bool) -> None:
@@ -185,7 +212,7 @@ def parse_network(data: bytes) -> dict[str, torch.Tensor]:
     for position, ((kind, name), version) in enumerate(zip(reversed(layers), reversed(versions), strict=True)):
         if kind in _WRAPPERS:  # details, from the input up
             continue
-        _read_details(stream, kind, name, state)
+        _READERS[kind](stream, name, state)
         _read_layer_trailer(stream, version, on_input=position == 0)
     if stream.pos != len(data):
         raise DlibFormatError(f"{len(data) - stream.pos} bytes left after the network")

@@ -9,7 +9,7 @@ import numpy as np
 from gate.alignment import ARCFACE_112, CropTemplate, align
 from gate.config import DetectorSettings, QualitySettings
 from gate.detection import Detector, Face
-from gate.quality import Reason, assess
+from gate.quality import GRADING_TEMPLATE, Reason, assess, grade
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ class FacePipeline:
 
     def crop(self, frame: np.ndarray, face: Face) -> FaceCrop:
         crop, matrix = align(frame, face.landmarks, self.template)
-        return FaceCrop(face=face, crop=crop, rejected=assess(face, crop, matrix, self.template, self.quality))
+        if self.template == GRADING_TEMPLATE:  # graded on the very crop
+            return FaceCrop(face=face, crop=crop, rejected=assess(face, crop, matrix, self.template, self.quality))
+        return FaceCrop(face=face, crop=crop, rejected=grade(frame, face, self.quality))
 
     def process(self, frame: np.ndarray) -> list[FaceCrop]:
         return [self.crop(frame, face) for face in self.detector.detect(frame)]

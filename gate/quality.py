@@ -1,4 +1,9 @@
-"""Quality gate: reject faces too small, unsure, blurred or turned away, each with a named reason."""
+"""Quality gate: reject faces too small, unsure, blurred or turned away, each with a named reason.
+
+Pose and sharpness are measured on one fixed crop (GRADING_TEMPLATE, the 112-pixel ArcFace crop) whatever the
+model in use, so `[quality]` thresholds keep one meaning across models: the variance of the Laplacian falls
+steeply as a face is enlarged, and dlib's 150-pixel chip shows the face 1.5x larger than the 112-pixel crop.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from gate.alignment import CropTemplate, transform_points
+from gate.alignment import ARCFACE_112, CropTemplate, align, transform_points
 from gate.config import QualitySettings
 from gate.detection import Face
+
+GRADING_TEMPLATE = ARCFACE_112
 
 
 class Reason(StrEnum):
@@ -52,3 +59,9 @@ def assess(
     if sharpness(crop) < settings.min_sharpness:
         return Reason.BLURRY
     return None
+
+
+def grade(frame: np.ndarray, face: Face, settings: QualitySettings) -> Reason | None:
+    """assess() on the face's grading crop, cut from the frame (the model's own crop may differ)."""
+    crop, matrix = align(frame, face.landmarks, GRADING_TEMPLATE)
+    return assess(face, crop, matrix, GRADING_TEMPLATE, settings)

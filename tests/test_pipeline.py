@@ -150,3 +150,16 @@ def test_assess_reasons_in_order_small_unsure_turned():
     assert assess(_face(turned), crop, identity, ARCFACE_112, settings) is Reason.TURNED
     assert assess(_face(frontal, prob=0.5), crop, identity, ARCFACE_112, settings) is Reason.LOW_CONFIDENCE
     assert assess(_face(frontal * 0.3), crop, identity, ARCFACE_112, settings) is Reason.TOO_SMALL
+
+
+def test_quality_is_graded_on_one_crop_whatever_the_models_template():
+    """min_sharpness keeps its meaning: dlib's chip shows the face larger (smoother), yet grades the same."""
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (300, 300, 3), np.uint8), (0, 0), 1.5)
+    face = Face(box=(60.0, 60.0, 220.0, 220.0), prob=0.999, landmarks=ARCFACE_112.array + np.float32(90.0))
+    settings = QualitySettings()
+    assert sharpness(align(frame, face.landmarks, DLIB_150)[0]) < settings.min_sharpness
+    assert sharpness(align(frame, face.landmarks, ARCFACE_112)[0]) >= settings.min_sharpness
+    graded = [FacePipeline(quality=settings, template=t).crop(frame, face) for t in (ARCFACE_112, DLIB_150)]
+    assert [g.rejected for g in graded] == [None, None]
+    assert graded[1].crop.shape == (150, 150, 3)

@@ -12,8 +12,10 @@ import torch
 from gate.backbones import template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
+from gate.model_card import SHIPPED_CARD
 from training.crops import build_crops, load_crops
 from training.data import build_pool, read_people
+from training.frozen_head import HeadConfig, load_port, train_head
 from training.recipes import make_config
 from training.train import initial_network, train
 
@@ -204,3 +206,37 @@ def test_a_run_without_augmentation_trains_and_says_so(tiny_data: Path, tmp_path
         data=str(tiny_data), crops=str(tiny_data / "crops"), out=str(tmp_path / "run"), epochs=1, device="cpu",
     )  # fmt: skip
     assert "no-augment" in Embedder(train(config)).model_id
+
+
+@pytest.fixture(scope="module")
+def tiny_crops150(tiny_data: Path) -> Path:
+    """The tiny tree aligned for dlib's port (its own 150-pixel template)."""
+    template = template_for_backbone("dlib_resnet")
+    for name, folder in (("pins", tiny_data / "pins"), ("lfw", tiny_data / "lfw" / "lfw-deepfunneled")):
+        build_crops(folder, tiny_data / "crops150" / f"{name}.npz", template)
+    return tiny_data / "crops150"
+
+
+@pytest.mark.parametrize("recipe", ["wccn", "lda", "triplet"])
+def test_frozen_head_changes_only_the_last_layer_and_calibrates(tiny_data: Path, tiny_crops150: Path, recipe: str):
+    dim = 32 if recipe == "lda" else 128
+    config = HeadConfig(recipe=recipe, dim=dim, epochs=2, p=4, k=4, val_people=3)
+    out = train_head(SHIPPED_CARD, tiny_crops150, tiny_data / "lfw", config, tiny_crops150.parent / recipe / "m.json")
+    embedder, port = Embedder(out), load_port(SHIPPED_CARD)
+    card = embedder.card
+    assert card.embedding_size == dim and card.architecture == "dlib_resnet" and card.input_size == 150
+    trunk = {key: value for key, value in load_port(out).state_dict().items() if key != "fc.weight"}
+    assert all(torch.equal(value, port.state_dict()[key]) for key, value in trunk.items())
+    assert set(card.thresholds) >= {"0.01", "0.0001"} and card.training["base_model"] == "dlib-resnet-v1"
+    crops = load_crops(tiny_crops150 / "pins.npz").crops[:2]
+    assert np.allclose(np.linalg.norm(embedder.embed(crops), axis=1), 1.0, atol=1e-5)
+
+
+def test_port_fine_tunes_from_its_card_and_exports_a_dlib_resnet(tiny_data: Path, tiny_crops150: Path, tmp_path: Path):
+    config = make_config(
+        overrides=["backbone=dlib_resnet", f"init_from={SHIPPED_CARD}", "p=4", "k=2", "val_people=3", "max_batches=1"],
+        data=str(tiny_data), crops=str(tiny_crops150), out=str(tmp_path / "run"), epochs=1, device="cpu",
+    )  # fmt: skip
+    embedder = Embedder(train(config))
+    assert embedder.card.architecture == "dlib_resnet" and embedder.template == template_for_backbone("dlib_resnet")
+    assert "finetuned" in embedder.model_id

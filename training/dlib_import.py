@@ -65,7 +65,11 @@ def import_dlib_model(card_path: Path, source: Path | None = None) -> ModelCard:
     no thresholds yet: `facegate model calibrate` adds them from never-trained people."""
     source = Path(source) if source else packaged_network_file()
     network = dlib_resnet.DlibResNet()
-    network.load_state_dict(read_network_file(source))
+    try:
+        network.load_state_dict(read_network_file(source))
+    except RuntimeError as error:  # a well-formed dlib file of another network: other layer sizes
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise FaceGateError(f"{source}: not dlib's face-recognition ResNet v1 ({first})") from None
     card = export_model(
         network.eval(),
         card_path,
