@@ -108,7 +108,8 @@ def test_model_card_architecture_mismatch_refused(untrained_card: Path, tmp_path
 def test_model_card_unknown_architecture_lists_valid(untrained_card: Path, tmp_path: Path):
     card = _copy(untrained_card, tmp_path)
     _edit(card, architecture="vgg99")
-    with pytest.raises(FaceGateError, match="valid: inception_resnet_v1, mobilefacenet, mobilefacenet_wide, resnet18"):
+    valid = "valid: dlib_resnet, inception_resnet_v1, mobilefacenet, mobilefacenet_wide, resnet18"
+    with pytest.raises(FaceGateError, match=valid):
         Embedder(card)
 
 

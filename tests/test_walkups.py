@@ -210,10 +210,10 @@ def test_wilson_interval():
 def test_threshold_grid_marks_the_configured_threshold():
     card = read_card(Path(__file__).resolve().parents[1] / "gate" / "models" / "default.json")
     grid = threshold_grid(card, DecisionSettings())
-    assert [label for label, _ in grid] == ["FAR 0.01", "FAR 0.001", "FAR 0.0001 (configured)"]
+    assert [label for label, _ in grid] == ["FAR 0.01", "FAR 0.001", "FAR 0.0001 (configured)", "FAR 0.00001"]
     assert [value for _, value in grid] == sorted(value for _, value in grid)
     override = threshold_grid(card, DecisionSettings(threshold=0.42))
-    assert ("configured", 0.42) in override and len(override) == 4
+    assert ("configured", 0.42) in override and len(override) == 5
 
 
 def test_policies_are_checked():
@@ -315,10 +315,10 @@ def test_evaluate_gate_end_to_end_small(tmp_path: Path, data_root: Path):
     assert len(walks) == 3 and sorted(w["role"] for w in walks if w["role"] != "refused")[-1] == "stranger"
     assert all(w["verdict"] in {*Verdict, NO_FACE} for w in walks)
     assert all((w["frames_to_decision"] is None) == (w["verdict"] == NO_FACE) for w in walks)
-    assert len(report["grid"]) == 2 * 2 * len(report["setup"]["thresholds"]) == 12  # N/M x threshold x early deny
-    assert [p["early_deny"] for p in report["grid"]] == [True] * 6 + [False] * 6
+    assert len(report["grid"]) == 2 * 2 * len(report["setup"]["thresholds"]) == 16  # N/M x threshold x early deny
+    assert [p["early_deny"] for p in report["grid"]] == [True] * 8 + [False] * 8
     # watching longer can only add grants here (one walk each, no cooldown between them in this small run)
-    for early, late in zip(report["grid"][:6], report["grid"][6:], strict=True):
+    for early, late in zip(report["grid"][:8], report["grid"][8:], strict=True):
         assert late["tar"]["count"] >= early["tar"]["count"]
     assert {p["threshold_label"] for p in report["grid"]} >= {"FAR 0.01", "FAR 0.001"}
     for point in report["grid"]:

@@ -340,7 +340,7 @@ def render_walks(
 ) -> Walks:
     """Render each photo as a walk-up at config.walk_t, detect and align every frame once."""
     backdrop = door(spec, config.seed)
-    count, moments, size = len(photos), len(config.walk_t), pipeline.crop_size
+    count, moments, size = len(photos), len(config.walk_t), pipeline.template.size
     frames = np.zeros((count, moments, config.frame_height, config.frame_width, 3), np.uint8)
     crops = np.zeros((count, moments, size, size, 3), np.uint8)
     found = np.zeros((count, moments), bool)
@@ -436,7 +436,7 @@ def walks_key(data: StudyData, config: StudyConfig, spec: TurnstileSpec, pipelin
             "frame": (config.frame_width, config.frame_height),
             "seed": config.seed,
             "spec": asdict(spec),
-            "crop": pipeline.crop_size,
+            "crop": pipeline.template.size,
             "detector": detector,
             "quality": pipeline.quality.model_dump(),
         }
