@@ -58,6 +58,8 @@ class DecisionSettings(_Section):
     cooldown_s: float = Field(10.0, ge=0)
     track_timeout_s: float = Field(1.5, gt=0)
     threshold: float | None = Field(None, ge=-1, le=1)  # overrides the model card's calibrated threshold
+    # "frame": match each usable frame's own embedding; "mean": the track's quality-weighted mean embedding so far
+    track_embedding: Literal["frame", "mean"] = "frame"
 
     @model_validator(mode="after")
     def _votes_fit_window(self) -> DecisionSettings:

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.actuators import Actuator, DoorRequest
+from gate.aggregation import TrackEmbeddings, frame_weight
 from gate.config import Settings
 from gate.embedder import Embedder
 from gate.gallery import Gallery, Match
@@ -98,6 +99,7 @@ class GateLoop:
         self.pipeline, self.embedder, self.gallery = pipeline, embedder, gallery
         self.database, self.actuator = database, actuator
         self.tracker = Tracker(settings.decision.track_timeout_s)
+        self.track_embeddings = TrackEmbeddings(settings.decision.track_embedding)
         self.policy = Policy(settings.decision, threshold_for(settings.decision, embedder.card), self._clock)
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
@@ -135,7 +137,7 @@ class GateLoop:
             else:
                 report.rejects[str(crop.rejected)] += 1
                 log.debug("frame %d track %d: not matched (%s)", frame.index, track_id, crop.rejected)
-        matches = self._match([crop for _, crop in usable])
+        matches = self._match(usable)
         for (track_id, _), match in zip(usable, matches, strict=True):
             self._observe(track_id, match)
         self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
@@ -154,11 +156,17 @@ class GateLoop:
             self.reports[track_id] = TrackReport(track_id, self._frame_index, self._frame_index)
         return self.reports[track_id]
 
-    def _match(self, crops: list[FaceCrop]) -> list[Match | None]:
-        if not crops:
+    def _match(self, usable: list[tuple[int, FaceCrop]]) -> list[Match | None]:
+        """The best enrolled person for each usable face: its frame's embedding or its track's mean."""
+        if not usable:
             return []
-        embeddings = self.embedder.embed(np.stack([crop.crop for crop in crops]))  # one batch per frame
-        return self.gallery.search(embeddings)
+        embeddings = self.embedder.embed(np.stack([crop.crop for _, crop in usable]))  # one batch per frame
+        template = self.embedder.template
+        queries = [
+            self.track_embeddings.query(track_id, vector, frame_weight(crop.face, template))
+            for (track_id, crop), vector in zip(usable, embeddings, strict=True)
+        ]
+        return self.gallery.search(np.stack(queries))
 
     def _observe(self, track_id: int, match: Match | None) -> None:
         if self.observer is not None:
@@ -173,6 +181,7 @@ class GateLoop:
     def _end_track(self, track_id: int) -> None:
         if self.observer is not None and track_id in self.reports:
             self.observer.track_ended(self.reports[track_id], self._frame_index, self._now)
+        self.track_embeddings.end(track_id)
         decision = self.policy.end_track(track_id)
         if decision is not None:
             self._act(decision)
