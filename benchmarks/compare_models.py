@@ -24,6 +24,7 @@ from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
 from training.calibration import FARS, calibrate, paired_tar_intervals
+from training.crops import crop_template_of
 from training.data import build_pool
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import (
@@ -80,6 +81,8 @@ SPLIT = {"seed": 0, "val_people": 100, "holdout_pins": 0}  # the training settin
 
 def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, resamples: int) -> None:
     embedders = [Embedder(card_a), Embedder(card_b)]
+    if embedders[0].template != embedders[1].template or crop_template_of(crops / "lfw.npz") != embedders[0].template:
+        raise FaceGateError(f"--validation needs two models of one crop template, and crops in {crops} aligned to it")
     configs = [e.card.training.get("config", {}) for e in embedders]
     splits = [{k: config.get(k, v) for k, v in SPLIT.items()} for config in configs]
     if splits[0] != splits[1]:

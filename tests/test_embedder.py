@@ -14,7 +14,7 @@ from gate.alignment import arcface_template
 from gate.backbones import build_backbone, template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.model_card import SHIPPED_CARD, read_card
+from gate.model_card import SHIPPED_CARD, locate_card, read_card, shipped_model_names
 from training.export import export_model
 from training.ship import MAX_SHIPPED_BYTES
 
@@ -151,3 +151,10 @@ def test_inception_resnet_v1_card_embeds_160_crops_only(tmp_path: Path):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="160, 160, 3"):
         embedder.embed(crops[:, :112, :112])
+
+
+def test_model_path_names_a_shipped_model_or_a_card(tmp_path: Path):
+    assert locate_card("", tmp_path) == SHIPPED_CARD
+    assert Embedder(locate_card("mobilefacenet", tmp_path)).card.architecture == "mobilefacenet"
+    assert locate_card("runs/x/model.json", tmp_path) == tmp_path / "runs" / "x" / "model.json"
+    assert {"default", "mobilefacenet"} <= set(shipped_model_names())
