@@ -19,7 +19,7 @@ from gate.alignment import (
     stored_crop_template,
     transform_points,
 )
-from gate.config import QualitySettings
+from gate.config import DetectorSettings, QualitySettings
 from gate.detection import Detector, Face, central_face
 from gate.dlib_resnet import CROP_TEMPLATE as DLIB_150
 from gate.errors import FaceGateError
@@ -163,3 +163,17 @@ def test_quality_is_graded_on_one_crop_whatever_the_models_template():
     graded = [FacePipeline(quality=settings, template=t).crop(frame, face) for t in (ARCFACE_112, DLIB_150)]
     assert [g.rejected for g in graded] == [None, None]
     assert graded[1].crop.shape == (150, 150, 3)
+
+
+def test_large_photo_is_searched_bounded_and_its_landmarks_mapped_back(lfw_root: Path):
+    """A 12-megapixel photo: detection runs on a copy of at most max_side, points come back in full pixels."""
+    photo = load_image(lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    large = cv2.resize(photo, (4000, 4000), interpolation=cv2.INTER_CUBIC)
+    bounded, unbounded = Detector(DetectorSettings(max_side=1280)), Detector(DetectorSettings(max_side=10000))
+    near = bounded.detect(photo)[0].landmarks * (4000 / 250)
+    found = bounded.detect(large)
+    assert len(found) == 1 and np.abs(found[0].landmarks - near).max() < 4000 / 250 * 3  # within 3 source pixels
+    assert np.abs(found[0].landmarks - unbounded.detect(large)[0].landmarks).max() < 60
+    [(small, scale)] = [bounded._bounded(large)]
+    assert max(small.shape[:2]) == 1280 and scale == pytest.approx(4000 / 1280)
+    assert bounded._bounded(photo)[1] == 1.0  # small frames are left alone

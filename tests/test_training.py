@@ -13,8 +13,10 @@ from gate.backbones import template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD
+from training.calibrate_card import calibrate_card
 from training.crops import build_crops, load_crops
 from training.data import build_pool, read_people
+from training.dlib_import import import_dlib_model
 from training.frozen_head import HeadConfig, load_port, train_head
 from training.recipes import make_config
 from training.train import initial_network, train
@@ -240,3 +242,14 @@ def test_port_fine_tunes_from_its_card_and_exports_a_dlib_resnet(tiny_data: Path
     embedder = Embedder(train(config))
     assert embedder.card.architecture == "dlib_resnet" and embedder.template == template_for_backbone("dlib_resnet")
     assert "finetuned" in embedder.model_id
+
+
+def test_calibrate_card_writes_thresholds_from_never_trained_people(tiny_data: Path, tiny_crops150: Path, tmp_path):
+    card = import_dlib_model(tmp_path / "dlib.json")
+    assert card.thresholds == {}
+    people = set(read_people(tiny_data / "lfw" / "peopleDevTrain.txt"))
+    calibrated = calibrate_card(tmp_path / "dlib.json", tiny_crops150 / "lfw.npz", people, "the tiny tree")
+    assert set(calibrated.thresholds) == {"0.01", "0.001", "0.0001", "0.00001"}
+    assert Embedder(tmp_path / "dlib.json").card.results["calibration"]["who"] == "the tiny tree"
+    with pytest.raises(FaceGateError, match="another template"):
+        calibrate_card(tmp_path / "dlib.json", tiny_data / "crops" / "lfw.npz", people, "112-pixel crops")
