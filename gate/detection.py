@@ -58,12 +58,12 @@ class Detector:
             raise ValueError(f"detect() wants an RGB uint8 (H, W, 3) array, got {frame.dtype} {frame.shape}")
         if min(frame.shape[:2]) < 12:  # below MTCNN's 12-pixel pyramid floor nothing can be found
             return []
-        small, scale = self._bounded(frame)
+        small, scale = self.bounded_copy(frame)
         with torch.inference_mode():
             boxes, probs, points = self._mtcnn.detect(small, landmarks=True)
         return _faces(boxes, probs, points, scale)
 
-    def _bounded(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+    def bounded_copy(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """The frame scaled down to `max_side` when larger, with the factor that maps its points back."""
         longest = max(frame.shape[:2])
         if longest <= self.max_side:
@@ -77,7 +77,7 @@ class Detector:
         of other sizes are then padded at the bottom and right to the largest, so coordinates are unchanged."""
         if not frames:
             return []
-        bounded = [self._bounded(frame) for frame in frames]
+        bounded = [self.bounded_copy(frame) for frame in frames]
         height = max(small.shape[0] for small, _ in bounded)
         width = max(small.shape[1] for small, _ in bounded)
         padded = [

@@ -174,6 +174,6 @@ def test_large_photo_is_searched_bounded_and_its_landmarks_mapped_back(lfw_root:
     found = bounded.detect(large)
     assert len(found) == 1 and np.abs(found[0].landmarks - near).max() < 4000 / 250 * 3  # within 3 source pixels
     assert np.abs(found[0].landmarks - unbounded.detect(large)[0].landmarks).max() < 60
-    [(small, scale)] = [bounded._bounded(large)]
+    small, scale = bounded.bounded_copy(large)
     assert max(small.shape[:2]) == 1280 and scale == pytest.approx(4000 / 1280)
-    assert bounded._bounded(photo)[1] == 1.0  # small frames are left alone
+    assert bounded.bounded_copy(photo)[1] == 1.0  # small frames are left alone

@@ -156,11 +156,12 @@ def train_head(base_card: Path, crops: Path, lfw_dir: Path, config: HeadConfig, 
     weight = learn(fc, features.astype(np.float64), pool.train_labels[labelled], config)
     network.fc = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
     network.fc.weight.data = torch.from_numpy(np.ascontiguousarray(weight, np.float32))
+    epochs = f"-e{config.epochs}" if config.recipe == "triplet" else ""
     calibration = calibrate(normalise(network.fc(torch.from_numpy(val_features))).detach().numpy(), pool.val_labels)
     export_model(
         network,
         out,
-        model_id=f"{base.model_id}-head-{config.recipe}{config.dim}",
+        model_id=f"{base.model_id}-head-{config.recipe}{config.dim}{epochs}",
         architecture="dlib_resnet",
         embedding_size=weight.shape[0],
         template=CropTemplate.of(base.input_size, base.crop_template),
