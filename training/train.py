@@ -76,8 +76,8 @@ class TrainConfig:
 TRAINING_DATA = (
     "aligned crops on the backbone's template (the gate's MTCNN + 5-point aligner) of LFW peopleDevTrain people "
     "with 2+ photos and the Pins people; held out for calibration: `val_people` DevTrain people with 2-20 photos "
-    "and every single-photo DevTrain person (unless `singles_per_batch` trains on them, unlabelled, through the teacher); "
-    "no LFW DevTest person is seen"
+    "and every single-photo DevTrain person (unless `singles_per_batch` trains on them, unlabelled, through the "
+    "teacher); no LFW DevTest person is seen"
 )
 
 
