@@ -34,6 +34,16 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
 
 
+def load_network(card_path: Path, card: ModelCard) -> nn.Module:
+    """The card's backbone with its stored weights, unfused (training starts from it; Embedder fuses it)."""
+    network = build_backbone(card.architecture, card.embedding_size)
+    try:
+        network.load_state_dict(load_state(weights_path(card_path, card)))
+    except RuntimeError as error:
+        raise FaceGateError(f"{card_path}: weights do not fit {card.architecture}: {error}") from None
+    return network
+
+
 class Embedder:
     """`embed(crops (N, S, S, 3) uint8) -> (N, D) float32`, each row of unit length."""
 
@@ -49,12 +59,7 @@ class Embedder:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.flip = flip  # average each crop's embedding with its mirror image's (twice the work)
-        self.network = build_backbone(self.card.architecture, self.card.embedding_size)
-        try:
-            self.network.load_state_dict(load_state(weights_path(self.card_path, self.card)))
-        except RuntimeError as error:
-            raise FaceGateError(f"{self.card_path}: weights do not fit {self.card.architecture}: {error}") from None
-        self.network.eval().to(self.device)
+        self.network = load_network(self.card_path, self.card).eval().to(self.device)
         fuse = getattr(self.network, "fuse", None)  # a backbone may fold layers for inference (DlibResNet does)
         if callable(fuse):
             fuse()

@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from gate.alignment import CropTemplate
 from gate.dlib_resnet import DlibResNet
-from gate.embedder import load_state, to_tensor
+from gate.embedder import load_network, to_tensor
 from gate.errors import FaceGateError
-from gate.model_card import read_card, weights_path
+from gate.model_card import read_card
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
 from training.export import export_model
@@ -64,9 +64,7 @@ def load_port(card_path: Path) -> DlibResNet:
     card = read_card(card_path)
     if card.architecture != "dlib_resnet":
         raise FaceGateError(f"{card_path}: a {card.architecture}; a frozen head is trained on a dlib_resnet")
-    network = DlibResNet(card.embedding_size)
-    network.load_state_dict(load_state(weights_path(card_path, card)))
-    return network.eval()
+    return load_network(card_path, card).eval()
 
 
 @torch.inference_mode()

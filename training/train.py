@@ -20,9 +20,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from gate.backbones import build_backbone, template_for_backbone
-from gate.embedder import embed_tensor, load_state, to_tensor
+from gate.embedder import embed_tensor, load_network, to_tensor
 from gate.errors import FaceGateError
-from gate.model_card import read_card, weights_path
+from gate.model_card import read_card
 from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
 from training.crops import crop_template_of
@@ -112,18 +112,17 @@ def use_bf16(device: torch.device, wanted: bool) -> bool:
 
 def initial_network(config: TrainConfig) -> nn.Module:
     """The backbone, random or (fine-tuning) with the weights of the model card `init_from`."""
-    model = build_backbone(config.backbone, config.embedding_size)
-    if config.init_from:
-        card_path = Path(config.init_from)
-        card = read_card(card_path)  # the stored weights, not an Embedder's (fused for inference)
-        if (card.architecture, card.embedding_size) != (config.backbone, config.embedding_size):
-            raise FaceGateError(
-                f"init_from {config.init_from}: a {card.architecture} with {card.embedding_size}-d "
-                f"embeddings, but this run trains a {config.backbone} with {config.embedding_size}-d ones"
-            )
-        model.load_state_dict(load_state(weights_path(card_path, card)))
-        log.info("starting from %s (%s)", config.init_from, card.model_id)
-    return model
+    if not config.init_from:
+        return build_backbone(config.backbone, config.embedding_size)
+    card_path = Path(config.init_from)
+    card = read_card(card_path)
+    if (card.architecture, card.embedding_size) != (config.backbone, config.embedding_size):
+        raise FaceGateError(
+            f"init_from {config.init_from}: a {card.architecture} with {card.embedding_size}-d "
+            f"embeddings, but this run trains a {config.backbone} with {config.embedding_size}-d ones"
+        )
+    log.info("starting from %s (%s)", config.init_from, card.model_id)
+    return load_network(card_path, card)  # the stored weights, not an Embedder's (fused for inference)
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, object]:
