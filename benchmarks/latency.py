@@ -269,7 +269,9 @@ def frame_rows(
     rows: list[tuple[str, ...]] = []
     pipeline_for: dict[CropTemplate, FacePipeline] = {}
     for label, embedder in loaded:
-        pipeline = pipeline_for.setdefault(embedder.template, FacePipeline(template=embedder.template))
+        if embedder.template not in pipeline_for:  # one MTCNN per crop template, not one per model
+            pipeline_for[embedder.template] = FacePipeline(template=embedder.template)
+        pipeline = pipeline_for[embedder.template]
         index = faiss.IndexFlatIP(embedder.card.embedding_size)
         index.add(unit_rows(np.random.default_rng(1), FRAME_GALLERY, embedder.card.embedding_size))
         rows.append((f"-- {label}", "", "", ""))
