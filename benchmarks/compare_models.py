@@ -23,9 +23,10 @@ from pathlib import Path
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
+from gate.scoring import cohort_people
 from training.calibration import FARS, calibrate, paired_tar_intervals
 from training.crops import crop_template_of
-from training.data import build_pool
+from training.data import VALIDATION_SPLIT, build_pool
 from training.datasets import dataset_root, lfw_images
 from training.evaluate import (
     check_pairs,
@@ -76,7 +77,6 @@ def main() -> None:
         print(f"{name:16} {a:8.4f} {b:8.4f} {b - a:+8.4f} {f'[{low:+.4f}, {high:+.4f}]':>20}")
 
 
-SPLIT = {"seed": 0, "val_people": 100, "holdout_pins": 0}  # the training settings that choose the validation people
 
 
 def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, resamples: int) -> None:
@@ -84,15 +84,19 @@ def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, r
     if embedders[0].template != embedders[1].template or crop_template_of(crops / "lfw.npz") != embedders[0].template:
         raise FaceGateError(f"--validation needs two models of one crop template, and crops in {crops} aligned to it")
     configs = [e.card.training.get("config", {}) for e in embedders]
-    splits = [{k: config.get(k, v) for k, v in SPLIT.items()} for config in configs]
+    splits = [{k: config.get(k, v) for k, v in VALIDATION_SPLIT.items()} for config in configs]
     if splits[0] != splits[1]:
         raise FaceGateError(f"the two models held out different validation people: {splits[0]} vs {splits[1]}")
     # a model that trained on the single-photo people (through the teacher) must not be validated on them
     singles = any(config.get("singles_per_batch", 0) > 0 for config in configs)
     pool = build_pool(crops, root / "lfw", **splits[0], train_singles=singles)
     embeddings = [e.embed(pool.val.crops) for e in embedders]
-    summaries = [calibrate(v, pool.val_labels)["summary"] for v in embeddings]
-    boot = paired_tar_intervals(*embeddings, pool.val_labels, resamples)
+    cohort_overlap = set(pool.val.person.tolist()) & {p for e in embedders for p in cohort_people(e.card_path, e.card)}
+    if cohort_overlap:
+        raise FaceGateError(f"a model's score-normalisation cohort holds validation people: {sorted(cohort_overlap)[:5]}")
+    scorers = tuple(e.scorer for e in embedders)
+    summaries = [calibrate(v, pool.val_labels, s)["summary"] for v, s in zip(embeddings, scorers, strict=True)]
+    boot = paired_tar_intervals(*embeddings, pool.val_labels, resamples, scorers=scorers)
     for key, embedder in zip("AB", embedders, strict=True):
         print(f"{key}: {embedder.model_id}")
     print(

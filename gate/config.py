@@ -57,7 +57,8 @@ class DecisionSettings(_Section):
     early_deny: bool = True  # deny as soon as a full window has no frame above the threshold (else: at track end)
     cooldown_s: float = Field(10.0, ge=0)
     track_timeout_s: float = Field(1.5, gt=0)
-    threshold: float | None = Field(None, ge=-1, le=1)  # overrides the model card's calibrated threshold
+    # overrides the model card's calibrated threshold; on the card's score scale (cosine, or normalised)
+    threshold: float | None = Field(None, allow_inf_nan=False)
     # "frame": match each usable frame's own embedding; "mean": the track's quality-weighted mean embedding so far
     track_embedding: Literal["frame", "mean"] = "frame"
 

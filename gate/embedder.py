@@ -14,6 +14,7 @@ from gate.alignment import CropTemplate
 from gate.backbones import build_backbone
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, ModelCard, read_card, weights_path
+from gate.scoring import Scorer, card_scorer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Embedder:
         fuse = getattr(self.network, "fuse", None)  # a backbone may fold layers for inference (DlibResNet does)
         if callable(fuse):
             fuse()
+        self.scorer: Scorer = card_scorer(self.card_path, self.card)  # how two of its embeddings are compared
 
     @property
     def model_id(self) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from gate.config import GallerySettings, Settings
 from gate.errors import FaceGateError
+from gate.scoring import Scorer
 from gate.store import Database, Owner
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ SEARCH_DEPTH = 8  # templates looked at per wanted person: a person may have sev
 
 @dataclass(frozen=True)
 class Match:
-    """The enrolled person nearest to a query embedding; score: cosine similarity of their best template."""
+    """The enrolled person nearest to a query embedding; score: their best template's, on the model's scale
+    (cosine, or cosine normalised against the model's cohort: gate/scoring.py)."""
 
     employee_id: str
     name: str
@@ -68,6 +70,7 @@ class Gallery:
         index_path: Path,
         model_id: str,
         embedding_size: int,
+        scorer: Scorer | None = None,
     ) -> None:
         """An empty gallery; use `Gallery.open` to get one filled from the file or the database."""
         self.database = database
@@ -75,8 +78,10 @@ class Gallery:
         self.index_path = Path(index_path)
         self.model_id = model_id
         self.embedding_size = embedding_size
+        self.scorer = scorer or Scorer()
         self._index = self._new_index()
         self._owners: dict[int, Owner] = {}
+        self._stats: dict[int, np.ndarray] = {}  # template id -> its cohort statistics (score normalisation only)
         self._means: tuple[np.ndarray, list[Owner]] | None = None  # per-person mean templates, made on demand
         self._saved_stamp: int | None = None  # the sidecar's mtime when this process last read or wrote it
 
@@ -88,9 +93,10 @@ class Gallery:
         index_path: Path,
         model_id: str,
         embedding_size: int,
+        scorer: Scorer | None = None,
     ) -> Gallery:
         """Load the saved index if it agrees with the database, else rebuild it from the database and save."""
-        gallery = cls(database, settings, index_path, model_id, embedding_size)
+        gallery = cls(database, settings, index_path, model_id, embedding_size, scorer)
         owners = database.template_owners(model_id)
         problem = gallery._load(owners)
         if problem is None:
@@ -112,8 +118,11 @@ class Gallery:
         people without a restart. Costs one stat() when nothing changed; True when the gallery was reloaded."""
         if self._sidecar_stamp() == self._saved_stamp:
             return False
-        fresh = Gallery.open(self.database, self.settings, self.index_path, self.model_id, self.embedding_size)
+        fresh = Gallery.open(
+            self.database, self.settings, self.index_path, self.model_id, self.embedding_size, self.scorer
+        )
         self._index, self._owners, self._saved_stamp = fresh._index, fresh._owners, fresh._saved_stamp
+        self._stats = fresh._stats
         self._means = None
         log.info("gallery reloaded: %d templates", len(self))
         return True
@@ -146,6 +155,7 @@ class Gallery:
         if self.settings.match == "mean":
             return self._mean_candidates(queries, top)
         scores, ids = self._index.search(queries, min(len(self), top * SEARCH_DEPTH))
+        scores = self._normalised(queries, scores, ids)
         results = []
         for row_scores, row_ids in zip(scores, ids, strict=True):
             best: dict[str, Match] = {}
@@ -176,6 +186,7 @@ class Gallery:
         if len(ids):
             self._index.add_with_ids(rows, ids)
         self._owners.update(zip(ids.tolist(), owners, strict=True))
+        self._remember_stats(ids, rows)
         self._means = None
 
     def remove(self, template_ids: np.ndarray) -> None:
@@ -190,6 +201,7 @@ class Gallery:
             self._index.remove_ids(faiss.IDSelectorBatch(present))
         for template_id in present.tolist():
             del self._owners[template_id]
+            self._stats.pop(template_id, None)
         self._means = None
 
     def rebuild(self) -> None:
@@ -204,6 +216,7 @@ class Gallery:
             )
         self._index = self._new_index()
         self._owners = {}
+        self._stats = {}
         self._means = None
         if keep.any():
             self.add(ids[keep], embeddings[keep], [owners[int(i)] for i in ids[keep]])
@@ -265,14 +278,29 @@ class Gallery:
             return "index file disagrees with its sidecar"
         self._owners = dict(owners)
         self._means = None
+        self._stats = {}
+        self._remember_stats(self._ids(), self._index.index.reconstruct_n(0, len(self)) if len(self) else None)
         return None
+
+    def _remember_stats(self, ids: np.ndarray, rows: np.ndarray | None) -> None:
+        """Keep each template's cohort statistics (computed once, when it enters the gallery)."""
+        if self.scorer.normalised and rows is not None and len(ids):
+            self._stats.update(zip(ids.tolist(), self.scorer.stats(rows), strict=True))
+
+    def _normalised(self, queries: np.ndarray, cosines: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The (Q, K) search hits' cosines on the model's score scale (unchanged without score normalisation)."""
+        if not self.scorer.normalised:
+            return cosines
+        neutral = np.array([0.0, 1.0], np.float32)  # FAISS pads missing hits with id -1
+        template_stats = np.array([[self._stats.get(int(i), neutral) for i in row] for row in ids], np.float32)
+        return self.scorer.normalise(cosines, self.scorer.stats(queries)[:, None, :], template_stats)
 
     def _mean_candidates(self, queries: np.ndarray, top: int) -> list[list[Match]]:
         """Score each person by the cosine to their mean template (unit length), an exact matrix product."""
         if self._means is None:
             self._means = self._person_means()
         means, owners = self._means
-        scores = queries @ means.T
+        scores = self.scorer.matrix(queries, means)
         best = np.argsort(-scores, axis=1)[:, :top]
         return [
             [Match(owners[j].employee_id, owners[j].name, float(row[j])) for j in order]
@@ -323,4 +351,5 @@ def open_gallery(database: Database, settings: Settings, embedder: Embedder) -> 
         settings.resolve(settings.gallery.index_path),
         embedder.model_id,
         embedder.card.embedding_size,
+        embedder.scorer,
     )

@@ -44,6 +44,9 @@ class ModelCard:
     results: dict = field(default_factory=dict)
     # where the weights came from when not trained here: file, sha256, licence, training-data caveat
     source: dict = field(default_factory=dict)
+    # score normalisation (gate/scoring.py): cohort_file (relative to the card's folder), sha256, top_k, and
+    # who the cohort people are; empty: plain cosine. The thresholds are on the scale this gives.
+    score_norm: dict = field(default_factory=dict)
 
     def threshold(self, target_far: str) -> float:
         if target_far not in self.thresholds:
@@ -77,8 +80,18 @@ def read_card(path: Path) -> ModelCard:
         raise FaceGateError(f"{path}: weights file {weights} not found")
     if sha256_of(weights) != card.sha256:
         raise FaceGateError(f"{weights}: checksum does not match its model card {path} (file damaged or replaced)")
+    if card.score_norm:
+        cohort = cohort_path(path, card)
+        if not cohort.is_file():
+            raise FaceGateError(f"{path}: score-normalisation cohort {cohort} not found")
+        if sha256_of(cohort) != card.score_norm.get("sha256"):
+            raise FaceGateError(f"{cohort}: checksum does not match its model card {path} (file damaged or replaced)")
     return card
 
 
 def weights_path(card_path: Path, card: ModelCard) -> Path:
     return card_path.parent / card.weights_file
+
+
+def cohort_path(card_path: Path, card: ModelCard) -> Path:
+    return card_path.parent / card.score_norm["cohort_file"]

@@ -69,7 +69,9 @@ def open_gate(
 ) -> tuple[Database, Gallery]:
     database = Database(settings.database_url)
     index_path = settings.resolve(settings.gallery.index_path)
-    gallery = Gallery.open(database, settings.gallery, index_path, embedder.model_id, embedder.card.embedding_size)
+    gallery = Gallery.open(
+        database, settings.gallery, index_path, embedder.model_id, embedder.card.embedding_size, embedder.scorer
+    )
     if enrol is not None:
         add_person(database, gallery, pipeline, embedder, 0.99, "e1", enrol[0], [enrol[1]])
     return database, gallery

@@ -207,7 +207,7 @@ def test_write_threshold_invalid_value_leaves_file_untouched(tmp_path: Path) -> 
     path = tmp_path / "config.toml"
     path.write_text(CONFIG, encoding="utf-8")
     with pytest.raises(FaceGateError, match="decision.threshold"):
-        write_threshold(path, 3.0, "impossible")
+        write_threshold(path, float("nan"), "impossible")
     assert path.read_text(encoding="utf-8") == CONFIG
     path.write_text("[decision\n", encoding="utf-8")
     with pytest.raises(FaceGateError, match="not valid TOML"):

@@ -12,6 +12,7 @@ from gate.config import Settings, settings_from_dict
 from gate.daemon import run_gate
 from gate.embedder import Embedder
 from gate.gallery import Gallery
+from gate.gallery import open_gallery as open_model_gallery
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
 from gate.policy import threshold_for
@@ -54,10 +55,7 @@ def settings_in(tmp_path: Path, **decision: object) -> Settings:
 
 def open_gallery(settings: Settings, embedder: Embedder) -> tuple[Database, Gallery]:
     database = Database(settings.database_url)
-    gallery = Gallery.open(
-        database, settings.gallery, Path(settings.gallery.index_path), embedder.model_id, embedder.card.embedding_size
-    )
-    return database, gallery
+    return database, open_model_gallery(database, settings, embedder)
 
 
 def enrol(people, lfw_root, database, gallery, pipeline, embedder, threshold) -> None:  # noqa: ANN001

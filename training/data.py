@@ -54,6 +54,17 @@ def held_out_pins(people: list[str], count: int, seed: int = 0) -> list[str]:
     return sorted(np.random.default_rng(seed).choice(sorted(people), size=count, replace=False).tolist())
 
 
+# the training settings that choose the validation people, at their defaults (TrainConfig's)
+VALIDATION_SPLIT = {"seed": 0, "val_people": 100, "holdout_pins": 0}
+
+
+def validation_people(dev_train: dict[str, int], count: int, seed: int) -> set[str]:
+    """The LFW people a training run holds out to validate on: `count` seeded ones of those with 2..20 photos,
+    so no one person dominates the genuine pairs."""
+    several = sorted(name for name, photos in dev_train.items() if 2 <= photos <= 20)
+    return set(np.random.default_rng(seed).choice(several, size=min(count, len(several)), replace=False).tolist())
+
+
 def build_pool(
     crops_dir: Path,
     lfw_dir: Path,
@@ -72,9 +83,7 @@ def build_pool(
     held_pins = held_out_pins(sorted(set(pins.person.tolist())), holdout_pins, seed)
     pins = pins.subset(~np.isin(pins.person, held_pins))
     pins.person = np.array([f"pins:{p}" for p in pins.person])  # keep the two namespaces apart
-    # validation people come from those with 2..20 photos, so no one person dominates the genuine pairs
-    several = sorted(name for name, count in dev_train.items() if 2 <= count <= 20)
-    held = set(np.random.default_rng(seed).choice(several, size=min(val_people, len(several)), replace=False))
+    held = validation_people(dev_train, val_people, seed)
     singles = {name for name, count in dev_train.items() if count < 2}
     is_single = np.isin(lfw.person, sorted(singles))
     in_val = np.isin(lfw.person, sorted(held)) | (is_single & (not train_singles))

@@ -34,7 +34,7 @@ from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, ta
 
 log = logging.getLogger(__name__)
 
-FAILED_SCORE = -1.0  # the score of a pair with an image where no face was found
+FAILED_SCORE = float("-inf")  # the score of a pair with an image where no face was found: below every threshold
 REPORT_FARS = ("0.01", "0.001", "0.0001")
 RAW_KEYS = ("scores", "labels")  # numpy arrays in the result, left out of the JSON
 BATCH = 16  # images detected and embedded together
@@ -271,7 +271,7 @@ def evaluate_pairs(
     progress: bool = True,
     vectors: dict[str, np.ndarray | None] | None = None,
 ) -> dict:
-    """Score every pair by the cosine of its two embeddings and summarise (see the module notes).
+    """Score every pair as the model scores it (cosine, or normalised: gate/scoring.py) and summarise (see the module notes).
 
     Keys: accuracy, accuracy_std, auc, eer, tar_at_far, fnmr_at_fmr, thresholds_at_far, genuine_pairs,
     impostor_pairs, far_support, pairs, images, failed_to_detect, failure_to_acquire_rate, pairs_failed,
@@ -287,7 +287,7 @@ def evaluate_pairs(
     row = {name: i for i, name in enumerate(names)}
     left = np.array([row[p.left] for p in pairs])
     right = np.array([row[p.right] for p in pairs])
-    scores = np.einsum("ij,ij->i", embeddings[left], embeddings[right]).astype(np.float64)
+    scores = embedder.scorer.pair_scores(embeddings[left], embeddings[right]).astype(np.float64)
     failed = ~(found[left] & found[right])
     scores[failed] = FAILED_SCORE
     if not found.all():

@@ -7,7 +7,7 @@ Protocol (seeded, reproducible):
   never probed: they pad the gallery like any other employee.
 - Gallery sizes: the first n enrolled people, those with probes first, so a small gallery still has probes;
   the strangers are the same for every size, so FPIR is comparable across sizes.
-- A photo where no face is found scores -1 against everyone: a mated probe is then missed, a stranger
+- A photo where no face is found scores -inf against everyone: a mated probe is then missed, a stranger
   cannot get in; a person none of whose template photos has a face cannot be enrolled and is left out.
 - A person's score is their best template's cosine ("best"), or the cosine with their normalised mean
   template ("mean"), as `[gallery] match` does at the gate.
@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from gate.errors import FaceGateError
+from gate.scoring import Scorer
 from training.identification import cmc, fnir_at_fpir, ranks
 from training.metrics import allowed_false_accepts
 
 REPORT_FPIRS = ("0.01", "0.003", "0.001")
-FAILED_SCORE = -1.0
+FAILED_SCORE = float("-inf")
 MAX_CMC_RANK = 20
 
 
@@ -71,18 +72,20 @@ def split_people(
 
 
 def person_scores(
-    queries: np.ndarray, templates: list[np.ndarray], match: str = "best"
+    queries: np.ndarray, templates: list[np.ndarray], match: str = "best", scorer: Scorer | None = None
 ) -> np.ndarray:
-    """(queries, people) similarities: each person's best template, or their normalised mean template."""
+    """(queries, people) scores as the model scores (`scorer`, default cosine): each person's best template,
+    or their normalised mean template."""
     if match not in ("best", "mean"):
         raise ValueError(f"match must be 'best' or 'mean', got {match!r}")
+    scorer = scorer or Scorer()
     columns = []
     for person in templates:
         if match == "best":
-            columns.append((queries @ person.T).max(axis=1))
+            columns.append(scorer.matrix(queries, person).max(axis=1))
         else:
             mean = person.mean(axis=0)
-            columns.append(queries @ (mean / max(float(np.linalg.norm(mean)), 1e-12)))
+            columns.append(scorer.matrix(queries, (mean / max(float(np.linalg.norm(mean)), 1e-12))[None])[:, 0])
     return np.stack(columns, axis=1) if columns else np.zeros((len(queries), 0))
 
 
@@ -91,9 +94,10 @@ def identification_metrics(
     vectors: dict[str, np.ndarray | None],
     gallery_sizes: list[int],
     match: str = "best",
+    scorer: Scorer | None = None,
 ) -> dict:
     """Rank-1/rank-5, CMC and FNIR at FPIR for each gallery size; `vectors` maps a photo to its unit
-    embedding, or None where no face was found."""
+    embedding, or None where no face was found; pairs scored by `scorer` (the model's; default cosine)."""
 
     def rows(names: list[str]) -> np.ndarray:
         out = np.full((len(names), dim), np.nan, dtype=np.float64)
@@ -121,7 +125,7 @@ def identification_metrics(
         probe_ids = np.array([p for p, _ in probe_names] + [""] * len(split.strangers), dtype=object)
         queries = np.concatenate([rows([photo for _, photo in probe_names]), stranger_rows])
         found = ~np.isnan(queries).any(axis=1)
-        scores = person_scores(np.nan_to_num(queries, nan=0.0), templates, match)
+        scores = person_scores(np.nan_to_num(queries, nan=0.0), templates, match, scorer)
         scores[~found] = FAILED_SCORE
         mated = np.array([p != "" for p in probe_ids])
         gallery_ids = np.array(people, dtype=object)

@@ -59,13 +59,13 @@ def plot_det(result: dict, path: str | os.PathLike) -> Path:
 
 
 def plot_histograms(result: dict, path: str | os.PathLike) -> Path:
-    """Genuine and impostor score histograms (pairs where a face was missing, scored -1, left out), with the
+    """Genuine and impostor score histograms (pairs where a face was missing, scored -inf, left out), with the
     thresholds at the reported FARs."""
     scores, labels = np.asarray(result["scores"]), np.asarray(result["labels"], dtype=bool)
-    scored = scores > -1.0
+    scored = np.isfinite(scores)
     figure = Figure(figsize=(6, 4.5), dpi=100)
     axes = figure.add_subplot()
-    bins = np.linspace(min(-0.2, float(scores[scored].min(initial=0.0))), 1.0, 61)
+    bins = np.linspace(float(scores[scored].min(initial=0.0)), float(scores[scored].max(initial=1.0)), 61)
     axes.hist(scores[scored & labels], bins=bins, alpha=0.6, density=True, label="same person (genuine)")
     axes.hist(scores[scored & ~labels], bins=bins, alpha=0.6, density=True, label="different people (impostor)")
     for far, threshold in result["thresholds_at_far"].items():

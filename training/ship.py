@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from gate.errors import FaceGateError
-from gate.model_card import SHIPPED_CARD, read_card, sha256_of, weights_path
+from gate.model_card import SHIPPED_CARD, cohort_path, read_card, sha256_of, weights_path
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 
@@ -27,9 +27,20 @@ def ship_model(card_path: Path, results: list[Path], target: Path = SHIPPED_CARD
         except (OSError, json.JSONDecodeError) as error:
             raise FaceGateError(f"{path}: cannot read evaluation results ({error})") from None
     target_weights = target.with_suffix(".pt")
-    shutil.copyfile(weights, target_weights)
+    _copy(weights, target_weights)
+    score_norm = dict(card.score_norm)
+    if score_norm:  # the score-normalisation cohort travels with the card
+        target_cohort = target.with_suffix(".cohort.npz")
+        _copy(cohort_path(card_path, card), target_cohort)
+        score_norm["cohort_file"] = target_cohort.name
     shipped = dataclasses.replace(
-        card, weights_file=target_weights.name, sha256=sha256_of(target_weights), results=merged
+        card, weights_file=target_weights.name, sha256=sha256_of(target_weights), results=merged, score_norm=score_norm
     )
     target.write_text(shipped.to_json(), encoding="utf-8")
     return target
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file, unless it is already the target (shipping the shipped card again only merges results)."""
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)

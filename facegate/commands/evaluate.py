@@ -140,7 +140,7 @@ def evaluate(
         result["confidence_intervals"] = verification_intervals(result, pairs, bootstrap, seed)
     if split is not None:
         match = context.settings.gallery.match
-        result["identification"] = identification_metrics(split, vectors, _sizes(gallery_sizes), match)
+        result["identification"] = identification_metrics(split, vectors, _sizes(gallery_sizes), match, embedder.scorer)
     typer.echo(format_table(result))
     if json_path is not None:
         write_json(result, json_path)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
-from training.calibrate_card import calibrate_card
-from training.data import read_people
+from training.calibrate_card import CohortPlan, calibrate_card
+from training.data import VALIDATION_SPLIT, read_people, validation_people
 from training.datasets import dataset_root
 from training.dlib_import import import_dlib_model
 from training.frozen_head import HeadConfig, train_head
@@ -40,13 +40,25 @@ def calibrate(
     people: Annotated[
         Path | None, typer.Option(help="LFW people file of people the model never saw (default: peopleDevTrain).")
     ] = None,
+    top_k: Annotated[
+        int, typer.Option(help="Score normalisation: top cohort scores per face (0: plain cosine, no cohort).")
+    ] = 100,
 ) -> None:
-    """Set the card's thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people."""
+    """Set the card's thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people; with
+    --top-k, first draw a score-normalisation cohort from them (people with 2+ photos outside the training
+    runs' validation people, so `benchmarks/compare_models.py --validation` can still compare)."""
     people = people or dataset_root() / "lfw" / "peopleDevTrain.txt"
+    counts = read_people(people)
     note = f"every detected crop of the people in {people.name} (people the model never trained on)"
-    result = calibrate_card(card, crops, set(read_people(people)), note)
+    held = validation_people(counts, VALIDATION_SPLIT["val_people"], VALIDATION_SPLIT["seed"])
+    candidates = {name for name, photos in counts.items() if photos >= 2} - held
+    plan = CohortPlan(candidates, top_k=top_k) if top_k > 0 else None
+    result = calibrate_card(card, crops, set(counts), note, plan)
     summary = result.results["calibration"]
     typer.echo(f"{card}: {summary['impostor_pairs']} impostor and {summary['genuine_pairs']} genuine pairs")
+    if result.score_norm:
+        norm = result.score_norm
+        typer.echo(f"  scores normalised against {norm['images']} crops of {norm['people']} people, top {top_k}")
     for far, threshold in result.thresholds.items():
         typer.echo(f"  FAR {far:>8}: threshold {threshold:.4f}, TAR {summary[f'tar_at_far_{far}']:.3f}")
 
@@ -76,7 +88,9 @@ def list_() -> None:
     """The models shipped with FaceGate, selectable by name in [model] path ("" is default)."""
     for name in shipped_model_names():
         card = read_card(SHIPPED_MODELS / f"{name}.json")
-        typer.echo(f"{name:14} {card.model_id:42} {card.architecture:14} {card.input_size}px")
+        scores = f"S-norm, {card.score_norm['images']}-face cohort" if card.score_norm else "cosine"
+        thresholds = " ".join(f"{far}:{value:.4f}" for far, value in card.thresholds.items())
+        typer.echo(f"{name:14} {card.model_id:32} {card.architecture:14} {card.input_size}px  {scores:28} {thresholds}")
 
 
 def register(app: typer.Typer) -> None:

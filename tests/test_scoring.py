@@ -1,0 +1,144 @@
+"""Score normalisation (gate/scoring.py): the scorer, its cohort file on the card, the gallery and calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gate.config import GallerySettings
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.gallery import Gallery
+from gate.model_card import SHIPPED_CARD, read_card, sha256_of
+from gate.scoring import Scorer, card_scorer, cohort_people, write_cohort
+from gate.store import Database
+from training.calibrate_card import CohortPlan, pick_cohort
+from training.data import VALIDATION_SPLIT, read_people, validation_people
+from tests.test_gallery import _enroll, _unit
+
+DIM = 32
+
+
+def _cohort(seed: int = 1, n: int = 50) -> np.ndarray:
+    return _unit(np.random.default_rng(seed), n, DIM)
+
+
+def test_plain_scorer_is_the_cosine() -> None:
+    rng = np.random.default_rng(0)
+    a, b = _unit(rng, 6), _unit(rng, 4)
+    scorer = Scorer()
+    assert not scorer.normalised
+    np.testing.assert_array_equal(scorer.matrix(a, b), a @ b.T)
+    np.testing.assert_array_equal(scorer.pair_scores(a[:4], b), np.einsum("ij,ij->i", a[:4], b))
+    np.testing.assert_array_equal(scorer.stats(a), np.tile([0.0, 1.0], (6, 1)))
+
+
+def test_normalised_score_hand_computed() -> None:
+    rng = np.random.default_rng(0)
+    cohort, a, b = _cohort(), _unit(rng, 1)[0], _unit(rng, 1)[0]
+    scorer = Scorer(cohort, top_k=5)
+    top_a, top_b = np.sort(cohort @ a)[-5:], np.sort(cohort @ b)[-5:]
+    s = float(a @ b)
+    expected = 0.5 * ((s - top_a.mean()) / top_a.std() + (s - top_b.mean()) / top_b.std())
+    assert scorer.pair_scores(a[None], b[None])[0] == pytest.approx(expected, rel=1e-4)
+    matrix = scorer.matrix(np.stack([a, b]), np.stack([b, a]))
+    assert matrix[0, 0] == pytest.approx(expected, rel=1e-4) and matrix[1, 1] == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_face_like_many_strangers_needs_a_higher_cosine() -> None:
+    """Two pairs with the same cosine 0.9: the one whose faces sit among the cohort's strangers scores lower."""
+    axes = np.eye(DIM, dtype=np.float32)
+    cohort = axes[0] + 0.3 * _unit(np.random.default_rng(0), 40)  # strangers gathered around axis 0
+    scorer = Scorer(cohort / np.linalg.norm(cohort, axis=1, keepdims=True), top_k=10)
+    side = np.sqrt(1 - 0.9**2)
+    crowded = scorer.pair_scores(axes[[0]], 0.9 * axes[[0]] + side * axes[[2]])[0]
+    lonely = scorer.pair_scores(axes[[1]], 0.9 * axes[[1]] + side * axes[[3]])[0]
+    assert crowded < lonely
+
+
+def test_top_k_beyond_the_cohort_is_refused() -> None:
+    with pytest.raises(FaceGateError, match="top_k 60 must be 1..50"):
+        Scorer(_cohort(), top_k=60)
+
+
+def test_gallery_scores_on_the_models_scale_and_after_reload(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    rng = np.random.default_rng(3)
+    templates = {"a": _unit(rng, 2), "b": _unit(rng, 2)}
+    for employee, vectors in templates.items():
+        _enroll(db, employee, vectors)
+    scorer = Scorer(_cohort(), top_k=5)
+    path = tmp_path / "gallery.faiss"
+    query = templates["b"][:1] + 0.2 * _unit(rng, 1)
+    query /= np.linalg.norm(query)
+    expected = scorer.matrix(query, np.concatenate(list(templates.values())))[0]
+    for gallery in (Gallery.open(db, GallerySettings(), path, "m1", DIM, scorer),  # rebuilt from the database
+                    Gallery.open(db, GallerySettings(), path, "m1", DIM, scorer)):  # loaded from the saved file
+        found = gallery.candidates(query, top=2)[0]
+        assert [m.employee_id for m in found] == ["b", "a"]
+        assert found[0].score == pytest.approx(expected[2:].max(), rel=1e-4)
+        assert found[1].score == pytest.approx(expected[:2].max(), rel=1e-4)
+    plain = Gallery.open(db, GallerySettings(), path, "m1", DIM).search(query)[0]
+    assert plain.score == pytest.approx(float((query @ templates["b"].T).max()), rel=1e-5)
+
+
+def test_card_with_cohort_loads_and_a_damaged_cohort_is_refused(untrained_card: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(untrained_card.parent, folder)
+    card_path = folder / untrained_card.name
+    card = read_card(card_path)
+    cohort_file = folder / "untrained.cohort.npz"
+    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, 128), np.array([f"p{i}" for i in range(20)]))
+    norm = {"cohort_file": cohort_file.name, "sha256": sha256_of(cohort_file), "top_k": 5}
+    card_path.write_text(dataclasses.replace(card, score_norm=norm).to_json(), encoding="utf-8")
+    embedder = Embedder(card_path)
+    assert embedder.scorer.normalised and embedder.scorer.top_k == 5
+    assert cohort_people(card_path, read_card(card_path)) == {f"p{i}" for i in range(20)}
+    cohort_file.write_bytes(cohort_file.read_bytes()[:-10])
+    with pytest.raises(FaceGateError, match="checksum does not match") as error:
+        read_card(card_path)
+    assert "\n" not in str(error.value)
+    cohort_file.unlink()
+    with pytest.raises(FaceGateError, match="cohort .* not found"):
+        read_card(card_path)
+
+
+def test_cohort_of_another_width_is_refused(untrained_card: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(untrained_card.parent, folder)
+    card_path = folder / untrained_card.name
+    cohort_file = folder / "wrong.cohort.npz"
+    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, 64), np.array(["x"] * 20))
+    norm = {"cohort_file": cohort_file.name, "sha256": sha256_of(cohort_file), "top_k": 5}
+    card = dataclasses.replace(read_card(card_path), score_norm=norm)
+    with pytest.raises(FaceGateError, match="not 128-d"):
+        card_scorer(card_path, card)
+
+
+def test_pick_cohort_keeps_cohort_and_calibration_people_apart() -> None:
+    person = np.array([f"p{i % 10}" for i in range(60)])  # 10 people, 6 crops each
+    plan = CohortPlan(candidates={f"p{i}" for i in range(8)} | {"absent"}, share=0.5, per_person=4)
+    chosen, calibrating = pick_cohort(person, plan)
+    cohort_people_ = set(person[chosen].tolist())
+    assert len(cohort_people_) == 4 and cohort_people_ <= plan.candidates
+    assert all((person[chosen] == p).sum() == 4 for p in cohort_people_)
+    assert not cohort_people_ & set(person[calibrating].tolist())
+    assert {"p8", "p9"} <= set(person[calibrating].tolist())  # never candidates: always calibrated on
+    again, _ = pick_cohort(person, plan)
+    np.testing.assert_array_equal(chosen, again)
+
+
+def test_shipped_cohort_holds_no_one_the_project_reports_on(data_root: Path) -> None:
+    """The shipped cohort comes from DevTrain people: none of the DevTest people, none of the validation
+    people the training runs hold out (else compare_models --validation would be flattered)."""
+    card = read_card(SHIPPED_CARD)
+    people = cohort_people(SHIPPED_CARD, card)
+    assert card.score_norm and len(people) == card.score_norm["people"]
+    dev_train = read_people(data_root / "lfw" / "peopleDevTrain.txt")
+    dev_test = read_people(data_root / "lfw" / "peopleDevTest.txt")
+    held = validation_people(dev_train, VALIDATION_SPLIT["val_people"], VALIDATION_SPLIT["seed"])
+    assert people <= set(dev_train) and not people & set(dev_test) and not people & held
