@@ -77,8 +77,6 @@ def main() -> None:
         print(f"{name:16} {a:8.4f} {b:8.4f} {b - a:+8.4f} {f'[{low:+.4f}, {high:+.4f}]':>20}")
 
 
-
-
 def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, resamples: int) -> None:
     embedders = [Embedder(card_a), Embedder(card_b)]
     if embedders[0].template != embedders[1].template or crop_template_of(crops / "lfw.npz") != embedders[0].template:
@@ -91,9 +89,9 @@ def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, r
     singles = any(config.get("singles_per_batch", 0) > 0 for config in configs)
     pool = build_pool(crops, root / "lfw", **splits[0], train_singles=singles)
     embeddings = [e.embed(pool.val.crops) for e in embedders]
-    cohort_overlap = set(pool.val.person.tolist()) & {p for e in embedders for p in cohort_people(e.card_path, e.card)}
-    if cohort_overlap:
-        raise FaceGateError(f"a model's score-normalisation cohort holds validation people: {sorted(cohort_overlap)[:5]}")
+    in_cohorts = {person for e in embedders for person in cohort_people(e.card_path, e.card)}
+    if overlap := sorted(set(pool.val.person.tolist()) & in_cohorts):
+        raise FaceGateError(f"a model's score-normalisation cohort holds validation people: {overlap[:5]}")
     scorers = tuple(e.scorer for e in embedders)
     summaries = [calibrate(v, pool.val_labels, s)["summary"] for v, s in zip(embeddings, scorers, strict=True)]
     boot = paired_tar_intervals(*embeddings, pool.val_labels, resamples, scorers=scorers)

@@ -13,12 +13,13 @@ from gate.config import GallerySettings
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
-from gate.model_card import SHIPPED_CARD, read_card, sha256_of
+from gate.model_card import read_card, sha256_of
 from gate.scoring import Scorer, card_scorer, cohort_people, write_cohort
 from gate.store import Database
-from training.calibrate_card import CohortPlan, pick_cohort
-from training.data import VALIDATION_SPLIT, read_people, validation_people
 from tests.test_gallery import _enroll, _unit
+from training.calibrate_card import CohortPlan, cohort_candidates, pick_cohort
+from training.data import VALIDATION_SPLIT, validation_people
+from training.ship import ship_model
 
 DIM = 32
 
@@ -76,8 +77,10 @@ def test_gallery_scores_on_the_models_scale_and_after_reload(tmp_path: Path) -> 
     query = templates["b"][:1] + 0.2 * _unit(rng, 1)
     query /= np.linalg.norm(query)
     expected = scorer.matrix(query, np.concatenate(list(templates.values())))[0]
-    for gallery in (Gallery.open(db, GallerySettings(), path, "m1", DIM, scorer),  # rebuilt from the database
-                    Gallery.open(db, GallerySettings(), path, "m1", DIM, scorer)):  # loaded from the saved file
+    for gallery in (
+        Gallery.open(db, GallerySettings(), path, "m1", DIM, scorer),  # rebuilt from the database
+        Gallery.open(db, GallerySettings(), path, "m1", DIM, scorer),
+    ):  # loaded from the saved file
         found = gallery.candidates(query, top=2)[0]
         assert [m.employee_id for m in found] == ["b", "a"]
         assert found[0].score == pytest.approx(expected[2:].max(), rel=1e-4)
@@ -107,6 +110,20 @@ def test_card_with_cohort_loads_and_a_damaged_cohort_is_refused(untrained_card: 
         read_card(card_path)
 
 
+def test_shipping_a_normalised_card_takes_its_cohort_along(untrained_card: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(untrained_card.parent, folder)
+    card_path = folder / untrained_card.name
+    cohort_file = folder / "untrained.cohort.npz"
+    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, 128), np.array(["x"] * 20))
+    norm = {"cohort_file": cohort_file.name, "sha256": sha256_of(cohort_file), "top_k": 5}
+    card_path.write_text(dataclasses.replace(read_card(card_path), score_norm=norm).to_json(), encoding="utf-8")
+    shipped = ship_model(card_path, [], tmp_path / "shipped" / "default.json")
+    assert (tmp_path / "shipped" / "default.cohort.npz").is_file()
+    assert Embedder(shipped).scorer.normalised
+    assert ship_model(shipped, [], shipped) == shipped  # shipping the shipped card again copies nothing onto itself
+
+
 def test_cohort_of_another_width_is_refused(untrained_card: Path, tmp_path: Path) -> None:
     folder = tmp_path / "model"
     shutil.copytree(untrained_card.parent, folder)
@@ -132,13 +149,9 @@ def test_pick_cohort_keeps_cohort_and_calibration_people_apart() -> None:
     np.testing.assert_array_equal(chosen, again)
 
 
-def test_shipped_cohort_holds_no_one_the_project_reports_on(data_root: Path) -> None:
-    """The shipped cohort comes from DevTrain people: none of the DevTest people, none of the validation
-    people the training runs hold out (else compare_models --validation would be flattered)."""
-    card = read_card(SHIPPED_CARD)
-    people = cohort_people(SHIPPED_CARD, card)
-    assert card.score_norm and len(people) == card.score_norm["people"]
-    dev_train = read_people(data_root / "lfw" / "peopleDevTrain.txt")
-    dev_test = read_people(data_root / "lfw" / "peopleDevTest.txt")
-    held = validation_people(dev_train, VALIDATION_SPLIT["val_people"], VALIDATION_SPLIT["seed"])
-    assert people <= set(dev_train) and not people & set(dev_test) and not people & held
+def test_cohort_candidates_leave_out_single_photo_and_validation_people() -> None:
+    counts = {f"p{i:03d}": 1 + i % 5 for i in range(400)}
+    candidates = cohort_candidates(counts)
+    held = validation_people(counts, VALIDATION_SPLIT["val_people"], VALIDATION_SPLIT["seed"])
+    assert len(held) == 100 and not candidates & held
+    assert candidates == {name for name, photos in counts.items() if photos >= 2} - held

@@ -13,7 +13,8 @@ from gate.backbones import template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD
-from training.calibrate_card import calibrate_card
+from gate.scoring import cohort_people
+from training.calibrate_card import CohortPlan, calibrate_card
 from training.crops import build_crops, load_crops
 from training.data import build_pool, read_people
 from training.dlib_import import import_dlib_model
@@ -112,9 +113,7 @@ def _with_stand_in_teacher(tiny_data: Path, tmp_path: Path) -> Path:
     return crops_dir
 
 
-def test_build_pool_train_singles_moves_them_from_validation_into_training_unlabelled(
-    tiny_data: Path, tmp_path: Path
-):
+def test_build_pool_train_singles_moves_them_from_validation_into_training_unlabelled(tiny_data: Path, tmp_path: Path):
     crops_dir = _with_stand_in_teacher(tiny_data, tmp_path)
     singles = {name for name, n in read_people(tiny_data / "lfw" / "peopleDevTrain.txt").items() if n == 1}
     held = build_pool(crops_dir, tiny_data / "lfw", val_people=3)
@@ -253,3 +252,19 @@ def test_calibrate_card_writes_thresholds_from_never_trained_people(tiny_data: P
     assert Embedder(tmp_path / "dlib.json").card.results["calibration"]["who"] == "the tiny tree"
     with pytest.raises(FaceGateError, match="another template"):
         calibrate_card(tmp_path / "dlib.json", tiny_data / "crops" / "lfw.npz", people, "112-pixel crops")
+
+
+def test_calibrate_card_with_a_cohort_normalises_scores_and_keeps_its_people_out(
+    tiny_data: Path, tiny_crops150: Path, tmp_path
+):
+    import_dlib_model(tmp_path / "dlib.json")
+    people = read_people(tiny_data / "lfw" / "peopleDevTrain.txt")
+    several = {name for name, photos in people.items() if photos >= 2}
+    plan = CohortPlan(several, share=0.5, per_person=2, top_k=3)
+    card = calibrate_card(tmp_path / "dlib.json", tiny_crops150 / "lfw.npz", set(people), "tiny", plan)
+    embedder = Embedder(tmp_path / "dlib.json")
+    cohort = cohort_people(tmp_path / "dlib.json", embedder.card)
+    assert embedder.scorer.normalised and embedder.scorer.top_k == 3 and len(cohort) == len(several) // 2
+    assert card.score_norm["images"] == len(embedder.scorer.cohort) <= 2 * len(cohort)
+    assert card.results["calibration"]["people"] == len(people) - len(cohort)  # the cohort is not calibrated on
+    assert card.thresholds["0.0001"] > 1.0  # on the normalised scale, no longer a cosine

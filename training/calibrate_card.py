@@ -16,6 +16,7 @@ from gate.model_card import ModelCard, sha256_of
 from gate.scoring import Scorer, write_cohort
 from training.calibration import FARS, calibrate
 from training.crops import crop_template_of, load_crops
+from training.data import VALIDATION_SPLIT, validation_people
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,13 @@ class CohortPlan:
     per_person: int = 4
     top_k: int = 100
     seed: int = 0
+
+
+def cohort_candidates(counts: dict[str, int]) -> set[str]:
+    """Who a cohort may hold, of an LFW people file's {name: photos}: people with 2+ photos, outside the
+    validation people that training runs hold out (so `benchmarks/compare_models.py --validation` stays fair)."""
+    held = validation_people(counts, VALIDATION_SPLIT["val_people"], VALIDATION_SPLIT["seed"])
+    return {name for name, photos in counts.items() if photos >= 2} - held
 
 
 def calibrate_card(

@@ -271,7 +271,7 @@ def evaluate_pairs(
     progress: bool = True,
     vectors: dict[str, np.ndarray | None] | None = None,
 ) -> dict:
-    """Score every pair as the model scores it (cosine, or normalised: gate/scoring.py) and summarise (see the module notes).
+    """Score every pair as the model does (cosine, or normalised: gate/scoring.py) and summarise (module notes).
 
     Keys: accuracy, accuracy_std, auc, eer, tar_at_far, fnmr_at_fmr, thresholds_at_far, genuine_pairs,
     impostor_pairs, far_support, pairs, images, failed_to_detect, failure_to_acquire_rate, pairs_failed,

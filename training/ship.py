@@ -26,6 +26,7 @@ def ship_model(card_path: Path, results: list[Path], target: Path = SHIPPED_CARD
             merged[path.stem] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise FaceGateError(f"{path}: cannot read evaluation results ({error})") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
     target_weights = target.with_suffix(".pt")
     _copy(weights, target_weights)
     score_norm = dict(card.score_norm)

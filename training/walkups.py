@@ -613,7 +613,8 @@ def evaluate_gate(
         )
     ]
     values = [value for _, value in thresholds]
-    fine = np.round(np.arange(min(values) - 0.15, max(values) + 0.15 + 1e-9, 0.01), 4)
+    span = max(values) - min(values) or 0.1  # the card's thresholds, one span beyond each end, whatever the scale
+    fine = np.round(np.linspace(min(values) - span, max(values) + span, 61), 4)
     configured_decided = replay(recording.events, settings.decision, configured)
     configured_walks = walk_outcomes(truths, recording.tracks, configured_decided)
     return {
@@ -783,8 +784,12 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
         "at this camera frame rate when the gate keeps up with the camera.",
         "",
         f"With the configured rule (early_deny = {str(configured_early).lower()}: "
-        + ("a track is denied as soon as a full window has no frame above the threshold" if configured_early
-           else "a track is watched until it ends") + "):",
+        + (
+            "a track is denied as soon as a full window has no frame above the threshold"
+            if configured_early
+            else "a track is watched until it ends"
+        )
+        + "):",
         "",
         markdown_table(main_table(report, configured_early)),
         "",
@@ -851,7 +856,7 @@ def plot_sweep(report: dict, path: Path) -> None:
             text = label.replace(" (configured)", "*").replace("FAR ", "")
             axes.text(value, 0.5, text, rotation=90, fontsize=7, va="center", ha="right")
         axes.set_title(title)
-        axes.set_xlabel("cosine threshold")
+        axes.set_xlabel("score threshold (the model card's scale)")
         axes.set_ylim(-0.02, 1.02)
         axes.grid(True, alpha=0.3)
     panels[0].set_ylabel("share of walks")

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
-from training.calibrate_card import CohortPlan, calibrate_card
-from training.data import VALIDATION_SPLIT, read_people, validation_people
+from training.calibrate_card import CohortPlan, calibrate_card, cohort_candidates
+from training.data import read_people
 from training.datasets import dataset_root
 from training.dlib_import import import_dlib_model
 from training.frozen_head import HeadConfig, train_head
@@ -41,8 +41,8 @@ def calibrate(
         Path | None, typer.Option(help="LFW people file of people the model never saw (default: peopleDevTrain).")
     ] = None,
     top_k: Annotated[
-        int, typer.Option(help="Score normalisation: top cohort scores per face (0: plain cosine, no cohort).")
-    ] = 100,
+        int, typer.Option(help="Score normalisation: top cohort scores per face, e.g. 100 (0: plain cosine).")
+    ] = 0,
 ) -> None:
     """Set the card's thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people; with
     --top-k, first draw a score-normalisation cohort from them (people with 2+ photos outside the training
@@ -50,9 +50,7 @@ def calibrate(
     people = people or dataset_root() / "lfw" / "peopleDevTrain.txt"
     counts = read_people(people)
     note = f"every detected crop of the people in {people.name} (people the model never trained on)"
-    held = validation_people(counts, VALIDATION_SPLIT["val_people"], VALIDATION_SPLIT["seed"])
-    candidates = {name for name, photos in counts.items() if photos >= 2} - held
-    plan = CohortPlan(candidates, top_k=top_k) if top_k > 0 else None
+    plan = CohortPlan(cohort_candidates(counts), top_k=top_k) if top_k > 0 else None
     result = calibrate_card(card, crops, set(counts), note, plan)
     summary = result.results["calibration"]
     typer.echo(f"{card}: {summary['impostor_pairs']} impostor and {summary['genuine_pairs']} genuine pairs")
