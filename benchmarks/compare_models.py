@@ -20,15 +20,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gate.embedder import Embedder
-from gate.errors import FaceGateError
-from gate.pipeline import FacePipeline
-from gate.scoring import cohort_people
-from training.calibration import FARS, calibrate, paired_tar_intervals
-from training.crops import crop_template_of
-from training.data import VALIDATION_SPLIT, build_pool
-from training.datasets import dataset_root, lfw_images
-from training.evaluate import (
+from evaluation.intervals import paired_tar_intervals
+from evaluation.verification import (
     check_pairs,
     embed_images_with,
     evaluate_pairs,
@@ -37,6 +30,14 @@ from training.evaluate import (
     read_pairs,
     read_people_list,
 )
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.pipeline import FacePipeline
+from gate.scoring import cohort_people
+from training.calibration import FARS, calibrate
+from training.crops import crop_template_of
+from training.data import VALIDATION_SPLIT, build_pool
+from training.datasets import dataset_root, lfw_images
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.verification import evaluate_pairs, paired_difference_intervals, read_pairs, verification_metrics
 from gate.embedder import Embedder
 from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS
 from gate.pipeline import FacePipeline
 from training.datasets import dataset_root, lfw_images
-from training.evaluate import evaluate_pairs, paired_difference_intervals, read_pairs, verification_metrics
 
 
 def standardised(scores: np.ndarray) -> np.ndarray:

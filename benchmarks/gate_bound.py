@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.walkups import pick_walkers
 from gate.embedder import Embedder
 from training.calibrate_card import embed_with_progress
 from training.crops import load_crops
 from training.datasets import dataset_root
-from training.walkups import pick_walkers
 
 
 def main() -> None:

@@ -12,12 +12,12 @@ import argparse
 
 import numpy as np
 
+from evaluation.verification import embed_images
 from gate.embedder import Embedder
 from gate.pipeline import FacePipeline
 from training.data import read_people
 from training.datasets import dataset_root, lfw_images
-from training.evaluate import embed_images
-from training.identification import cmc, ranks
+from training.metrics import cmc, ranks
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from enrollment.people import add_person
+from evaluation.turnstile import TurnstileSpec, Walk, render_turnstile
+from evaluation.walkups import walkup_settings
 from gate.actuators import LogActuator
 from gate.config import Settings
 from gate.daemon import GateSummary, TrackReport, run_gate
@@ -28,8 +30,6 @@ from gate.policy import threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.datasets import lfw_images
-from training.turnstile import TurnstileSpec, Walk, render_turnstile
-from training.walkups import walkup_settings
 
 log = logging.getLogger(__name__)
 

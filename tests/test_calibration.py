@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.calibration import FARS, calibrate, paired_tar_intervals
+from evaluation.intervals import paired_tar_intervals
+from training.calibration import FARS, calibrate
 
 
 def _embeddings(labels: np.ndarray, spread: float, seed: int) -> np.ndarray:

@@ -10,6 +10,7 @@ import cv2
 import pytest
 
 from enrollment.people import add_person
+from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.actuators import DoorRequest
 from gate.config import Settings, settings_from_dict
 from gate.daemon import run_gate
@@ -20,7 +21,6 @@ from gate.pipeline import FacePipeline
 from gate.policy import Verdict
 from gate.sources import Frame, VideoFileSource
 from gate.store import Database
-from training.turnstile import TurnstileSpec, render_turnstile
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
 

@@ -12,11 +12,19 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from evaluation.verification import (
+    FAILED_SCORE,
+    Pair,
+    evaluate_pairs,
+    make_pairs,
+    pairs_among,
+    read_pairs,
+    read_people_list,
+)
 from facegate.cli import app
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
-from training.evaluate import FAILED_SCORE, Pair, evaluate_pairs, make_pairs, pairs_among, read_pairs, read_people_list
 
 # 2 folds x (2 same + 2 different), names from LFW's pairsDevTest.txt; the last same pair is one image twice.
 SMALL_PAIRS = """2\t2

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from evaluation.identification import IdentificationSplit, identification_metrics, person_scores, split_people
+from evaluation.intervals import bootstrap_by_person, pair_weights, person_indices
+from evaluation.report import write_report
+from evaluation.verification import Pair, paired_difference_intervals, verification_metrics
 from facegate.cli import app
 from gate.config import load_settings, write_threshold
 from gate.errors import FaceGateError
-from training.bootstrap import bootstrap_by_person, pair_weights, person_indices
-from training.evaluate import Pair, paired_difference_intervals, verification_metrics
-from training.identify import IdentificationSplit, identification_metrics, person_scores, split_people
 from training.metrics import auc
-from training.report import write_report
 
 
 def unit(angle_degrees: float) -> np.ndarray:

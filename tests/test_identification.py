@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.identification import cmc, fnir_at_fpir, ranks
+from training.metrics import cmc, fnir_at_fpir, ranks
 
 GALLERY = np.array(["a", "b", "c"])
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from enrollment.people import add_person
+from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.config import Settings, settings_from_dict
 from gate.daemon import run_gate
 from gate.embedder import Embedder
@@ -19,7 +20,6 @@ from gate.policy import threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.data import read_people
-from training.turnstile import TurnstileSpec, render_turnstile
 
 ENROLLED = 12  # DevTest people with 4+ photos: 3 enrolled, the 4th probes
 STRANGERS = 40  # DevTest people with a single photo

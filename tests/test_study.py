@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facegate.cli import app
-from gate.errors import FaceGateError
-from training.crops import build_crops
-from training.study import (
+from evaluation.study import (
     StudyConfig,
     catch_up,
     choose_people,
@@ -25,6 +22,9 @@ from training.study import (
     threshold_at_far,
     walk_scores,
 )
+from facegate.cli import app
+from gate.errors import FaceGateError
+from training.crops import build_crops
 
 NAN = np.nan
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.turnstile import TurnstileSpec, render_turnstile
+from evaluation.turnstile import TurnstileSpec, render_turnstile
 
 SPEC = TurnstileSpec(width=160, height=120, fps=10, walk_s=1.0, gap_s=0.5, seed=3)
 

@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from facegate.cli import main
-from facegate.commands.evaluate_gate import parse_policies
-from gate.config import DecisionSettings
-from gate.errors import FaceGateError
-from gate.gallery import Match
-from gate.model_card import read_card
-from gate.policy import Verdict
-from training.walkups import (
+from evaluation.intervals import wilson
+from evaluation.walkups import (
     NO_FACE,
     Event,
     Observation,
@@ -34,8 +28,14 @@ from training.walkups import (
     threshold_grid,
     walk_outcomes,
     walk_tracks,
-    wilson,
 )
+from facegate.cli import main
+from facegate.commands.evaluate_gate import parse_policies
+from gate.config import DecisionSettings
+from gate.errors import FaceGateError
+from gate.gallery import Match
+from gate.model_card import read_card
+from gate.policy import Verdict
 
 FPS = 10.0
 POLICY = DecisionSettings(votes_needed=3, window=5, cooldown_s=10.0)

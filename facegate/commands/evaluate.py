@@ -10,12 +10,10 @@ from typing import Annotated
 
 import typer
 
-from facegate.context import AppContext
-from gate.config import write_threshold
-from gate.embedder import Embedder
-from gate.errors import FaceGateError
-from gate.pipeline import FacePipeline
-from training.evaluate import (
+from evaluation.identification import identification_metrics, split_people
+from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
+from evaluation.report import write_report
+from evaluation.verification import (
     REPORT_FARS,
     check_pairs,
     embed_named,
@@ -28,10 +26,12 @@ from training.evaluate import (
     verification_intervals,
     write_json,
 )
-from training.identify import identification_metrics, split_people
+from facegate.context import AppContext
+from gate.config import write_threshold
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from gate.pipeline import FacePipeline
 from training.metrics import allowed_false_accepts
-from training.plots import plot_cmc, plot_det, plot_histograms, plot_roc
-from training.report import write_report
 
 
 def format_table(result: dict) -> str:

@@ -1,5 +1,5 @@
 """`facegate evaluate-gate`: the gate as a whole system on walk-up videos of never-trained people (a thin wrapper
-over training.walkups)."""
+over evaluation.walkups)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from facegate.context import AppContext
-from gate.embedder import Embedder
-from gate.errors import FaceGateError
-from training.datasets import dataset_root, lfw_images
-from training.walkups import (
+from evaluation.walkups import (
     DEFAULT_POLICIES,
     evaluate_gate,
     main_table,
@@ -25,6 +21,10 @@ from training.walkups import (
     plot_sweep,
     text_table,
 )
+from facegate.context import AppContext
+from gate.embedder import Embedder
+from gate.errors import FaceGateError
+from training.datasets import dataset_root, lfw_images
 
 QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
 

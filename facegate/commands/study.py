@@ -1,5 +1,5 @@
 """`facegate study`: two stages (the gate) versus a classifier trained end to end, and the middle way, against
-the number of photos per employee (a thin wrapper over training.study)."""
+the number of photos per employee (a thin wrapper over evaluation.study)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
+from evaluation.study import DEFAULT_KS, SYSTEMS, StudyConfig, results_table, run_study, write_outputs
 from facegate.context import AppContext
 from gate.errors import FaceGateError
 from training.datasets import dataset_root
-from training.study import DEFAULT_KS, SYSTEMS, StudyConfig, results_table, run_study, write_outputs
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:

@@ -32,6 +32,8 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from enrollment.photos import UsableFace, read_face
+from evaluation.baseline import BaselineConfig, predict_proba, train_classifier
+from evaluation.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
 from gate.config import DetectorSettings, QualitySettings
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
@@ -39,10 +41,8 @@ from gate.imageio import load_image
 from gate.model_card import ModelCard
 from gate.pipeline import FacePipeline
 from training import metrics
-from training.baseline import BaselineConfig, predict_proba, train_classifier
 from training.crops import load_crops
 from training.data import held_out_pins
-from training.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,7 @@ import numpy as np
 
 from gate.errors import FaceGateError
 from gate.scoring import Scorer
-from training.identification import cmc, fnir_at_fpir, ranks
-from training.metrics import allowed_false_accepts
+from training.metrics import allowed_false_accepts, cmc, fnir_at_fpir, ranks
 
 REPORT_FPIRS = ("0.01", "0.003", "0.001")
 FAILED_SCORE = float("-inf")

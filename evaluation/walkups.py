@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from enrollment.people import add_person
+from evaluation.intervals import rate
+from evaluation.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
 from gate.actuators import LogActuator
 from gate.config import DatabaseSettings, DecisionSettings, Settings
 from gate.daemon import GateLoop, TrackReport
@@ -40,7 +41,6 @@ from gate.policy import Policy, Verdict, threshold_for
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.data import read_people
-from training.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
 
 log = logging.getLogger(__name__)
 
@@ -349,21 +349,6 @@ def walk_outcomes(
 
 
 # --- metrics ------------------------------------------------------------------------------------------------------
-
-
-def wilson(count: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion; (0, 1) when there is nothing to count."""
-    if total == 0:
-        return 0.0, 1.0
-    p = count / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def rate(count: int, total: int) -> dict:
-    low, high = wilson(count, total)
-    return {"count": count, "of": total, "rate": count / total if total else None, "ci95": [low, high]}
 
 
 def _spread(values: Sequence[float]) -> dict:

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from evaluation.intervals import bootstrap_by_person, person_indices
 from gate.detection import central_face
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
-from training.bootstrap import bootstrap_by_person, person_indices
 from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, tar_at_far
 
 log = logging.getLogger(__name__)

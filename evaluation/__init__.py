@@ -1,0 +1,1 @@
+"""Evaluation: verification and identification protocols, intervals, the walk-up gate, the study, reports."""
