@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 from enrollment.photos import PhotoOutcome, UsableFace, expand_photos, read_face
 from enrollment.sync import IndexChange, write_with_index
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.imageio import encode_crop
 from gate.pipeline import FacePipeline
+from gate.runtime import Runtime
 from gate.store import Database, Owner, Person, Template
 
 log = logging.getLogger(__name__)
@@ -163,23 +163,22 @@ def _fresh(faces: list[UsableFace], known: set[str], outcomes: dict[Path, PhotoO
 
 
 def add_person(
-    database: Database,
-    gallery: Gallery,
-    pipeline: FacePipeline,
-    embedder: Embedder,
-    threshold: float,
+    runtime: Runtime,
     employee_id: str,
     name: str | None,
     photos: Sequence[Path],
     force: bool = False,
+    threshold: float | None = None,
 ) -> EnrollResult:
     """Enroll a person from photos (files or folders), or add photos to an enrolled one.
 
     Each photo must show exactly one face that passes the quality gate; the others are reported with their
     reason. Refused as a whole (nothing written) when no photo is usable, or when a photo matches another
-    enrolled person at or above `threshold` (unless force). Photos already enrolled for this person and model
-    (same file sha256) are skipped.
+    enrolled person at or above `threshold` (default: the gate's decision threshold) unless force. Photos
+    already enrolled for this person and model (same file sha256) are skipped.
     """
+    database, gallery, pipeline, embedder = runtime.database, runtime.gallery, runtime.pipeline, runtime.embedder
+    threshold = runtime.threshold if threshold is None else threshold
     employee_id = _clean_id(employee_id)
     if gallery.model_id != embedder.model_id:
         raise ValueError(f"gallery of model {gallery.model_id} cannot take embeddings of {embedder.model_id}")

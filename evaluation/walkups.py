@@ -15,6 +15,7 @@ other DevTest people, never enrolled, walking with one of their photos.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -33,13 +34,12 @@ from gate.config import DatabaseSettings, DecisionSettings, Settings
 from gate.daemon import GateLoop, TrackReport
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.gallery import Gallery, Match, open_gallery
+from gate.gallery import Match
 from gate.imageio import image_files, load_image
 from gate.model_card import ModelCard
-from gate.pipeline import FacePipeline
 from gate.policy import Policy, Verdict, threshold_for
+from gate.runtime import Runtime
 from gate.sources import VideoFileSource
-from gate.store import Database
 from training.data import read_people
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,7 @@ class Enrolment:
     photos_added: int
 
 
-def enrol_employees(
-    walkers: Sequence[Walker],
-    database: Database,
-    gallery: Gallery,
-    pipeline: FacePipeline,
-    embedder: Embedder,
-    threshold: float,
-    progress: Progress = _silent,
-) -> dict[str, Enrolment]:
+def enrol_employees(walkers: Sequence[Walker], runtime: Runtime, progress: Progress = _silent) -> dict[str, Enrolment]:
     """Enrol every employee with the real `add_person`; a refusal is recorded, not raised."""
     employees = [w for w in walkers if w.role == "employee"]
     result: dict[str, Enrolment] = {}
@@ -131,16 +123,7 @@ def enrol_employees(
     for index, walker in enumerate(sorted(employees, key=lambda w: w.person)):
         employee_id = f"E{index + 1:03d}"
         try:
-            done = add_person(
-                database,
-                gallery,
-                pipeline,
-                embedder,
-                threshold,
-                employee_id,
-                walker.person.replace("_", " "),
-                list(walker.enrol_photos),
-            )
+            done = add_person(runtime, employee_id, walker.person.replace("_", " "), list(walker.enrol_photos))
             result[walker.person] = Enrolment(walker.person, employee_id, "enrolled", done.added)
         except FaceGateError as error:  # no usable photo, or taken for someone already enrolled
             log.warning("%s not enrolled: %s", walker.person, error)
@@ -209,20 +192,12 @@ class _Recorder:
         )
 
 
-def record_gate(
-    settings: Settings,
-    pipeline: FacePipeline,
-    embedder: Embedder,
-    gallery: Gallery,
-    database: Database,
-    video: Path,
-    progress: Progress = _silent,
-    total_frames: int = 0,
-) -> Recording:
+def record_gate(runtime: Runtime, video: Path, progress: Progress = _silent, total_frames: int = 0) -> Recording:
     """Run the real gate over the video once, timing every frame's processing and recording the policy's input."""
+    settings = runtime.settings
     source = VideoFileSource(video)
     recorder = _Recorder()
-    loop = GateLoop(settings, pipeline, embedder, gallery, database, LogActuator(), observer=recorder)
+    loop = GateLoop(runtime, LogActuator(), observer=recorder)
     latency: dict[int, float] = {}
     faces: dict[int, int] = {}
     bar = progress("gate", total_frames)
@@ -539,43 +514,65 @@ def check_policies(policies: Sequence[tuple[int, int]]) -> list[tuple[int, int]]
     return list(dict.fromkeys(policies))
 
 
+@dataclass(frozen=True)
+class WalkupRun:
+    """What one evaluate-gate run walks: who (drawn from `people_file`'s people in `lfw_dir`), and the camera."""
+
+    lfw_dir: Path
+    people_file: Path
+    employees: int
+    strangers: int
+    seed: int = 0
+    fps: float = 12.0
+    walk_s: float = 2.5
+    policies: Sequence[tuple[int, int]] = DEFAULT_POLICIES
+
+    def checked(self) -> WalkupRun:
+        """This run with its policies deduplicated; one-line error on a bad policy, frame rate or walk time."""
+        if not 1 <= self.fps <= 120 or not 0.5 <= self.walk_s <= 30:
+            raise FaceGateError(
+                f"fps must be in [1, 120] and walk seconds in [0.5, 30] (got {self.fps} and {self.walk_s})"
+            )
+        return dataclasses.replace(self, policies=check_policies(self.policies))
+
+
+@dataclass
+class _Walked:
+    """One recorded run: who was enrolled, the walks in the video, and what the gate saw."""
+
+    walkers: list[Walker]
+    enrolled: dict[str, Enrolment]
+    spec: TurnstileSpec
+    walks: list[Walk]
+    recording: Recording
+
+
 def evaluate_gate(
-    settings: Settings,
-    embedder: Embedder,
-    lfw_dir: Path,
-    people_file: Path,
-    out: Path,
-    employees: int,
-    strangers: int,
-    seed: int = 0,
-    fps: float = 12.0,
-    walk_s: float = 2.5,
-    policies: Sequence[tuple[int, int]] = DEFAULT_POLICIES,
-    progress: Progress = _silent,
+    settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, progress: Progress = _silent
 ) -> dict:
     """Pick, enrol, render, run the real gate once, replay the policy grid; the JSON-able report."""
-    policies = check_policies(policies)
-    if not 1 <= fps <= 120 or not 0.5 <= walk_s <= 30:
-        raise FaceGateError(f"fps must be in [1, 120] and walk seconds in [0.5, 30] (got {fps} and {walk_s})")
-    walkers = pick_walkers(lfw_dir, people_file, employees, strangers, seed)
+    run = run.checked()
+    started = time.perf_counter()
+    walked = _walk_up(settings, embedder, run, out, progress)
+    return _gate_report(walkup_settings(settings, out), embedder, run, walked, time.perf_counter() - started)
+
+
+def _walk_up(settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, progress: Progress) -> _Walked:
+    """Enrol the employees into a fresh database in `out`, render everyone's walk-up, run the real gate once."""
+    walkers = pick_walkers(run.lfw_dir, run.people_file, run.employees, run.strangers, run.seed)
     out.mkdir(parents=True, exist_ok=True)
     for name in WORK_FILES:  # a fresh database and index every run
         (out / name).unlink(missing_ok=True)
-    settings = walkup_settings(settings, out)
-    started = time.perf_counter()
-    pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
-    database = Database(settings.database_url)
+    runtime = Runtime.open(walkup_settings(settings, out), embedder)
     try:
-        gallery = open_gallery(database, settings, embedder)
-        configured = threshold_for(settings.decision, embedder.card)
-        enrolled = enrol_employees(walkers, database, gallery, pipeline, embedder, configured, progress)
+        enrolled = enrol_employees(walkers, runtime, progress)
         spec = TurnstileSpec(
             width=FRAME_SIZE[0],
             height=FRAME_SIZE[1],
-            fps=fps,
-            walk_s=walk_s,
-            gap_s=settings.decision.track_timeout_s + 0.5,
-            seed=seed,
+            fps=run.fps,
+            walk_s=run.walk_s,
+            gap_s=runtime.settings.decision.track_timeout_s + 0.5,
+            seed=run.seed,
         )
         bar = progress("rendering", len(walkers))
         photos = []
@@ -585,61 +582,72 @@ def evaluate_gate(
         bar.close()
         video, walks = render_turnstile(photos, out / "turnstile.mp4", spec)
         total_frames = walks[-1].last_frame + 1 + round(spec.gap_s * spec.fps) if walks else 0
-        recording = record_gate(settings, pipeline, embedder, gallery, database, video, progress, total_frames)
+        recording = record_gate(runtime, video, progress, total_frames)
     finally:
-        database.close()
-    truths = truths_for(walkers, walks, enrolled)
-    thresholds = threshold_grid(embedder.card, settings.decision)
+        runtime.close()
+    return _Walked(walkers, enrolled, spec, walks, recording)
+
+
+def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, seconds: float) -> dict:
+    """Replay the recorded run over the policy grid and the fine threshold sweep; the JSON-able report."""
+    recording, decision = walked.recording, settings.decision
+    configured = threshold_for(decision, embedder.card)
+    truths = truths_for(walked.walkers, walked.walks, walked.enrolled)
+    thresholds = threshold_grid(embedder.card, decision)
     grid = [  # the configured early-deny rule first, then the other one
         point | {"early_deny": early}
-        for early in (settings.decision.early_deny, not settings.decision.early_deny)
+        for early in (decision.early_deny, not decision.early_deny)
         for point in sweep(
-            recording, truths, settings.decision.model_copy(update={"early_deny": early}), policies, thresholds
+            recording, truths, decision.model_copy(update={"early_deny": early}), run.policies, thresholds
         )
     ]
     values = [value for _, value in thresholds]
     span = max(values) - min(values) or 0.1  # the card's thresholds, one span beyond each end, whatever the scale
     fine = np.round(np.linspace(min(values) - span, max(values) + span, 61), 4)
-    configured_decided = replay(recording.events, settings.decision, configured)
+    configured_decided = replay(recording.events, decision, configured)
     configured_walks = walk_outcomes(truths, recording.tracks, configured_decided)
     return {
-        "setup": {
-            "model_id": embedder.model_id,
-            "employees": employees,
-            "strangers": strangers,
-            "seed": seed,
-            "people_file": str(people_file.name),
-            "fps": fps,
-            "walk_s": walk_s,
-            "gap_s": spec.gap_s,
-            "frame_size": list(FRAME_SIZE),
-            "min_face_px": settings.detector.min_face_px,
-            "cooldown_s": settings.decision.cooldown_s,
-            "track_timeout_s": settings.decision.track_timeout_s,
-            "configured": {
-                "votes_needed": settings.decision.votes_needed,
-                "window": settings.decision.window,
-                "early_deny": settings.decision.early_deny,
-                "threshold": configured,
-                "target_far": settings.decision.target_far,
-            },
-            "thresholds": dict(thresholds),
-            "policies": [f"{n}/{m}" for n, m in policies],
-            "frames": recording.frames,
-            "tracks": len(recording.tracks),
-            "seconds": time.perf_counter() - started,
-        },
-        "enrolment": [asdict(e) for e in sorted(enrolled.values(), key=lambda e: e.employee_id)],
+        "setup": _setup(settings, embedder, run, walked, configured) | {"seconds": seconds},
+        "enrolment": [asdict(e) for e in sorted(walked.enrolled.values(), key=lambda e: e.employee_id)],
         "live_matches_replay": live_agrees(recording, configured_decided),
         "latency_ms": latency_summary(recording),
         "grid": grid,
-        "sweep": dense_sweep(recording, truths, settings.decision, policies, fine),
+        "sweep": dense_sweep(recording, truths, decision, run.policies, fine),
         "walks_at_configured": [
             asdict(truth) | asdict(outcome) | walk_scores(truth, track_ids, recording)
             for truth, outcome, track_ids in zip(
                 truths, configured_walks, walk_tracks(truths, recording.tracks)[0], strict=True
             )
         ],
+    }
+
+
+def _setup(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, configured: float) -> dict:
+    """The report's "setup": what was walked, how the camera and the configured gate were set."""
+    return {
+        "model_id": embedder.model_id,
+        "employees": run.employees,
+        "strangers": run.strangers,
+        "seed": run.seed,
+        "people_file": str(run.people_file.name),
+        "fps": run.fps,
+        "walk_s": run.walk_s,
+        "gap_s": walked.spec.gap_s,
+        "frame_size": list(FRAME_SIZE),
+        "min_face_px": settings.detector.min_face_px,
+        "cooldown_s": settings.decision.cooldown_s,
+        "track_timeout_s": settings.decision.track_timeout_s,
+        "configured": {
+            "votes_needed": settings.decision.votes_needed,
+            "window": settings.decision.window,
+            "early_deny": settings.decision.early_deny,
+            "threshold": configured,
+            "target_far": settings.decision.target_far,
+        },
+        "thresholds": dict(threshold_grid(embedder.card, settings.decision)),
+        "policies": [f"{n}/{m}" for n, m in run.policies],
+        "frames": walked.recording.frames,
+        "tracks": len(walked.recording.tracks),
     }
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from gate.config import Settings
 from gate.embedder import Embedder
 from gate.gallery import Gallery, open_gallery
-from gate.model_card import locate_card
 from gate.pipeline import FacePipeline
+from gate.runtime import Runtime, load_embedder
 from gate.store import Database
 
 
@@ -25,9 +25,7 @@ class AppContext:
 
     @cached_property
     def embedder(self) -> Embedder:
-        model = self.settings.model
-        card = locate_card(model.path, self.settings.base_dir)
-        return Embedder(card, device=model.device, flip=model.flip_average)
+        return load_embedder(self.settings)
 
     @cached_property
     def pipeline(self) -> FacePipeline:
@@ -41,3 +39,8 @@ class AppContext:
     def gallery(self) -> Gallery:
         """The gallery of the configured model's templates (loaded, or rebuilt from the database)."""
         return open_gallery(self.database, self.settings, self.embedder)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        """All the gate's parts together (built on first use, like each part)."""
+        return Runtime(self.settings, self.embedder, self.pipeline, self.database, self.gallery)

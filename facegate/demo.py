@@ -23,10 +23,8 @@ from gate.config import Settings
 from gate.daemon import GateSummary, TrackReport, run_gate
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.gallery import Gallery, open_gallery
 from gate.imageio import image_files, load_image
-from gate.pipeline import FacePipeline
-from gate.policy import threshold_for
+from gate.runtime import Runtime
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.datasets import lfw_images
@@ -102,28 +100,12 @@ def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]
     return [eligible[i] for i in sorted(chosen)]
 
 
-def _enrol(
-    people: list[tuple[str, list[Path]]],
-    database: Database,
-    gallery: Gallery,
-    pipeline: FacePipeline,
-    embedder: Embedder,
-    threshold: float,
-) -> dict[str, str]:
+def _enrol(people: list[tuple[str, list[Path]]], runtime: Runtime) -> dict[str, str]:
     """Enrol each person from their photos except the first (the one that walks); person -> status."""
     status = {}
     for index, (name, photos) in enumerate(people):
         try:
-            add_person(
-                database,
-                gallery,
-                pipeline,
-                embedder,
-                threshold,
-                f"E{index + 1:03d}",
-                name.replace("_", " "),
-                photos[1 : 1 + MAX_ENROL_PHOTOS],
-            )
+            add_person(runtime, f"E{index + 1:03d}", name.replace("_", " "), photos[1 : 1 + MAX_ENROL_PHOTOS])
             status[name] = "yes"
         except FaceGateError as error:  # no usable photo, or taken for someone already enrolled
             log.warning("%s not enrolled: %s", name, error)
@@ -185,35 +167,17 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     for name in DEMO_FILES:  # a fresh database and index every run
         (out / name).unlink(missing_ok=True)
-    settings = walkup_settings(settings, out, "demo.db")
-    pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
-    database = Database(settings.database_url)
-    gallery = open_gallery(database, settings, embedder)
-    enrolled = _enrol(
-        chosen[:people],
-        database,
-        gallery,
-        pipeline,
-        embedder,
-        threshold_for(settings.decision, embedder.card),
-    )
+    runtime = Runtime.open(walkup_settings(settings, out, "demo.db"), embedder)
+    settings = runtime.settings
+    enrolled = _enrol(chosen[:people], runtime)
     walkers = [(chosen[i][0], load_image(chosen[i][1][0])) for i in order]
     spec = TurnstileSpec(
         width=480, height=360, fps=12, walk_s=2.5, gap_s=settings.decision.track_timeout_s + 0.5, seed=seed
     )
     video, walks = render_turnstile(walkers, out / "turnstile.mp4", spec)
     annotated = out / "annotated.mp4"
-    summary = run_gate(
-        settings,
-        pipeline,
-        embedder,
-        gallery,
-        database,
-        VideoFileSource(video),
-        LogActuator(),
-        annotate=annotated,
-    )
+    summary = run_gate(runtime, VideoFileSource(video), LogActuator(), annotate=annotated)
     rows = _rows(walks, summary.tracks, enrolled)
-    events, table = _write_outputs(out, rows, database)
-    database.close()
+    events, table = _write_outputs(out, rows, runtime.database)
+    runtime.close()
     return DemoResult(rows, summary, video, annotated, events, table)

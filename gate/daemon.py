@@ -19,13 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gate.actuators import Actuator, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
-from gate.config import Settings
-from gate.embedder import Embedder
-from gate.gallery import Gallery, Match
-from gate.pipeline import FaceCrop, FacePipeline
-from gate.policy import Decision, Policy, threshold_for
+from gate.gallery import Match
+from gate.pipeline import FaceCrop
+from gate.policy import Decision, Policy
+from gate.runtime import Runtime
 from gate.sources import Frame, FrameSource
-from gate.store import AccessEventRecord, Database
+from gate.store import AccessEventRecord
 from gate.tracking import Box, Tracker
 
 log = logging.getLogger(__name__)
@@ -84,23 +83,14 @@ class Overlay:
 class GateLoop:
     """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        pipeline: FacePipeline,
-        embedder: Embedder,
-        gallery: Gallery,
-        database: Database,
-        actuator: Actuator,
-        observer: GateObserver | None = None,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, runtime: Runtime, actuator: Actuator, observer: GateObserver | None = None) -> None:
+        settings = self.settings = runtime.settings
         self.observer = observer
-        self.pipeline, self.embedder, self.gallery = pipeline, embedder, gallery
-        self.database, self.actuator = database, actuator
+        self.pipeline, self.embedder, self.gallery = runtime.pipeline, runtime.embedder, runtime.gallery
+        self.database, self.actuator = runtime.database, actuator
         self.tracker = Tracker(settings.decision.track_timeout_s)
         self.track_embeddings = TrackEmbeddings(settings.decision.track_embedding)
-        self.policy = Policy(settings.decision, threshold_for(settings.decision, embedder.card), self._clock)
+        self.policy = Policy(settings.decision, runtime.threshold, self._clock)
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
         self.overlays: list[Overlay] = []
@@ -279,23 +269,14 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def run_gate(
-    settings: Settings,
-    pipeline: FacePipeline,
-    embedder: Embedder,
-    gallery: Gallery,
-    database: Database,
-    source: FrameSource,
-    actuator: Actuator,
-    annotate: Path | None = None,
-) -> GateSummary:
+def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
     """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision opens the door (grants) and
     is recorded as an access event. `annotate`: also write the frames with boxes, names and scores there."""
-    loop = GateLoop(settings, pipeline, embedder, gallery, database, actuator)
+    loop = GateLoop(runtime, actuator)
     video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
     log.info(
         "gate %s watching %s (threshold %.3f)",
-        settings.camera.gate_id,
+        runtime.settings.camera.gate_id,
         source.description,
         loop.policy.threshold,
     )

@@ -19,6 +19,7 @@ from gate.gallery import Gallery
 from gate.imageio import load_image
 from gate.pipeline import FacePipeline
 from gate.policy import Verdict
+from gate.runtime import Runtime
 from gate.sources import Frame, VideoFileSource
 from gate.store import Database
 
@@ -73,7 +74,8 @@ def open_gate(
         database, settings.gallery, index_path, embedder.model_id, embedder.card.embedding_size, embedder.scorer
     )
     if enrol is not None:
-        add_person(database, gallery, pipeline, embedder, 0.99, "e1", enrol[0], [enrol[1]])
+        runtime = Runtime(settings, embedder, pipeline, database, gallery)
+        add_person(runtime, "e1", enrol[0], [enrol[1]], threshold=0.99)
     return database, gallery
 
 
@@ -91,16 +93,8 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
     database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
     doors = Doors()
     path, walks = video
-    summary = run_gate(
-        settings,
-        pipeline,
-        embedder,
-        gallery,
-        database,
-        VideoFileSource(path),
-        doors,
-        annotate=tmp_path / "annotated.mp4",
-    )
+    runtime = Runtime(settings, embedder, pipeline, database, gallery)
+    summary = run_gate(runtime, VideoFileSource(path), doors, annotate=tmp_path / "annotated.mp4")
 
     assert summary.frames == summary.processed == walks[-1].last_frame + 1 + round(SPEC.gap_s * SPEC.fps)
     decided = [t for t in summary.tracks if t.usable_frames]
@@ -148,7 +142,7 @@ def test_run_gate_sigterm_finishes_frame_and_closes_source(tmp_path, embedder, p
     database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
     source = StopsAt(VideoFileSource(video[0]), index=2)
     previous = signal.getsignal(signal.SIGTERM)
-    summary = run_gate(settings, pipeline, embedder, gallery, database, source, Doors())
+    summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), source, Doors())
     assert summary.stopped_by_signal and source.closed
     assert summary.frames == summary.processed == 3
     assert signal.getsignal(signal.SIGTERM) is previous
@@ -160,5 +154,5 @@ def test_run_gate_process_every_skips_frames(tmp_path, embedder, pipeline, video
     )
     database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
     source = StopsAt(VideoFileSource(video[0]), index=9)
-    summary = run_gate(settings, pipeline, embedder, gallery, database, source, Doors())
+    summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), source, Doors())
     assert (summary.frames, summary.processed) == (10, 3)

@@ -18,13 +18,14 @@ from enrollment import EnrollmentRefused, add_person, list_people, reembed_all, 
 from enrollment.photos import decode_crop
 from facegate.cli import app
 from gate.alignment import ARCFACE_112, arcface_template
-from gate.config import GallerySettings
+from gate.config import GallerySettings, Settings
 from gate.dlib_resnet import CROP_TEMPLATE as DLIB_150
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.imageio import encode_crop
 from gate.pipeline import FacePipeline
+from gate.runtime import Runtime
 from gate.store import AccessEventRecord, Database, Template
 
 THRESHOLD = 1.01  # above any cosine: no photo ever "looks like" someone else unless a test lowers it
@@ -59,7 +60,8 @@ def _photos(lfw_root: Path, person: str, *numbers: int) -> list[Path]:
 
 
 def _add(db, gallery, pipeline, embedder, employee_id, name, photos, threshold=THRESHOLD, force=False):  # noqa: ANN001, ANN202
-    return add_person(db, gallery, pipeline, embedder, threshold, employee_id, name, photos, force=force)
+    runtime = Runtime(Settings(), embedder, pipeline, db, gallery)
+    return add_person(runtime, employee_id, name, photos, force=force, threshold=threshold)
 
 
 def _side_by_side(a: Path, b: Path, out: Path) -> Path:

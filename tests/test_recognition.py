@@ -17,6 +17,7 @@ from gate.gallery import open_gallery as open_model_gallery
 from gate.imageio import image_files, load_image
 from gate.pipeline import FacePipeline
 from gate.policy import threshold_for
+from gate.runtime import Runtime
 from gate.sources import VideoFileSource
 from gate.store import Database
 from training.data import read_people
@@ -61,7 +62,8 @@ def open_gallery(settings: Settings, embedder: Embedder) -> tuple[Database, Gall
 def enrol(people, lfw_root, database, gallery, pipeline, embedder, threshold) -> None:  # noqa: ANN001
     for index, name in enumerate(people):
         photos = image_files(lfw_root / name)[:3]
-        add_person(database, gallery, pipeline, embedder, threshold, f"E{index}", name, photos, force=True)
+        runtime = Runtime(Settings(), embedder, pipeline, database, gallery)
+        add_person(runtime, f"E{index}", name, photos, force=True, threshold=threshold)
 
 
 def best_match(photo: Path, pipeline: FacePipeline, embedder: Embedder, gallery: Gallery):  # noqa: ANN201
@@ -118,7 +120,7 @@ def test_daemon_on_walk_up_video_opens_for_enrolled_not_for_stranger(
             return True
 
     doors = Doors()
-    summary = run_gate(settings, pipeline, embedder, gallery, database, VideoFileSource(video), doors)
+    summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), VideoFileSource(video), doors)
     events = database.events(limit=100)
     assert [r.person_id for r in doors.opened] == ["E0"]
     assert any(e.decision == "granted" and e.employee_id == "E0" for e in events)

@@ -19,7 +19,6 @@ from enrollment import (
     show_person,
 )
 from facegate.context import AppContext
-from gate.policy import threshold_for
 
 enroll_app = typer.Typer(help="Enroll people: add, list, show, remove, reembed.", no_args_is_help=True)
 
@@ -41,17 +40,7 @@ def add(
     """Enroll a person from photos, or add photos to an enrolled person."""
     context: AppContext = ctx.obj
     try:
-        result = add_person(
-            context.database,
-            context.gallery,
-            context.pipeline,
-            context.embedder,
-            threshold_for(context.settings.decision, context.embedder.card),
-            employee_id,
-            name,
-            photos,
-            force=force,
-        )
+        result = add_person(context.runtime, employee_id, name, photos, force=force)
     except EnrollmentRefused as refused:
         _echo_outcomes(refused.outcomes)
         raise

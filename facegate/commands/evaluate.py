@@ -10,22 +10,10 @@ from typing import Annotated
 
 import typer
 
-from evaluation.identification import identification_metrics, split_people
+from evaluation.model_eval import EvaluationSpec, evaluate_model
 from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
 from evaluation.report import write_report
-from evaluation.verification import (
-    REPORT_FARS,
-    check_pairs,
-    embed_named,
-    evaluate_pairs,
-    folder_photos,
-    make_pairs,
-    pairs_among,
-    read_pairs,
-    read_people_list,
-    verification_intervals,
-    write_json,
-)
+from evaluation.verification import REPORT_FARS, check_pairs, write_json
 from facegate.context import AppContext
 from gate.config import write_threshold
 from gate.embedder import Embedder
@@ -116,31 +104,16 @@ def evaluate(
     context: AppContext = ctx.obj
     if write_threshold_far is not None and write_threshold_far not in REPORT_FARS:
         raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {write_threshold_far!r}")
-    chosen = read_people_list(people) if people else None
-    pairs = read_pairs(pairs_file) if pairs_file else make_pairs(images, folds, per_fold, seed, chosen)
-    if pairs_file and chosen:
-        pairs = pairs_among(pairs, chosen)
-    if model is None:
-        embedder, pipeline = context.embedder, context.pipeline
-    else:
-        settings = context.settings
-        embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
-        pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
-    names = check_pairs(pairs, images)
+    spec = EvaluationSpec(
+        images, pairs_file, people, folds, per_fold, seed, identification, tuple(_sizes(gallery_sizes)), enrol,
+        stranger_share, bootstrap,
+    )  # fmt: skip
+    pairs = spec.pairs()
+    embedder, pipeline = _model(context, model)
+    check_pairs(pairs, images)
     if write_threshold_far is not None:  # refuse before minutes of embedding, not after
         _check_calibration(context, embedder, sum(not p.same for p in pairs), write_threshold_far)
-    split = None
-    if identification:
-        in_pairs = {name.split("/")[0] for pair in pairs for name in (pair.left, pair.right)}
-        split = split_people(folder_photos(images, chosen or in_pairs), enrol, stranger_share, seed)
-        names = sorted(set(names) | set(split.photos()))
-    vectors = embed_named(names, images, pipeline, embedder)
-    result = evaluate_pairs(pairs, images, pipeline, embedder, vectors=vectors)
-    if bootstrap:
-        result["confidence_intervals"] = verification_intervals(result, pairs, bootstrap, seed)
-    if split is not None:
-        match = context.settings.gallery.match
-        result["identification"] = identification_metrics(split, vectors, _sizes(gallery_sizes), match, embedder.scorer)
+    result = evaluate_model(spec, pairs, pipeline, embedder, context.settings.gallery.match)
     typer.echo(format_table(result))
     if json_path is not None:
         write_json(result, json_path)
@@ -152,6 +125,15 @@ def evaluate(
         _write_report_folder(result, report)
     if write_threshold_far is not None:
         _calibrate_config(context, result, write_threshold_far, pairs_file or images)
+
+
+def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeline]:
+    """The configured model and pipeline, or those of another card."""
+    if card is None:
+        return context.embedder, context.pipeline
+    settings = context.settings
+    embedder = Embedder(card, device=settings.model.device, flip=settings.model.flip_average)
+    return embedder, FacePipeline(settings.detector, settings.quality, template=embedder.template)
 
 
 def _write_report_folder(result: dict, folder: Path) -> None:

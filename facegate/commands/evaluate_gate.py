@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from evaluation.walkups import (
     DEFAULT_POLICIES,
+    WalkupRun,
     evaluate_gate,
     main_table,
     markdown_report,
@@ -79,9 +80,8 @@ def evaluate_gate_command(
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    report = evaluate_gate(
-        settings, embedder, lfw_dir, people_file, out, employees, strangers, seed, fps, walk_s, pairs, _bar
-    )
+    run = WalkupRun(lfw_dir, people_file, employees, strangers, seed, fps, walk_s, pairs)
+    report = evaluate_gate(settings, embedder, run, out, _bar)
     command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     (out / "gate.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     plot_sweep(report, out / "gate.png")

@@ -30,16 +30,7 @@ def run(
         if not spec.strip().isdigit() and "://" not in spec:
             spec = str(settings.resolve(spec))  # a file named in the config is relative to the config
     frames = open_source(spec, settings.camera)
-    summary = run_gate(
-        settings,
-        app.pipeline,
-        app.embedder,
-        app.gallery,
-        app.database,
-        frames,
-        build_actuator(settings.actuator),
-        annotate=annotate,
-    )
+    summary = run_gate(app.runtime, frames, build_actuator(settings.actuator), annotate=annotate)
     granted = sum(decision.granted for decision in summary.decisions)
     typer.echo(
         f"{summary.frames} frames ({summary.processed} processed), {len(summary.decisions)} decisions, "

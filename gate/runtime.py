@@ -1,0 +1,48 @@
+"""The gate's parts, opened once: settings, pipeline, embedder, database and gallery travel together.
+
+Enrolment, the daemon, the demo and the evaluations take one `Runtime` instead of the five parts by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gate.config import Settings
+from gate.embedder import Embedder
+from gate.gallery import Gallery, open_gallery
+from gate.model_card import locate_card
+from gate.pipeline import FacePipeline
+from gate.policy import threshold_for
+from gate.store import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    embedder: Embedder
+    pipeline: FacePipeline
+    database: Database
+    gallery: Gallery
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None, database: Database | None = None) -> Runtime:
+        """Every part from the settings (the configured model unless `embedder`, the configured database unless
+        `database`); the gallery is loaded, or rebuilt from the database."""
+        embedder = embedder or load_embedder(settings)
+        database = database or Database(settings.database_url)
+        pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
+        return cls(settings, embedder, pipeline, database, open_gallery(database, settings, embedder))
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold: the configured override, else the card's at the configured FAR."""
+        return threshold_for(self.settings.decision, self.embedder.card)
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured model ([model] path, device, flip averaging)."""
+    model = settings.model
+    return Embedder(locate_card(model.path, settings.base_dir), device=model.device, flip=model.flip_average)
