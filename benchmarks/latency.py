@@ -45,7 +45,7 @@ from gate.imageio import load_image
 from gate.model_card import SHIPPED_CARD
 from gate.pipeline import FacePipeline
 from training.datasets import dataset_root
-from training.export import export_model
+from training.export import CardFields, export_model
 from training.teacher import load_dlib
 
 FRAME_SHAPE = (480, 640, 3)
@@ -126,10 +126,12 @@ def models(workdir: Path, cards: list[Path]) -> list[tuple[str, Embedder]]:
         export_model(
             build_backbone(architecture, 128).eval(),
             card,
-            model_id=f"untrained-{architecture}",
-            architecture=architecture,
-            embedding_size=128,
-            template=template_for_backbone(architecture),
+            CardFields(
+                model_id=f"untrained-{architecture}",
+                architecture=architecture,
+                embedding_size=128,
+                template=template_for_backbone(architecture),
+            ),
         )
         found.append((f"untrained {architecture} (no shipped model)", Embedder(card)))
     return found

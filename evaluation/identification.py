@@ -97,64 +97,73 @@ def identification_metrics(
 ) -> dict:
     """Rank-1/rank-5, CMC and FNIR at FPIR for each gallery size; `vectors` maps a photo to its unit
     embedding, or None where no face was found; pairs scored by `scorer` (the model's; default cosine)."""
-
-    def rows(names: list[str]) -> np.ndarray:
-        out = np.full((len(names), dim), np.nan, dtype=np.float64)
-        for i, name in enumerate(names):
-            if vectors[name] is not None:
-                out[i] = vectors[name]
-        return out
-
-    dim = len(next(v for v in vectors.values() if v is not None))
+    photos = _Photos(vectors)
     enrolled = [p for p in split.enrolled if any(vectors[t] is not None for t in split.templates[p])]
-    not_enrolled = len(split.enrolled) - len(enrolled)
-    stranger_rows = rows(split.strangers)
     sizes: dict[str, dict] = {}
     for size in gallery_sizes:
         if size > len(enrolled):
             sizes[str(size)] = {"skipped": f"only {len(enrolled)} people could be enrolled"}
-            continue
-        people = enrolled[:size]
-        templates = [np.nan_to_num(rows(split.templates[p]), nan=0.0) for p in people]
-        templates = [t[np.linalg.norm(t, axis=1) > 0] for t in templates]
-        probe_names = [(p, photo) for p in people for photo in split.probes[p]]
-        if not probe_names:
+        elif not any(split.probes[p] for p in enrolled[:size]):
             sizes[str(size)] = {"skipped": "no enrolled person in it has a probe photo"}
-            continue
-        probe_ids = np.array([p for p, _ in probe_names] + [""] * len(split.strangers), dtype=object)
-        queries = np.concatenate([rows([photo for _, photo in probe_names]), stranger_rows])
-        found = ~np.isnan(queries).any(axis=1)
-        scores = person_scores(np.nan_to_num(queries, nan=0.0), templates, match, scorer)
-        scores[~found] = FAILED_SCORE
-        mated = np.array([p != "" for p in probe_ids])
-        gallery_ids = np.array(people, dtype=object)
-        probe_ranks = ranks(scores[mated], probe_ids[mated], gallery_ids)
-        curve = cmc(probe_ranks, min(MAX_CMC_RANK, size))
-        entry = {
-            "identities": size,
-            "mated_probes": int(mated.sum()),
-            "strangers": int((~mated).sum()),
-            "probes_without_face": int((~found & mated).sum()),
-            "strangers_without_face": int((~found & ~mated).sum()),
-            "rank1": float(curve[0]),
-            "rank5": float(curve[min(5, len(curve)) - 1]),
-            "cmc": curve.tolist(),
-            "fnir_at_fpir": {},
-            "thresholds_at_fpir": {},
-            "fpir_support": {},
-        }
-        for fpir in REPORT_FPIRS:
-            fnir, threshold = fnir_at_fpir(scores, probe_ids, gallery_ids, float(fpir))
-            entry["fnir_at_fpir"][fpir] = fnir
-            entry["thresholds_at_fpir"][fpir] = threshold
-            entry["fpir_support"][fpir] = allowed_false_accepts(int((~mated).sum()), float(fpir))
-        sizes[str(size)] = entry
+        else:
+            sizes[str(size)] = _gallery_entry(split, photos, enrolled[:size], match, scorer)
     return {
         "match": match,
         "templates_per_person": max(len(t) for t in split.templates.values()),
         "enrolled_people": len(enrolled),
-        "not_enrolled_no_face": not_enrolled,
+        "not_enrolled_no_face": len(split.enrolled) - len(enrolled),
         "stranger_people": len({s.split("/")[0] for s in split.strangers}),
         "stranger_photos": len(split.strangers),
         "gallery_sizes": sizes,
     }
+
+
+class _Photos:
+    """Photo name -> embedding rows, NaN where no face was found."""
+
+    def __init__(self, vectors: dict[str, np.ndarray | None]) -> None:
+        self.vectors = vectors
+        self.dim = len(next(v for v in vectors.values() if v is not None))
+
+    def rows(self, names: list[str]) -> np.ndarray:
+        out = np.full((len(names), self.dim), np.nan, dtype=np.float64)
+        for i, name in enumerate(names):
+            if self.vectors[name] is not None:
+                out[i] = self.vectors[name]
+        return out
+
+
+def _gallery_entry(
+    split: IdentificationSplit, photos: _Photos, people: list[str], match: str, scorer: Scorer | None
+) -> dict:
+    """One gallery size: `people` enrolled, their probes and every stranger searched."""
+    templates = [np.nan_to_num(photos.rows(split.templates[p]), nan=0.0) for p in people]
+    templates = [t[np.linalg.norm(t, axis=1) > 0] for t in templates]
+    probe_names = [(p, photo) for p in people for photo in split.probes[p]]
+    probe_ids = np.array([p for p, _ in probe_names] + [""] * len(split.strangers), dtype=object)
+    queries = np.concatenate([photos.rows([photo for _, photo in probe_names]), photos.rows(split.strangers)])
+    found = ~np.isnan(queries).any(axis=1)
+    scores = person_scores(np.nan_to_num(queries, nan=0.0), templates, match, scorer)
+    scores[~found] = FAILED_SCORE
+    mated = np.array([p != "" for p in probe_ids])
+    gallery_ids = np.array(people, dtype=object)
+    curve = cmc(ranks(scores[mated], probe_ids[mated], gallery_ids), min(MAX_CMC_RANK, len(people)))
+    entry = {
+        "identities": len(people),
+        "mated_probes": int(mated.sum()),
+        "strangers": int((~mated).sum()),
+        "probes_without_face": int((~found & mated).sum()),
+        "strangers_without_face": int((~found & ~mated).sum()),
+        "rank1": float(curve[0]),
+        "rank5": float(curve[min(5, len(curve)) - 1]),
+        "cmc": curve.tolist(),
+        "fnir_at_fpir": {},
+        "thresholds_at_fpir": {},
+        "fpir_support": {},
+    }
+    for fpir in REPORT_FPIRS:
+        fnir, threshold = fnir_at_fpir(scores, probe_ids, gallery_ids, float(fpir))
+        entry["fnir_at_fpir"][fpir] = fnir
+        entry["thresholds_at_fpir"][fpir] = threshold
+        entry["fpir_support"][fpir] = allowed_false_accepts(int((~mated).sum()), float(fpir))
+    return entry

@@ -22,6 +22,7 @@ from gate.scoring import Scorer
 from training.calibration import FARS
 from training.metrics import weighted_threshold_at_far
 
+CONFIDENCE = 0.95  # every interval's coverage
 Statistic = Callable[[np.ndarray], dict[str, float]]  # pair indices (with repeats) -> named values
 
 
@@ -32,7 +33,7 @@ def person_draws(people: int, resamples: int, seed: int = 0, progress: bool = Tr
         yield np.bincount(rng.integers(people, size=people), minlength=people)
 
 
-def percentile_interval(values: list[float], confidence: float = 0.95) -> list[float]:
+def percentile_interval(values: list[float], confidence: float = CONFIDENCE) -> list[float]:
     """The central `confidence` range of resampled values."""
     tail = (1.0 - confidence) / 2.0 * 100.0
     return np.percentile(values, [tail, 100.0 - tail]).tolist()
@@ -52,12 +53,12 @@ def bootstrap_by_person(
     right: np.ndarray,
     same: np.ndarray,
     resamples: int = 1000,
-    confidence: float = 0.95,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Percentile intervals {name: [low, high]} of each value `statistic` returns, plus `resamples` used and
-    `skipped` (resamples without a genuine or without an impostor pair, or where the statistic failed)."""
+    """Percentile intervals {name: [low, high]} (CONFIDENCE) of each value `statistic` returns, plus `resamples`
+    used and `skipped` (resamples without a genuine or without an impostor pair, or where the statistic failed)."""
+    confidence = CONFIDENCE
     left, right, same = np.asarray(left), np.asarray(right), np.asarray(same, dtype=bool)
     if not len(left):
         raise ValueError("no pairs to resample")
@@ -93,7 +94,7 @@ def paired_tar_intervals(
     labels: np.ndarray,
     resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = CONFIDENCE,
     scorers: tuple[Scorer | None, Scorer | None] = (None, None),
 ) -> dict:
     """Bootstrap intervals of model B's TAR minus model A's at each calibration FAR, on every pair of the same

@@ -9,7 +9,7 @@ import torch
 
 from gate.backbones import build_backbone
 from training.datasets import DATA_ENV, dataset_root
-from training.export import export_model
+from training.export import CardFields, export_model
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +34,11 @@ def untrained_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export_model(
         network,
         path,
-        model_id="untrained-test",
-        architecture="mobilefacenet",
-        embedding_size=128,
-        thresholds={"0.01": 0.5, "0.001": 0.6, "0.0001": 0.7},
+        CardFields(
+            model_id="untrained-test",
+            architecture="mobilefacenet",
+            embedding_size=128,
+            thresholds={"0.01": 0.5, "0.001": 0.6, "0.0001": 0.7},
+        ),
     )
     return path

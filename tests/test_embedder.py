@@ -15,7 +15,7 @@ from gate.backbones import build_backbone, template_for_backbone
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, locate_card, read_card, shipped_model_names
-from training.export import export_model
+from training.export import CardFields, export_model
 from training.ship import MAX_SHIPPED_BYTES
 
 
@@ -142,7 +142,9 @@ def test_inception_resnet_v1_card_embeds_160_crops_only(tmp_path: Path):
     network = build_backbone("inception_resnet_v1", 128).eval()
     template = arcface_template(160)
     export_model(
-        network, card, model_id="irv1", architecture="inception_resnet_v1", embedding_size=128, template=template
+        network,
+        card,
+        CardFields(model_id="irv1", architecture="inception_resnet_v1", embedding_size=128, template=template),
     )
     embedder = Embedder(card)
     crops = np.random.default_rng(0).integers(0, 256, (2, 160, 160, 3), dtype=np.uint8)

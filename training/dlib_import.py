@@ -12,7 +12,7 @@ from gate.backbones import template_for_backbone
 from gate.dlib_format import read_network_file
 from gate.errors import FaceGateError
 from gate.model_card import ModelCard, sha256_of
-from training.export import export_model
+from training.export import CardFields, export_model
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +73,22 @@ def import_dlib_model(card_path: Path, source: Path | None = None) -> ModelCard:
     card = export_model(
         network.eval(),
         card_path,
-        model_id=MODEL_ID,
-        architecture=ARCHITECTURE,
-        embedding_size=dlib_resnet.EMBEDDING_SIZE,
-        template=template_for_backbone(ARCHITECTURE),
-        training={"data": TRAINING_DATA, "recipe": "dlib's metric loss (loss_metric), 2017"},
-        source={
-            "file": source.name,
-            "package": _origin(source),
-            "sha256": sha256_of(source),
-            "licence": LICENCE,
-            "training_data_caveat": CAVEAT,
-            "conversion": "gate/dlib_format.py reads dlib's float32 tensors; stored as float16",
-            "distance": "cosine of unit vectors, as the gallery scores (dlib itself uses Euclidean distance 0.6)",
-        },
+        CardFields(
+            model_id=MODEL_ID,
+            architecture=ARCHITECTURE,
+            embedding_size=dlib_resnet.EMBEDDING_SIZE,
+            template=template_for_backbone(ARCHITECTURE),
+            training={"data": TRAINING_DATA, "recipe": "dlib's metric loss (loss_metric), 2017"},
+            source={
+                "file": source.name,
+                "package": _origin(source),
+                "sha256": sha256_of(source),
+                "licence": LICENCE,
+                "training_data_caveat": CAVEAT,
+                "conversion": "gate/dlib_format.py reads dlib's float32 tensors; stored as float16",
+                "distance": "cosine of unit vectors, as the gallery scores (dlib itself uses Euclidean distance 0.6)",
+            },
+        ),
     )
     log.info("imported %s (%s) into %s", source, card.source["sha256"][:12], card_path)
     return card

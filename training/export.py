@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -11,19 +12,21 @@ from gate.alignment import ARCFACE_112, CropTemplate
 from gate.model_card import ModelCard, sha256_of
 
 
-def export_model(
-    network: nn.Module,
-    card_path: Path,
-    *,
-    model_id: str,
-    architecture: str,
-    embedding_size: int,
-    template: CropTemplate = ARCFACE_112,
-    thresholds: dict[str, float] | None = None,
-    training: dict | None = None,
-    results: dict | None = None,
-    source: dict | None = None,
-) -> ModelCard:
+@dataclass(frozen=True)
+class CardFields:
+    """What a new model's card says beyond its weights: who it is, its crop, its thresholds and its record."""
+
+    model_id: str
+    architecture: str
+    embedding_size: int
+    template: CropTemplate = ARCFACE_112
+    thresholds: dict[str, float] = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+
+
+def export_model(network: nn.Module, card_path: Path, fields: CardFields) -> ModelCard:
     """Write `<card>.pt` (backbone only, float16: half the bytes, no measurable score change) and the card."""
     card_path = Path(card_path)
     card_path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,17 +37,17 @@ def export_model(
     }
     torch.save(state, weights)
     card = ModelCard(
-        model_id=model_id,
-        architecture=architecture,
-        input_size=template.size,
-        embedding_size=embedding_size,
-        crop_template=[list(point) for point in template.points],
+        model_id=fields.model_id,
+        architecture=fields.architecture,
+        input_size=fields.template.size,
+        embedding_size=fields.embedding_size,
+        crop_template=[list(point) for point in fields.template.points],
         weights_file=weights.name,
         sha256=sha256_of(weights),
-        thresholds=dict(thresholds or {}),
-        training=dict(training or {}),
-        results=dict(results or {}),
-        source=dict(source or {}),
+        thresholds=dict(fields.thresholds),
+        training=dict(fields.training),
+        results=dict(fields.results),
+        source=dict(fields.source),
     )
     card_path.write_text(card.to_json(), encoding="utf-8")
     return card

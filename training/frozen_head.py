@@ -30,7 +30,7 @@ from gate.errors import FaceGateError
 from gate.model_card import read_card
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
-from training.export import export_model
+from training.export import CardFields, export_model
 from training.losses import batch_hard_triplet, normalise
 
 log = logging.getLogger(__name__)
@@ -159,21 +159,23 @@ def train_head(base_card: Path, crops: Path, lfw_dir: Path, config: HeadConfig, 
     export_model(
         network,
         out,
-        model_id=f"{base.model_id}-head-{config.recipe}{config.dim}{epochs}",
-        architecture="dlib_resnet",
-        embedding_size=weight.shape[0],
-        template=CropTemplate.of(base.input_size, base.crop_template),
-        thresholds={far: calibration["thresholds"][far] for far in FARS},
-        training={
-            "config": {**dataclasses.asdict(config), "holdout_pins": 0},
-            "recipe": f"frozen trunk, last layer: {config.recipe}",
-            "base_model": base.model_id,
-            "train_images": int(labelled.sum()),
-            "train_people": len(pool.classes),
-            "seconds": round(time.time() - began, 1),
-        },
-        results={"validation": calibration["summary"]},
-        source=base.source,
+        CardFields(
+            model_id=f"{base.model_id}-head-{config.recipe}{config.dim}{epochs}",
+            architecture="dlib_resnet",
+            embedding_size=weight.shape[0],
+            template=CropTemplate.of(base.input_size, base.crop_template),
+            thresholds={far: calibration["thresholds"][far] for far in FARS},
+            training={
+                "config": {**dataclasses.asdict(config), "holdout_pins": 0},
+                "recipe": f"frozen trunk, last layer: {config.recipe}",
+                "base_model": base.model_id,
+                "train_images": int(labelled.sum()),
+                "train_people": len(pool.classes),
+                "seconds": round(time.time() - began, 1),
+            },
+            results={"validation": calibration["summary"]},
+            source=base.source,
+        ),
     )
     log.info("exported %s: validation %s", out, calibration["summary"])
     return out

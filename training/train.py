@@ -28,7 +28,7 @@ from training.calibration import FARS, calibrate
 from training.crops import crop_template_of
 from training.data import PKSampler, Pool, build_pool
 from training.datasets import dataset_root
-from training.export import export_model
+from training.export import CardFields, export_model
 from training.heads import TrainingHeads
 from training.losses import get_loss, normalise
 from training.teacher import prepare_targets
@@ -152,17 +152,30 @@ class DeviceData:
     targets: torch.Tensor  # (N, 128) float32, NaN rows without a teacher vector
 
 
+@dataclass
+class TrainingState:
+    """What a run trains and checkpoints: the network, its training heads, the optimiser, its schedule, the EMA."""
+
+    model: nn.Module
+    heads: TrainingHeads
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    ema: AveragedModel | None = None
+
+    @property
+    def trained(self) -> nn.ModuleList:
+        return nn.ModuleList([self.model, self.heads])
+
+    @property
+    def final(self) -> nn.Module:
+        """What is validated and exported: the EMA's network when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+
 def train_one_epoch(
-    model: nn.Module,
-    heads: TrainingHeads,
-    data: DeviceData,
-    sampler: PKSampler,
-    optimizer: torch.optim.Optimizer,
-    scheduler: object,
-    config: TrainConfig,
-    epoch: int,
-    ema: AveragedModel | None = None,
+    state: TrainingState, data: DeviceData, sampler: PKSampler, config: TrainConfig, epoch: int
 ) -> float:
+    model, heads, optimizer, scheduler, ema = state.model, state.heads, state.optimizer, state.scheduler, state.ema
     model.train()
     augment = FaceAugment(occlusion_p=config.occlusion) if config.augment else to_tensor
     triplet = get_loss(config.loss)
@@ -204,16 +217,14 @@ def evaluate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
     return calibrate(embeddings, pool.val_labels)
 
 
-def _checkpoint(
-    path: Path, model: nn.Module, ema: AveragedModel | None, optimizer, scheduler, epoch: int, config, history
-) -> None:
+def _checkpoint(path: Path, state: TrainingState, epoch: int, config: TrainConfig, history: list) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
-            "model": model.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "model": state.trained.state_dict(),
+            "ema": state.ema.state_dict() if state.ema is not None else None,
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
             "epoch": epoch,
             "config": dataclasses.asdict(config),
             "history": history,
@@ -228,6 +239,34 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     torch.manual_seed(config.seed)
     out = Path(config.out)
     device = resolve_device(config.device)
+    pool = _pool(config)
+    out.mkdir(parents=True, exist_ok=True)
+    data = DeviceData(
+        torch.from_numpy(pool.train.crops).to(device),
+        torch.from_numpy(pool.train_labels).to(device),
+        torch.from_numpy(prepare_targets(pool.train.teacher)).to(device),
+    )
+    sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed, config.singles_per_batch)
+    state = _initial_state(config, len(pool.classes), device, min(len(sampler), config.max_batches or len(sampler)))
+    checkpoint = out / "checkpoint.pt"
+    start, history = _resume(state, checkpoint, device) if resume and checkpoint.exists() else (0, [])
+    # a resumed run's clock goes on from its last epoch, so the card's training time counts every session
+    began, calibration = time.time() - (history[-1]["seconds"] if history else 0.0), None
+    for epoch in range(start, config.epochs):
+        loss = train_one_epoch(state, data, sampler, config, epoch)
+        record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            calibration = evaluate(state.final, pool, device)  # the last epoch always ends here: the export's too
+            record.update(calibration["summary"])
+        history.append(record)
+        log.info("epoch %s", json.dumps(record))
+        _checkpoint(checkpoint, state, epoch, config, history)
+    calibration = calibration or evaluate(state.final, pool, device)  # resumed after the last epoch
+    return _export(state.final.cpu().eval(), calibration, pool, config, history, device, time.time() - began)
+
+
+def _pool(config: TrainConfig) -> Pool:
+    """The training pool of the configured crops, refused when they were aligned for another backbone."""
     root = Path(config.data) if config.data else dataset_root()
     if config.singles_per_batch > 0 and config.distill_weight <= 0:
         raise FaceGateError("singles_per_batch needs distill_weight > 0: only the teacher term trains on the singles")
@@ -240,53 +279,36 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             f"{config.crops} were aligned to another template: "
             f"run `facegate prepare --backbone {config.backbone} --crops DIR` and train with --set crops=DIR"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    data = DeviceData(
-        torch.from_numpy(pool.train.crops).to(device),
-        torch.from_numpy(pool.train_labels).to(device),
-        torch.from_numpy(prepare_targets(pool.train.teacher)).to(device),
-    )
-    sampler = PKSampler(pool.train_labels, config.p, config.k, config.seed, config.singles_per_batch)
+    return pool
+
+
+def _initial_state(config: TrainConfig, classes: int, device: torch.device, steps_per_epoch: int) -> TrainingState:
     model = initial_network(config).to(device).to(memory_format=torch.channels_last)  # faster on CPUs and GPUs
     heads = TrainingHeads(
         config.embedding_size,
-        len(pool.classes),
+        classes,
         config.arcface_weight,
         config.arcface_scale,
         config.arcface_margin,
         config.distill_weight,
     ).to(device)
-    trained = nn.ModuleList([model, heads])
     ema = None
     if config.ema > 0:  # torch's own EMA, batch-norm statistics averaged too
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
-    final = ema.module if ema is not None else model  # what is validated and exported
-    steps_per_epoch = min(len(sampler), config.max_batches or len(sampler))
-    optimizer, scheduler = build_optimizer(trained, config, steps_per_epoch * config.epochs)
-    start, history = 0, []
-    checkpoint = out / "checkpoint.pt"
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        trained.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        start, history = state["epoch"] + 1, state["history"]
-        log.info("resumed from %s at epoch %d", checkpoint, start + 1)
-    # a resumed run's clock goes on from its last epoch, so the card's training time counts every session
-    began, calibration = time.time() - (history[-1]["seconds"] if history else 0.0), None
-    for epoch in range(start, config.epochs):
-        loss = train_one_epoch(model, heads, data, sampler, optimizer, scheduler, config, epoch, ema)
-        record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            calibration = evaluate(final, pool, device)  # the last epoch always ends here: the export's too
-            record.update(calibration["summary"])
-        history.append(record)
-        log.info("epoch %s", json.dumps(record))
-        _checkpoint(checkpoint, trained, ema, optimizer, scheduler, epoch, config, history)
-    calibration = calibration or evaluate(final, pool, device)  # resumed after the last epoch
-    return _export(final.cpu().eval(), calibration, pool, config, history, device, time.time() - began)
+    optimizer, scheduler = build_optimizer(nn.ModuleList([model, heads]), config, steps_per_epoch * config.epochs)
+    return TrainingState(model, heads, optimizer, scheduler, ema)
+
+
+def _resume(state: TrainingState, checkpoint: Path, device: torch.device) -> tuple[int, list]:
+    """Load a checkpoint into `state`; (the epoch to start from, the history so far)."""
+    saved = torch.load(checkpoint, map_location=device, weights_only=False)
+    state.trained.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    if state.ema is not None and saved.get("ema") is not None:
+        state.ema.load_state_dict(saved["ema"])
+    log.info("resumed from %s at epoch %d", checkpoint, saved["epoch"] + 1)
+    return saved["epoch"] + 1, saved["history"]
 
 
 def _export(
@@ -296,24 +318,26 @@ def _export(
     export_model(
         model,
         card_path,
-        model_id=f"facegate-{config.backbone}-{recipe_name(config)}-{time.strftime('%Y%m%d-%H%M')}",
-        architecture=config.backbone,
-        embedding_size=config.embedding_size,
-        template=template_for_backbone(config.backbone),
-        thresholds={far: calibration["thresholds"][far] for far in FARS},
-        training={
-            "config": dataclasses.asdict(config),
-            "recipe": recipe_name(config),
-            "data": TRAINING_DATA,
-            "train_images": int((pool.train_labels >= 0).sum()),
-            "unlabelled_images": int((pool.train_labels < 0).sum()),
-            "train_people": len(pool.classes),
-            "held_out_pins": pool.held_out_pins,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "seconds": round(seconds, 1),
-            "history": history,
-        },
-        results={"validation": calibration["summary"]},
+        CardFields(
+            model_id=f"facegate-{config.backbone}-{recipe_name(config)}-{time.strftime('%Y%m%d-%H%M')}",
+            architecture=config.backbone,
+            embedding_size=config.embedding_size,
+            template=template_for_backbone(config.backbone),
+            thresholds={far: calibration["thresholds"][far] for far in FARS},
+            training={
+                "config": dataclasses.asdict(config),
+                "recipe": recipe_name(config),
+                "data": TRAINING_DATA,
+                "train_images": int((pool.train_labels >= 0).sum()),
+                "unlabelled_images": int((pool.train_labels < 0).sum()),
+                "train_people": len(pool.classes),
+                "held_out_pins": pool.held_out_pins,
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "seconds": round(seconds, 1),
+                "history": history,
+            },
+            results={"validation": calibration["summary"]},
+        ),
     )
     log.info("exported %s", card_path)
     return card_path
