@@ -1,4 +1,8 @@
-"""Shared fixtures: the dataset root (tests needing real faces skip without it) and a throwaway model."""
+"""Shared fixtures: the dataset root (tests needing real faces skip without it) and a throwaway model.
+
+Every test that reads real faces (through `data_root`) is marked `slow` here, so `pytest -m "not slow"` is the
+fast lane before a commit; tests that train or run the gate without the dataset carry the mark themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,12 @@ import torch
 from gate.backbones import build_backbone
 from training.datasets import DATA_ENV, dataset_root
 from training.export import CardFields, export_model
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "data_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

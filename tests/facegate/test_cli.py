@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
+
+pytestmark = pytest.mark.slow  # each test starts the real `facegate` command in a subprocess (~4 s)
 
 def facegate(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-c", "from facegate.cli import main; main()", *args]

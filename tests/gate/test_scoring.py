@@ -16,7 +16,7 @@ from gate.gallery import Gallery
 from gate.model_card import read_card, sha256_of
 from gate.scoring import Scorer, card_scorer, cohort_people, write_cohort
 from gate.store import Database
-from tests.test_gallery import _enroll, _unit
+from tests.gate.test_gallery import _enroll, _unit
 from training.calibrate_card import CohortPlan, cohort_candidates, pick_cohort
 from training.data import VALIDATION_SPLIT, validation_people
 from training.ship import ship_model

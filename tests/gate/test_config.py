@@ -11,7 +11,7 @@ from facegate.cli import app
 from gate.config import CONFIG_ENV, config_path, load_settings
 from gate.errors import FaceGateError
 
-REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 
 
 def _write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:

@@ -208,7 +208,7 @@ def test_wilson_interval():
 
 
 def test_threshold_grid_marks_the_configured_threshold():
-    card = read_card(Path(__file__).resolve().parents[1] / "gate" / "models" / "default.json")
+    card = read_card(Path(__file__).resolve().parents[2] / "gate" / "models" / "default.json")
     grid = threshold_grid(card, DecisionSettings())
     assert [label for label, _ in grid] == ["FAR 0.01", "FAR 0.001", "FAR 0.0001 (configured)", "FAR 0.00001"]
     assert [value for _, value in grid] == sorted(value for _, value in grid)

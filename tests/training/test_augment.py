@@ -1,6 +1,7 @@
 """Training augmentation on whole batches: output range, the occlusion (random erasing) option, and none."""
 
 import numpy as np
+import pytest
 import torch
 
 from gate.embedder import to_tensor
@@ -45,6 +46,7 @@ def test_no_occlusion_by_default_and_at_share_zero():
     assert (_still(occlusion_p=0.0)(_white(16)) == 1.0).all()
 
 
+@pytest.mark.slow  # thousands of augmented crops (~4 s)
 def test_occlusion_share_is_respected():
     torch.manual_seed(0)
     out = _still(occlusion_p=0.3)(_white(2000))
