@@ -217,12 +217,8 @@ def add_person(
 
     write_with_index(database, gallery, write)
     result = EnrollResult(employee_id, name or "", created, [outcomes[path] for path in dict.fromkeys(files)])
-    log.info(
-        "enrolled %s: %d photos added, %d refused or skipped",
-        employee_id,
-        result.added,
-        len(files) - result.added,
-    )
+    skipped = len(files) - result.added
+    log.info("enrolled %s: %d photos added, %d refused or skipped", employee_id, result.added, skipped)
     return result
 
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from enrollment.photos import UsableFace, read_face
 from evaluation.baseline import BaselineConfig, predict_proba, train_classifier
 from evaluation.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
-from gate.config import DetectorSettings, QualitySettings
+from gate.config import DetectorSettings, Settings
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import load_image
@@ -82,21 +82,33 @@ class StudyConfig:
     systems: tuple[str, ...] = SYSTEMS
 
     def __post_init__(self) -> None:
-        if not self.ks or any(k < 1 for k in self.ks):
-            raise FaceGateError(f"--ks must be positive photo counts, got {self.ks}")
-        if self.employees < 2:
-            raise FaceGateError("the study needs at least 2 employees")
-        if self.strangers < 2:
-            raise FaceGateError("the study needs at least 2 strangers (one to calibrate, one to test)")
-        if not 0.0 <= self.target_far < 1.0:
-            raise FaceGateError(f"--target-far must be in [0, 1), got {self.target_far}")
-        if self.match not in ("best", "mean"):
-            raise FaceGateError(f"--match must be best or mean, got {self.match}")
-        unknown = set(self.systems) - set(SYSTEMS)
-        if unknown or not self.systems:
-            raise FaceGateError(f"--systems takes some of {', '.join(SYSTEMS)}; got {', '.join(self.systems)}")
-        if not self.walk_t or any(not 0.0 <= t <= 1.0 for t in self.walk_t):
-            raise FaceGateError(f"walk moments must lie in [0, 1], got {self.walk_t}")
+        """One-line errors naming the setting (`facegate study --set name=value`)."""
+        small = [
+            name for name in ("test_photos", "stranger_photos", "pool_frames", "samples") if getattr(self, name) < 1
+        ]
+        problems = [
+            (
+                not self.ks or any(k < 1 for k in self.ks),
+                f"study setting ks must be positive photo counts, got {self.ks}",
+            ),
+            (self.employees < 2, "the study needs at least 2 employees"),
+            (self.strangers < 2, "the study needs at least 2 strangers (one to calibrate, one to test)"),
+            (bool(small), f"study setting {small[0] if small else ''} must be at least 1"),
+            (min(self.frame_width, self.frame_height) < 32, "study settings frame_width and frame_height: at least 32"),
+            (not 0.0 <= self.target_far < 1.0, f"study setting target_far must be in [0, 1), got {self.target_far}"),
+            (self.match not in ("best", "mean"), f"study setting match must be best or mean, got {self.match}"),
+            (
+                not self.systems or not set(self.systems) <= set(SYSTEMS),
+                f"study setting systems takes some of {', '.join(SYSTEMS)}; got {', '.join(self.systems)}",
+            ),
+            (
+                not self.walk_t or any(not 0.0 <= t <= 1.0 for t in self.walk_t),
+                f"walk moments must lie in [0, 1], got {self.walk_t}",
+            ),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise FaceGateError(message)
 
 
 def samples_for(k: int, base: int) -> int:
@@ -328,6 +340,9 @@ def best_usable_crop(pipeline: FacePipeline, frame: np.ndarray, faces: list) -> 
     return None
 
 
+BATCH_WALKS = 6  # walk-ups whose frames MTCNN detects in one batch
+
+
 def render_walks(
     photos: Sequence[np.ndarray],
     labels: Sequence[int],
@@ -336,7 +351,6 @@ def render_walks(
     config: StudyConfig,
     spec: TurnstileSpec,
     progress: bool = True,
-    batch_walks: int = 6,
 ) -> Walks:
     """Render each photo as a walk-up at config.walk_t, detect and align every frame once."""
     backdrop = door(spec, config.seed)
@@ -345,9 +359,9 @@ def render_walks(
     crops = np.zeros((count, moments, size, size, 3), np.uint8)
     found = np.zeros((count, moments), bool)
     bar = tqdm(total=count, desc="rendering walk-ups", unit="walk", disable=not progress)
-    for start in range(0, count, batch_walks):
+    for start in range(0, count, BATCH_WALKS):
         full: list[np.ndarray] = []
-        for i in range(start, min(start + batch_walks, count)):
+        for i in range(start, min(start + BATCH_WALKS, count)):
             rng = np.random.default_rng([config.seed, 3, i])
             params = draw_walk(rng, spec)
             for j, t in enumerate(config.walk_t):
@@ -359,7 +373,7 @@ def render_walks(
             crop = best_usable_crop(pipeline, frame, faces)
             if crop is not None:
                 crops[i, j], found[i, j] = crop, True
-        bar.update(min(batch_walks, count - start))
+        bar.update(min(BATCH_WALKS, count - start))
     bar.close()
     return Walks(np.asarray(labels, np.int64), np.asarray(groups, np.int64), frames, crops, found)
 
@@ -518,25 +532,29 @@ def run_classifier(
     return SystemRun(system, k, walk_scores(frame_scores, usable), seconds, details)
 
 
-def cached_classifier(
-    system: str,
-    k: int,
-    data: StudyData,
-    walks: Walks,
-    walks_digest: str,
-    config: StudyConfig,
-    spec: TurnstileSpec,
-    cache: Path,
-    progress: bool,
-) -> SystemRun:
+@dataclass
+class StudySetup:
+    """What every system of one study run shares: the people's photos and crops, the walk-ups, the settings."""
+
+    data: StudyData
+    walks: Walks
+    walks_digest: str
+    config: StudyConfig
+    spec: TurnstileSpec
+    cache: Path
+    progress: bool
+
+
+def cached_classifier(system: str, k: int, setup: StudySetup) -> SystemRun:
     """run_classifier, or its stored result when the same walk-ups, photos and training settings were run before
     (so the classifiers can be trained while the embedder is still training, and the two-stage part added later)."""
+    data, config, cache = setup.data, setup.config, setup.cache
     key = digest(
         {
             "version": CACHE_VERSION,
             "system": system,
             "k": k,
-            "walks": walks_digest,
+            "walks": setup.walks_digest,
             "employees": data.people.employees,
             "photos": [files[:k] for files in data.enrol_files],
             "samples": samples_for(k, config.samples),
@@ -550,7 +568,7 @@ def cached_classifier(
         with np.load(path) as stored:
             details = json.loads(str(stored["details"]))
             return SystemRun(system, k, stored["scores"], float(stored["seconds"]), details | {"cached": True})
-    run = run_classifier(system, k, data, walks, config, spec, progress)
+    run = run_classifier(system, k, data, setup.walks, config, setup.spec, setup.progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".tmp.npz")
     np.savez(temp, scores=run.scores, seconds=run.seconds, details=json.dumps(run.details))
@@ -597,39 +615,46 @@ def run_two_stage(
 # ---------------------------------------------------------------- the whole study
 
 
+@dataclass(frozen=True)
+class StudyPaths:
+    """Where the study reads and keeps things: the Pins photos, their aligned crops, the cache."""
+
+    pins_root: Path
+    crops: Path
+    cache: Path
+
+
 def run_study(
-    card_path: Path,
-    pins_root: Path,
-    crops_path: Path,
-    cache: Path,
-    config: StudyConfig,
-    detector: DetectorSettings | None = None,
-    quality: QualitySettings | None = None,
-    flip: bool = False,
-    progress: bool = True,
+    card_path: Path, paths: StudyPaths, config: StudyConfig, settings: Settings | None = None, progress: bool = True
 ) -> dict:
-    """Run every system at every k and return the results (rows of metrics and the study's description)."""
-    detector, quality = detector or DetectorSettings(), quality or QualitySettings()
-    embedder = Embedder(card_path, flip=flip)
-    if not pins_root.is_dir():
-        raise FaceGateError(f"{pins_root}: Pins folder not found (set FACEGATE_DATA)")
-    pins_people = sorted(d.name for d in pins_root.iterdir() if d.is_dir())
+    """Run every system at every k and return the results (rows of metrics and the study's description);
+    detection, quality and flip averaging as `settings` say (default: the gate's defaults)."""
+    settings = settings or Settings()
+    embedder = Embedder(card_path, flip=settings.model.flip_average)
+    if not paths.pins_root.is_dir():
+        raise FaceGateError(f"{paths.pins_root}: Pins folder not found (set FACEGATE_DATA)")
+    pins_people = sorted(d.name for d in paths.pins_root.iterdir() if d.is_dir())
     people = choose_people(
         held_out_names(embedder.card), pins_people, config.employees, config.strangers, config.allow_seen, config.seed
     )
     if people.seen:
         log.warning("%d study people were seen by the embedder: a smoke test, not a result", len(people.seen))
-    pipeline = FacePipeline(detector, quality, template=embedder.template)
+    pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
     spec = TurnstileSpec()
-    data = prepare_data(people, pins_root, crops_path, config)
-    walks, walks_digest = load_walks(data, config, spec, pipeline, detector, cache, progress)
+    data = prepare_data(people, paths.pins_root, paths.crops, config)
+    walks, walks_digest = load_walks(data, config, spec, pipeline, settings.detector, paths.cache, progress)
+    setup = StudySetup(data, walks, walks_digest, config, spec, paths.cache, progress)
     runs: list[SystemRun] = []
     if TWO_STAGE in config.systems:
         runs.extend(run_two_stage(data, walks, embedder, pipeline, config, progress))
     for system in (END_TO_END, MIDDLE):
         if system in config.systems:
-            for k in config.ks:
-                runs.append(cached_classifier(system, k, data, walks, walks_digest, config, spec, cache, progress))
+            runs.extend(cached_classifier(system, k, setup) for k in config.ks)
+    return _study_result(card_path, embedder.card, people, setup, runs)
+
+
+def _study_result(card_path: Path, card: ModelCard, people: People, setup: StudySetup, runs: list[SystemRun]) -> dict:
+    walks, config = setup.walks, setup.config
     employee = walks.group == EMPLOYEE
     rows = []
     for run in runs:
@@ -641,7 +666,6 @@ def run_study(
             config.target_far,
         )
         rows.append({"system": run.system, "k": run.k, **metrics, "seconds": run.seconds, **run.details})
-    card = embedder.card
     return {
         "config": asdict(config),
         "model": {
@@ -660,7 +684,7 @@ def run_study(
             "frames_without_usable_face": int((~walks.found).sum()),
             "frames": int(walks.found.size),
             "frame_size": [config.frame_width, config.frame_height],
-            "camera": [spec.width, spec.height],
+            "camera": [setup.spec.width, setup.spec.height],
         },
         "rows": rows,
         "catch_up": {system: catch_up(rows, system) for system in (END_TO_END, MIDDLE) if system in config.systems},

@@ -737,9 +737,15 @@ def markdown_table(rows: list[list[str]]) -> str:
 
 
 def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png") -> str:
-    setup, latency = report["setup"], report["latency_ms"]
+    """The run as a Markdown page: setup, enrolment, both denial rules' tables, frame times, failures."""
+    lines = _md_setup(report, command) + _md_transactions(report, plot_name)
+    lines += _md_latency(report) + _md_failures(report)
+    return "\n".join(lines) + "\n"
+
+
+def _md_setup(report: dict, command: str) -> list[str]:
+    setup = report["setup"]
     configured = setup["configured"]
-    configured_early = configured.get("early_deny", True)
     enrolled = [e for e in report["enrolment"] if e["status"] == "enrolled"]
     refused = [e for e in report["enrolment"] if e["status"] != "enrolled"]
     lines = [
@@ -756,7 +762,7 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
     ]
     if command:
         lines += ["", f"Command: `{command}`"]
-    lines += [
+    return lines + [
         "",
         f"Enrolled {len(enrolled)}/{len(report['enrolment'])} employees"
         + (f"; {len(refused)} refused by `add_person`, left out of the rates:" if refused else "."),
@@ -764,6 +770,12 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
         "",
         f"Replaying the configured point reproduces the running gate's decisions: "
         f"{'yes' if report['live_matches_replay'] else 'NO (a bug)'}.",
+    ]
+
+
+def _md_transactions(report: dict, plot_name: str) -> list[str]:
+    configured_early = report["setup"]["configured"].get("early_deny", True)
+    return [
         "",
         "## Transactions",
         "",
@@ -791,6 +803,12 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
         markdown_table(main_table(report, not configured_early)),
         "",
         f"![FAR and FRR against threshold]({plot_name})",
+    ]
+
+
+def _md_latency(report: dict) -> list[str]:
+    setup, latency = report["setup"], report["latency_ms"]
+    lines = [
         "",
         "## Per-frame processing time",
         "",
@@ -804,14 +822,15 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
                 f"| {label} | {s['frames']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} | {s['mean']:.1f} "
                 f"| {s['max']:.1f} |"
             )
-    lines += [
+    return lines + [
         "",
         f"Frames over the {latency['frame_budget_ms']:.0f} ms budget of {setup['fps']:g} fps: "
         f"{_pct(latency['over_budget'])}.",
-        "",
-        "## Failures at the configured point",
-        "",
     ]
+
+
+def _md_failures(report: dict) -> list[str]:
+    lines = ["", "## Failures at the configured point", ""]
     failures = [
         w
         for w in report["walks_at_configured"]
@@ -828,7 +847,7 @@ def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png"
             + (f", {w['top1_own_frames']} with their own id on top" if w["role"] == "employee" else "")
             + f", best top-1 score {_num(w['best_top1_score'], 3)}"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot_sweep(report: dict, path: Path) -> None:

@@ -9,27 +9,10 @@ from typing import Annotated
 
 import typer
 
-from evaluation.study import DEFAULT_KS, SYSTEMS, StudyConfig, results_table, run_study, write_outputs
+from evaluation.study import StudyConfig, StudyPaths, results_table, run_study, write_outputs
 from facegate.context import AppContext
-from gate.errors import FaceGateError
 from training.datasets import dataset_root
-
-
-def _ints(text: str, option: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise FaceGateError(f"{option} wants comma-separated integers, got {text!r}") from None
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise FaceGateError(f"--frame-size wants WIDTHxHEIGHT, got {text!r}") from None
-    if width < 32 or height < 32:
-        raise FaceGateError(f"--frame-size {text}: at least 32x32 (ResNet-18 downsamples 32x)")
-    return width, height
+from training.recipes import build_config, parse_overrides
 
 
 def command_line(ctx: typer.Context) -> str:
@@ -42,6 +25,8 @@ def command_line(ctx: typer.Context) -> str:
         flag = param.opts[0]
         if isinstance(value, bool):
             parts += [flag] if value else []
+        elif isinstance(value, list):
+            parts += [part for item in value for part in (flag, shlex.quote(str(item)))]
         else:
             parts += [flag, shlex.quote(str(value))]
     return " ".join(parts)
@@ -53,29 +38,18 @@ def study(
     out: Annotated[Path, typer.Option("--out", help="Folder for study.md, study.json and study.png.")] = Path(
         "out/study"
     ),
-    ks: Annotated[str, typer.Option("--ks", help="Photos per employee to test, comma-separated.")] = ",".join(
-        map(str, DEFAULT_KS)
-    ),
-    target_far: Annotated[
-        float, typer.Option("--target-far", help="False-accept rate per walk-up the thresholds are set at.")
-    ] = 0.05,
-    seed: Annotated[int, typer.Option(help="Photo split, walk-ups, training frames and classifier seeds.")] = 0,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="key=value override of the study's settings (evaluation/study.py StudyConfig), repeatable: e.g. "
+            "ks=1,2,5 employees=30 strangers=10 test_photos=10 stranger_photos=40 samples=4000 pool_frames=3000 "
+            "frame_width=160 frame_height=120 target_far=0.05 match=mean seed=0 systems=two-stage,end-to-end,middle",
+        ),
+    ] = None,
     allow_seen: Annotated[
         bool, typer.Option("--allow-seen", help="Smoke tests only: let study people the embedder has seen in.")
     ] = False,
-    employees: Annotated[int, typer.Option(min=2, help="Employees: the first held-out Pins names.")] = 30,
-    strangers: Annotated[int, typer.Option(min=2, help="Strangers: the next names, half calibrate, half test.")] = 10,
-    test_photos: Annotated[int, typer.Option(min=1, help="Held-out walk-ups per employee.")] = 10,
-    stranger_photos: Annotated[int, typer.Option(min=1, help="Walk-ups per stranger.")] = 40,
-    samples: Annotated[
-        int, typer.Option(min=1, help="Classifier training images seen at k=1 (grows with log2 k).")
-    ] = 4000,
-    pool_frames: Annotated[int, typer.Option(min=1, help="End-to-end training frames rendered per k.")] = 3000,
-    frame_size: Annotated[
-        str, typer.Option(help="Whole frames are downscaled to this for the classifier.")
-    ] = "160x120",
-    match: Annotated[str | None, typer.Option(help="Two-stage: best or mean template (default: the config's).")] = None,
-    systems: Annotated[str, typer.Option(help="Which systems to run, comma-separated.")] = ",".join(SYSTEMS),
     cache: Annotated[
         Path, typer.Option(help="Rendered walk-ups and classifier results are kept here and reused.")
     ] = Path("runs/study-cache"),
@@ -86,36 +60,10 @@ def study(
     or aligned crops) for k photos per employee, on turnstile walk-ups of people the embedder never saw."""
     context: AppContext = ctx.obj
     settings = context.settings
-    width, height = _size(frame_size)
-    config = StudyConfig(
-        ks=_ints(ks, "--ks"),
-        employees=employees,
-        strangers=strangers,
-        test_photos=test_photos,
-        stranger_photos=stranger_photos,
-        frame_width=width,
-        frame_height=height,
-        pool_frames=pool_frames,
-        samples=samples,
-        target_far=target_far,
-        match=match or settings.gallery.match,
-        seed=seed,
-        allow_seen=allow_seen,
-        systems=tuple(part.strip() for part in systems.split(",") if part.strip()),
-    )
-    result = run_study(
-        model,
-        dataset_root() / "pins",
-        crops,
-        cache,
-        config,
-        detector=settings.detector,
-        quality=settings.quality,
-        flip=settings.model.flip_average,
-        progress=not quiet,
-    )
-    command = command_line(ctx)
-    paths = write_outputs(result, out, command)
+    values: dict[str, object] = {"match": settings.gallery.match, **parse_overrides(set_)}
+    config = build_config(StudyConfig, values | ({"allow_seen": True} if allow_seen else {}), "study")
+    result = run_study(model, StudyPaths(dataset_root() / "pins", crops, cache), config, settings, not quiet)
+    paths = write_outputs(result, out, command_line(ctx))
     if result["warning"]:
         typer.secho(result["warning"], fg=typer.colors.RED, err=True)
     typer.echo(results_table(result))

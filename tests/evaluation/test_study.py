@@ -25,6 +25,7 @@ from evaluation.study import (
 from facegate.cli import app
 from gate.errors import FaceGateError
 from training.crops import build_crops
+from training.recipes import build_config
 
 NAN = np.nan
 
@@ -134,12 +135,17 @@ def test_choose_people_refuses_seen_people_unless_allowed() -> None:
 
 
 def test_study_config_rejects_bad_values() -> None:
-    with pytest.raises(FaceGateError, match="target-far"):
+    with pytest.raises(FaceGateError, match="target_far"):
         StudyConfig(target_far=1.0)
-    with pytest.raises(FaceGateError, match="--systems"):
+    with pytest.raises(FaceGateError, match="systems"):
         StudyConfig(systems=("two-stage", "magic"))
-    with pytest.raises(FaceGateError, match="--ks"):
+    with pytest.raises(FaceGateError, match="setting ks"):
         StudyConfig(ks=(0, 1))
+    with pytest.raises(FaceGateError, match="frame_width and frame_height: at least 32"):
+        StudyConfig(frame_width=16)
+    with pytest.raises(FaceGateError, match="unknown study setting 'employes'"):
+        build_config(StudyConfig, {"employes": "3"}, "study")
+    assert build_config(StudyConfig, {"ks": "1,2", "walk_t": "0.5,1"}, "study").ks == (1, 2)
 
 
 def test_split_employee_photos_disjoint_seeded_skips_undetected() -> None:
@@ -197,9 +203,10 @@ def test_study_command_tiny_smoke_run(
     config = tmp_path / "config.toml"
     config.write_text("", encoding="utf-8")
     out = tmp_path / "study"
-    args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(out), "--ks", "1",
-            "--employees", "2", "--strangers", "2", "--test-photos", "2", "--stranger-photos", "2",
-            "--samples", "16", "--pool-frames", "8", "--frame-size", "64x48", "--cache", str(tmp_path / "cache"),
+    settings = ["ks=1", "employees=2", "strangers=2", "test_photos=2", "stranger_photos=2", "samples=16",
+                "pool_frames=8", "frame_width=64", "frame_height=48"]  # fmt: skip
+    args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(out),
+            *(arg for item in settings for arg in ("--set", item)), "--cache", str(tmp_path / "cache"),
             "--crops", str(crops), "--allow-seen", "--quiet"]  # fmt: skip
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code == 0, outcome.output
