@@ -115,14 +115,7 @@ def evaluate(
         _check_calibration(context, embedder, sum(not p.same for p in pairs), write_threshold_far)
     result = evaluate_model(spec, pairs, pipeline, embedder, context.settings.gallery.match)
     typer.echo(format_table(result))
-    if json_path is not None:
-        write_json(result, json_path)
-        typer.echo(f"results written to {json_path}")
-    if plot is not None:
-        plot_roc(result, plot)
-        typer.echo(f"ROC curve written to {plot}")
-    if report is not None:
-        _write_report_folder(result, report)
+    _write_outputs(result, json_path, plot, report)
     if write_threshold_far is not None:
         _calibrate_config(context, result, write_threshold_far, pairs_file or images)
 
@@ -134,6 +127,17 @@ def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeli
     settings = context.settings
     embedder = Embedder(card, device=settings.model.device, flip=settings.model.flip_average)
     return embedder, FacePipeline(settings.detector, settings.quality, template=embedder.template)
+
+
+def _write_outputs(result: dict, json_path: Path | None, plot: Path | None, report: Path | None) -> None:
+    if json_path is not None:
+        write_json(result, json_path)
+        typer.echo(f"results written to {json_path}")
+    if plot is not None:
+        plot_roc(result, plot)
+        typer.echo(f"ROC curve written to {plot}")
+    if report is not None:
+        _write_report_folder(result, report)
 
 
 def _write_report_folder(result: dict, folder: Path) -> None:

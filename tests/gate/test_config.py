@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from facegate.cli import app
-from gate.config import CONFIG_ENV, config_path, load_settings
+from gate.config import CONFIG_ENV, Settings, config_path, load_settings
 from gate.errors import FaceGateError
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
@@ -30,6 +31,18 @@ def test_load_settings_shipped_config_matches_defaults() -> None:
     assert settings.decision.target_far == "0.0001"
     assert settings.detector.thresholds == (0.6, 0.7, 0.7)
     assert settings.base_dir == REPO_CONFIG.parent
+
+
+def test_shipped_config_repeats_the_defaults_exactly_and_names_every_key() -> None:
+    """config.toml documents every setting with its default: a changed default or a new key fails here
+    until the file says the same (the two cannot drift apart)."""
+    written = tomllib.loads(REPO_CONFIG.read_text(encoding="utf-8"))
+    defaults = Settings().model_dump(mode="json", exclude={"base_dir"})
+    assert set(written) == set(defaults)
+    for section, values in defaults.items():
+        assert set(written[section]) | {"threshold"} >= set(values), f"[{section}] misses keys"
+        for key, value in written[section].items():
+            assert value == values[key], f"[{section}] {key} = {value!r} in config.toml, default {values[key]!r}"
 
 
 def test_load_settings_unknown_key_names_it(tmp_path: Path) -> None:
