@@ -28,7 +28,6 @@ from evaluation.verification import (
     paired_difference_intervals,
     pairs_among,
     read_pairs,
-    read_people_list,
 )
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
@@ -37,7 +36,7 @@ from gate.scoring import cohort_people
 from training.calibration import FARS, calibrate
 from training.crops import crop_template_of
 from training.data import VALIDATION_SPLIT, build_pool
-from training.datasets import dataset_root, lfw_images
+from training.datasets import dataset_root, lfw_images, read_people_list
 
 
 def main() -> None:

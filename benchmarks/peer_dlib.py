@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from evaluation.verification import evaluate_pairs, pairs_among, read_pairs, read_people_list, verification_metrics
+from evaluation.verification import evaluate_pairs, pairs_among, read_pairs, verification_metrics
 from gate.detection import Face, central_face
 from gate.embedder import Embedder
 from gate.imageio import load_image
 from gate.pipeline import FacePipeline
 from training.crops import load_crops
-from training.datasets import dataset_root, lfw_images
+from training.datasets import dataset_root, lfw_images, read_people_list
 from training.teacher import DlibTeacher, load_dlib
 
 NO_LANDMARKS = np.zeros((5, 2), np.float32)

@@ -21,8 +21,7 @@ from gate.scoring import Scorer, cohort_people
 from training.calibrate_card import embed_with_progress
 from training.calibration import all_pair_scores, calibrate
 from training.crops import crop_template_of, load_crops
-from training.data import read_people
-from training.datasets import dataset_root
+from training.datasets import dataset_root, read_people
 
 FARS = ("0.001", "0.0001", "0.00001")
 

@@ -15,8 +15,7 @@ import numpy as np
 from evaluation.verification import embed_images
 from gate.embedder import Embedder
 from gate.pipeline import FacePipeline
-from training.data import read_people
-from training.datasets import dataset_root, lfw_images
+from training.datasets import dataset_root, lfw_images, read_people
 from training.metrics import cmc, ranks
 
 

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.verification import FAILED_SCORE
 from gate.errors import FaceGateError
+from gate.matching import person_scores
 from gate.scoring import Scorer
 from training.metrics import allowed_false_accepts, cmc, fnir_at_fpir, ranks
 
 REPORT_FPIRS = ("0.01", "0.003", "0.001")
-FAILED_SCORE = float("-inf")
 MAX_CMC_RANK = 20
 
 
@@ -68,24 +69,6 @@ def split_people(
     without = [name for name in enrolled_people if not probes[name]]
     strangers = [f"{name}/{f}" for name in sorted(stranger_people) for f in sorted(photos[name])]
     return IdentificationSplit(with_probes + without, templates, probes, strangers)
-
-
-def person_scores(
-    queries: np.ndarray, templates: list[np.ndarray], match: str = "best", scorer: Scorer | None = None
-) -> np.ndarray:
-    """(queries, people) scores as the model scores (`scorer`, default cosine): each person's best template,
-    or their normalised mean template."""
-    if match not in ("best", "mean"):
-        raise ValueError(f"match must be 'best' or 'mean', got {match!r}")
-    scorer = scorer or Scorer()
-    columns = []
-    for person in templates:
-        if match == "best":
-            columns.append(scorer.matrix(queries, person).max(axis=1))
-        else:
-            mean = person.mean(axis=0)
-            columns.append(scorer.matrix(queries, (mean / max(float(np.linalg.norm(mean)), 1e-12))[None])[:, 0])
-    return np.stack(columns, axis=1) if columns else np.zeros((len(queries), 0))
 
 
 def identification_metrics(

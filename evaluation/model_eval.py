@@ -16,11 +16,11 @@ from evaluation.verification import (
     make_pairs,
     pairs_among,
     read_pairs,
-    read_people_list,
     verification_intervals,
 )
 from gate.embedder import Embedder
 from gate.pipeline import FacePipeline
+from training.datasets import read_people_list
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from gate.config import DetectorSettings, Settings
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import load_image
+from gate.matching import mean_template
 from gate.model_card import ModelCard
 from gate.pipeline import FacePipeline
 from training import metrics
@@ -273,8 +274,7 @@ def gallery_scores(templates: np.ndarray, queries: np.ndarray, match: str = "bes
         return out
     queries = np.ascontiguousarray(queries, np.float32)
     if match == "mean":
-        means = templates.mean(axis=1)
-        vectors = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        vectors = mean_template(templates)
         owners = np.arange(employees)
     else:
         vectors = templates.reshape(employees * k, dim)

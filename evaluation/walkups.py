@@ -36,17 +36,17 @@ from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Match
 from gate.imageio import image_files, load_image
-from gate.model_card import ModelCard
+from gate.model_card import CALIBRATED_FARS, ModelCard
 from gate.policy import Policy, Verdict, threshold_for
 from gate.runtime import Runtime
 from gate.sources import VideoFileSource
-from training.data import read_people
+from training.datasets import read_people
 
 log = logging.getLogger(__name__)
 
 MAX_ENROL_PHOTOS = 4  # as the demo: an employee is enrolled from up to 4 photos, never the one that walks
 DEFAULT_POLICIES: tuple[tuple[int, int], ...] = ((1, 1), (2, 3), (3, 5), (4, 7), (5, 10))
-FAR_KEYS = ("0.01", "0.001", "0.0001", "0.00001")  # the card's calibrated thresholds looked at
+FAR_KEYS = CALIBRATED_FARS  # the card's calibrated thresholds looked at
 FRAME_SIZE = (480, 360)  # the demo's frames
 WORK_FILES = ("gate.db", "gallery.faiss", "gallery.faiss.json", "turnstile.mp4")
 NO_FACE = "NO_USABLE_FACE"  # a walk none of whose tracks had a usable frame: failure to acquire

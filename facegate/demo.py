@@ -17,7 +17,7 @@ import numpy as np
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, Walk, render_turnstile
-from evaluation.walkups import walkup_settings
+from evaluation.walkups import MAX_ENROL_PHOTOS, walkup_settings
 from gate.actuators import LogActuator
 from gate.config import Settings
 from gate.daemon import GateSummary, TrackReport, run_gate
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD_ROOT = Path("data/lfw")
 MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
-MAX_ENROL_PHOTOS = 4
 DEMO_FILES = (
     "demo.db",
     "gallery.faiss",

@@ -11,6 +11,7 @@ import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gate.errors import FaceGateError
+from gate.model_card import CALIBRATED_FARS
 
 CONFIG_ENV = "FACEGATE_CONFIG"
 DEFAULT_CONFIG = Path("config.toml")
@@ -51,7 +52,7 @@ class ModelSettings(_Section):
 
 
 class DecisionSettings(_Section):
-    target_far: Literal["0.01", "0.001", "0.0001", "0.00001"] = "0.0001"
+    target_far: Literal[*CALIBRATED_FARS] = "0.0001"
     votes_needed: int = Field(3, ge=1, le=100)  # N agreeing frames ...
     window: int = Field(5, ge=1, le=100)  # ... among the last M frames of a track
     early_deny: bool = True  # deny as soon as a full window has no frame above the threshold (else: at track end)

@@ -21,6 +21,7 @@ import numpy as np
 
 from gate.config import GallerySettings, Settings
 from gate.errors import FaceGateError
+from gate.matching import mean_template
 from gate.scoring import Scorer
 from gate.store import Database, Owner
 
@@ -314,8 +315,8 @@ class Gallery:
         for row, template_id in enumerate(ids.tolist()):
             people.setdefault(self._owners[template_id].employee_id, []).append(row)
         owners = [self._owners[int(ids[rows[0]])] for rows in people.values()]
-        means = np.stack([vectors[rows].mean(axis=0) for rows in people.values()])
-        return (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32), owners
+        means = np.stack([mean_template(vectors[rows]) for rows in people.values()])
+        return means.astype(np.float32), owners
 
     def _rebuild_without(self, template_ids: np.ndarray) -> None:
         ids = self._ids()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from gate.errors import FaceGateError
 
+# the per-comparison false-accept rates a card's thresholds are calibrated at, as the card's keys: the one list
+CALIBRATED_FARS = ("0.01", "0.001", "0.0001", "0.00001")
 SHIPPED_MODELS = Path(__file__).parent / "models"
 SHIPPED_CARD = SHIPPED_MODELS / "default.json"  # dlib's ResNet, converted (gate/dlib_format.py) and calibrated
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from gate.model_card import CALIBRATED_FARS
 from gate.scoring import Scorer
 from training.metrics import threshold_at_far
 
-FARS = ("0.01", "0.001", "0.0001", "0.00001")
+FARS = CALIBRATED_FARS
 
 
 def all_pair_scores(

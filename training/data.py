@@ -11,20 +11,9 @@ import numpy as np
 
 from gate.errors import FaceGateError
 from training.crops import CropSet, load_crops
+from training.datasets import read_people
 
 log = logging.getLogger(__name__)
-
-
-def read_people(path: Path) -> dict[str, int]:
-    """An LFW people file (`n` then `name count` lines, possibly several folds) as {name: image count}."""
-    if not path.is_file():
-        raise FaceGateError(f"{path}: people file not found")
-    people: dict[str, int] = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and not parts[0].isdigit():
-            people[parts[0]] = int(parts[1])
-    return people
 
 
 @dataclass

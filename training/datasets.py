@@ -1,9 +1,12 @@
-"""Where the face datasets live: one setting, $FACEGATE_DATA (default ../shared/datasets, from the repo root)."""
+"""Where the face datasets live (one setting, $FACEGATE_DATA, default ../shared/datasets from the repo root) and
+the one reader of LFW's people files."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from gate.errors import FaceGateError
 
 DATA_ENV = "FACEGATE_DATA"
 DEFAULT_ROOT = Path("../shared/datasets")
@@ -17,3 +20,30 @@ def dataset_root() -> Path:
 def lfw_images(root: Path | None = None) -> Path:
     """LFW's <Person>/<Person>_NNNN.jpg folder."""
     return (root or dataset_root()) / "lfw" / "lfw-deepfunneled"
+
+
+def read_people(path: Path) -> dict[str, int]:
+    """An LFW people file (`n` then `name count` lines, possibly several folds) as {name: image count}."""
+    if not path.is_file():
+        raise FaceGateError(f"{path}: people file not found")
+    people: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not parts[0].isdigit():
+            people[parts[0]] = int(parts[1])
+    return people
+
+
+def read_people_list(path: str | os.PathLike) -> set[str]:
+    """Names from an LFW people file (`name count` lines, fold counts ignored) or a plain one-name-a-line list."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceGateError(f"people file not found: {path}")
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 1 and not parts[0].isdigit() or len(parts) == 2 and parts[1].isdigit():
+            names.add(parts[0])
+    if not names:
+        raise FaceGateError(f"{path}: no person names in it")
+    return names

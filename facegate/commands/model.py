@@ -9,8 +9,7 @@ import typer
 
 from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
 from training.calibrate_card import CohortPlan, calibrate_card, cohort_candidates
-from training.data import read_people
-from training.datasets import dataset_root
+from training.datasets import dataset_root, read_people
 from training.dlib_import import import_dlib_model
 from training.frozen_head import HeadConfig, train_head
 

@@ -9,8 +9,7 @@ import typer
 
 from gate.backbones import template_for_backbone
 from training.crops import build_crops
-from training.data import read_people
-from training.datasets import dataset_root
+from training.datasets import dataset_root, read_people
 from training.recipes import make_config
 from training.ship import ship_model
 from training.teacher import build_teacher_cache

@@ -19,12 +19,12 @@ from evaluation.verification import (
     make_pairs,
     pairs_among,
     read_pairs,
-    read_people_list,
 )
 from facegate.cli import app
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
+from training.datasets import read_people_list
 
 # 2 folds x (2 same + 2 different), names from LFW's pairsDevTest.txt; the last same pair is one image twice.
 SMALL_PAIRS = """2\t2

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from evaluation.identification import IdentificationSplit, identification_metrics, person_scores, split_people
+from evaluation.identification import IdentificationSplit, identification_metrics, split_people
 from evaluation.intervals import bootstrap_by_person, pair_weights, person_indices
 from evaluation.report import write_report
 from evaluation.verification import Pair, paired_difference_intervals, verification_metrics
 from facegate.cli import app
 from gate.config import load_settings, write_threshold
 from gate.errors import FaceGateError
+from gate.matching import person_scores
 from training.metrics import auc
 
 

@@ -20,7 +20,7 @@ from gate.policy import threshold_for
 from gate.runtime import Runtime
 from gate.sources import VideoFileSource
 from gate.store import Database
-from training.data import read_people
+from training.datasets import read_people
 
 ENROLLED = 12  # DevTest people with 4+ photos: 3 enrolled, the 4th probes
 STRANGERS = 40  # DevTest people with a single photo

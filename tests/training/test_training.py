@@ -16,7 +16,8 @@ from gate.model_card import SHIPPED_CARD
 from gate.scoring import cohort_people
 from training.calibrate_card import CohortPlan, calibrate_card
 from training.crops import build_crops, load_crops
-from training.data import build_pool, read_people
+from training.data import build_pool
+from training.datasets import read_people
 from training.dlib_import import import_dlib_model
 from training.frozen_head import HeadConfig, load_port, train_head
 from training.recipes import make_config
