@@ -13,25 +13,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.actuators import Actuator, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
+from gate.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
 from gate.gallery import Match
 from gate.pipeline import FaceCrop
 from gate.policy import Decision, Policy
 from gate.runtime import Runtime
 from gate.sources import Frame, FrameSource
 from gate.store import AccessEventRecord
-from gate.tracking import Box, Tracker
+from gate.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 KEPT_TRACKS = 10_000  # reports and decisions of ended tracks kept for the summary: a daemon runs for months
 GALLERY_REFRESH_S = 2.0  # how often the running gate looks for people enrolled or removed meanwhile
-GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
 
 
 @dataclass
@@ -71,13 +70,6 @@ class GateObserver(Protocol):
     def observed(self, track_id: int, frame: int, time: float, match: Match | None) -> None: ...
 
     def track_ended(self, report: TrackReport, frame: int, time: float) -> None: ...
-
-
-@dataclass(frozen=True)
-class Overlay:
-    box: Box
-    label: str
-    color: tuple[int, int, int]
 
 
 class GateLoop:
@@ -211,40 +203,6 @@ class GateLoop:
             return Overlay(crop.face.box, f"#{track_id} {crop.rejected}", GREY)
         score = "" if report.best_score is None else f" {report.best_score:.2f}"
         return Overlay(crop.face.box, f"#{track_id}{score}", YELLOW)
-
-
-class AnnotatedVideo:
-    """Writes the frames with their face boxes and labels to an .mp4 (opened on the first frame)."""
-
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path = Path(path)
-        self.fps = fps
-        self._writer: cv2.VideoWriter | None = None
-
-    def write(self, image: np.ndarray, overlays: list[Overlay]) -> None:
-        canvas = image.copy()
-        for overlay in overlays:
-            x1, y1, x2, y2 = (round(v) for v in overlay.box)
-            cv2.rectangle(canvas, (x1, y1), (x2, y2), overlay.color, 2)
-            cv2.putText(
-                canvas,
-                overlay.label,
-                (x1, max(12, y1 - 6)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                overlay.color,
-                1,
-                cv2.LINE_AA,
-            )
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            height, width = canvas.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-        self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from evaluation.model_eval import EvaluationSpec, evaluate_model
 from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
 from evaluation.report import write_report
 from evaluation.verification import REPORT_FARS, check_pairs, write_json
+from facegate.config_file import write_threshold
 from facegate.context import AppContext
-from gate.config import write_threshold
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
