@@ -21,7 +21,6 @@ from gate.quality import Reason
 log = logging.getLogger(__name__)
 
 Status = Literal["added", "duplicate", "rejected"]
-BACKGROUND = (Reason.TOO_SMALL, Reason.LOW_CONFIDENCE)
 
 
 @dataclass(frozen=True)
@@ -62,16 +61,9 @@ def read_face(pipeline: FacePipeline, path: Path) -> UsableFace | str:
         frame = load_image(path)
     except FaceGateError as error:
         return str(error)
-    faces = pipeline.process(frame)
-    if not faces:
-        return Reason.NO_FACE
-    # faces too small or too unsure to be matched are background (a bystander far behind), not a second person
-    people = [face for face in faces if face.rejected not in BACKGROUND]
-    if len(people) > 1:
-        return Reason.SEVERAL_FACES
-    if not people or people[0].rejected is not None:
-        return faces[0].rejected or Reason.NO_FACE
-    face = people[0]
+    face = pipeline.one_face(frame)
+    if isinstance(face, Reason):
+        return face
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     archive = align(frame, face.face.landmarks, ARCHIVE)[0]
     return UsableFace(path=path, sha256=digest, crop=face.crop, archive_crop=archive, quality=face.face.prob)

@@ -11,6 +11,8 @@ from gate.config import DetectorSettings, QualitySettings
 from gate.detection import Detector, Face
 from gate.quality import GRADING_TEMPLATE, Reason, assess, grade
 
+BACKGROUND = (Reason.TOO_SMALL, Reason.LOW_CONFIDENCE)  # rejections that mark a face as background, not a person
+
 
 @dataclass(frozen=True)
 class FaceCrop:
@@ -44,3 +46,16 @@ class FacePipeline:
 
     def process(self, frame: np.ndarray) -> list[FaceCrop]:
         return [self.crop(frame, face) for face in self.detector.detect(frame)]
+
+    def one_face(self, frame: np.ndarray) -> FaceCrop | Reason:
+        """A photo's single usable face (what enrolment takes), or the reason there is none. Faces too small or too
+        unsure to be matched are background (a bystander far behind), not a second person."""
+        faces = self.process(frame)
+        if not faces:
+            return Reason.NO_FACE
+        people = [face for face in faces if face.rejected not in BACKGROUND]
+        if len(people) > 1:
+            return Reason.SEVERAL_FACES
+        if not people or people[0].rejected is not None:
+            return faces[0].rejected or Reason.NO_FACE
+        return people[0]
