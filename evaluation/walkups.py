@@ -133,6 +133,25 @@ def enrol_employees(walkers: Sequence[Walker], runtime: Runtime, progress: Progr
     return result
 
 
+def walkup_spec(settings: Settings, fps: float, walk_s: float, seed: int) -> TurnstileSpec:
+    """The walk-up camera: FRAME_SIZE at `fps`, walks of `walk_s` seconds, gaps long enough to end each track."""
+    gap_s = settings.decision.track_timeout_s + 0.5
+    return TurnstileSpec(width=FRAME_SIZE[0], height=FRAME_SIZE[1], fps=fps, walk_s=walk_s, gap_s=gap_s, seed=seed)
+
+
+def render_walkers(
+    walkers: Sequence[Walker], path: Path, spec: TurnstileSpec, progress: Progress = _silent
+) -> tuple[Path, list[Walk]]:
+    """The turnstile video of everyone walking up with their walk photo, in order."""
+    bar = progress("rendering", len(walkers))
+    photos = []
+    for walker in walkers:
+        photos.append((walker.person, load_image(walker.walk_photo)))
+        bar.update(1)
+    bar.close()
+    return render_turnstile(photos, path, spec)
+
+
 # --- one real run, recorded -------------------------------------------------------------------------------------
 
 
@@ -566,21 +585,8 @@ def _walk_up(settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, 
     runtime = Runtime.open(walkup_settings(settings, out), embedder)
     try:
         enrolled = enrol_employees(walkers, runtime, progress)
-        spec = TurnstileSpec(
-            width=FRAME_SIZE[0],
-            height=FRAME_SIZE[1],
-            fps=run.fps,
-            walk_s=run.walk_s,
-            gap_s=runtime.settings.decision.track_timeout_s + 0.5,
-            seed=run.seed,
-        )
-        bar = progress("rendering", len(walkers))
-        photos = []
-        for walker in walkers:
-            photos.append((walker.person, load_image(walker.walk_photo)))
-            bar.update(1)
-        bar.close()
-        video, walks = render_turnstile(photos, out / "turnstile.mp4", spec)
+        spec = walkup_spec(runtime.settings, run.fps, run.walk_s, run.seed)
+        video, walks = render_walkers(walkers, out / "turnstile.mp4", spec, progress)
         total_frames = walks[-1].last_frame + 1 + round(spec.gap_s * spec.fps) if walks else 0
         recording = record_gate(runtime, video, progress, total_frames)
     finally:

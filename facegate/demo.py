@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from enrollment.people import add_person
-from evaluation.turnstile import TurnstileSpec, Walk, render_turnstile
-from evaluation.walkups import MAX_ENROL_PHOTOS, walkup_settings
+from evaluation.turnstile import Walk
+from evaluation.walkups import MAX_ENROL_PHOTOS, Walker, enrol_employees, render_walkers, walkup_settings, walkup_spec
 from gate.actuators import LogActuator
 from gate.config import Settings
 from gate.daemon import GateSummary, TrackReport, run_gate
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.imageio import image_files, load_image
+from gate.imageio import image_files
 from gate.runtime import Runtime
 from gate.sources import VideoFileSource
 from gate.store import Database
@@ -99,17 +98,14 @@ def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]
     return [eligible[i] for i in sorted(chosen)]
 
 
-def _enrol(people: list[tuple[str, list[Path]]], runtime: Runtime) -> dict[str, str]:
-    """Enrol each person from their photos except the first (the one that walks); person -> status."""
-    status = {}
-    for index, (name, photos) in enumerate(people):
-        try:
-            add_person(runtime, f"E{index + 1:03d}", name.replace("_", " "), photos[1 : 1 + MAX_ENROL_PHOTOS])
-            status[name] = "yes"
-        except FaceGateError as error:  # no usable photo, or taken for someone already enrolled
-            log.warning("%s not enrolled: %s", name, error)
-            status[name] = f"refused: {error}"
-    return status
+def _walker(name: str, photos: list[Path], employee: bool) -> Walker:
+    """A demo walker walks with their first photo; an employee is enrolled from the next MAX_ENROL_PHOTOS."""
+    return Walker(
+        name,
+        "employee" if employee else "stranger",
+        photos[0],
+        tuple(photos[1 : 1 + MAX_ENROL_PHOTOS]) if employee else (),
+    )
 
 
 def _track_of(walk: Walk, tracks: list[TrackReport]) -> TrackReport | None:
@@ -167,13 +163,10 @@ def run_demo(
     for name in DEMO_FILES:  # a fresh database and index every run
         (out / name).unlink(missing_ok=True)
     runtime = Runtime.open(walkup_settings(settings, out, "demo.db"), embedder)
-    settings = runtime.settings
-    enrolled = _enrol(chosen[:people], runtime)
-    walkers = [(chosen[i][0], load_image(chosen[i][1][0])) for i in order]
-    spec = TurnstileSpec(
-        width=480, height=360, fps=12, walk_s=2.5, gap_s=settings.decision.track_timeout_s + 0.5, seed=seed
-    )
-    video, walks = render_turnstile(walkers, out / "turnstile.mp4", spec)
+    walkers = [_walker(*chosen[i], employee=i < people) for i in order]
+    enrolled = {p: "yes" if e.status == "enrolled" else e.status for p, e in enrol_employees(walkers, runtime).items()}
+    spec = walkup_spec(runtime.settings, fps=12, walk_s=2.5, seed=seed)
+    video, walks = render_walkers(walkers, out / "turnstile.mp4", spec)
     annotated = out / "annotated.mp4"
     summary = run_gate(runtime, VideoFileSource(video), LogActuator(), annotate=annotated)
     rows = _rows(walks, summary.tracks, enrolled)
