@@ -8,8 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from gate.errors import FaceGateError
-from training.train import TrainConfig
+from training.config import TrainConfig
 
 Config = TypeVar("Config")
 
@@ -51,7 +53,12 @@ def build_config(cls: type[Config], values: dict[str, Any], what: str) -> Config
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise FaceGateError(f"unknown {what} setting {unknown[0]!r}; valid: {', '.join(names)}")
-    return cls(**{k: _coerce(k, getattr(defaults, k), v, what) for k, v in values.items()})
+    try:
+        return cls(**{k: _coerce(k, getattr(defaults, k), v, what) for k, v in values.items()})
+    except ValidationError as error:  # a pydantic-checked config (TrainConfig): its first complaint, one line
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise FaceGateError(f"{what} setting {where}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def make_config(recipe: Path | None = None, overrides: list[str] | None = None, **explicit: object) -> TrainConfig:

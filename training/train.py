@@ -25,6 +25,7 @@ from gate.errors import FaceGateError
 from gate.model_card import read_card
 from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
+from training.config import TrainConfig
 from training.crops import crop_template_of
 from training.data import PKSampler, Pool, build_pool
 from training.datasets import dataset_root
@@ -34,43 +35,6 @@ from training.losses import get_loss, normalise
 from training.teacher import prepare_targets
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a run; saved in the checkpoint and the model card."""
-
-    data: str = ""  # holds lfw/ (with peopleDevTrain.txt) and pins/; empty: $FACEGATE_DATA
-    crops: str = ".crops"  # aligned crops made by `facegate prepare`
-    out: str = "runs/default"
-    backbone: str = "resnet18"
-    init_from: str = ""  # a model card to start from (fine-tuning), e.g. gate/models/default.json; empty: random
-    embedding_size: int = 128
-    loss: str = "batch_hard"  # batch_hard or semi_hard (triplet mining), or contrastive (Siamese pairs)
-    margin: float = 0.3
-    triplet_weight: float = 1.0
-    arcface_weight: float = 0.0  # >0 adds an ArcFace classification term over the training identities
-    arcface_scale: float = 32.0
-    arcface_margin: float = 0.4
-    distill_weight: float = 0.0  # >0 adds a cosine loss towards the dlib teacher (needs `facegate teach`)
-    singles_per_batch: int = 0  # >0: DevTrain's single-photo people leave validation; this many of their crops
-    # join every batch, unlabelled, trained by the teacher term alone (needs distill_weight)
-    p: int = 64  # identities per batch
-    k: int = 4  # photos per identity
-    epochs: int = 40
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 1.0
-    augment: bool = True  # false: train on the crops as they are (no flip, jitter, colour, blur), to measure it
-    occlusion: float = 0.0  # >0: this share of training crops gets a random grey rectangle (augment.py)
-    ema: float = 0.0  # >0: validate and export a moving average of the weights with this decay per step (0.999)
-    val_people: int = 100
-    holdout_pins: int = 0  # >0: leave this many Pins people (a seeded choice) out entirely, for the two-stage study
-    eval_every: int = 5
-    max_batches: int = 0  # >0: stop each epoch early (smoke tests)
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # bfloat16 autocast on a GPU, and on a CPU with native bfloat16 (AVX512-BF16 / AMX)
 
 
 TRAINING_DATA = (
