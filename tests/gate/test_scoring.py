@@ -89,15 +89,22 @@ def test_gallery_scores_on_the_models_scale_and_after_reload(tmp_path: Path) -> 
     assert plain.score == pytest.approx(float((query @ templates["b"].T).max()), rel=1e-5)
 
 
-def test_card_with_cohort_loads_and_a_damaged_cohort_is_refused(untrained_card: Path, tmp_path: Path) -> None:
+def _normalised_card(untrained_card: Path, tmp_path: Path, dim: int = 128, write: bool = True) -> tuple[Path, Path]:
+    """A copy of the throwaway model whose card asks for S-norm against a 20-face cohort of `dim`-d vectors
+    (people p0..p19); (card path, cohort file). Without `write` the card file is left as it was."""
     folder = tmp_path / "model"
     shutil.copytree(untrained_card.parent, folder)
     card_path = folder / untrained_card.name
-    card = read_card(card_path)
     cohort_file = folder / "untrained.cohort.npz"
-    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, 128), np.array([f"p{i}" for i in range(20)]))
+    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, dim), np.array([f"p{i}" for i in range(20)]))
     norm = {"cohort_file": cohort_file.name, "sha256": sha256_of(cohort_file), "top_k": 5}
-    card_path.write_text(dataclasses.replace(card, score_norm=norm).to_json(), encoding="utf-8")
+    if write:
+        card_path.write_text(dataclasses.replace(read_card(card_path), score_norm=norm).to_json(), encoding="utf-8")
+    return card_path, cohort_file
+
+
+def test_card_with_cohort_loads_and_a_damaged_cohort_is_refused(untrained_card: Path, tmp_path: Path) -> None:
+    card_path, cohort_file = _normalised_card(untrained_card, tmp_path)
     embedder = Embedder(card_path)
     assert embedder.scorer.normalised and embedder.scorer.top_k == 5
     assert cohort_people(card_path, read_card(card_path)) == {f"p{i}" for i in range(20)}
@@ -111,13 +118,7 @@ def test_card_with_cohort_loads_and_a_damaged_cohort_is_refused(untrained_card: 
 
 
 def test_shipping_a_normalised_card_takes_its_cohort_along(untrained_card: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "model"
-    shutil.copytree(untrained_card.parent, folder)
-    card_path = folder / untrained_card.name
-    cohort_file = folder / "untrained.cohort.npz"
-    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, 128), np.array(["x"] * 20))
-    norm = {"cohort_file": cohort_file.name, "sha256": sha256_of(cohort_file), "top_k": 5}
-    card_path.write_text(dataclasses.replace(read_card(card_path), score_norm=norm).to_json(), encoding="utf-8")
+    card_path, _ = _normalised_card(untrained_card, tmp_path)
     shipped = ship_model(card_path, [], tmp_path / "shipped" / "default.json")
     assert (tmp_path / "shipped" / "default.cohort.npz").is_file()
     assert Embedder(shipped).scorer.normalised
@@ -125,11 +126,7 @@ def test_shipping_a_normalised_card_takes_its_cohort_along(untrained_card: Path,
 
 
 def test_cohort_of_another_width_is_refused(untrained_card: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "model"
-    shutil.copytree(untrained_card.parent, folder)
-    card_path = folder / untrained_card.name
-    cohort_file = folder / "wrong.cohort.npz"
-    write_cohort(cohort_file, _unit(np.random.default_rng(0), 20, 64), np.array(["x"] * 20))
+    card_path, cohort_file = _normalised_card(untrained_card, tmp_path, dim=64, write=False)
     norm = {"cohort_file": cohort_file.name, "sha256": sha256_of(cohort_file), "top_k": 5}
     card = dataclasses.replace(read_card(card_path), score_norm=norm)
     with pytest.raises(FaceGateError, match="not 128-d"):
