@@ -280,12 +280,13 @@ class Gallery:
         self._owners = dict(owners)
         self._means = None
         self._stats = {}
-        self._remember_stats(self._ids(), self._index.index.reconstruct_n(0, len(self)) if len(self) else None)
+        if self.scorer.normalised and len(self):  # only then are the vectors read back (a large gallery is big)
+            self._remember_stats(self._ids(), self._index.index.reconstruct_n(0, len(self)))
         return None
 
-    def _remember_stats(self, ids: np.ndarray, rows: np.ndarray | None) -> None:
+    def _remember_stats(self, ids: np.ndarray, rows: np.ndarray) -> None:
         """Keep each template's cohort statistics (computed once, when it enters the gallery)."""
-        if self.scorer.normalised and rows is not None and len(ids):
+        if self.scorer.normalised and len(ids):
             self._stats.update(zip(ids.tolist(), self.scorer.stats(rows), strict=True))
 
     def _normalised(self, queries: np.ndarray, cosines: np.ndarray, ids: np.ndarray) -> np.ndarray:
