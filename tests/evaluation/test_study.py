@@ -174,7 +174,11 @@ def test_samples_for_and_catch_up() -> None:
     assert catch_up(rows[:4], "end-to-end") is None
 
 
-def test_study_command_refuses_a_model_without_held_out_people(tmp_path: Path, untrained_card: Path) -> None:
+def test_study_command_refuses_a_model_without_held_out_people(
+    tmp_path: Path, untrained_card: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "data" / "pins").mkdir(parents=True)  # a Pins folder, so the refusal does not need the dataset
+    monkeypatch.setenv("FACEGATE_DATA", str(tmp_path / "data"))
     config = tmp_path / "config.toml"
     config.write_text("", encoding="utf-8")
     args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(tmp_path / "o")]
