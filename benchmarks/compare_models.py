@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 from evaluation.intervals import paired_tar_intervals
+from evaluation.results import VerificationResult
 from evaluation.verification import (
     check_pairs,
     embed_images_with,
@@ -68,7 +69,7 @@ def main() -> None:
     results = {}
     for i, (key, card) in enumerate((("A", args.model_a), ("B", args.model_b))):
         results[key] = evaluate_pairs(pairs, images, pipelines[i], embedders[i], vectors=named[i])
-        print(f"{key}: {embedders[i].model_id} ({card}), {results[key]['failed_to_detect']} images without a face")
+        print(f"{key}: {embedders[i].model_id} ({card}), {results[key].failed_to_detect} images without a face")
     boot = paired_difference_intervals(results["A"], results["B"], pairs, args.resamples)
     print(f"{len(pairs)} pairs; paired bootstrap by person, {boot['resamples']} resamples")
     print(f"{'metric':16} {'A':>8} {'B':>8} {'B - A':>8} {'95 % interval':>20}")
@@ -108,10 +109,10 @@ def compare_on_validation(card_a: Path, card_b: Path, crops: Path, root: Path, r
         print(f"{'tar_at_far_' + far:16} {a:8.4f} {b:8.4f} {b - a:+8.4f} {f'[{low:+.4f}, {high:+.4f}]':>20}")
 
 
-def _value(result: dict, name: str) -> float:
+def _value(result: VerificationResult, name: str) -> float:
     if name.startswith("tar_at_far_"):
-        return result["tar_at_far"][name.removeprefix("tar_at_far_")]
-    return result[name]
+        return result.tar_at_far[name.removeprefix("tar_at_far_")]
+    return getattr(result, name)
 
 
 if __name__ == "__main__":

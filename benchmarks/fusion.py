@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.verification import evaluate_pairs, paired_difference_intervals, read_pairs, verification_metrics
+from evaluation.results import ScoredPairs
+from evaluation.verification import evaluate_pairs, paired_difference_intervals, read_pairs, scored_pairs
 from gate.embedder import Embedder
 from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS
 from gate.pipeline import FacePipeline
@@ -26,16 +27,12 @@ def standardised(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.mean()) / scores.std()
 
 
-def fused_result(result_a: dict, result_b: dict, weight: float, folds: np.ndarray) -> dict:
-    """A result dict (as evaluate_pairs gives) for the mixed, standardised scores."""
-    scores = (1 - weight) * standardised(result_a["scores"]) + weight * standardised(result_b["scores"])
-    labels = result_a["labels"]
-    return {
-        **verification_metrics(scores, labels, folds),
-        "scores": scores,
-        "labels": labels,
-        "far_support": result_a["far_support"],
-    }
+def fused_result(result_a: ScoredPairs, result_b: ScoredPairs, weight: float, folds: np.ndarray) -> ScoredPairs:
+    """The metrics of the mixed, standardised scores (with model A's FAR support: the same pairs)."""
+    scores = (1 - weight) * standardised(result_a.scores) + weight * standardised(result_b.scores)
+    fused = scored_pairs(scores, result_a.labels, folds)
+    fused.far_support = result_a.far_support
+    return fused
 
 
 def main() -> None:
@@ -60,8 +57,8 @@ def main() -> None:
         cells = []
         for name in ("accuracy", "auc"):
             low, high = boot[name]
-            cells.append(f"{fused[name] - results[0][name]:+.4f} [{low:+.4f}, {high:+.4f}]")
-        metrics = f"{fused['accuracy']:9.4f} {fused['auc']:8.4f} {fused['eer']:7.4f}"
+            cells.append(f"{getattr(fused, name) - getattr(results[0], name):+.4f} [{low:+.4f}, {high:+.4f}]")
+        metrics = f"{fused.accuracy:9.4f} {fused.auc:8.4f} {fused.eer:7.4f}"
         print(f"{weight:<12.2f} {metrics}  {cells[0]:>26}  {cells[1]:>26}")
 
 

@@ -127,23 +127,28 @@ def main() -> None:
     images = len({p.left for p in pairs} | {p.right for p in pairs})
     ours_per_image = (time.perf_counter() - started) / images
     scores, missing, dlib_per_image, dlib_embed = dlib_scores(pairs, root, DlibPeer())
-    theirs = {**verification_metrics(scores, labels, folds), "failed_to_detect": missing}
+    theirs = (verification_metrics(scores, labels, folds), missing)
     rows = [
-        (f"FaceGate {embedder.model_id}", ours, ours_per_image, facegate_embed_seconds(embedder)),
+        (
+            f"FaceGate {embedder.model_id}",
+            (ours, ours.failed_to_detect),
+            ours_per_image,
+            facegate_embed_seconds(embedder),
+        ),
         ("dlib ResNet (face_recognition)", theirs, dlib_per_image, dlib_embed),
     ]
     if args.crops:
         scores, per_crop = teacher_scores(pairs, pair_crops(pairs, args.crops / "lfw.npz"))
-        on_crops = {**verification_metrics(scores, labels, folds), "failed_to_detect": 0}
+        on_crops = (verification_metrics(scores, labels, folds), 0)
         rows.append(("dlib on FaceGate's aligned crops (the teacher)", on_crops, per_crop, per_crop))
     print(f"{len(pairs)} pairs of {args.pairs.name}, {images} images")
     print(f"{'system':52} {'accuracy':>15} {'AUC':>6} {'EER':>6} {'TAR@1e-2':>9} {'TAR@1e-3':>9} {'no face':>8}"
           f" {'ms/image':>9} {'ms/embed':>9}")  # fmt: skip
-    for name, result, per_image, per_embed in rows:
+    for name, (result, no_face), per_image, per_embed in rows:
         print(
-            f"{name:52} {result['accuracy']:.4f}±{result['accuracy_std']:.4f} {result['auc']:6.4f}"
-            f" {result['eer']:6.4f} {result['tar_at_far']['0.01']:9.4f} {result['tar_at_far']['0.001']:9.4f}"
-            f" {result['failed_to_detect']:8d} {per_image * 1000:9.1f} {per_embed * 1000:9.1f}"
+            f"{name:52} {result.accuracy:.4f}±{result.accuracy_std:.4f} {result.auc:6.4f}"
+            f" {result.eer:6.4f} {result.tar_at_far['0.01']:9.4f} {result.tar_at_far['0.001']:9.4f}"
+            f" {no_face:8d} {per_image * 1000:9.1f} {per_embed * 1000:9.1f}"
         )
 
 

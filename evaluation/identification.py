@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.results import IdentificationResult
 from evaluation.verification import FAILED_SCORE
 from gate.errors import FaceGateError
 from gate.matching import person_scores
@@ -77,7 +78,7 @@ def identification_metrics(
     gallery_sizes: list[int],
     match: str = "best",
     scorer: Scorer | None = None,
-) -> dict:
+) -> IdentificationResult:
     """Rank-1/rank-5, CMC and FNIR at FPIR for each gallery size; `vectors` maps a photo to its unit
     embedding, or None where no face was found; pairs scored by `scorer` (the model's; default cosine)."""
     photos = _Photos(vectors)
@@ -90,15 +91,15 @@ def identification_metrics(
             sizes[str(size)] = {"skipped": "no enrolled person in it has a probe photo"}
         else:
             sizes[str(size)] = _gallery_entry(split, photos, enrolled[:size], match, scorer)
-    return {
-        "match": match,
-        "templates_per_person": max(len(t) for t in split.templates.values()),
-        "enrolled_people": len(enrolled),
-        "not_enrolled_no_face": len(split.enrolled) - len(enrolled),
-        "stranger_people": len({s.split("/")[0] for s in split.strangers}),
-        "stranger_photos": len(split.strangers),
-        "gallery_sizes": sizes,
-    }
+    return IdentificationResult(
+        match=match,
+        templates_per_person=max(len(t) for t in split.templates.values()),
+        enrolled_people=len(enrolled),
+        not_enrolled_no_face=len(split.enrolled) - len(enrolled),
+        stranger_people=len({s.split("/")[0] for s in split.strangers}),
+        stranger_photos=len(split.strangers),
+        gallery_sizes=sizes,
+    )
 
 
 class _Photos:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.identification import identification_metrics, split_people
+from evaluation.results import VerificationResult
 from evaluation.verification import (
     Pair,
     check_pairs,
@@ -50,7 +51,7 @@ class EvaluationSpec:
 
 def evaluate_model(
     spec: EvaluationSpec, pairs: list[Pair], pipeline: FacePipeline, embedder: Embedder, match: str = "best"
-) -> dict:
+) -> VerificationResult:
     """Verification on `pairs` (with intervals unless spec.bootstrap is 0) and, if asked, identification with
     people matched as the gallery matches them (`match`: best or mean template)."""
     names = check_pairs(pairs, spec.images)
@@ -63,8 +64,8 @@ def evaluate_model(
     vectors = embed_named(names, spec.images, pipeline, embedder)
     result = evaluate_pairs(pairs, spec.images, pipeline, embedder, vectors=vectors)
     if spec.bootstrap:
-        result["confidence_intervals"] = verification_intervals(result, pairs, spec.bootstrap, spec.seed)
+        result.confidence_intervals = verification_intervals(result, pairs, spec.bootstrap, spec.seed)
     if split is not None:
         sizes = list(spec.gallery_sizes)
-        result["identification"] = identification_metrics(split, vectors, sizes, match, embedder.scorer)
+        result.identification = identification_metrics(split, vectors, sizes, match, embedder.scorer)
     return result

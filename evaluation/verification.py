@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.intervals import bootstrap_by_person, person_indices
+from evaluation.results import ScoredPairs, VerificationMetrics, VerificationResult
 from gate.detection import central_face
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 FAILED_SCORE = float("-inf")  # the score of a pair with an image where no face was found: below every threshold
 REPORT_FARS = CALIBRATED_FARS[:3]  # 1e-5 needs more impostor pairs than a pairs file holds
-RAW_KEYS = ("scores", "labels")  # numpy arrays in the result, left out of the JSON
 BATCH = 16  # images detected and embedded together
 SINGLE_BLOCK_FOLDS = 10
 
@@ -208,7 +208,7 @@ def embed_named(
     return {name: (embeddings[i] if found[i] else None) for i, name in enumerate(names)}
 
 
-def verification_metrics(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> dict:
+def verification_metrics(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> VerificationMetrics:
     """k-fold accuracy, AUC, EER, and TAR with its threshold at each reported FAR.
 
     `far_support[far]` is how many impostor pairs that FAR lets through at most (floor(far x impostors));
@@ -219,18 +219,23 @@ def verification_metrics(scores: np.ndarray, labels: np.ndarray, folds: np.ndarr
     tar, thresholds = {}, {}
     for far in REPORT_FARS:
         tar[far], thresholds[far] = tar_at_far(scores, labels, float(far))
-    return {
-        "genuine_pairs": int(np.sum(labels)),
-        "accuracy": accuracy,
-        "accuracy_std": accuracy_std,
-        "auc": auc(scores, labels),
-        "eer": eer(scores, labels),
-        "tar_at_far": tar,
-        "fnmr_at_fmr": {far: 1.0 - value for far, value in tar.items()},
-        "thresholds_at_far": thresholds,
-        "impostor_pairs": impostors,
-        "far_support": {far: allowed_false_accepts(impostors, float(far)) for far in REPORT_FARS},
-    }
+    return VerificationMetrics(
+        genuine_pairs=int(np.sum(labels)),
+        accuracy=accuracy,
+        accuracy_std=accuracy_std,
+        auc=auc(scores, labels),
+        eer=eer(scores, labels),
+        tar_at_far=tar,
+        fnmr_at_fmr={far: 1.0 - value for far, value in tar.items()},
+        thresholds_at_far=thresholds,
+        impostor_pairs=impostors,
+        far_support={far: allowed_false_accepts(impostors, float(far)) for far in REPORT_FARS},
+    )
+
+
+def scored_pairs(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> ScoredPairs:
+    """The metrics of scored pairs together with the scores (for intervals, fused scores, benchmarks)."""
+    return ScoredPairs(**vars(verification_metrics(scores, labels, folds)), scores=scores, labels=labels)
 
 
 def check_pairs(pairs: list[Pair], image_root: Path) -> list[str]:
@@ -256,14 +261,9 @@ def evaluate_pairs(
     embedder: Embedder,
     progress: bool = True,
     vectors: dict[str, np.ndarray | None] | None = None,
-) -> dict:
+) -> VerificationResult:
     """Score every pair as the model does (cosine, or normalised: gate/scoring.py) and summarise (module notes).
-
-    Keys: accuracy, accuracy_std, auc, eer, tar_at_far, fnmr_at_fmr, thresholds_at_far, genuine_pairs,
-    impostor_pairs, far_support, pairs, images, failed_to_detect, failure_to_acquire_rate, pairs_failed,
-    model_id; and the raw `scores`, `labels` arrays (not in the JSON). `vectors` (from `embed_named`) saves
-    embedding the images again.
-    """
+    `vectors` (from `embed_named`) saves embedding the images again."""
     image_root = Path(image_root)
     names = check_pairs(pairs, image_root)
     vectors = vectors if vectors is not None else embed_named(names, image_root, pipeline, embedder, progress)
@@ -285,29 +285,22 @@ def evaluate_pairs(
             FAILED_SCORE,
         )
     labels = np.array([p.same for p in pairs])
-    return {
-        **verification_metrics(scores, labels, np.array([p.fold for p in pairs])),
-        "pairs": len(pairs),
-        "images": len(names),
-        "failed_to_detect": int(np.sum(~found)),
-        "failure_to_acquire_rate": float(np.mean(~found)),
-        "pairs_failed": int(np.sum(failed)),
-        "model_id": embedder.model_id,
-        "scores": scores,
-        "labels": labels,
-    }
+    return VerificationResult(
+        **vars(scored_pairs(scores, labels, np.array([p.fold for p in pairs]))),
+        pairs=len(pairs),
+        images=len(names),
+        failed_to_detect=int(np.sum(~found)),
+        failure_to_acquire_rate=float(np.mean(~found)),
+        pairs_failed=int(np.sum(failed)),
+        model_id=embedder.model_id,
+    )
 
 
-def summary(result: dict) -> dict:
-    """The JSON-ready part of a result: everything but the raw score arrays."""
-    return {key: value for key, value in result.items() if key not in RAW_KEYS}
-
-
-def write_json(result: dict, path: str | os.PathLike) -> None:
-    """Write the summary as indented JSON."""
+def write_json(result: VerificationResult, path: str | os.PathLike) -> None:
+    """Write the published part as indented JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary(result), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def _pair_people(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
@@ -325,12 +318,12 @@ def _verification_values(scores: np.ndarray, labels: np.ndarray, folds: np.ndarr
     return values
 
 
-def verification_intervals(result: dict, pairs: list[Pair], resamples: int = 1000, seed: int = 0) -> dict:
-    """Bootstrap 95 % intervals, resampled by person (training/bootstrap.py), of the k-fold accuracy, AUC, EER
+def verification_intervals(result: ScoredPairs, pairs: list[Pair], resamples: int = 1000, seed: int = 0) -> dict:
+    """Bootstrap 95 % intervals, resampled by person (evaluation/intervals.py), of the k-fold accuracy, AUC, EER
     and the TAR at each reported FAR the pairs can resolve."""
-    scores, labels = result["scores"], result["labels"]
+    scores, labels = result.scores, result.labels
     folds = np.array([p.fold for p in pairs])
-    fars = [far for far in REPORT_FARS if result["far_support"][far]]
+    fars = [far for far in REPORT_FARS if result.far_support[far]]
 
     def statistic(index: np.ndarray) -> dict[str, float]:
         return _verification_values(scores[index], labels[index], folds[index], fars)
@@ -340,21 +333,21 @@ def verification_intervals(result: dict, pairs: list[Pair], resamples: int = 100
 
 
 def paired_difference_intervals(
-    result_a: dict, result_b: dict, pairs: list[Pair], resamples: int = 1000, seed: int = 0
+    result_a: ScoredPairs, result_b: ScoredPairs, pairs: list[Pair], resamples: int = 1000, seed: int = 0
 ) -> dict:
     """Bootstrap intervals, resampled by person, of model B's metrics minus model A's on the same pairs: both
     models see the same resample each time, so the people both models find hard cancel out of the difference
     (on pairsDevTest its AUC interval is half as wide as one model's own). A difference whose interval
     excludes 0 is a measured gain (or loss)."""
-    labels = result_a["labels"]
-    if len(labels) != len(result_b["labels"]) or not np.array_equal(labels, result_b["labels"]):
+    labels = result_a.labels
+    if len(labels) != len(result_b.labels) or not np.array_equal(labels, result_b.labels):
         raise FaceGateError("the two results were not scored on the same pairs")
     folds = np.array([p.fold for p in pairs])
-    fars = [far for far in REPORT_FARS if result_a["far_support"][far]]
+    fars = [far for far in REPORT_FARS if result_a.far_support[far]]
 
     def statistic(index: np.ndarray) -> dict[str, float]:
-        a = _verification_values(result_a["scores"][index], labels[index], folds[index], fars)
-        b = _verification_values(result_b["scores"][index], labels[index], folds[index], fars)
+        a = _verification_values(result_a.scores[index], labels[index], folds[index], fars)
+        b = _verification_values(result_b.scores[index], labels[index], folds[index], fars)
         return {name: b[name] - a[name] for name in a}
 
     left, right = _pair_people(pairs)

@@ -13,6 +13,7 @@ import typer
 from evaluation.model_eval import EvaluationSpec, evaluate_model
 from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
 from evaluation.report import write_report
+from evaluation.results import VerificationResult
 from evaluation.verification import REPORT_FARS, check_pairs, write_json
 from facegate.config_file import write_threshold
 from facegate.context import AppContext
@@ -22,27 +23,28 @@ from gate.pipeline import FacePipeline
 from training.metrics import allowed_false_accepts
 
 
-def format_table(result: dict) -> str:
+def format_table(result: VerificationResult) -> str:
     """The result as aligned `name  value` lines."""
-    intervals = result.get("confidence_intervals", {}).get("intervals", {})
+    intervals = (result.confidence_intervals or {}).get("intervals", {})
 
     def ci(key: str) -> str:
         return f"  [95% CI {intervals[key][0]:.4f}, {intervals[key][1]:.4f}]" if key in intervals else ""
 
     rows = [
-        ("model", result["model_id"]),
-        ("pairs", f"{result['pairs']} ({result['genuine_pairs']} same, {result['impostor_pairs']} different)"),
-        ("accuracy (k-fold)", f"{result['accuracy']:.4f} +/- {result['accuracy_std']:.4f}{ci('accuracy')}"),
-        ("AUC", f"{result['auc']:.4f}{ci('auc')}"),
-        ("EER", f"{result['eer']:.4f}{ci('eer')}"),
+        ("model", result.model_id),
+        ("pairs", f"{result.pairs} ({result.genuine_pairs} same, {result.impostor_pairs} different)"),
+        ("accuracy (k-fold)", f"{result.accuracy:.4f} +/- {result.accuracy_std:.4f}{ci('accuracy')}"),
+        ("AUC", f"{result.auc:.4f}{ci('auc')}"),
+        ("EER", f"{result.eer:.4f}{ci('eer')}"),
     ]
-    for far, tar in result["tar_at_far"].items():
-        support = result["far_support"][far]
-        note = "" if support else f"  (below resolution: {result['impostor_pairs']} impostor pairs)"
-        threshold = result["thresholds_at_far"][far]
+    for far, tar in result.tar_at_far.items():
+        support = result.far_support[far]
+        note = "" if support else f"  (below resolution: {result.impostor_pairs} impostor pairs)"
+        threshold = result.thresholds_at_far[far]
         rows.append((f"TAR @ FAR {far}", f"{tar:.4f}  threshold {threshold:.4f}{note}{ci(f'tar_at_far_{far}')}"))
-    rows.append(("no face found", f"{result['failed_to_detect']} images, {result['pairs_failed']} pairs"))
-    for size, entry in result.get("identification", {}).get("gallery_sizes", {}).items():
+    rows.append(("no face found", f"{result.failed_to_detect} images, {result.pairs_failed} pairs"))
+    sizes = result.identification.gallery_sizes if result.identification is not None else {}
+    for size, entry in sizes.items():
         if "skipped" in entry:
             rows.append((f"gallery {size}", f"skipped: {entry['skipped']}"))
             continue
@@ -129,7 +131,7 @@ def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeli
     return embedder, FacePipeline(settings.detector, settings.quality, template=embedder.template)
 
 
-def _write_outputs(result: dict, json_path: Path | None, plot: Path | None, report: Path | None) -> None:
+def _write_outputs(result: VerificationResult, json_path: Path | None, plot: Path | None, report: Path | None) -> None:
     if json_path is not None:
         write_json(result, json_path)
         typer.echo(f"results written to {json_path}")
@@ -140,14 +142,14 @@ def _write_outputs(result: dict, json_path: Path | None, plot: Path | None, repo
         _write_report_folder(result, report)
 
 
-def _write_report_folder(result: dict, folder: Path) -> None:
+def _write_report_folder(result: VerificationResult, folder: Path) -> None:
     plots = {
         "ROC": plot_roc(result, folder / "roc.png"),
         "DET": plot_det(result, folder / "det.png"),
         "score histograms": plot_histograms(result, folder / "scores.png"),
     }
-    if "identification" in result:
-        plots["CMC"] = plot_cmc(result["identification"], folder / "cmc.png")
+    if result.identification is not None:
+        plots["CMC"] = plot_cmc(result.identification, folder / "cmc.png")
     write_json(result, folder / "results.json")
     command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     typer.echo(f"report written to {write_report(result, folder / 'report.md', command, plots)}")
@@ -166,9 +168,9 @@ def _check_calibration(context: AppContext, embedder: Embedder, impostor_pairs: 
         )
 
 
-def _calibrate_config(context: AppContext, result: dict, far: str, source: Path) -> None:
-    threshold = result["thresholds_at_far"][far]
-    note = f"FAR {far} on {result['impostor_pairs']} impostor pairs of {source.name}, model {result['model_id']}"
+def _calibrate_config(context: AppContext, result: VerificationResult, far: str, source: Path) -> None:
+    threshold = result.thresholds_at_far[far]
+    note = f"FAR {far} on {result.impostor_pairs} impostor pairs of {source.name}, model {result.model_id}"
     write_threshold(context.config_file, threshold, note)
     typer.echo(f"[decision] threshold = {threshold:.4f} written to {context.config_file} ({note})")
 

@@ -148,18 +148,18 @@ def test_evaluate_pairs_real_lfw_all_keys_and_sane_scores(
     small_pairs_file: Path, lfw_root: Path, pipeline: FacePipeline, embedder: Embedder
 ) -> None:
     result = evaluate_pairs(read_pairs(small_pairs_file), lfw_root, pipeline, embedder, progress=False)
-    assert set(result) >= JSON_KEYS
-    assert result["pairs"] == 8 and result["failed_to_detect"] == 0 and result["pairs_failed"] == 0
-    assert result["model_id"] == "untrained-test"
-    assert set(result["tar_at_far"]) == set(result["thresholds_at_far"]) == set(result["fnmr_at_fmr"]) == FARS
-    assert result["impostor_pairs"] == 4 and result["far_support"] == {"0.01": 0, "0.001": 0, "0.0001": 0}
-    assert result["genuine_pairs"] == 4 and result["images"] == 14 and result["failure_to_acquire_rate"] == 0.0
-    assert all(result["fnmr_at_fmr"][far] == pytest.approx(1 - result["tar_at_far"][far]) for far in FARS)
-    scores = result["scores"]
+    assert set(result.to_json()) >= JSON_KEYS
+    assert result.pairs == 8 and result.failed_to_detect == 0 and result.pairs_failed == 0
+    assert result.model_id == "untrained-test"
+    assert set(result.tar_at_far) == set(result.thresholds_at_far) == set(result.fnmr_at_fmr) == FARS
+    assert result.impostor_pairs == 4 and result.far_support == {"0.01": 0, "0.001": 0, "0.0001": 0}
+    assert result.genuine_pairs == 4 and result.images == 14 and result.failure_to_acquire_rate == 0.0
+    assert all(result.fnmr_at_fmr[far] == pytest.approx(1 - result.tar_at_far[far]) for far in FARS)
+    scores = result.scores
     assert scores.shape == (8,) and np.all(np.abs(scores) <= 1 + 1e-5)
     assert scores[5] == pytest.approx(1.0, abs=1e-5)  # one image twice: the same embedding
-    assert 0.0 <= result["accuracy"] <= 1.0 and 0.0 <= result["auc"] <= 1.0
-    json.dumps({k: v for k, v in result.items() if k not in ("scores", "labels")})  # JSON-ready
+    assert 0.0 <= result.accuracy <= 1.0 and 0.0 <= result.auc <= 1.0
+    json.dumps(result.to_json())  # JSON-ready
 
 
 def test_evaluate_pairs_blank_image_counted_and_scored_minus_one(
@@ -169,10 +169,10 @@ def test_evaluate_pairs_blank_image_counted_and_scored_minus_one(
     root = _copy_tree(pairs, lfw_root, tmp_path / "images")
     Image.new("RGB", (250, 250), (128, 128, 128)).save(root / "Zach_Safrin" / "Zach_Safrin_0001.jpg")
     result = evaluate_pairs(pairs, root, pipeline, embedder, progress=False)
-    assert result["failed_to_detect"] == 1 and result["pairs_failed"] == 1
-    assert result["failure_to_acquire_rate"] == pytest.approx(1 / 14)
-    assert result["scores"][2] == FAILED_SCORE
-    assert np.all(np.delete(result["scores"], 2) > FAILED_SCORE)
+    assert result.failed_to_detect == 1 and result.pairs_failed == 1
+    assert result.failure_to_acquire_rate == pytest.approx(1 / 14)
+    assert result.scores[2] == FAILED_SCORE
+    assert np.all(np.delete(result.scores, 2) > FAILED_SCORE)
 
 
 def test_evaluate_pairs_missing_image_raises_before_any_work(

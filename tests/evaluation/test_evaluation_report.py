@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from evaluation.identification import IdentificationSplit, identification_metrics, split_people
 from evaluation.intervals import bootstrap_by_person, pair_weights, person_indices
 from evaluation.report import write_report
-from evaluation.verification import Pair, paired_difference_intervals, verification_metrics
+from evaluation.results import IdentificationResult, ScoredPairs, VerificationResult
+from evaluation.verification import Pair, paired_difference_intervals, scored_pairs
 from facegate.cli import app
 from gate.config import load_settings
 from gate.errors import FaceGateError
@@ -56,8 +57,8 @@ def test_bootstrap_perfect_separation_gives_degenerate_interval() -> None:
     assert out["resamples"] + out["skipped"] == 200 and out["resamples"] > 150
 
 
-def _scored(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> dict:
-    return {**verification_metrics(scores, labels, folds), "scores": scores, "labels": labels}
+def _scored(scores: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> ScoredPairs:
+    return scored_pairs(scores, labels, folds)
 
 
 def test_paired_difference_zero_for_one_model_and_positive_for_a_better_one() -> None:
@@ -79,7 +80,7 @@ def test_paired_difference_zero_for_one_model_and_positive_for_a_better_one() ->
     gain = paired_difference_intervals(weak, strong, pairs, resamples=200, seed=0)["intervals"]
     assert gain["auc"][0] > 0 and gain["accuracy"][0] > 0 and gain["eer"][1] < 0
     with pytest.raises(FaceGateError, match="same pairs"):
-        paired_difference_intervals(weak, _scored(strong["scores"][:-1], same[:-1], folds[:-1]), pairs[:-1])
+        paired_difference_intervals(weak, _scored(strong.scores[:-1], same[:-1], folds[:-1]), pairs[:-1])
 
 
 def test_bootstrap_interval_covers_estimate_and_is_reproducible() -> None:
@@ -163,10 +164,10 @@ def test_identification_metrics_hand_computed_with_missing_faces() -> None:
         "S/1": unit(45), "S/2": unit(135), "S/3": unit(-100), "T/1": None,
     }  # fmt: skip
     out = identification_metrics(split, vectors, [2, 3, 4], match="best")
-    assert out["enrolled_people"] == 3 and out["not_enrolled_no_face"] == 1 and out["templates_per_person"] == 1
-    assert out["stranger_people"] == 2 and out["stranger_photos"] == 4
-    assert out["gallery_sizes"]["4"] == {"skipped": "only 3 people could be enrolled"}
-    two = out["gallery_sizes"]["2"]  # gallery A, B; probes A/1 (rank 1), A/2 (rank 2), B/1 (no face: rank 2)
+    assert out.enrolled_people == 3 and out.not_enrolled_no_face == 1 and out.templates_per_person == 1
+    assert out.stranger_people == 2 and out.stranger_photos == 4
+    assert out.gallery_sizes["4"] == {"skipped": "only 3 people could be enrolled"}
+    two = out.gallery_sizes["2"]  # gallery A, B; probes A/1 (rank 1), A/2 (rank 2), B/1 (no face: rank 2)
     assert two["mated_probes"] == 3 and two["strangers"] == 4 and two["probes_without_face"] == 1
     assert two["strangers_without_face"] == 1
     assert two["rank1"] == pytest.approx(1 / 3) and two["cmc"] == pytest.approx([1 / 3, 1.0])
@@ -175,7 +176,7 @@ def test_identification_metrics_hand_computed_with_missing_faces() -> None:
     assert two["fnir_at_fpir"]["0.01"] == pytest.approx(2 / 3)
     assert two["thresholds_at_fpir"]["0.01"] == pytest.approx(np.cos(np.deg2rad(45)), abs=1e-6)
     assert two["fpir_support"]["0.01"] == 0
-    three = out["gallery_sizes"]["3"]
+    three = out.gallery_sizes["3"]
     assert three["rank1"] == pytest.approx(1 / 3)  # C has no probe: the same 3 mated probes
 
 
@@ -183,7 +184,7 @@ def test_identification_metrics_hand_computed_with_missing_faces() -> None:
 
 
 def test_report_marks_unsupported_fars_and_lists_identification(tmp_path: Path) -> None:
-    result = {
+    published = {
         "model_id": "m", "pairs": 20, "genuine_pairs": 10, "impostor_pairs": 10, "images": 30,
         "failed_to_detect": 1, "failure_to_acquire_rate": 1 / 30, "pairs_failed": 1,
         "accuracy": 0.9, "accuracy_std": 0.05, "auc": 0.95, "eer": 0.1,
@@ -200,6 +201,10 @@ def test_report_marks_unsupported_fars_and_lists_identification(tmp_path: Path) 
             },
         },
     }  # fmt: skip
+    identification = IdentificationResult(**published.pop("identification"))
+    raw = {"scores": np.zeros(20), "labels": np.zeros(20, dtype=bool)}
+    result = VerificationResult(**published, **raw, identification=identification)
+    assert result.to_json() == published | {"identification": identification.to_json()}  # what the JSON holds
     text = write_report(result, tmp_path / "report.md", "facegate evaluate x", {}).read_text(encoding="utf-8")
     assert "facegate evaluate x" in text
     assert "below this data's resolution (needs ≥ 100 impostor pairs)" in text
