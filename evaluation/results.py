@@ -74,3 +74,38 @@ class VerificationResult(ScoredPairs):
         else:
             out["identification"] = self.identification.to_json()
         return out
+
+
+@dataclass
+class GateReport:
+    """`facegate evaluate-gate`'s run: the setup, who was enrolled, whether the replay reproduced the live gate,
+    frame latency, the policy grid (per N/M, threshold and denial rule), the fine threshold sweep and every walk
+    at the configured point."""
+
+    setup: dict
+    enrolment: list[dict]
+    live_matches_replay: bool
+    latency_ms: dict
+    grid: list[dict]
+    sweep: dict
+    walks_at_configured: list[dict]
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class StudyResult:
+    """`facegate study`'s run: its settings, the embedder, the people, the walk-ups, one row per system and k,
+    where each baseline catches up, and the warning of a smoke run (None for a real one)."""
+
+    config: dict
+    model: dict
+    people: dict
+    walks: dict
+    rows: list[dict]
+    catch_up: dict
+    warning: str | None
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from enrollment.photos import UsableFace, read_face
 from evaluation.baseline import BaselineConfig, predict_proba, train_classifier
+from evaluation.results import StudyResult
 from evaluation.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
 from gate.config import DetectorSettings, Settings
 from gate.embedder import Embedder
@@ -626,7 +627,7 @@ class StudyPaths:
 
 def run_study(
     card_path: Path, paths: StudyPaths, config: StudyConfig, settings: Settings | None = None, progress: bool = True
-) -> dict:
+) -> StudyResult:
     """Run every system at every k and return the results (rows of metrics and the study's description);
     detection, quality and flip averaging as `settings` say (default: the gate's defaults)."""
     settings = settings or Settings()
@@ -653,7 +654,9 @@ def run_study(
     return _study_result(card_path, embedder.card, people, setup, runs)
 
 
-def _study_result(card_path: Path, card: ModelCard, people: People, setup: StudySetup, runs: list[SystemRun]) -> dict:
+def _study_result(
+    card_path: Path, card: ModelCard, people: People, setup: StudySetup, runs: list[SystemRun]
+) -> StudyResult:
     walks, config = setup.walks, setup.config
     employee = walks.group == EMPLOYEE
     rows = []
@@ -666,17 +669,17 @@ def _study_result(card_path: Path, card: ModelCard, people: People, setup: Study
             config.target_far,
         )
         rows.append({"system": run.system, "k": run.k, **metrics, "seconds": run.seconds, **run.details})
-    return {
-        "config": asdict(config),
-        "model": {
+    return StudyResult(
+        config=asdict(config),
+        model={
             "card": str(card_path),
             "model_id": card.model_id,
             "architecture": card.architecture,
             "held_out_pins": len(held_out_names(card)),
             "results": card.results,
         },
-        "people": asdict(people),
-        "walks": {
+        people=asdict(people),
+        walks={
             "employee": int(employee.sum()),
             "calibration": int((walks.group == CALIBRATION).sum()),
             "test": int((walks.group == TEST).sum()),
@@ -686,10 +689,10 @@ def _study_result(card_path: Path, card: ModelCard, people: People, setup: Study
             "frame_size": [config.frame_width, config.frame_height],
             "camera": [setup.spec.width, setup.spec.height],
         },
-        "rows": rows,
-        "catch_up": {system: catch_up(rows, system) for system in (END_TO_END, MIDDLE) if system in config.systems},
-        "warning": seen_warning(people),
-    }
+        rows=rows,
+        catch_up={system: catch_up(rows, system) for system in (END_TO_END, MIDDLE) if system in config.systems},
+        warning=seen_warning(people),
+    )
 
 
 def seen_warning(people: People) -> str | None:
@@ -708,14 +711,14 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
-def results_table(result: dict) -> str:
+def results_table(result: StudyResult) -> str:
     """The Markdown table: one row per k and system."""
     lines = [
         "| k | system | closed-set accuracy | TAR | FAR (test strangers) | FAR (calibration) | threshold | cost (s) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     order = {s: i for i, s in enumerate(SYSTEMS)}
-    for row in sorted(result["rows"], key=lambda r: (r["k"], order[r["system"]])):
+    for row in sorted(result.rows, key=lambda r: (r["k"], order[r["system"]])):
         cost = f"{row['seconds']:.2f} enrol 1" if row["system"] == TWO_STAGE else f"{row['seconds']:.0f} retrain"
         lines.append(
             f"| {row['k']} | {row['system']} | {_fmt(row['accuracy'])} | {_fmt(row['tar'])} | {_fmt(row['far'])} "
@@ -724,10 +727,10 @@ def results_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def catch_up_text(result: dict) -> str:
-    ks = result["config"]["ks"]
+def catch_up_text(result: StudyResult) -> str:
+    ks = result.config["ks"]
     lines = []
-    for system, k in result["catch_up"].items():
+    for system, k in result.catch_up.items():
         if k is None:
             lines.append(f"- {system}: does not catch up with the two-stage gate at any k <= {max(ks)}.")
         else:
@@ -735,11 +738,11 @@ def catch_up_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(result: dict, command: str, plot_name: str) -> str:
+def report_markdown(result: StudyResult, command: str, plot_name: str) -> str:
     """The study as a Markdown report (the command, the people, the table, the plot, where each baseline
     catches up)."""
-    config, walks, people = result["config"], result["walks"], result["people"]
-    warning = result.get("warning")
+    config, walks, people = result.config, result.walks, result.people
+    warning = result.warning
     parts = []
     if warning:
         parts += [f"> **{warning}**", ""]
@@ -748,8 +751,8 @@ def report_markdown(result: dict, command: str, plot_name: str) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"Embedder: `{result['model']['model_id']}` ({result['model']['card']}); its training held out "
-        f"{result['model']['held_out_pins']} Pins people.",
+        f"Embedder: `{result.model['model_id']}` ({result.model['card']}); its training held out "
+        f"{result.model['held_out_pins']} Pins people.",
         f"Employees ({len(people['employees'])}): {', '.join(people['employees'])}.",
         f"Calibration strangers: {', '.join(people['calibration'])}. Test strangers: {', '.join(people['test'])}.",
         f"Walk-ups: {walks['employee']} employee, {walks['calibration']} calibration-stranger, {walks['test']} "
@@ -770,13 +773,13 @@ def report_markdown(result: dict, command: str, plot_name: str) -> str:
     return "\n".join(parts)
 
 
-def plot_study(result: dict, path: Path) -> None:
+def plot_study(result: StudyResult, path: Path) -> None:
     """Closed-set accuracy (solid) and TAR (dashed), and FAR on test strangers, against k on a log axis."""
     figure = Figure(figsize=(11, 4.5), dpi=100)
     accuracy_axes, far_axes = figure.subplots(1, 2)
     colours = {TWO_STAGE: "tab:blue", END_TO_END: "tab:red", MIDDLE: "tab:green"}
     for system in SYSTEMS:
-        rows = sorted((r for r in result["rows"] if r["system"] == system), key=lambda r: r["k"])
+        rows = sorted((r for r in result.rows if r["system"] == system), key=lambda r: r["k"])
         if not rows:
             continue
         ks = [r["k"] for r in rows]
@@ -784,16 +787,16 @@ def plot_study(result: dict, path: Path) -> None:
         accuracy_axes.plot(ks, [r["accuracy"] for r in rows], "o-", color=colour, label=f"{system}: accuracy")
         accuracy_axes.plot(ks, [r["tar"] for r in rows], "s--", color=colour, alpha=0.7, label=f"{system}: TAR")
         far_axes.plot(ks, [r["far"] for r in rows], "o-", color=colour, label=system)
-    chance = 1 / max(1, len(result["people"]["employees"]))
-    accuracy_axes.axhline(chance, color="grey", linestyle=":", label=f"chance 1/{len(result['people']['employees'])}")
-    target = result["config"]["target_far"]
+    chance = 1 / max(1, len(result.people["employees"]))
+    accuracy_axes.axhline(chance, color="grey", linestyle=":", label=f"chance 1/{len(result.people['employees'])}")
+    target = result.config["target_far"]
     far_axes.axhline(target, color="grey", linestyle=":", label=f"target FAR {target}")
     for axes, title, ylabel in (
         (accuracy_axes, "Employees' walk-ups", "closed-set accuracy (solid), TAR (dashed)"),
         (far_axes, "Test strangers' walk-ups", "false-accept rate"),
     ):
         axes.set_xscale("log")
-        ks = result["config"]["ks"]
+        ks = result.config["ks"]
         axes.set_xticks(ks, [str(k) for k in ks])
         axes.minorticks_off()
         axes.set_xlabel("photos per employee (k)")
@@ -801,21 +804,21 @@ def plot_study(result: dict, path: Path) -> None:
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
     accuracy_axes.set_ylim(0, 1.02)
-    far_axes.set_ylim(0, max(0.2, 1.2 * max((r["far"] for r in result["rows"]), default=0)))
+    far_axes.set_ylim(0, max(0.2, 1.2 * max((r["far"] for r in result.rows), default=0)))
     accuracy_axes.legend(fontsize=7, loc="best")
     far_axes.legend(fontsize=7, loc="best")
-    if result.get("warning"):
-        figure.suptitle(result["warning"], color="red", fontsize=8)
+    if result.warning:
+        figure.suptitle(result.warning, color="red", fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
 
 
-def write_outputs(result: dict, out: Path, command: str) -> dict[str, Path]:
+def write_outputs(result: StudyResult, out: Path, command: str) -> dict[str, Path]:
     """study.json, study.png and study.md in out."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "study.json", "plot": out / "study.png", "report": out / "study.md"}
-    paths["json"].write_text(json.dumps(result | {"command": command}, indent=2) + "\n", encoding="utf-8")
+    paths["json"].write_text(json.dumps(result.to_json() | {"command": command}, indent=2) + "\n", encoding="utf-8")
     plot_study(result, paths["plot"])
     paths["report"].write_text(report_markdown(result, command, paths["plot"].name), encoding="utf-8")
     return paths

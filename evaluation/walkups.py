@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from enrollment.people import add_person
 from evaluation.intervals import rate
+from evaluation.results import GateReport
 from evaluation.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
 from gate.actuators import LogActuator
 from gate.config import DatabaseSettings, DecisionSettings, Settings
@@ -594,7 +595,7 @@ def _walk_up(settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, 
     return _Walked(walkers, enrolled, spec, walks, recording)
 
 
-def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, seconds: float) -> dict:
+def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, seconds: float) -> GateReport:
     """Replay the recorded run over the policy grid and the fine threshold sweep; the JSON-able report."""
     recording, decision = walked.recording, settings.decision
     configured = threshold_for(decision, embedder.card)
@@ -612,20 +613,20 @@ def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked:
     fine = np.round(np.linspace(min(values) - span, max(values) + span, 61), 4)
     configured_decided = replay(recording.events, decision, configured)
     configured_walks = walk_outcomes(truths, recording.tracks, configured_decided)
-    return {
-        "setup": _setup(settings, embedder, run, walked, configured) | {"seconds": seconds},
-        "enrolment": [asdict(e) for e in sorted(walked.enrolled.values(), key=lambda e: e.employee_id)],
-        "live_matches_replay": live_agrees(recording, configured_decided),
-        "latency_ms": latency_summary(recording),
-        "grid": grid,
-        "sweep": dense_sweep(recording, truths, decision, run.policies, fine),
-        "walks_at_configured": [
+    return GateReport(
+        setup=_setup(settings, embedder, run, walked, configured) | {"seconds": seconds},
+        enrolment=[asdict(e) for e in sorted(walked.enrolled.values(), key=lambda e: e.employee_id)],
+        live_matches_replay=live_agrees(recording, configured_decided),
+        latency_ms=latency_summary(recording),
+        grid=grid,
+        sweep=dense_sweep(recording, truths, decision, run.policies, fine),
+        walks_at_configured=[
             asdict(truth) | asdict(outcome) | walk_scores(truth, track_ids, recording)
             for truth, outcome, track_ids in zip(
                 truths, configured_walks, walk_tracks(truths, recording.tracks)[0], strict=True
             )
         ],
-    }
+    )
 
 
 def _setup(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, configured: float) -> dict:
@@ -696,7 +697,7 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def main_table(report: dict, early_deny: bool | None = None) -> list[list[str]]:
+def main_table(report: GateReport, early_deny: bool | None = None) -> list[list[str]]:
     """One row per grid point (only those with this `early_deny` rule, when given): policy, threshold, FAR,
     misidentification, FRR, FTA, frames and ms to a grant."""
     header = [
@@ -711,7 +712,7 @@ def main_table(report: dict, early_deny: bool | None = None) -> list[list[str]]:
         "ms to grant (median / p95)",
     ]
     rows = [header]
-    for point in report["grid"]:
+    for point in report.grid:
         if early_deny is not None and point.get("early_deny", early_deny) != early_deny:
             continue
         grant = point["to_grant"]
@@ -742,18 +743,18 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(report: dict, command: str = "", plot_name: str = "gate.png") -> str:
+def markdown_report(report: GateReport, command: str = "", plot_name: str = "gate.png") -> str:
     """The run as a Markdown page: setup, enrolment, both denial rules' tables, frame times, failures."""
     lines = _md_setup(report, command) + _md_transactions(report, plot_name)
     lines += _md_latency(report) + _md_failures(report)
     return "\n".join(lines) + "\n"
 
 
-def _md_setup(report: dict, command: str) -> list[str]:
-    setup = report["setup"]
+def _md_setup(report: GateReport, command: str) -> list[str]:
+    setup = report.setup
     configured = setup["configured"]
-    enrolled = [e for e in report["enrolment"] if e["status"] == "enrolled"]
-    refused = [e for e in report["enrolment"] if e["status"] != "enrolled"]
+    enrolled = [e for e in report.enrolment if e["status"] == "enrolled"]
+    refused = [e for e in report.enrolment if e["status"] != "enrolled"]
     lines = [
         "# Gate walk-up evaluation",
         "",
@@ -770,17 +771,17 @@ def _md_setup(report: dict, command: str) -> list[str]:
         lines += ["", f"Command: `{command}`"]
     return lines + [
         "",
-        f"Enrolled {len(enrolled)}/{len(report['enrolment'])} employees"
+        f"Enrolled {len(enrolled)}/{len(report.enrolment)} employees"
         + (f"; {len(refused)} refused by `add_person`, left out of the rates:" if refused else "."),
         *(f"- {e['person']}: {e['status'].removeprefix('refused: ')}" for e in refused),
         "",
         f"Replaying the configured point reproduces the running gate's decisions: "
-        f"{'yes' if report['live_matches_replay'] else 'NO (a bug)'}.",
+        f"{'yes' if report.live_matches_replay else 'NO (a bug)'}.",
     ]
 
 
-def _md_transactions(report: dict, plot_name: str) -> list[str]:
-    configured_early = report["setup"]["configured"].get("early_deny", True)
+def _md_transactions(report: GateReport, plot_name: str) -> list[str]:
+    configured_early = report.setup["configured"].get("early_deny", True)
     return [
         "",
         "## Transactions",
@@ -812,8 +813,8 @@ def _md_transactions(report: dict, plot_name: str) -> list[str]:
     ]
 
 
-def _md_latency(report: dict) -> list[str]:
-    setup, latency = report["setup"], report["latency_ms"]
+def _md_latency(report: GateReport) -> list[str]:
+    setup, latency = report.setup, report.latency_ms
     lines = [
         "",
         "## Per-frame processing time",
@@ -835,11 +836,11 @@ def _md_latency(report: dict) -> list[str]:
     ]
 
 
-def _md_failures(report: dict) -> list[str]:
+def _md_failures(report: GateReport) -> list[str]:
     lines = ["", "## Failures at the configured point", ""]
     failures = [
         w
-        for w in report["walks_at_configured"]
+        for w in report.walks_at_configured
         if (w["role"] == "employee" and w["granted_as"] != w["employee_id"])
         or (w["role"] == "stranger" and w["granted_as"] is not None)
     ]
@@ -856,11 +857,11 @@ def _md_failures(report: dict) -> list[str]:
     return lines
 
 
-def plot_sweep(report: dict, path: Path) -> None:
+def plot_sweep(report: GateReport, path: Path) -> None:
     """Strangers' FAR (left) and employees' FRR (right) against threshold, one line per N/M; the grid's thresholds
     dotted (the configured one starred)."""
-    sweep_data = report["sweep"]
-    setup = report["setup"]
+    sweep_data = report.sweep
+    setup = report.setup
     figure = Figure(figsize=(10, 4.5), dpi=100)
     panels = figure.subplots(1, 2, sharex=True, sharey=True)
     for axes, key, title in (

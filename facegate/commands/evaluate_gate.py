@@ -83,7 +83,7 @@ def evaluate_gate_command(
     run = WalkupRun(lfw_dir, people_file, employees, strangers, seed, fps, walk_s, pairs)
     report = evaluate_gate(settings, embedder, run, out, _bar)
     command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    (out / "gate.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (out / "gate.json").write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
     plot_sweep(report, out / "gate.png")
     (out / "gate-report.md").write_text(markdown_report(report, command, "gate.png"), encoding="utf-8")
     early = settings.decision.early_deny
@@ -91,7 +91,7 @@ def evaluate_gate_command(
     typer.echo(text_table(main_table(report, early)))
     typer.echo(f"\nearly_deny = {str(not early).lower()} (the same frames replayed):")
     typer.echo(text_table(main_table(report, not early)))
-    latency = report["latency_ms"]["all_frames"]
+    latency = report.latency_ms["all_frames"]
     typer.echo(
         f"\nper-frame processing: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms"
         f" over {latency['frames']} frames"

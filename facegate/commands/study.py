@@ -64,8 +64,8 @@ def study(
     config = build_config(StudyConfig, values | ({"allow_seen": True} if allow_seen else {}), "study")
     result = run_study(model, StudyPaths(dataset_root() / "pins", crops, cache), config, settings, not quiet)
     paths = write_outputs(result, out, command_line(ctx))
-    if result["warning"]:
-        typer.secho(result["warning"], fg=typer.colors.RED, err=True)
+    if result.warning:
+        typer.secho(result.warning, fg=typer.colors.RED, err=True)
     typer.echo(results_table(result))
     typer.echo(f"report {paths['report']}, results {paths['json']}, plot {paths['plot']}")
 
