@@ -13,15 +13,8 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from evaluation.walkups import (
-    DEFAULT_POLICIES,
-    WalkupRun,
-    evaluate_gate,
-    main_table,
-    markdown_report,
-    plot_sweep,
-    text_table,
-)
+from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
+from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
 from facegate.context import AppContext
 from gate.embedder import Embedder
 from gate.errors import FaceGateError

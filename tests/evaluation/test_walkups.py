@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 
 from evaluation.intervals import wilson
-from evaluation.walkups import (
+from evaluation.replay import (
     NO_FACE,
     Event,
     Observation,
     Recording,
     TrackEnd,
     Truth,
-    check_policies,
     latency_summary,
-    pick_walkers,
     replay,
     stray_grants,
     summarize,
@@ -29,6 +27,7 @@ from evaluation.walkups import (
     walk_outcomes,
     walk_tracks,
 )
+from evaluation.walkups import check_policies, pick_walkers
 from facegate.cli import main
 from facegate.commands.evaluate_gate import parse_policies
 from gate.config import DecisionSettings
