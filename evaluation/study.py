@@ -24,38 +24,38 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import faiss
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from enrollment.photos import UsableFace, read_face
 from evaluation.baseline import BaselineConfig, predict_proba, train_classifier
 from evaluation.results import StudyResult
-from evaluation.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
+from evaluation.study_frames import Walks, render_walks, training_frames
+from evaluation.study_metrics import (
+    END_TO_END,
+    MIDDLE,
+    SYSTEMS,
+    TWO_STAGE,
+    catch_up,
+    gallery_scores,
+    system_metrics,
+    walk_scores,
+)
+from evaluation.turnstile import TurnstileSpec
 from gate.config import DetectorSettings, Settings
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.imageio import load_image
-from gate.matching import mean_template
 from gate.model_card import ModelCard
 from gate.pipeline import FacePipeline
-from training import metrics
 from training.crops import load_crops
 from training.data import held_out_pins
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KS = (1, 2, 5, 10, 20, 50)
-TWO_STAGE, END_TO_END, MIDDLE = "two-stage", "end-to-end", "middle"
-SYSTEMS = (TWO_STAGE, END_TO_END, MIDDLE)
-SYSTEM_NAMES = {
-    TWO_STAGE: "two-stage (MTCNN + alignment + held-out embedder + FAISS)",
-    END_TO_END: "end to end (ResNet-18 classifier on whole frames)",
-    MIDDLE: "middle way (ResNet-18 classifier on aligned crops)",
-}
 EMPLOYEE, CALIBRATION, TEST = 0, 1, 2  # walk groups: employees' test walk-ups, calibration strangers, test strangers
 CACHE_VERSION = 2  # bump when rendering, detection or training change in a way the cache keys do not see
 
@@ -184,220 +184,6 @@ def split_employee_photos(
     if len(enrol) < max_k:
         raise FaceGateError(f"{name}: only {len(enrol)} photos with a detected face for enrolment, need {max_k}")
     return enrol, test
-
-
-# ---------------------------------------------------------------- metrics (pure)
-
-
-def walk_scores(frame_scores: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """(W, T, C) per-frame scores and (W, T) usable flags -> (W, C) mean over each walk's usable frames, NaN for a
-    walk without any."""
-    frame_scores = np.asarray(frame_scores, np.float64)
-    usable = np.asarray(usable, bool)
-    weights = usable[..., None].astype(np.float64)
-    counts = weights.sum(axis=1)
-    total = np.where(weights > 0, frame_scores, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
-
-
-def decide(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(W, C) walk scores -> (predicted employee (W,), decision score (W,)).
-
-    The predicted employee is the top scorer; -1 where there is no face (a NaN row) or the top is shared (the gate
-    cannot tell whom to let in), and then the decision score is -inf: such a walk is never accepted.
-    """
-    scores = np.asarray(scores, np.float64)
-    if scores.ndim != 2 or scores.shape[1] == 0:
-        raise ValueError(f"decide() wants (walks, employees) scores, got shape {scores.shape}")
-    valid = ~np.isnan(scores).any(axis=1)
-    filled = np.where(np.isnan(scores), -np.inf, scores)
-    top = filled.max(axis=1)
-    unique = (filled == top[:, None]).sum(axis=1) == 1
-    ok = valid & unique
-    predicted = np.where(ok, filled.argmax(axis=1), -1)
-    return predicted, np.where(ok, top, -np.inf)
-
-
-def threshold_at_far(stranger_scores: np.ndarray, target_far: float) -> float:
-    """training.metrics.threshold_at_far on the strangers' walk-up scores (ties at the cut are not split, so fewer
-    may be accepted), with a clear error when there are no strangers."""
-    if len(stranger_scores) == 0:
-        raise FaceGateError("no stranger walk-ups to set a threshold on: the false-accept rate cannot be calibrated")
-    return metrics.threshold_at_far(stranger_scores, target_far)
-
-
-def system_metrics(
-    employee_scores: np.ndarray,
-    employee_labels: np.ndarray,
-    calibration_scores: np.ndarray,
-    test_scores: np.ndarray,
-    target_far: float,
-) -> dict:
-    """Closed-set accuracy, threshold at the target FAR on calibration strangers, TAR and FAR on test strangers.
-
-    accuracy: share of employees' walk-ups whose top employee is right (no threshold). tar: right and accepted.
-    wrong_accept: an employee accepted as someone else. far: test strangers accepted as anyone.
-    """
-    labels = np.asarray(employee_labels)
-    if len(labels) == 0:
-        raise FaceGateError("no employee walk-ups to measure accuracy on")
-    if len(test_scores) == 0:
-        raise FaceGateError("no test stranger walk-ups: the false-accept rate cannot be measured")
-    predicted, top = decide(employee_scores)
-    _, calibration_top = decide(calibration_scores)
-    _, test_top = decide(test_scores)
-    threshold = threshold_at_far(calibration_top, target_far)
-    correct = predicted == labels
-    accepted = top >= threshold
-    per_person = [float(np.mean(correct[labels == c])) for c in np.unique(labels)]
-    return {
-        "accuracy": float(np.mean(correct)),
-        "tar": float(np.mean(correct & accepted)),
-        "wrong_accept": float(np.mean(~correct & accepted)),
-        "far": float(np.mean(test_top >= threshold)),
-        "far_calibration": float(np.mean(calibration_top >= threshold)),
-        "threshold": threshold,
-        "no_decision": float(np.mean(predicted < 0)),
-        "worst_person_accuracy": min(per_person),
-        "employee_walks": int(len(labels)),
-        "calibration_walks": int(len(calibration_top)),
-        "test_stranger_walks": int(len(test_top)),
-    }
-
-
-def gallery_scores(templates: np.ndarray, queries: np.ndarray, match: str = "best") -> np.ndarray:
-    """Cosine scores (N, E) of unit-length queries (N, D) against each employee's templates (E, k, D), searched
-    with a FAISS inner-product index: the best template ("best") or the re-normalised mean template ("mean")."""
-    employees, k, dim = templates.shape
-    out = np.full((len(queries), employees), -np.inf, np.float32)
-    if len(queries) == 0:
-        return out
-    queries = np.ascontiguousarray(queries, np.float32)
-    if match == "mean":
-        vectors = mean_template(templates)
-        owners = np.arange(employees)
-    else:
-        vectors = templates.reshape(employees * k, dim)
-        owners = np.repeat(np.arange(employees), k)
-    index = faiss.IndexFlatIP(dim)
-    index.add(np.ascontiguousarray(vectors, np.float32))
-    sims, ids = index.search(queries, index.ntotal)
-    rows = np.repeat(np.arange(len(queries)), ids.shape[1])
-    np.maximum.at(out, (rows, owners[ids.ravel()]), sims.ravel())
-    return out
-
-
-def catch_up(rows: list[dict], system: str, reference: str = TWO_STAGE) -> int | None:
-    """The smallest k at which `system` matches or beats the reference on both closed-set accuracy and TAR."""
-    by_k = {(r["system"], r["k"]): r for r in rows}
-    for k in sorted({r["k"] for r in rows}):
-        mine, ref = by_k.get((system, k)), by_k.get((reference, k))
-        if mine and ref and mine["accuracy"] >= ref["accuracy"] and mine["tar"] >= ref["tar"]:
-            return k
-    return None
-
-
-# ---------------------------------------------------------------- the turnstile's frames
-
-
-def shrink(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def door(spec: TurnstileSpec, seed: int) -> np.ndarray:
-    """The one fixed backdrop of the study's door (a real gate's camera does not move)."""
-    return background(spec.width, spec.height, np.random.default_rng([seed, 7]))
-
-
-@dataclass
-class Walks:
-    """The test walk-ups, rendered once and shared by all systems."""
-
-    label: np.ndarray  # (W,) employee index; -1 for strangers
-    group: np.ndarray  # (W,) EMPLOYEE, CALIBRATION or TEST
-    frames: np.ndarray  # (W, T, h, w, 3) uint8 whole frames, downscaled: the end-to-end input
-    crops: np.ndarray  # (W, T, S, S, 3) uint8 aligned crop of each frame's largest usable face (zeros: none)
-    found: np.ndarray  # (W, T) bool: a usable face was found (detected and passed the quality gate)
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(path.name + ".tmp.npz")
-        np.savez(temp, **asdict(self))
-        os.replace(temp, path)
-
-    @staticmethod
-    def load(path: Path) -> Walks:
-        with np.load(path) as data:
-            return Walks(**{name: data[name] for name in ("label", "group", "frames", "crops", "found")})
-
-
-def best_usable_crop(pipeline: FacePipeline, frame: np.ndarray, faces: list) -> np.ndarray | None:
-    """The aligned crop of the largest face that passes the quality gate, or None."""
-    for face in faces:  # largest first
-        crop = pipeline.crop(frame, face)
-        if crop.rejected is None:
-            return crop.crop
-    return None
-
-
-BATCH_WALKS = 6  # walk-ups whose frames MTCNN detects in one batch
-
-
-def render_walks(
-    photos: Sequence[np.ndarray],
-    labels: Sequence[int],
-    groups: Sequence[int],
-    pipeline: FacePipeline,
-    config: StudyConfig,
-    spec: TurnstileSpec,
-    progress: bool = True,
-) -> Walks:
-    """Render each photo as a walk-up at config.walk_t, detect and align every frame once."""
-    backdrop = door(spec, config.seed)
-    count, moments, size = len(photos), len(config.walk_t), pipeline.template.size
-    frames = np.zeros((count, moments, config.frame_height, config.frame_width, 3), np.uint8)
-    crops = np.zeros((count, moments, size, size, 3), np.uint8)
-    found = np.zeros((count, moments), bool)
-    bar = tqdm(total=count, desc="rendering walk-ups", unit="walk", disable=not progress)
-    for start in range(0, count, BATCH_WALKS):
-        full: list[np.ndarray] = []
-        for i in range(start, min(start + BATCH_WALKS, count)):
-            rng = np.random.default_rng([config.seed, 3, i])
-            params = draw_walk(rng, spec)
-            for j, t in enumerate(config.walk_t):
-                frame = expose(walk_frame(photos[i], backdrop, params, t, spec), rng)
-                frames[i, j] = shrink(frame, config.frame_width, config.frame_height)
-                full.append(frame)
-        for n, (frame, faces) in enumerate(zip(full, pipeline.detector.detect_batch(full), strict=True)):
-            i, j = start + n // moments, n % moments
-            crop = best_usable_crop(pipeline, frame, faces)
-            if crop is not None:
-                crops[i, j], found[i, j] = crop, True
-        bar.update(min(BATCH_WALKS, count - start))
-    bar.close()
-    return Walks(np.asarray(labels, np.int64), np.asarray(groups, np.int64), frames, crops, found)
-
-
-def training_frames(
-    photos: Sequence[Sequence[np.ndarray]], config: StudyConfig, spec: TurnstileSpec, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The end-to-end classifier's training pool at k: each employee's k photos rendered at the same door at
-    random walk moments, positions and light (about config.pool_frames frames in all), downscaled."""
-    backdrop = door(spec, config.seed)
-    total = sum(len(p) for p in photos)
-    per_photo = max(1, math.ceil(config.pool_frames / total))
-    rng = np.random.default_rng([config.seed, 4, k])
-    images = np.zeros((total * per_photo, config.frame_height, config.frame_width, 3), np.uint8)
-    labels = np.zeros(total * per_photo, np.int64)
-    n = 0
-    for label, person_photos in enumerate(photos):
-        for photo in person_photos:
-            for _ in range(per_photo):
-                frame = expose(walk_frame(photo, backdrop, draw_walk(rng, spec), rng.uniform(0, 1), spec), rng)
-                images[n], labels[n] = shrink(frame, config.frame_width, config.frame_height), label
-                n += 1
-    return images, labels
 
 
 # ---------------------------------------------------------------- the study's data
@@ -702,123 +488,3 @@ def seen_warning(people: People) -> str | None:
         f"WARNING: --allow-seen: {len(people.seen)} of the study's people were in the embedder's training data "
         "(the two-stage numbers are optimistic; a smoke test, not a result)"
     )
-
-
-# ---------------------------------------------------------------- report
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.3f}"
-
-
-def results_table(result: StudyResult) -> str:
-    """The Markdown table: one row per k and system."""
-    lines = [
-        "| k | system | closed-set accuracy | TAR | FAR (test strangers) | FAR (calibration) | threshold | cost (s) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    order = {s: i for i, s in enumerate(SYSTEMS)}
-    for row in sorted(result.rows, key=lambda r: (r["k"], order[r["system"]])):
-        cost = f"{row['seconds']:.2f} enrol 1" if row["system"] == TWO_STAGE else f"{row['seconds']:.0f} retrain"
-        lines.append(
-            f"| {row['k']} | {row['system']} | {_fmt(row['accuracy'])} | {_fmt(row['tar'])} | {_fmt(row['far'])} "
-            f"| {_fmt(row['far_calibration'])} | {row['threshold']:.3f} | {cost} |"
-        )
-    return "\n".join(lines)
-
-
-def catch_up_text(result: StudyResult) -> str:
-    ks = result.config["ks"]
-    lines = []
-    for system, k in result.catch_up.items():
-        if k is None:
-            lines.append(f"- {system}: does not catch up with the two-stage gate at any k <= {max(ks)}.")
-        else:
-            lines.append(f"- {system}: matches or beats the two-stage gate on accuracy and TAR from k = {k}.")
-    return "\n".join(lines)
-
-
-def report_markdown(result: StudyResult, command: str, plot_name: str) -> str:
-    """The study as a Markdown report (the command, the people, the table, the plot, where each baseline
-    catches up)."""
-    config, walks, people = result.config, result.walks, result.people
-    warning = result.warning
-    parts = []
-    if warning:
-        parts += [f"> **{warning}**", ""]
-    parts += [
-        "# Two stages versus end to end",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Embedder: `{result.model['model_id']}` ({result.model['card']}); its training held out "
-        f"{result.model['held_out_pins']} Pins people.",
-        f"Employees ({len(people['employees'])}): {', '.join(people['employees'])}.",
-        f"Calibration strangers: {', '.join(people['calibration'])}. Test strangers: {', '.join(people['test'])}.",
-        f"Walk-ups: {walks['employee']} employee, {walks['calibration']} calibration-stranger, {walks['test']} "
-        f"test-stranger; {walks['frames_per_walk']} frames each (t = {', '.join(map(str, config['walk_t']))}) at "
-        f"{walks['camera'][0]}x{walks['camera'][1]}; {walks['frames_without_usable_face']} of {walks['frames']} "
-        "frames without a usable face.",
-        f"Thresholds set per system and k at FAR {config['target_far']} on the calibration strangers' walk-ups.",
-        "",
-        results_table(result),
-        "",
-        f"![accuracy and false-accept rate against k]({plot_name})",
-        "",
-        "Where the direct approach catches up:",
-        "",
-        catch_up_text(result),
-        "",
-    ]
-    return "\n".join(parts)
-
-
-def plot_study(result: StudyResult, path: Path) -> None:
-    """Closed-set accuracy (solid) and TAR (dashed), and FAR on test strangers, against k on a log axis."""
-    figure = Figure(figsize=(11, 4.5), dpi=100)
-    accuracy_axes, far_axes = figure.subplots(1, 2)
-    colours = {TWO_STAGE: "tab:blue", END_TO_END: "tab:red", MIDDLE: "tab:green"}
-    for system in SYSTEMS:
-        rows = sorted((r for r in result.rows if r["system"] == system), key=lambda r: r["k"])
-        if not rows:
-            continue
-        ks = [r["k"] for r in rows]
-        colour = colours[system]
-        accuracy_axes.plot(ks, [r["accuracy"] for r in rows], "o-", color=colour, label=f"{system}: accuracy")
-        accuracy_axes.plot(ks, [r["tar"] for r in rows], "s--", color=colour, alpha=0.7, label=f"{system}: TAR")
-        far_axes.plot(ks, [r["far"] for r in rows], "o-", color=colour, label=system)
-    chance = 1 / max(1, len(result.people["employees"]))
-    accuracy_axes.axhline(chance, color="grey", linestyle=":", label=f"chance 1/{len(result.people['employees'])}")
-    target = result.config["target_far"]
-    far_axes.axhline(target, color="grey", linestyle=":", label=f"target FAR {target}")
-    for axes, title, ylabel in (
-        (accuracy_axes, "Employees' walk-ups", "closed-set accuracy (solid), TAR (dashed)"),
-        (far_axes, "Test strangers' walk-ups", "false-accept rate"),
-    ):
-        axes.set_xscale("log")
-        ks = result.config["ks"]
-        axes.set_xticks(ks, [str(k) for k in ks])
-        axes.minorticks_off()
-        axes.set_xlabel("photos per employee (k)")
-        axes.set_ylabel(ylabel)
-        axes.set_title(title)
-        axes.grid(True, alpha=0.3)
-    accuracy_axes.set_ylim(0, 1.02)
-    far_axes.set_ylim(0, max(0.2, 1.2 * max((r["far"] for r in result.rows), default=0)))
-    accuracy_axes.legend(fontsize=7, loc="best")
-    far_axes.legend(fontsize=7, loc="best")
-    if result.warning:
-        figure.suptitle(result.warning, color="red", fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-
-
-def write_outputs(result: StudyResult, out: Path, command: str) -> dict[str, Path]:
-    """study.json, study.png and study.md in out."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "study.json", "plot": out / "study.png", "report": out / "study.md"}
-    paths["json"].write_text(json.dumps(result.to_json() | {"command": command}, indent=2) + "\n", encoding="utf-8")
-    plot_study(result, paths["plot"])
-    paths["report"].write_text(report_markdown(result, command, paths["plot"].name), encoding="utf-8")
-    return paths

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from evaluation.study import StudyConfig, StudyPaths, results_table, run_study, write_outputs
+from evaluation.study import StudyConfig, StudyPaths, run_study
+from evaluation.study_report import results_table, write_outputs
 from facegate.context import AppContext
 from training.datasets import dataset_root
 from training.recipes import build_config, parse_overrides

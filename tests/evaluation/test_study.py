@@ -10,18 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from evaluation.study import (
-    StudyConfig,
-    catch_up,
-    choose_people,
-    decide,
-    gallery_scores,
-    samples_for,
-    split_employee_photos,
-    system_metrics,
-    threshold_at_far,
-    walk_scores,
-)
+from evaluation.study import StudyConfig, choose_people, samples_for, split_employee_photos
+from evaluation.study_metrics import catch_up, decide, gallery_scores, system_metrics, threshold_at_far, walk_scores
 from facegate.cli import app
 from gate.errors import FaceGateError
 from training.crops import build_crops
