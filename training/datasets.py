@@ -22,16 +22,19 @@ def lfw_images(root: Path | None = None) -> Path:
     return (root or dataset_root()) / "lfw" / "lfw-deepfunneled"
 
 
+def _lfw_person(line: str) -> tuple[str, int] | None:
+    """A `name count` line of an LFW people file as (name, count); None for any other line (fold sizes...)."""
+    parts = line.split()
+    if len(parts) == 2 and not parts[0].isdigit() and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    return None
+
+
 def read_people(path: Path) -> dict[str, int]:
     """An LFW people file (`n` then `name count` lines, possibly several folds) as {name: image count}."""
     if not path.is_file():
         raise FaceGateError(f"{path}: people file not found")
-    people: dict[str, int] = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and not parts[0].isdigit():
-            people[parts[0]] = int(parts[1])
-    return people
+    return dict(person for line in path.read_text().splitlines() if (person := _lfw_person(line)))
 
 
 def read_people_list(path: str | os.PathLike) -> set[str]:
@@ -41,8 +44,8 @@ def read_people_list(path: str | os.PathLike) -> set[str]:
         raise FaceGateError(f"people file not found: {path}")
     names = set()
     for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) == 1 and not parts[0].isdigit() or len(parts) == 2 and parts[1].isdigit():
+        person, parts = _lfw_person(line), line.split()
+        if person or (len(parts) == 1 and not parts[0].isdigit()):  # an LFW people line, or a plain name
             names.add(parts[0])
     if not names:
         raise FaceGateError(f"{path}: no person names in it")

@@ -175,7 +175,7 @@ def embed_crops(model: nn.Module, crops: np.ndarray, device: torch.device, batch
     return torch.cat(parts).numpy()
 
 
-def evaluate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
+def validate(model: nn.Module, pool: Pool, device: torch.device) -> dict:
     """Verification on the held-out people: every genuine pair against every impostor pair."""
     embeddings = embed_crops(model, pool.val.crops, device)
     return calibrate(embeddings, pool.val_labels)
@@ -220,12 +220,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         loss = train_one_epoch(state, data, sampler, config, epoch)
         record = {"epoch": epoch + 1, "loss": round(loss, 5), "seconds": round(time.time() - began, 1)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            calibration = evaluate(state.final, pool, device)  # the last epoch always ends here: the export's too
+            calibration = validate(state.final, pool, device)  # the last epoch always ends here: the export's too
             record.update(calibration["summary"])
         history.append(record)
         log.info("epoch %s", json.dumps(record))
         _checkpoint(checkpoint, state, epoch, config, history)
-    calibration = calibration or evaluate(state.final, pool, device)  # resumed after the last epoch
+    calibration = calibration or validate(state.final, pool, device)  # resumed after the last epoch
     return _export(state.final.cpu().eval(), calibration, pool, config, history, device, time.time() - began)
 
 
