@@ -49,6 +49,17 @@ def ids_digest(template_ids: np.ndarray) -> str:
     return hashlib.sha256(np.sort(np.asarray(template_ids, dtype=np.int64)).tobytes()).hexdigest()
 
 
+def vectors_digest(template_ids: np.ndarray, vectors: np.ndarray) -> str:
+    """sha256 of the (id, vector) pairs in id order: equal digests mean the same templates with the same content
+    (ids alone are not enough: they are reused after a removal, and another site's index has the same ones)."""
+    ids = np.asarray(template_ids, dtype=np.int64)
+    if not len(ids):
+        return hashlib.sha256(b"").hexdigest()
+    order = np.argsort(ids, kind="stable")
+    rows = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)[order])
+    return hashlib.sha256(ids[order].tobytes() + rows.tobytes()).hexdigest()
+
+
 def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Call write(temp_path) on a temporary file beside `path`, then move it over `path` in one step."""
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -224,7 +235,14 @@ class Gallery:
 
     def save(self) -> None:
         """Write the index and its sidecar, each atomically (a temporary file moved into place)."""
-        sidecar = {**self._expected_sidecar(), "count": len(self), "ids_sha256": ids_digest(self._ids())}
+        ids = self._ids()
+        vectors = self._index.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.embedding_size))
+        sidecar = {
+            **self._expected_sidecar(),
+            "count": len(self),
+            "ids_sha256": ids_digest(ids),
+            "vectors_sha256": vectors_digest(ids, vectors),
+        }
         try:
             self.index_path.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(self.index_path, lambda temp: faiss.write_index(self._index, str(temp)))
@@ -274,14 +292,28 @@ class Gallery:
         if self.settings.kind == "hnsw":
             faiss.downcast_index(index.index).hnsw.efSearch = self.settings.hnsw_ef_search
         self._index = index
-        if ids_digest(self._ids()) != ids_digest(db_ids):
+        if problem := self._content_problem(sidecar, db_ids):
             self._index = self._new_index()
-            return "index file disagrees with its sidecar"
+            return problem
         self._owners = dict(owners)
         self._means = None
         self._stats = {}
         if self.scorer.normalised and len(self):  # only then are the vectors read back (a large gallery is big)
             self._remember_stats(self._ids(), self._index.index.reconstruct_n(0, len(self)))
+        return None
+
+    def _content_problem(self, sidecar: dict, db_ids: np.ndarray) -> str | None:
+        """Why the loaded vectors cannot be trusted, or None: they, the sidecar and the database's templates must
+        all have the same content digest (an index from another site or an old backup has other vectors)."""
+        if ids_digest(self._ids()) != ids_digest(db_ids):
+            return "index file disagrees with its sidecar"
+        ids, _, embeddings = self.database.all_templates(self.model_id)
+        keep = np.isin(ids, db_ids)
+        truth = vectors_digest(ids[keep], embeddings[keep] if len(embeddings) else embeddings)
+        loaded = self._ids()
+        held = vectors_digest(loaded, self._index.index.reconstruct_n(0, len(loaded)) if len(loaded) else np.zeros(0))
+        if sidecar.get("vectors_sha256") != truth or held != truth:
+            return "index vectors differ from the database's templates (another site's index, or an old backup)"
         return None
 
     def _remember_stats(self, ids: np.ndarray, rows: np.ndarray) -> None:

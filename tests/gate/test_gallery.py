@@ -275,3 +275,27 @@ def test_gallery_match_mean_scores_person_by_mean_template(db: Database, tmp_pat
     assert [m.employee_id for m in best.candidates(b1[None], top=2)[0]] == [
         m.employee_id for m in gallery.candidates(b1[None], top=2)[0]
     ]
+
+
+def test_an_index_from_another_database_with_the_same_ids_is_rebuilt_and_the_stranger_denied(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14, 1: another site's index (same template ids 1-4, other faces) copied over ours, with its sidecar.
+    Checked by ids alone it was loaded, and its stranger matched our employee at 1.0; now its vectors are compared
+    with the database's templates and it is rebuilt."""
+    rng = np.random.default_rng(7)
+    ours, theirs = _unit(rng, 4), _unit(rng, 4)
+    site = {name: Database(f"sqlite:///{tmp_path / f'{name}.db'}") for name in ("ours", "theirs")}
+    assert _enroll(site["ours"], "E001", ours) == _enroll(site["theirs"], "E001", theirs) == [1, 2, 3, 4]
+    Gallery.open(site["theirs"], GallerySettings(), tmp_path / "theirs" / "gallery.faiss", "m1", DIM)
+    (tmp_path / "ours").mkdir()
+    for name in ("gallery.faiss", "gallery.faiss.json"):  # the foreign files, where our gate looks for its own
+        (tmp_path / "ours" / name).write_bytes((tmp_path / "theirs" / name).read_bytes())
+    with caplog.at_level(logging.INFO, logger="gate.gallery"):
+        gallery = Gallery.open(site["ours"], GallerySettings(), tmp_path / "ours" / "gallery.faiss", "m1", DIM)
+    assert "index vectors differ from the database's templates" in caplog.text
+    stranger = gallery.search(theirs[:1])[0]  # their employee, a stranger here
+    assert stranger is not None and stranger.score < 0.9
+    assert gallery.search(ours[:1])[0].score == pytest.approx(1.0, abs=1e-5)
+    reopened = Gallery.open(site["ours"], GallerySettings(), tmp_path / "ours" / "gallery.faiss", "m1", DIM)
+    assert reopened.search(theirs[:1])[0].score == pytest.approx(stranger.score, abs=1e-6)  # the rebuilt one saved
