@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -29,9 +29,12 @@ class CameraSettings(_Section):
     process_every: int = Field(1, ge=1, le=30)  # look at every n-th frame
 
 
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class DetectorSettings(_Section):
     min_face_px: int = Field(20, ge=10, le=1000)  # MTCNN's smallest face side searched for
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    thresholds: tuple[Probability, Probability, Probability] = (0.6, 0.7, 0.7)  # MTCNN's stages, each in [0, 1]
     device: str = "cpu"
     # larger images are searched on a copy scaled to this longest side; the crop still comes from the full image
     max_side: int = Field(1280, ge=160, le=10000)
@@ -59,6 +62,7 @@ class DecisionSettings(_Section):
     track_timeout_s: float = Field(1.5, gt=0)
     # overrides the model card's calibrated threshold; on the card's score scale (cosine, or normalised)
     threshold: float | None = Field(None, allow_inf_nan=False)
+    allow_loose_threshold: bool = False  # let `threshold` go below the card's loosest calibrated one (FAR 1e-2)
     # "frame": match each usable frame's own embedding; "mean": the track's quality-weighted mean embedding so far
     track_embedding: Literal["frame", "mean"] = "frame"
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from gate.config import DecisionSettings
+from gate.errors import FaceGateError
 from gate.model_card import ModelCard
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,22 @@ class Decision:
 
 
 def threshold_for(settings: DecisionSettings, card: ModelCard) -> float:
-    """The configured override if any, else the card's threshold calibrated at the target FAR."""
-    return settings.threshold if settings.threshold is not None else card.threshold(settings.target_far)
+    """The configured override if any, else the card's threshold calibrated at the target FAR. An override that
+    could open the door for anyone is refused in one line: outside the cosine's range, or below the card's
+    loosest calibrated threshold unless `allow_loose_threshold` says so."""
+    if settings.threshold is None:
+        return card.threshold(settings.target_far)
+    threshold = settings.threshold
+    if not card.score_norm and not -1.0 <= threshold <= 1.0:
+        raise FaceGateError(f"config: decision.threshold = {threshold} is outside the cosine's range [-1, 1]")
+    loosest = min(card.thresholds.items(), key=lambda item: item[1], default=None)
+    if loosest is not None and threshold < loosest[1] and not settings.allow_loose_threshold:
+        raise FaceGateError(
+            f"config: decision.threshold = {threshold} is below {card.model_id}'s loosest calibrated threshold "
+            f"{loosest[1]:.4f} (FAR {loosest[0]}): strangers would be let in; set decision.allow_loose_threshold "
+            "= true to insist"
+        )
+    return threshold
 
 
 @dataclass

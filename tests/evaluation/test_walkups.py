@@ -211,7 +211,7 @@ def test_threshold_grid_marks_the_configured_threshold():
     grid = threshold_grid(card, DecisionSettings())
     assert [label for label, _ in grid] == ["FAR 0.01", "FAR 0.001", "FAR 0.0001 (configured)", "FAR 0.00001"]
     assert [value for _, value in grid] == sorted(value for _, value in grid)
-    override = threshold_grid(card, DecisionSettings(threshold=0.42))
+    override = threshold_grid(card, DecisionSettings(threshold=0.42, allow_loose_threshold=True))
     assert ("configured", 0.42) in override and len(override) == 5
 
 

@@ -65,6 +65,13 @@ def test_load_settings_out_of_bounds_value_names_key(tmp_path: Path) -> None:
         load_settings(_write(tmp_path, "[quality]\nmin_detector_prob = 1.5\n"))
 
 
+def test_an_mtcnn_stage_threshold_outside_0_1_is_refused_naming_the_key(tmp_path: Path) -> None:
+    """Issue 14, 5: an MTCNN stage threshold of 7.0 was accepted."""
+    with pytest.raises(FaceGateError, match=r"detector\.thresholds\.2: .*7") as error:
+        load_settings(_write(tmp_path, "[detector]\nthresholds = [0.6, 0.7, 7.0]\n"))
+    assert "\n" not in str(error.value)
+
+
 def test_load_settings_value_not_allowed_names_key_and_choices(tmp_path: Path) -> None:
     with pytest.raises(FaceGateError, match=r"gallery\.kind: .*'exact' or 'hnsw'"):
         load_settings(_write(tmp_path, '[gallery]\nkind = "ivf"\n'))

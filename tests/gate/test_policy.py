@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from gate.config import DecisionSettings
+from gate.errors import FaceGateError
 from gate.model_card import read_card
 from gate.policy import Policy, Verdict, threshold_for
 
@@ -165,4 +166,17 @@ def test_policy_decision_time_from_injected_clock() -> None:
 def test_threshold_for_override_wins_over_card(untrained_card) -> None:
     card = read_card(untrained_card)
     assert threshold_for(DecisionSettings(target_far="0.01"), card) == pytest.approx(0.5)
-    assert threshold_for(DecisionSettings(target_far="0.01", threshold=0.42), card) == pytest.approx(0.42)
+    assert threshold_for(DecisionSettings(target_far="0.01", threshold=0.55), card) == pytest.approx(0.55)
+    loose = DecisionSettings(target_far="0.01", threshold=0.42, allow_loose_threshold=True)
+    assert threshold_for(loose, card) == pytest.approx(0.42)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "message"),
+    [(-1.0, "below untrained-test's loosest calibrated threshold 0.5000 \\(FAR 0.01\\)"), (1.5, "outside the cosine")],
+)
+def test_a_threshold_that_would_let_anyone_in_is_refused_in_one_line(untrained_card, threshold, message) -> None:
+    """Issue 14, 5: a threshold of -1 was accepted (every face granted)."""
+    with pytest.raises(FaceGateError, match=message) as error:
+        threshold_for(DecisionSettings(threshold=threshold), read_card(untrained_card))
+    assert "\n" not in str(error.value) and "decision.threshold" in str(error.value)
