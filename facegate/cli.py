@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,8 +39,13 @@ for module in (enroll, gate, evaluate, evaluate_gate, model, study, train):
     module.register(app)
 
 
+PRIVATE_UMASK = 0o077  # what a command creates (database, index, crops, videos, reports) only its owner can read
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors become one line on stderr and exit status 2. Everything the command
+    creates is owner-only: it holds face data (embeddings, crops, frames) or decisions about people."""
+    os.umask(PRIVATE_UMASK)
     try:
         app(standalone_mode=True)
     except FaceGateError as error:

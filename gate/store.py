@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -159,9 +160,23 @@ def _check_sqlite_file(path: Path) -> None:
                 raise FaceGateError(f"{path} is not a SQLite database; set database.url to another file")
 
 
+def _create_private(path: Path) -> None:
+    """A new SQLite file (and its folder) readable by its owner only: it will hold embeddings and face crops."""
+    if path.exists():
+        return
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # SQLite takes an empty file as new
+    except FileExistsError:
+        pass  # another process made it first
+    except OSError as error:
+        raise FaceGateError(f"cannot create database {path}: {error.strerror}") from None
+
+
 def _enable_sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")  # a removed person's rows are overwritten, not left in free pages
     cursor.close()
 
 
@@ -213,7 +228,7 @@ class Database:
         path = _sqlite_file(url)
         if path is not None:
             _check_sqlite_file(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
         try:
             self.engine = _build_engine(url)
             migrate(self.engine)

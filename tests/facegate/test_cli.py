@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def test_cli_demo_small_table_events_and_videos(tmp_path: Path, lfw_root: Path):
     assert events and all(e["decision"] in ("granted", "denied") for e in events)
     for name in ("turnstile.mp4", "annotated.mp4", "table.csv"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
+    # issue 14, 4: the demo's faces, embeddings and decisions were world-readable (0644); now owner-only
+    for path in [tmp_path / "demo", *(tmp_path / "demo").iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path.name} is readable by others"
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -141,3 +143,37 @@ def test_template_owners_chunked_lookup_finds_all(tmp_path: Path) -> None:
     ids, _, _ = db.all_templates("m1")
     owners = db.template_owners("m1", ids.tolist())
     assert len(owners) == 1203 and {o.employee_id for o in owners.values()} == {"e1"}
+
+
+def test_a_new_database_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    """Issue 14, 4: the database (embeddings and face crops) was created 0644, readable by every local user."""
+    previous = os.umask(0o022)
+    try:
+        Database(f"sqlite:///{tmp_path / 'site' / 'gate.db'}").close()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "site" / "gate.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "site").stat().st_mode) == 0o700
+
+
+def test_a_removed_persons_face_data_leaves_the_database_file(tmp_path: Path) -> None:
+    """Issue 14, 4: with secure delete on, a removed person's embedding and crop bytes are not left behind in free
+    pages of the file. (This machine's SQLite build already zeroes freed content by default; the pragma makes it
+    so on builds that do not, and this test guards it.)"""
+    path = tmp_path / "gate.db"
+    db = Database(f"sqlite:///{path}")
+    embedding = np.random.default_rng(5).normal(size=128).astype(np.float32).tobytes()
+    crop = b"FACE-CROP-" + bytes(range(256)) * 8
+    with db.session() as session:
+        person = Person(employee_id="E9", name="Gone")
+        person.templates = [
+            Template(embedding=embedding, embedding_size=128, model_id="m", image_sha256="x", quality=1.0,
+                     source="x.jpg", crop=crop)
+        ]  # fmt: skip
+        session.add(person)
+    assert embedding in path.read_bytes() and crop in path.read_bytes()
+    with db.session() as session:
+        session.delete(session.scalars(select(Person)).one())
+    db.close()
+    data = path.read_bytes()
+    assert embedding not in data and crop not in data
