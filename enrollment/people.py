@@ -18,6 +18,7 @@ from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.imageio import encode_crop
+from gate.matching import person_scores
 from gate.pipeline import FacePipeline
 from gate.runtime import Runtime
 from gate.store import Database, Owner, Person, Template
@@ -116,6 +117,33 @@ def _check_not_someone_else(
             )
 
 
+def _check_is_them(
+    session: Session, person: Person, faces: list[UsableFace], vectors: np.ndarray, runtime: Runtime
+) -> None:
+    """New photos of an enrolled person must match their own templates at the gate's threshold: otherwise anyone's
+    face could be added to their record (and open their door)."""
+    model_id = runtime.embedder.model_id
+    own = session.scalars(
+        select(Template.embedding).where(Template.person_id == person.id, Template.model_id == model_id)
+    ).all()
+    if not own:
+        return  # nothing of this model to compare with yet (a new person, or templates of another model only)
+    templates = np.stack([np.frombuffer(blob, dtype=np.float32) for blob in own])
+    scores = person_scores(vectors, [templates], "best", runtime.embedder.scorer)[:, 0]
+    for face, score in zip(faces, scores, strict=True):
+        if score < runtime.threshold:
+            raise FaceGateError(
+                f"{face.path.name} does not look like {person.employee_id} ({person.name})'s own photos: score"
+                f" {score:.3f} < threshold {runtime.threshold:.3f}; if it is them, add --accept-unmatched"
+            )
+
+
+def _known_photos(session: Session, person: Person, model_id: str) -> set[str]:
+    """The sha256 of every photo already enrolled for this person and model."""
+    query = select(Template.image_sha256).where(Template.person_id == person.id, Template.model_id == model_id)
+    return set(session.scalars(query))
+
+
 def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[Person, bool]:
     person = _find(session, employee_id)
     if person is None:
@@ -169,13 +197,15 @@ def add_person(
     photos: Sequence[Path],
     force: bool = False,
     threshold: float | None = None,
+    accept_unmatched: bool = False,
 ) -> EnrollResult:
     """Enroll a person from photos (files or folders), or add photos to an enrolled one.
 
     Each photo must show exactly one face that passes the quality gate; the others are reported with their
-    reason. Refused as a whole (nothing written) when no photo is usable, or when a photo matches another
-    enrolled person at or above `threshold` (default: the gate's decision threshold) unless force. Photos
-    already enrolled for this person and model (same file sha256) are skipped.
+    reason. Refused as a whole (nothing written) when no photo is usable, when a photo matches another
+    enrolled person at or above `threshold` (default: the gate's decision threshold) unless force, or when a
+    photo added to an enrolled person does not match their own templates at the gate's threshold unless
+    accept_unmatched. Photos already enrolled for this person and model (same file sha256) are skipped.
     """
     database, gallery, pipeline, embedder = runtime.database, runtime.gallery, runtime.pipeline, runtime.embedder
     threshold = runtime.threshold if threshold is None else threshold
@@ -194,16 +224,11 @@ def add_person(
         nonlocal created
         person, created = _person_for(session, employee_id, name)
         session.flush()
-        known = set(
-            session.scalars(
-                select(Template.image_sha256).where(
-                    Template.person_id == person.id, Template.model_id == embedder.model_id
-                )
-            )
-        )
-        fresh = _fresh(faces, known, outcomes)
+        fresh = _fresh(faces, _known_photos(session, person, embedder.model_id), outcomes)
         if fresh and not force:
             _check_not_someone_else(gallery, [faces[i] for i in fresh], vectors[fresh], employee_id, threshold)
+        if fresh and not created and not accept_unmatched:
+            _check_is_them(session, person, [faces[i] for i in fresh], vectors[fresh], runtime)
         templates = _new_templates(session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id)
         outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
         if not person.active:

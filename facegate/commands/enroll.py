@@ -36,11 +36,14 @@ def add(
     photos: Annotated[list[Path], typer.Argument(help="Photo files or folders of photos, one face each.")],
     name: Annotated[str | None, typer.Option(help="Full name (required for a new person).")] = None,
     force: Annotated[bool, typer.Option(help="Enroll even if the photos match another enrolled person.")] = False,
+    accept_unmatched: Annotated[
+        bool, typer.Option(help="Add photos to an enrolled person even if they do not match the person's own.")
+    ] = False,
 ) -> None:
-    """Enroll a person from photos, or add photos to an enrolled person."""
+    """Enroll a person from photos, or add photos to an enrolled person (who the new photos must match)."""
     context: AppContext = ctx.obj
     try:
-        result = add_person(context.runtime, employee_id, name, photos, force=force)
+        result = add_person(context.runtime, employee_id, name, photos, force=force, accept_unmatched=accept_unmatched)
     except EnrollmentRefused as refused:
         _echo_outcomes(refused.outcomes)
         raise

@@ -59,9 +59,9 @@ def _photos(lfw_root: Path, person: str, *numbers: int) -> list[Path]:
     return [lfw_root / person / f"{person}_{n:04d}.jpg" for n in numbers]
 
 
-def _add(db, gallery, pipeline, embedder, employee_id, name, photos, threshold=THRESHOLD, force=False):  # noqa: ANN001, ANN202
+def _add(db, gallery, pipeline, embedder, employee_id, name, photos, threshold=THRESHOLD, force=False, unmatched=False):  # noqa: ANN001, ANN202, E501
     runtime = Runtime(Settings(), embedder, pipeline, db, gallery)
-    return add_person(runtime, employee_id, name, photos, force=force, threshold=threshold)
+    return add_person(runtime, employee_id, name, photos, force=force, threshold=threshold, accept_unmatched=unmatched)
 
 
 def _side_by_side(a: Path, b: Path, out: Path) -> Path:
@@ -139,7 +139,8 @@ def test_add_person_folder_and_duplicates_skipped(
     folder.mkdir()
     shutil.copy(first, folder / "again.jpg")  # same bytes, other name: still a duplicate
     shutil.copy(second, folder / "new.jpg")
-    result = _add(db, gallery, pipeline, embedder, "E4", None, [folder, second])
+    # the untrained test model cannot tell Colin from anyone: the identity check is tested with the real model below
+    result = _add(db, gallery, pipeline, embedder, "E4", None, [folder, second], unmatched=True)
     statuses = {o.path.name: o.status for o in result.outcomes}
     assert not result.created
     assert statuses == {"again.jpg": "duplicate", "new.jpg": "added", second.name: "duplicate"}
@@ -305,3 +306,21 @@ def test_add_person_tiny_bystander_ignored_tiny_subject_too_small(
     reasons = {o.path.name: (o.status, o.reason) for o in result.outcomes}
     assert reasons["with_bystander.jpg"] == ("added", "")
     assert reasons["far_away.jpg"][0] == "rejected" and reasons["far_away.jpg"][1] in ("TOO_SMALL", "NO_FACE")
+
+
+def test_photos_added_to_an_enrolled_person_must_be_them(db: Database, tmp_path: Path, lfw_root: Path) -> None:
+    """Issue 14, 2: `enroll add` to an existing id took anyone's photos ("updated E001: 2 of 2 photos added").
+    With the shipped model: Tony Blair's photo on Colin Powell's record is refused with its score (nothing
+    written); another photo of Colin is added; an explicit --accept-unmatched takes the stranger's."""
+    embedder = Embedder()
+    pipeline = FacePipeline(template=embedder.template)
+    gallery = Gallery.open(db, GallerySettings(), tmp_path / "g.faiss", embedder.model_id, 128, embedder.scorer)
+    runtime = Runtime(Settings(), embedder, pipeline, db, gallery)
+    add_person(runtime, "E001", "Colin Powell", _photos(lfw_root, "Colin_Powell", 1))
+    with pytest.raises(
+        FaceGateError, match=r"Tony_Blair_0001.jpg does not look like E001 .*score 0\.8\d\d < threshold"
+    ):
+        add_person(runtime, "E001", None, _photos(lfw_root, "Tony_Blair", 1))
+    assert _template_count(db) == 1 and len(gallery) == 1
+    assert add_person(runtime, "E001", None, _photos(lfw_root, "Colin_Powell", 2)).added == 1
+    assert add_person(runtime, "E001", None, _photos(lfw_root, "Tony_Blair", 1), accept_unmatched=True).added == 1
