@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from enrollment import audit
 from enrollment.photos import PhotoOutcome, UsableFace, expand_photos, read_face
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
@@ -231,6 +232,10 @@ def add_person(
             _check_is_them(session, person, [faces[i] for i in fresh], vectors[fresh], runtime)
         templates = _new_templates(session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id)
         outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
+        if fresh or created:
+            photos = [faces[i].path.name for i in fresh]
+            overrides = {"force": force, "accept_unmatched": accept_unmatched}
+            audit.record(session, "enrol" if created else "photos_added", employee_id, photos=photos, **overrides)
         if not person.active:
             return IndexChange()
         owner = Owner(person.id, person.employee_id, person.name)
@@ -309,6 +314,7 @@ def remove_person(database: Database, gallery: Gallery, employee_id: str) -> Per
             )
         ).all()
         owner = Owner(person.id, person.employee_id, person.name)
+        audit.record(session, "remove", person.employee_id, name=person.name, templates=len(rows))
         session.delete(person)
         session.flush()
         indexed = [(template_id, blob) for template_id, blob in rows if template_id in gallery]

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from enrollment import audit
 from enrollment.photos import decode_crop
 from enrollment.sync import IndexChange, write_with_index
 from gate.embedder import Embedder
@@ -86,6 +87,10 @@ def reembed_all(database: Database, gallery: Gallery, embedder: Embedder) -> Ree
         ]
         session.add_all(new)
         session.flush()
+        owners = {p.id: p.employee_id for p in session.scalars(select(Person))}
+        for person_id in sorted({t.person_id for t in new}):
+            added = sum(t.person_id == person_id for t in new)
+            audit.record(session, "reembed", owners[person_id], model_id=embedder.model_id, templates=added)
         counts.append(ReembedResult(embedder.model_id, len(new), already, without_crop))
         people = {p.id: p for p in session.scalars(select(Person).where(Person.active))}
         indexed = [(t, v) for t, v in zip(new, vectors, strict=True) if t.person_id in people]

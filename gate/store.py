@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
     create_engine,
     event,
@@ -120,6 +121,21 @@ class AccessEvent(Base):
     score: Mapped[float | None] = mapped_column(Float)
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(100))
+
+
+class AuditEntry(Base):
+    """One change to who can open the door (enrolment, photos added, removal, re-embedding, an override), with
+    who made it (the OS user), from which host and when; kept after the person is removed."""
+
+    __tablename__ = "enrolment_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from enrollment import (
     remove_person,
     show_person,
 )
+from enrollment.audit import audit_trail
 from facegate.context import AppContext
 
 enroll_app = typer.Typer(help="Enroll people: add, list, show, remove, reembed.", no_args_is_help=True)
@@ -67,6 +68,22 @@ def list_(ctx: typer.Context) -> None:
         typer.echo("nobody is enrolled yet (facegate enroll add EMPLOYEE_ID --name NAME PHOTOS...)")
         return
     _echo_people(people)
+
+
+@enroll_app.command("audit")
+def audit(
+    ctx: typer.Context,
+    employee_id: Annotated[str | None, typer.Argument(help="Only this person's entries (default: everyone's).")] = None,
+) -> None:
+    """Who changed the enrolment, when, from which host: enrolments, photos added, removals, re-embeddings."""
+    entries = audit_trail(ctx.obj.database, employee_id)
+    if not entries:
+        typer.echo("no enrolment changes recorded")
+    for entry in entries:
+        who = f"{entry.actor}@{entry.host}"
+        typer.echo(
+            f"{entry.time:%Y-%m-%d %H:%M:%S} UTC  {who:30} {entry.action:13} {entry.employee_id:12} {entry.detail}"
+        )
 
 
 @enroll_app.command("show")

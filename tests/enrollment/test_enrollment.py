@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import shutil
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from enrollment import EnrollmentRefused, add_person, list_people, reembed_all, remove_person, show_person
+from enrollment.audit import audit_trail
 from enrollment.photos import decode_crop
 from facegate.cli import app
 from gate.alignment import ARCFACE_112, arcface_template
@@ -246,6 +249,8 @@ def test_reembed_all_new_model_reproduces_templates_from_crops(
     )
     again = reembed_all(db, new_gallery, new_embedder)
     assert (again.added, again.already) == (0, 2)
+    reembedded = [e for e in audit_trail(db, "E12") if e.action == "reembed"]  # one entry: the second run added none
+    assert len(reembedded) == 1 and json.loads(reembedded[0].detail) == {"model_id": "copy-model", "templates": 2}
 
 
 def _config(tmp_path: Path, card: Path) -> Path:
@@ -274,6 +279,8 @@ def test_cli_enroll_add_list_show_remove(tmp_path: Path, untrained_card: Path, l
     gone = runner.invoke(app, ["--config", config, "enroll", "remove", "E1", "--yes"])
     assert gone.exit_code == 0 and "removed E1" in gone.output
     assert "nobody is enrolled" in runner.invoke(app, ["--config", config, "enroll", "list"]).output
+    trail = runner.invoke(app, ["--config", config, "enroll", "audit", "E1"]).output.splitlines()
+    assert [line.split()[4] for line in trail] == ["enrol", "remove"] and "Tony_Blair_0001.jpg" in trail[0]
 
 
 def test_cli_enroll_add_no_face_prints_reasons_and_fails(tmp_path: Path, untrained_card: Path) -> None:
@@ -324,3 +331,24 @@ def test_photos_added_to_an_enrolled_person_must_be_them(db: Database, tmp_path:
     assert _template_count(db) == 1 and len(gallery) == 1
     assert add_person(runtime, "E001", None, _photos(lfw_root, "Colin_Powell", 2)).added == 1
     assert add_person(runtime, "E001", None, _photos(lfw_root, "Tony_Blair", 1), accept_unmatched=True).added == 1
+
+
+def test_every_enrolment_change_is_audited_with_who_and_where(
+    db: Database, gallery: Gallery, pipeline: FacePipeline, embedder: Embedder, lfw_root: Path
+) -> None:
+    """Issue 14, 2: nothing recorded who enrolled what. Now enrolment, photos added (with any override), removal
+    and re-embedding each leave an audit entry in the same transaction; a refused change leaves none."""
+    _add(db, gallery, pipeline, embedder, "E7", "Colin", _photos(lfw_root, "Colin_Powell", 1))
+    _add(db, gallery, pipeline, embedder, "E7", None, _photos(lfw_root, "Colin_Powell", 2), unmatched=True)
+    with pytest.raises(FaceGateError):
+        _add(db, gallery, pipeline, embedder, "E8", None, _photos(lfw_root, "Tony_Blair", 1))  # no name: refused
+    remove_person(db, gallery, "E7")
+    trail = audit_trail(db)
+    assert [(e.action, e.employee_id) for e in trail] == [("enrol", "E7"), ("photos_added", "E7"), ("remove", "E7")]
+    assert json.loads(trail[1].detail) == {
+        "photos": ["Colin_Powell_0002.jpg"],
+        "force": False,
+        "accept_unmatched": True,
+    }
+    assert {(e.actor, e.host) for e in trail} == {(getpass.getuser(), socket.gethostname())}
+    assert [e.id for e in audit_trail(db, "E7")] == [e.id for e in trail] and not audit_trail(db, "E8")
