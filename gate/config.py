@@ -171,4 +171,6 @@ def load_settings(explicit: str | os.PathLike | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise FaceGateError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:  # a folder, or a file this user may not read
+        raise FaceGateError(f"cannot read config file {path}: {error.strerror}") from None
     return settings_from_dict(data, source=str(path), base_dir=path.resolve().parent)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from gate.config import DetectorSettings
+from gate.devices import torch_device
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Detector:
             min_face_size=settings.min_face_px,
             thresholds=list(settings.thresholds),
             post_process=False,
-            device=torch.device(settings.device),
+            device=torch_device(settings.device, "detector.device"),
         )
 
     def detect(self, frame: np.ndarray) -> list[Face]:

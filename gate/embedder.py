@@ -12,6 +12,7 @@ from torch import nn
 
 from gate.alignment import CropTemplate
 from gate.backbones import build_backbone
+from gate.devices import torch_device
 from gate.errors import FaceGateError
 from gate.model_card import SHIPPED_CARD, ModelCard, read_card, weights_path
 from gate.scoring import Scorer, card_scorer
@@ -57,7 +58,7 @@ class Embedder:
             self.template = CropTemplate.of(self.card.input_size, self.card.crop_template)
         except (FaceGateError, TypeError, ValueError):
             raise FaceGateError(f"{self.card_path}: the card's crop_template is not 5 points inside its crop") from None
-        self.device = torch.device(device)
+        self.device = torch_device(device, "model.device")
         self.batch_size = batch_size
         self.flip = flip  # average each crop's embedding with its mirror image's (twice the work)
         self.network = load_network(self.card_path, self.card).eval().to(self.device)

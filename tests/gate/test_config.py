@@ -6,10 +6,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from facegate.cli import app
 from gate.config import CONFIG_ENV, Settings, config_path, load_settings
+from gate.devices import torch_device
 from gate.errors import FaceGateError
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
@@ -161,3 +163,20 @@ def test_cli_config_flag_beats_broken_env_config(tmp_path: Path, monkeypatch: py
     outcome = CliRunner().invoke(app, ["evaluate", "--help"])
     assert isinstance(outcome.exception, FaceGateError)
     assert "env.toml: decision.votes: unknown key" in str(outcome.exception)
+
+
+def test_a_config_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    """Issue 14, 7: a folder as --config gave an IsADirectoryError traceback (exit 1)."""
+    with pytest.raises(FaceGateError, match="cannot read config file") as error:
+        load_settings(tmp_path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_cuda_device_on_a_machine_without_one_is_one_line() -> None:
+    """Issue 14, 7: `[model] device = "cuda"` without a GPU gave torch's RuntimeError traceback."""
+    with pytest.raises(FaceGateError, match=r'model.device = .cuda., but this machine has no usable CUDA GPU'):
+        torch_device("cuda", "model.device")
+    with pytest.raises(FaceGateError, match="detector.device = 'gpu7' is not a device"):
+        torch_device("gpu7", "detector.device")
+    assert torch_device("cpu", "model.device").type == "cpu"
