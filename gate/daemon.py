@@ -29,6 +29,8 @@ from gate.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
+DOOR_FAILED = "DOOR_FAILED"  # the access event's reason when the person was recognised but the actuator failed
+
 KEPT_TRACKS = 10_000  # reports and decisions of ended tracks kept for the summary: a daemon runs for months
 GALLERY_REFRESH_S = 2.0  # how often the running gate looks for people enrolled or removed meanwhile
 
@@ -175,17 +177,19 @@ class GateLoop:
         report.decision, report.decision_frame = decision, min(self._frame_index, report.last_frame)
         self.decisions.append(decision)
         gate_id = self.settings.camera.gate_id
+        outcome, reason = decision.decision, str(decision.verdict)
         if decision.granted and decision.employee_id is not None:
             request = DoorRequest(gate_id, decision.employee_id, decision.name or "", decision.score or 0.0)
-            if not self.actuator.open(request):
+            if not self.actuator.open(request):  # a door that did not open is not a grant, on the record either
                 log.error("door %s did not open for %s: the actuator failed", gate_id, decision.employee_id)
+                outcome, reason = "denied", DOOR_FAILED
         record = AccessEventRecord(
             time=datetime.now(UTC),
             gate_id=gate_id,
             employee_id=decision.employee_id,
             score=decision.score,
-            decision=decision.decision,
-            reason=str(decision.verdict),
+            decision=outcome,
+            reason=reason,
         )
         try:
             self.database.record_event(record)

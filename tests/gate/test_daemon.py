@@ -13,7 +13,7 @@ from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.actuators import DoorRequest
 from gate.config import Settings, settings_from_dict
-from gate.daemon import run_gate
+from gate.daemon import DOOR_FAILED, run_gate
 from gate.embedder import Embedder
 from gate.gallery import Gallery
 from gate.imageio import load_image
@@ -156,3 +156,23 @@ def test_run_gate_process_every_skips_frames(tmp_path, embedder, pipeline, video
     source = StopsAt(VideoFileSource(video[0]), index=9)
     summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), source, Doors())
     assert (summary.frames, summary.processed) == (10, 3)
+
+
+class StuckDoor(Doors):
+    """An actuator whose door never opens (a relay that fails, a controller that times out)."""
+
+    def open(self, request: DoorRequest) -> bool:
+        super().open(request)
+        return False
+
+
+def test_a_door_that_did_not_open_is_recorded_as_such_not_as_a_grant(tmp_path, embedder, pipeline, people, video):
+    """Issue 14, 3: when the actuator failed, the access event still said `granted`."""
+    settings = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=60.0)
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    doors = StuckDoor()
+    summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), VideoFileSource(video[0]), doors)
+    assert [d.verdict for d in summary.decisions][0] == Verdict.GRANTED and len(doors.opened) == 1
+    events = sorted((e.decision, e.reason) for e in database.events(limit=100))
+    assert ("denied", DOOR_FAILED) in events and ("granted", "GRANTED") not in events
