@@ -151,6 +151,31 @@ class AccessEventRecord:
 
 
 @dataclass(frozen=True)
+class EventFilter:
+    """Which access events to read: any of gate, person, decision and a time range (UTC, `since` inclusive)."""
+
+    gate_id: str | None = None
+    employee_id: str | None = None
+    decision: Decision | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list:
+        conditions = []
+        if self.gate_id is not None:
+            conditions.append(AccessEvent.gate_id == self.gate_id)
+        if self.employee_id is not None:
+            conditions.append(AccessEvent.employee_id == self.employee_id)
+        if self.decision is not None:
+            conditions.append(AccessEvent.decision == self.decision)
+        if self.since is not None:
+            conditions.append(AccessEvent.time >= self.since)
+        if self.until is not None:
+            conditions.append(AccessEvent.time < self.until)
+        return conditions
+
+
+@dataclass(frozen=True)
 class Owner:
     """Whom a template belongs to."""
 
@@ -269,9 +294,11 @@ class Database:
         with self.session() as session:
             session.add(AccessEvent(**asdict(record)))
 
-    def events(self, limit: int = 100) -> list[AccessEventRecord]:
-        """The latest access events, newest first."""
+    def events(self, limit: int = 100, where: EventFilter | None = None) -> list[AccessEventRecord]:
+        """The latest access events, newest first, optionally only those `where` selects."""
         query = select(AccessEvent).order_by(AccessEvent.time.desc(), AccessEvent.id.desc()).limit(limit)
+        for condition in (where or EventFilter()).conditions():
+            query = query.where(condition)
         with self.session() as session:
             return [
                 AccessEventRecord(e.time, e.gate_id, e.employee_id, e.score, e.decision, e.reason)  # type: ignore[arg-type]

@@ -1,0 +1,83 @@
+"""`facegate events`: the access log, filtered, as a table, CSV or JSON (to the screen or a file)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facegate.context import AppContext
+from gate.errors import FaceGateError
+from gate.store import AccessEventRecord, EventFilter
+
+FORMATS = ("table", "csv", "json")
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    """An ISO date or time (UTC unless it says otherwise), or None."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FaceGateError(
+            f"{option} {text!r}: expected an ISO date or time, e.g. 2026-11-29 or 2026-11-29T08:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def render(events: list[AccessEventRecord], fmt: str) -> str:
+    """The events in one of FORMATS."""
+    rows = [asdict(e) | {"time": e.time.isoformat()} for e in events]
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(AccessEventRecord.__dataclass_fields__), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().rstrip("\n")
+    lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} score"]
+    for e in events:
+        score = "" if e.score is None else f"{e.score:.3f}"
+        lines.append(
+            f"{e.time:%Y-%m-%d %H:%M:%S}  {e.gate_id:12} {e.decision:8} {e.reason:16} {e.employee_id or '-':12} {score}"
+        )
+    return "\n".join(lines)
+
+
+def events(
+    ctx: typer.Context,
+    gate: Annotated[str | None, typer.Option(help="Only this gate's events.")] = None,
+    person: Annotated[str | None, typer.Option(help="Only this employee id's events.")] = None,
+    decision: Annotated[str | None, typer.Option(help="granted or denied.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this ISO date/time on (UTC unless given).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this ISO date/time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of the screen.")] = None,
+) -> None:
+    """The access log: every door decision with its gate, person, score and reason, newest first."""
+    if fmt not in FORMATS:
+        raise FaceGateError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if decision not in (None, "granted", "denied"):
+        raise FaceGateError(f"--decision must be granted or denied, got {decision!r}")
+    where = EventFilter(gate, person, decision, _moment(since, "--since"), _moment(until, "--until"))  # type: ignore[arg-type]
+    context: AppContext = ctx.obj
+    text = render(context.database.events(limit, where), fmt)
+    if out is None:
+        typer.echo(text)
+        return
+    out.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"{out}: written")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command to the main app."""
+    app.command("events")(events)
