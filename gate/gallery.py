@@ -6,11 +6,13 @@ open both are checked against the database and the index is rebuilt from it when
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".json"
+STALE_TEMP_S = 600  # a temporary file this old is left over from a crash, not another process's write in progress
 SEARCH_DEPTH = 8  # templates looked at per wanted person: a person may have several close templates
 
 
@@ -109,6 +112,7 @@ class Gallery:
     ) -> Gallery:
         """Load the saved index if it agrees with the database, else rebuild it from the database and save."""
         gallery = cls(database, settings, index_path, model_id, embedding_size, scorer)
+        gallery._remove_stale_temp_files()
         owners = database.template_owners(model_id)
         problem = gallery._load(owners)
         if problem is None:
@@ -138,6 +142,18 @@ class Gallery:
         self._means = None
         log.info("gallery reloaded: %d templates", len(self))
         return True
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete what a crash between writing and moving into place left behind (`_write_atomic`'s temp files)."""
+        now = time.time()
+        for name in (self.index_path.name, self.sidecar_path.name):
+            for temp in self.index_path.parent.glob(f"{glob.escape(name)}.*.tmp"):
+                try:
+                    if now - temp.stat().st_mtime > STALE_TEMP_S:
+                        temp.unlink()
+                        log.info("removed %s, left over from an interrupted save", temp)
+                except OSError:
+                    pass  # gone already, or not ours to remove
 
     def _sidecar_stamp(self) -> int | None:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +301,18 @@ def test_an_index_from_another_database_with_the_same_ids_is_rebuilt_and_the_str
     assert gallery.search(ours[:1])[0].score == pytest.approx(1.0, abs=1e-5)
     reopened = Gallery.open(site["ours"], GallerySettings(), tmp_path / "ours" / "gallery.faiss", "m1", DIM)
     assert reopened.search(theirs[:1])[0].score == pytest.approx(stranger.score, abs=1e-6)  # the rebuilt one saved
+
+
+def test_temp_files_left_by_a_crash_are_removed_on_open_but_not_a_write_in_progress(
+    db: Database, tmp_path: Path
+) -> None:
+    """Issue 14, 7: leftover `*.tmp` files after a crash were never cleaned."""
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    stale, fresh = folder / "gallery.faiss.abc123.tmp", folder / "gallery.faiss.json.def456.tmp"
+    for temp in (stale, fresh):
+        temp.write_bytes(b"half-written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    _open(db, tmp_path)
+    assert not stale.exists() and fresh.exists()  # a recent one may belong to another process still writing
