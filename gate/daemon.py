@@ -190,6 +190,7 @@ class GateLoop:
             score=decision.score,
             decision=outcome,
             reason=reason,
+            candidate_id=decision.nearest,
         )
         try:
             self.database.record_event(record)

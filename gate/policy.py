@@ -46,6 +46,7 @@ class Decision:
     score: float | None
     employee_id: str | None = None
     name: str | None = None
+    nearest: str | None = None  # a denial's best-scoring enrolled person (its score is `score`), for the record
 
     @property
     def granted(self) -> bool:
@@ -159,7 +160,8 @@ class Policy:
         if forget:
             self._tracks.pop(track_id, None)
             self._decided.add(track_id)
-        score = winner.score if winner is not None else _best_score(state)
+        nearest = _best_match(state) if winner is None else None
+        score = winner.score if winner is not None else (nearest.score if nearest is not None else None)
         decision = Decision(
             track_id=track_id,
             verdict=verdict,
@@ -168,6 +170,7 @@ class Policy:
             score=score,
             employee_id=winner.employee_id if winner is not None else None,
             name=winner.name if winner is not None else None,
+            nearest=nearest.employee_id if nearest is not None else None,
         )
         log.info(
             "track %d: %s (%s) score %s after %d frames",
@@ -186,6 +189,7 @@ def _denial(state: _TrackState) -> Verdict:
     return Verdict.BELOW_THRESHOLD
 
 
-def _best_score(state: _TrackState) -> float | None:
-    scores = [match.score for match, _ in state.window if match is not None]
-    return max(scores) if scores else None
+def _best_match(state: _TrackState) -> Candidate | None:
+    """The best-scoring match in the track's window (the first of equals), or None."""
+    matches = [match for match, _ in state.window if match is not None]
+    return max(matches, key=lambda match: match.score) if matches else None

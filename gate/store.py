@@ -121,6 +121,8 @@ class AccessEvent(Base):
     score: Mapped[float | None] = mapped_column(Float)
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(100))
+    # a denial's nearest enrolled person (its best-scoring match), for audits; None for grants and unknown faces
+    candidate_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):
@@ -148,6 +150,7 @@ class AccessEventRecord:
     score: float | None
     decision: Decision
     reason: str
+    candidate_id: str | None = None  # a denial's nearest enrolled person (`score` is theirs)
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,7 @@ class Database:
             query = query.where(condition)
         with self.session() as session:
             return [
-                AccessEventRecord(e.time, e.gate_id, e.employee_id, e.score, e.decision, e.reason)  # type: ignore[arg-type]
+                AccessEventRecord(e.time, e.gate_id, e.employee_id, e.score, e.decision, e.reason, e.candidate_id)  # type: ignore[arg-type]
                 for e in session.scalars(query)
             ]
 

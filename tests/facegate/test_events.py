@@ -58,7 +58,8 @@ def test_events_newest_first_filtered_by_person_decision_gate_and_time(config: P
 def test_events_export_to_a_file_and_bad_options_are_one_line(config: Path, tmp_path: Path) -> None:
     out = tmp_path / "log.csv"
     assert "written" in run(config, "--format", "csv", "--out", str(out))
-    assert out.read_text(encoding="utf-8").splitlines()[0] == "time,gate_id,employee_id,score,decision,reason"
+    header = out.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "time,gate_id,employee_id,score,decision,reason,candidate_id"
     for args, message in [
         (["--since", "yesterday"], "--since 'yesterday': expected an ISO date"),
         (["--format", "xml"], "--format must be one of table, csv, json"),

@@ -176,3 +176,15 @@ def test_a_door_that_did_not_open_is_recorded_as_such_not_as_a_grant(tmp_path, e
     assert [d.verdict for d in summary.decisions][0] == Verdict.GRANTED and len(doors.opened) == 1
     events = sorted((e.decision, e.reason) for e in database.events(limit=100))
     assert ("denied", DOOR_FAILED) in events and ("granted", "GRANTED") not in events
+
+
+def test_a_denial_records_the_nearest_enrolled_person_and_their_score(tmp_path, embedder, pipeline, people, video):
+    """Issue 14, 3: denied events now name their nearest candidate (with its score), for audits."""
+    settings = gate_settings(tmp_path, threshold=0.99999)  # nobody passes: every track is denied below it
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), VideoFileSource(video[0]), Doors())
+    events = database.events(limit=100)
+    assert events and len(events) == len(summary.decisions)
+    assert all(e.decision == "denied" and e.reason == "BELOW_THRESHOLD" for e in events)
+    assert all(e.candidate_id == "e1" and e.employee_id is None and e.score is not None for e in events)
