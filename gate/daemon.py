@@ -235,6 +235,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
 def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
     """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision opens the door (grants) and
     is recorded as an access event. `annotate`: also write the frames with boxes, names and scores there."""
+    runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
     loop = GateLoop(runtime, actuator)
     video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
     log.info(

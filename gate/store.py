@@ -191,6 +191,8 @@ def _sqlite_file(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
+    if parsed.database.startswith("file:"):  # a SQLite URI (mode=ro...): SQLite opens it as it says, we create nothing
+        return None
     return Path(parsed.database)
 
 
@@ -290,6 +292,19 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
             yield session
+
+    def check_writable(self) -> None:
+        """Refuse in one line when an access event could not be written (a read-only file or server, a full
+        disk...): an insert is tried and rolled back."""
+        probe = AccessEvent(time=utcnow(), gate_id="-", employee_id=None, score=None, decision="denied", reason="-")
+        try:
+            with self.engine.connect() as connection, Session(connection) as session:
+                session.add(probe)
+                session.flush()
+                session.rollback()
+        except SQLAlchemyError as error:
+            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise FaceGateError(f"cannot record access events in {self.url}: {detail}") from None
 
     def record_event(self, record: AccessEventRecord) -> None:
         if record.decision not in ("granted", "denied"):

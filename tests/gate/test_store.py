@@ -177,3 +177,15 @@ def test_a_removed_persons_face_data_leaves_the_database_file(tmp_path: Path) ->
     db.close()
     data = path.read_bytes()
     assert embedding not in data and crop not in data
+
+
+def test_a_database_that_cannot_take_an_event_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Issue 14, 3: with the database unwritable the gate started, opened the door and lost the event. The check
+    the gate now runs at start, on a SQLite file opened read-only (this machine's root may write any file)."""
+    path = tmp_path / "gate.db"
+    Database(f"sqlite:///{path}").close()
+    Database(f"sqlite:///{path}").check_writable()  # a writable one passes
+    read_only = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(FaceGateError, match="cannot record access events in .*readonly") as error:
+        read_only.check_writable()
+    assert "\n" not in str(error.value) and read_only.events() == []
