@@ -16,7 +16,6 @@ from gate.gallery import Match
 from gate.model_card import CALIBRATED_FARS, ModelCard
 from gate.policy import Policy, Verdict, threshold_for
 
-FAR_KEYS = CALIBRATED_FARS  # the card's calibrated thresholds looked at
 NO_FACE = "NO_USABLE_FACE"  # a walk none of whose tracks had a usable frame: failure to acquire
 
 
@@ -229,7 +228,7 @@ def stray_grants(truths: Sequence[Truth], recording: Recording, decisions: dict[
 def threshold_grid(card: ModelCard, decision: DecisionSettings) -> list[tuple[str, float]]:
     """The card's thresholds at FAR 1e-2, 1e-3, 1e-4 and the configured one, labelled, lowest first."""
     configured = threshold_for(decision, card)
-    grid = [(f"FAR {key}", card.thresholds[key]) for key in FAR_KEYS if key in card.thresholds]
+    grid = [(f"FAR {key}", card.thresholds[key]) for key in CALIBRATED_FARS if key in card.thresholds]
     labelled = [(f"{label} (configured)" if value == configured else label, value) for label, value in grid]
     if all(value != configured for _, value in grid):
         labelled.append(("configured", configured))

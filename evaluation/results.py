@@ -8,6 +8,11 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 
+def field_values(result: object, leave_out: tuple[str, ...] = ()) -> dict:
+    """A result's fields by name, in declaration order (the published key order), without copying them."""
+    return {f.name: getattr(result, f.name) for f in fields(result) if f.name not in leave_out}  # type: ignore[arg-type]
+
+
 @dataclass
 class VerificationMetrics:
     """Verification of scored pairs: k-fold accuracy, AUC, EER, and TAR with its threshold at each reported FAR.
@@ -47,7 +52,7 @@ class IdentificationResult:
     gallery_sizes: dict[str, dict]
 
     def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return field_values(self)
 
 
 @dataclass
@@ -66,7 +71,7 @@ class VerificationResult(ScoredPairs):
 
     def to_json(self) -> dict:
         """Every field but the raw arrays, the optional parts only when present, in the published order."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "labels")}
+        out = field_values(self, leave_out=("scores", "labels"))
         if self.confidence_intervals is None:
             del out["confidence_intervals"]
         if self.identification is None:
@@ -91,7 +96,7 @@ class GateReport:
     walks_at_configured: list[dict]
 
     def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return field_values(self)
 
 
 @dataclass
@@ -108,4 +113,4 @@ class StudyResult:
     warning: str | None
 
     def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return field_values(self)

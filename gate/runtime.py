@@ -6,6 +6,7 @@ Enrolment, the daemon, the demo and the evaluations take one `Runtime` instead o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from gate.config import Settings
 from gate.embedder import Embedder
@@ -42,7 +43,8 @@ class Runtime:
         self.database.close()
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """The configured model ([model] path, device, flip averaging)."""
+def load_embedder(settings: Settings, card: Path | None = None) -> Embedder:
+    """The configured model ([model] path), or the model of `card`, on the configured device and flip averaging."""
     model = settings.model
-    return Embedder(locate_card(model.path, settings.base_dir), device=model.device, flip=model.flip_average)
+    card = card or locate_card(model.path, settings.base_dir)
+    return Embedder(card, device=model.device, flip=model.flip_average)

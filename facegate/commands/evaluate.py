@@ -14,12 +14,13 @@ from evaluation.model_eval import EvaluationSpec, evaluate_model
 from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
 from evaluation.report import write_report
 from evaluation.results import VerificationResult
-from evaluation.verification import REPORT_FARS, check_pairs, write_json
+from evaluation.verification import REPORT_FARS, write_json
 from facegate.config_file import write_threshold
 from facegate.context import AppContext
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.pipeline import FacePipeline
+from gate.runtime import load_embedder
 from training.metrics import allowed_false_accepts
 
 
@@ -112,7 +113,6 @@ def evaluate(
     )  # fmt: skip
     pairs = spec.pairs()
     embedder, pipeline = _model(context, model)
-    check_pairs(pairs, images)
     if write_threshold_far is not None:  # refuse before minutes of embedding, not after
         _check_calibration(context, embedder, sum(not p.same for p in pairs), write_threshold_far)
     result = evaluate_model(spec, pairs, pipeline, embedder, context.settings.gallery.match)
@@ -127,7 +127,7 @@ def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeli
     if card is None:
         return context.embedder, context.pipeline
     settings = context.settings
-    embedder = Embedder(card, device=settings.model.device, flip=settings.model.flip_average)
+    embedder = load_embedder(settings, card)
     return embedder, FacePipeline(settings.detector, settings.quality, template=embedder.template)
 
 

@@ -16,8 +16,8 @@ from tqdm import tqdm
 from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
 from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
 from facegate.context import AppContext
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
+from gate.runtime import load_embedder
 from training.datasets import dataset_root, lfw_images
 
 QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
@@ -66,10 +66,7 @@ def evaluate_gate_command(
     lfw_dir, people_file = lfw_images(root), root / "lfw" / "peopleDevTest.txt"
     if not lfw_dir.is_dir():
         raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
-    if model is None:
-        embedder = context.embedder
-    else:
-        embedder = Embedder(model, device=settings.model.device, flip=settings.model.flip_average)
+    embedder = context.embedder if model is None else load_embedder(settings, model)
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
