@@ -75,6 +75,29 @@ class DecisionSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///data/facegate.db"
+    # decisions the database cannot take right now are appended (fsynced) here and replayed when it is back
+    journal_path: str = "data/events.journal"
+
+
+class CardSettings(_Section):
+    """Card + face: a badge reader claims an identity and the gate verifies the face 1:1 against that person."""
+
+    claims: Literal["off", "stdin", "http"] = "off"  # off: face only (1:N against everyone)
+    listen: str = Field("127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")  # http: host:port of POST /claim
+    timeout_s: float = Field(10.0, gt=0, le=300)  # a claim not matched by a face within this time expires
+
+
+class LivenessSettings(_Section):
+    """A passive multi-frame motion test over each face track (off unless measured to work: docs/liveness.md)."""
+
+    enabled: bool = False
+
+
+class EncryptionSettings(_Section):
+    """Templates and stored face crops encrypted at rest with a key from a file or an environment variable."""
+
+    key_file: str = ""  # a file holding the key (`facegate keys new` writes one)
+    key_env: str = ""  # or the name of an environment variable holding it
 
 
 class GallerySettings(_Section):
@@ -111,6 +134,9 @@ class Settings(_Section):
     model: ModelSettings = ModelSettings()
     decision: DecisionSettings = DecisionSettings()
     database: DatabaseSettings = DatabaseSettings()
+    card: CardSettings = CardSettings()
+    liveness: LivenessSettings = LivenessSettings()
+    encryption: EncryptionSettings = EncryptionSettings()
     gallery: GallerySettings = GallerySettings()
     actuator: ActuatorSettings = ActuatorSettings()
     logging: LoggingSettings = LoggingSettings()
