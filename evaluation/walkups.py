@@ -218,7 +218,9 @@ def walkup_settings(settings: Settings, out: Path, database_file: str = "gate.db
     """The user's settings with a fresh database and gallery in `out`, and no search for faces too small to pass the
     quality gate (WALKUP_MIN_FACE_PX)."""
     gallery = settings.gallery.model_copy(update={"index_path": str((out / "gallery.faiss").resolve())})
-    database = DatabaseSettings(url=f"sqlite:///{(out / database_file).resolve()}")
+    database = DatabaseSettings(
+        url=f"sqlite:///{(out / database_file).resolve()}", journal_path=str((out / "events.journal").resolve())
+    )
     detector = settings.detector.model_copy(
         update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
     )

@@ -1,4 +1,5 @@
-"""Actuators open the door on a grant: log, run a command or POST JSON; failures are logged, never raised."""
+"""Actuators open the door on a grant: log, run a command or POST JSON; each says what happened (opened, failed,
+timed out); failures are logged, never raised."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from gate.config import ActuatorSettings
@@ -27,16 +29,24 @@ class DoorRequest:
     score: float
 
 
+class DoorOutcome(StrEnum):
+    """What the actuator reported; the access event keeps it (only OPENED is a grant)."""
+
+    OPENED = "opened"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
 class Actuator(Protocol):
-    def open(self, request: DoorRequest) -> bool:
-        """Open the door; True when the actuator reports success."""
+    def open(self, request: DoorRequest) -> DoorOutcome:
+        """Open the door and say what happened."""
         ...
 
 
 class LogActuator:
     """Only logs the grant (the default; for trials and for doors driven by reading the event table)."""
 
-    def open(self, request: DoorRequest) -> bool:
+    def open(self, request: DoorRequest) -> DoorOutcome:
         log.info(
             "door %s opens for %s (%s), score %.3f",
             request.gate_id,
@@ -44,7 +54,7 @@ class LogActuator:
             request.person_id,
             request.score,
         )
-        return True
+        return DoorOutcome.OPENED
 
 
 class ShellActuator:
@@ -63,21 +73,21 @@ class ShellActuator:
             out.append(arg)
         return out
 
-    def open(self, request: DoorRequest) -> bool:
+    def open(self, request: DoorRequest) -> DoorOutcome:
         argv = self.argv(request)
         try:
             result = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired:
             log.error("actuator command %s did not finish within %.1f s", argv[0], self.timeout_s)
-            return False
+            return DoorOutcome.TIMED_OUT
         except OSError as error:
             log.error("actuator command %s could not run: %s", argv[0], error)
-            return False
+            return DoorOutcome.FAILED
         if result.returncode != 0:
             stderr = result.stderr.decode(errors="replace").strip()[-200:]
             log.error("actuator command %s exited with %d: %s", argv[0], result.returncode, stderr)
-            return False
-        return True
+            return DoorOutcome.FAILED
+        return DoorOutcome.OPENED
 
 
 class HttpActuator:
@@ -87,7 +97,7 @@ class HttpActuator:
         self.url = settings.url
         self.timeout_s = settings.timeout_s
 
-    def open(self, request: DoorRequest) -> bool:
+    def open(self, request: DoorRequest) -> DoorOutcome:
         body = json.dumps(asdict(request)).encode()
         http_request = urllib.request.Request(
             self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
@@ -97,11 +107,17 @@ class HttpActuator:
                 status = response.status
         except urllib.error.HTTPError as error:
             log.error("actuator %s answered %d %s", self.url, error.code, error.reason)
-            return False
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            return DoorOutcome.FAILED
+        except TimeoutError:
+            log.error("actuator %s did not answer within %.1f s", self.url, self.timeout_s)
+            return DoorOutcome.TIMED_OUT
+        except (urllib.error.URLError, OSError) as error:
+            if isinstance(getattr(error, "reason", None), TimeoutError):
+                log.error("actuator %s did not answer within %.1f s", self.url, self.timeout_s)
+                return DoorOutcome.TIMED_OUT
             log.error("actuator %s unreachable: %s", self.url, getattr(error, "reason", error))
-            return False
-        return 200 <= status < 300
+            return DoorOutcome.FAILED
+        return DoorOutcome.OPENED if 200 <= status < 300 else DoorOutcome.FAILED
 
 
 ACTUATORS: dict[str, Callable[[ActuatorSettings], Actuator]] = {

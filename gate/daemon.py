@@ -12,19 +12,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+from uuid import uuid4
 
 import numpy as np
-from sqlalchemy.exc import SQLAlchemyError
 
-from gate.actuators import Actuator, DoorRequest
+from gate.actuators import Actuator, DoorOutcome, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
 from gate.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
+from gate.event_log import EventLog
 from gate.gallery import Match
 from gate.pipeline import FaceCrop
 from gate.policy import Decision, Policy
 from gate.runtime import Runtime
 from gate.sources import Frame, FrameSource
-from gate.store import AccessEventRecord
+from gate.store import AccessEventRecord, DoorReport
 from gate.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class GateLoop:
         settings = self.settings = runtime.settings
         self.observer = observer
         self.pipeline, self.embedder, self.gallery = runtime.pipeline, runtime.embedder, runtime.gallery
-        self.database, self.actuator = runtime.database, actuator
+        self.actuator = actuator
+        self.events = EventLog(runtime.database, settings.resolve(settings.database.journal_path))
         self.tracker = Tracker(settings.decision.track_timeout_s)
         self.track_embeddings = TrackEmbeddings(settings.decision.track_embedding)
         self.policy = Policy(settings.decision, runtime.threshold, self._clock)
@@ -105,6 +107,8 @@ class GateLoop:
         self.processed += 1
         if frame.time - self._last_refresh >= GALLERY_REFRESH_S:
             self.gallery.refresh()
+            if self.events.journal.pending():
+                self.events.replay()
             self._last_refresh = frame.time
         crops = self.pipeline.process(frame.image)
         update = self.tracker.update([crop.face.box for crop in crops], frame.time)
@@ -173,29 +177,35 @@ class GateLoop:
             del self.reports[next(iter(self.reports))]
 
     def _act(self, decision: Decision) -> None:
+        """Record the decision (database or journal) before the door opens, then record what the door did."""
         report = self.reports[decision.track_id]
         report.decision, report.decision_frame = decision, min(self._frame_index, report.last_frame)
         self.decisions.append(decision)
         gate_id = self.settings.camera.gate_id
-        outcome, reason = decision.decision, str(decision.verdict)
-        if decision.granted and decision.employee_id is not None:
-            request = DoorRequest(gate_id, decision.employee_id, decision.name or "", decision.score or 0.0)
-            if not self.actuator.open(request):  # a door that did not open is not a grant, on the record either
-                log.error("door %s did not open for %s: the actuator failed", gate_id, decision.employee_id)
-                outcome, reason = "denied", DOOR_FAILED
+        opens = decision.granted and decision.employee_id is not None
         record = AccessEventRecord(
             time=datetime.now(UTC),
             gate_id=gate_id,
             employee_id=decision.employee_id,
             score=decision.score,
-            decision=outcome,
-            reason=reason,
+            decision=decision.decision,
+            reason=str(decision.verdict),
             candidate_id=decision.nearest,
+            event_uid=uuid4().hex,
+            door="pending" if opens else None,
         )
-        try:
-            self.database.record_event(record)
-        except SQLAlchemyError as error:
-            log.error("access event of track %d not recorded: %s", decision.track_id, error)
+        recorded = self.events.record(record)
+        if not opens:
+            return
+        if not recorded:
+            log.critical("door %s kept shut for %s: the decision could not be recorded", gate_id, decision.employee_id)
+            return
+        request = DoorRequest(gate_id, decision.employee_id or "", decision.name or "", decision.score or 0.0)
+        door = self.actuator.open(request)
+        final = ("granted", record.reason) if door is DoorOutcome.OPENED else ("denied", DOOR_FAILED)
+        if door is not DoorOutcome.OPENED:  # a door that did not open is not a grant, on the record either
+            log.error("door %s did not open for %s: the actuator %s", gate_id, decision.employee_id, door)
+        self.events.record(DoorReport(record.event_uid or "", str(door), *final))
 
     def _overlay(self, track_id: int, crop: FaceCrop) -> Overlay:
         report = self.reports[track_id]
@@ -237,6 +247,7 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
     is recorded as an access event. `annotate`: also write the frames with boxes, names and scores there."""
     runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
     loop = GateLoop(runtime, actuator)
+    loop.events.replay()  # decisions journalled while the database was away, last time
     video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
     log.info(
         "gate %s watching %s (threshold %.3f)",

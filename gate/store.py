@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -33,6 +33,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -123,6 +124,10 @@ class AccessEvent(Base):
     reason: Mapped[str] = mapped_column(String(100))
     # a denial's nearest enrolled person (its best-scoring match), for audits; None for grants and unknown faces
     candidate_id: Mapped[str | None] = mapped_column(String(64))
+    # unique per decision: a journal replayed twice (a crash between commit and truncation) adds nothing twice
+    event_uid: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    door: Mapped[str | None] = mapped_column(String(16))  # what the actuator reported; "pending" until it has
+    claimed_id: Mapped[str | None] = mapped_column(String(64))  # card + face: the identity the badge claimed
 
 
 class AuditEntry(Base):
@@ -151,6 +156,19 @@ class AccessEventRecord:
     decision: Decision
     reason: str
     candidate_id: str | None = None  # a denial's nearest enrolled person (`score` is theirs)
+    event_uid: str | None = None  # unique per decision (the gate sets it; older events have none)
+    door: str | None = None  # the actuator's report: "pending", "opened", "failed", "timed_out"; None: no door
+    claimed_id: str | None = None  # card + face: who the badge said it was
+
+
+@dataclass(frozen=True)
+class DoorReport:
+    """What the door did after a decision was recorded: the event's final decision, reason and door state."""
+
+    event_uid: str
+    door: str
+    decision: Decision
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -307,10 +325,30 @@ class Database:
             raise FaceGateError(f"cannot record access events in {self.url}: {detail}") from None
 
     def record_event(self, record: AccessEventRecord) -> None:
-        if record.decision not in ("granted", "denied"):
-            raise ValueError(f"decision must be 'granted' or 'denied', got {record.decision!r}")
+        self.record_events([record], [])
+
+    def record_events(self, records: Sequence[AccessEventRecord], reports: Sequence[DoorReport]) -> int:
+        """Add the events not already recorded (by event_uid), then apply the door reports, in one transaction;
+        returns how many events were added."""
+        for record in records:
+            if record.decision not in ("granted", "denied"):
+                raise ValueError(f"decision must be 'granted' or 'denied', got {record.decision!r}")
+        uids = [record.event_uid for record in records if record.event_uid is not None]
         with self.session() as session:
-            session.add(AccessEvent(**asdict(record)))
+            known = set()
+            for chunk in range(0, len(uids), IN_CHUNK):
+                wanted = uids[chunk : chunk + IN_CHUNK]
+                known |= set(session.scalars(select(AccessEvent.event_uid).where(AccessEvent.event_uid.in_(wanted))))
+            new = [record for record in records if record.event_uid is None or record.event_uid not in known]
+            session.add_all(AccessEvent(**asdict(record)) for record in new)
+            session.flush()
+            for report in reports:
+                session.execute(
+                    update(AccessEvent)
+                    .where(AccessEvent.event_uid == report.event_uid)
+                    .values(door=report.door, decision=report.decision, reason=report.reason)
+                )
+        return len(new)
 
     def events(self, limit: int = 100, where: EventFilter | None = None) -> list[AccessEventRecord]:
         """The latest access events, newest first, optionally only those `where` selects."""
@@ -319,7 +357,18 @@ class Database:
             query = query.where(condition)
         with self.session() as session:
             return [
-                AccessEventRecord(e.time, e.gate_id, e.employee_id, e.score, e.decision, e.reason, e.candidate_id)  # type: ignore[arg-type]
+                AccessEventRecord(
+                    e.time,
+                    e.gate_id,
+                    e.employee_id,
+                    e.score,
+                    e.decision,  # type: ignore[arg-type]
+                    e.reason,
+                    e.candidate_id,
+                    e.event_uid,
+                    e.door,
+                    e.claimed_id,
+                )
                 for e in session.scalars(query)
             ]
 

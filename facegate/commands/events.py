@@ -14,6 +14,7 @@ import typer
 
 from facegate.context import AppContext
 from gate.errors import FaceGateError
+from gate.event_log import Journal
 from gate.store import AccessEventRecord, EventFilter
 
 FORMATS = ("table", "csv", "json")
@@ -43,12 +44,13 @@ def render(events: list[AccessEventRecord], fmt: str) -> str:
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue().rstrip("\n")
-    lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} score"]
+    lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} {'door':9} score"]
     for e in events:
         score = "" if e.score is None else f"{e.score:.3f}"
-        lines.append(
-            f"{e.time:%Y-%m-%d %H:%M:%S}  {e.gate_id:12} {e.decision:8} {e.reason:16} {e.employee_id or '-':12} {score}"
-        )
+        who = e.employee_id or (f"({e.candidate_id})" if e.candidate_id else "-")
+        door = e.door or "-"
+        when = f"{e.time:%Y-%m-%d %H:%M:%S}"
+        lines.append(f"{when}  {e.gate_id:12} {e.decision:8} {e.reason:16} {who:12} {door:9} {score}")
     return "\n".join(lines)
 
 
@@ -71,6 +73,9 @@ def events(
     where = EventFilter(gate, person, decision, _moment(since, "--since"), _moment(until, "--until"))  # type: ignore[arg-type]
     context: AppContext = ctx.obj
     text = render(context.database.events(limit, where), fmt)
+    journal = Journal(context.settings.resolve(context.settings.database.journal_path))
+    if journal.pending():
+        typer.echo(f"note: decisions the database could not take wait in {journal.path} (the gate adds them)", err=True)
     if out is None:
         typer.echo(text)
         return

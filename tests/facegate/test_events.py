@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from facegate.cli import app
 from gate.errors import FaceGateError
+from gate.event_log import Journal
 from gate.store import AccessEventRecord, Database
 
 
@@ -59,7 +60,7 @@ def test_events_export_to_a_file_and_bad_options_are_one_line(config: Path, tmp_
     out = tmp_path / "log.csv"
     assert "written" in run(config, "--format", "csv", "--out", str(out))
     header = out.read_text(encoding="utf-8").splitlines()[0]
-    assert header == "time,gate_id,employee_id,score,decision,reason,candidate_id"
+    assert header == "time,gate_id,employee_id,score,decision,reason,candidate_id,event_uid,door,claimed_id"
     for args, message in [
         (["--since", "yesterday"], "--since 'yesterday': expected an ISO date"),
         (["--format", "xml"], "--format must be one of table, csv, json"),
@@ -67,3 +68,11 @@ def test_events_export_to_a_file_and_bad_options_are_one_line(config: Path, tmp_
     ]:
         with pytest.raises(FaceGateError, match=message):
             run(config, *args)
+
+
+def test_events_says_when_decisions_wait_in_the_journal(config: Path, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "events.journal")
+    journal.append(AccessEventRecord(datetime.now(UTC), "front", "E3", 0.9, "granted", "GRANTED", event_uid="c" * 32))
+    config.write_text(config.read_text() + f'journal_path = "{journal.path}"\n', encoding="utf-8")
+    outcome = CliRunner().invoke(app, ["--config", str(config), "events"])
+    assert outcome.exit_code == 0 and "wait in" in outcome.output and str(journal.path) in outcome.output

@@ -175,7 +175,7 @@ def test_a_config_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_a_cuda_device_on_a_machine_without_one_is_one_line() -> None:
     """Issue 14, 7: `[model] device = "cuda"` without a GPU gave torch's RuntimeError traceback."""
-    with pytest.raises(FaceGateError, match=r'model.device = .cuda., but this machine has no usable CUDA GPU'):
+    with pytest.raises(FaceGateError, match=r"model.device = .cuda., but this machine has no usable CUDA GPU"):
         torch_device("cuda", "model.device")
     with pytest.raises(FaceGateError, match="detector.device = 'gpu7' is not a device"):
         torch_device("gpu7", "detector.device")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -11,17 +12,18 @@ import pytest
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.actuators import DoorRequest
+from gate.actuators import DoorOutcome, DoorRequest
 from gate.config import Settings, settings_from_dict
-from gate.daemon import DOOR_FAILED, run_gate
+from gate.daemon import DOOR_FAILED, GateLoop, run_gate
 from gate.embedder import Embedder
+from gate.event_log import EventLog
 from gate.gallery import Gallery
 from gate.imageio import load_image
 from gate.pipeline import FacePipeline
 from gate.policy import Verdict
 from gate.runtime import Runtime
 from gate.sources import Frame, VideoFileSource
-from gate.store import Database
+from gate.store import AccessEventRecord, Database
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
 
@@ -32,9 +34,9 @@ class Doors:
     def __init__(self) -> None:
         self.opened: list[DoorRequest] = []
 
-    def open(self, request: DoorRequest) -> bool:
+    def open(self, request: DoorRequest) -> DoorOutcome:
         self.opened.append(request)
-        return True
+        return DoorOutcome.OPENED
 
 
 def gate_settings(tmp_path: Path, **decision: float) -> Settings:
@@ -108,9 +110,9 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
     verdicts = [d.verdict for d in summary.decisions]
     assert verdicts == [Verdict.GRANTED, Verdict.COOLDOWN]
     assert [(r.person_id, r.name, r.gate_id) for r in doors.opened] == [("e1", name, "test-door")]
-    assert sorted((e.decision, e.reason, e.employee_id) for e in events) == [
-        ("denied", "COOLDOWN", "e1"),
-        ("granted", "GRANTED", "e1"),
+    assert sorted((e.decision, e.reason, e.employee_id, e.door) for e in events) == [
+        ("denied", "COOLDOWN", "e1", None),
+        ("granted", "GRANTED", "e1", "opened"),
     ]
     assert all(e.gate_id == "test-door" and e.score is not None for e in events)
     annotated = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
@@ -161,9 +163,9 @@ def test_run_gate_process_every_skips_frames(tmp_path, embedder, pipeline, video
 class StuckDoor(Doors):
     """An actuator whose door never opens (a relay that fails, a controller that times out)."""
 
-    def open(self, request: DoorRequest) -> bool:
+    def open(self, request: DoorRequest) -> DoorOutcome:
         super().open(request)
-        return False
+        return DoorOutcome.TIMED_OUT
 
 
 def test_a_door_that_did_not_open_is_recorded_as_such_not_as_a_grant(tmp_path, embedder, pipeline, people, video):
@@ -174,8 +176,8 @@ def test_a_door_that_did_not_open_is_recorded_as_such_not_as_a_grant(tmp_path, e
     doors = StuckDoor()
     summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), VideoFileSource(video[0]), doors)
     assert [d.verdict for d in summary.decisions][0] == Verdict.GRANTED and len(doors.opened) == 1
-    events = sorted((e.decision, e.reason) for e in database.events(limit=100))
-    assert ("denied", DOOR_FAILED) in events and ("granted", "GRANTED") not in events
+    events = sorted((e.decision, e.reason, e.door) for e in database.events(limit=100))
+    assert ("denied", DOOR_FAILED, "timed_out") in events and not any(e[0] == "granted" for e in events)
 
 
 def test_a_denial_records_the_nearest_enrolled_person_and_their_score(tmp_path, embedder, pipeline, people, video):
@@ -188,3 +190,39 @@ def test_a_denial_records_the_nearest_enrolled_person_and_their_score(tmp_path, 
     assert events and len(events) == len(summary.decisions)
     assert all(e.decision == "denied" and e.reason == "BELOW_THRESHOLD" for e in events)
     assert all(e.candidate_id == "e1" and e.employee_id is None and e.score is not None for e in events)
+
+
+def test_decisions_while_the_database_is_unwritable_are_journalled_then_replayed(
+    tmp_path, embedder, pipeline, people, video
+):
+    """Issue 14, 3: with the database unwritable the gate opened the door and lost the event. Now the decision
+    is fsynced to the journal before the door opens, and moved into the database once it takes writes again."""
+    settings = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=60.0)
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    read_only = Database(f"sqlite:///file:{tmp_path / 'gate.db'}?mode=ro&uri=true")  # SQLite itself refuses
+    path, walks = video
+    loop = GateLoop(Runtime(settings, embedder, pipeline, database, gallery), Doors())
+    loop.events.database = read_only  # unavailable from the start of the first walk ...
+    for frame in VideoFileSource(path).frames():
+        if frame.index == walks[0].last_frame + 1:
+            loop.events.database = database  # ... and back after it (the journal is replayed at the next tick)
+        loop.step(frame)
+    loop.finish()
+    assert [d.verdict for d in loop.decisions] == [Verdict.GRANTED, Verdict.COOLDOWN]
+    assert loop.events.journalled == 2 and loop.events.replayed == 1  # the grant and its door report
+    assert not loop.events.journal.pending()
+    events = sorted((e.decision, e.reason, e.door) for e in database.events(limit=100))
+    assert events == [("denied", "COOLDOWN", None), ("granted", "GRANTED", "opened")]
+
+
+def test_a_journal_left_by_a_previous_run_is_replayed_when_the_gate_starts(tmp_path, embedder, pipeline, video):
+    settings = gate_settings(tmp_path)
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    journal = EventLog(database, settings.resolve(settings.database.journal_path)).journal
+    left = AccessEventRecord(datetime.now(UTC), "test-door", "e9", 0.9, "granted", "GRANTED", event_uid="a" * 32)
+    journal.append(left)  # what a gate killed while the database was away leaves behind
+    source = StopsAt(VideoFileSource(video[0]), index=2)
+    run_gate(Runtime(settings, embedder, pipeline, database, gallery), source, Doors())
+    assert not journal.pending()
+    assert [(e.employee_id, e.event_uid) for e in database.events(limit=10)] == [("e9", "a" * 32)]

@@ -9,6 +9,7 @@ import pytest
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
+from gate.actuators import DoorOutcome
 from gate.config import Settings, settings_from_dict
 from gate.daemon import run_gate
 from gate.embedder import Embedder
@@ -115,9 +116,9 @@ def test_daemon_on_walk_up_video_opens_for_enrolled_not_for_stranger(
     class Doors:
         opened: list = []
 
-        def open(self, request) -> bool:  # noqa: ANN001
+        def open(self, request) -> DoorOutcome:  # noqa: ANN001
             self.opened.append(request)
-            return True
+            return DoorOutcome.OPENED
 
     doors = Doors()
     summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), VideoFileSource(video), doors)
