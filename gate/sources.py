@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from gate.errors import FaceGateError
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 15.0  # used when a source does not report its frame rate
+CLOSE_TIMEOUT_S = 5.0  # how long close() waits for a read in progress (a stalled stream blocks longer)
 
 
 @dataclass(frozen=True)
@@ -81,29 +83,86 @@ class VideoFileSource:
         self._capture.release()
 
 
-class LiveSource:
-    """A webcam (int index) or a stream URL; a lost stream is reopened with exponential backoff.
+class _NewestFrame:
+    """A one-slot mailbox between the reader thread and frames(): a new frame replaces one never taken."""
 
-    Opening fails with a FaceGateError at construction. Once running, a failed read is retried after
-    reconnect_initial_s, doubling up to reconnect_max_s; after max_reconnects failed attempts in a row
-    (0: never give up) the frames end. `time` is the monotonic clock.
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._newest: tuple[np.ndarray, float] | None = None  # (BGR image, monotonic capture time)
+        self._ended = False
+        self.replaced = 0  # frames replaced (or discarded at close) before anyone took them
+
+    def put(self, image: np.ndarray, captured: float) -> None:
+        with self._ready:
+            if self._newest is not None or self._ended:
+                self.replaced += 1
+            if self._ended:  # close() came during the read: the frame is never handed out
+                return
+            self._newest = (image, captured)
+            self._ready.notify_all()
+
+    def end(self, discard: bool) -> None:
+        """No more frames will come; `discard`: drop the one waiting too (else it can still be taken)."""
+        with self._ready:
+            if discard and self._newest is not None:
+                self.replaced += 1
+                self._newest = None
+            self._ended = True
+            self._ready.notify_all()
+
+    def take(self) -> tuple[np.ndarray, float] | None:
+        """The newest frame not yet taken, waiting for one; None once the frames have ended."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._newest is not None or self._ended)
+            newest, self._newest = self._newest, None
+            return newest
+
+
+class LiveSource:
+    """A webcam (int index) or a stream URL, read by a thread that keeps only the newest frame.
+
+    The reader thread reads the capture as fast as the camera delivers; `frames()` yields the newest frame not
+    yet yielded (waiting when there is none), so a gate slower than the camera decides on who stands at the door
+    now instead of falling behind. Frames read but never yielded are counted in `dropped`. `Frame.time` is the
+    monotonic time the frame was read; `Frame.index` counts the frames yielded (0, 1, 2, ... with no gaps, so
+    `process_every` means every n-th frame the gate is handed). Opening fails with a FaceGateError at
+    construction. A failed read is retried after reconnect_initial_s, doubling up to reconnect_max_s; after
+    max_reconnects failed attempts in a row (0: never give up) the frames end. `sleep` waits between attempts
+    (default: a wait that close() interrupts).
     """
 
     def __init__(
         self,
         target: int | str,
         camera: CameraSettings,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.target = target
         self.camera = camera
         self.description = f"camera {target}" if isinstance(target, int) else str(target)
-        self._sleep = sleep
-        self._capture = self._open()
-        if self._capture is None:
+        capture = self._open()
+        if capture is None:
             raise FaceGateError(f"cannot open {self.description}: check camera.source (index, URL, permissions)")
-        self.fps = _fps(self._capture)
+        self.fps = _fps(capture)
         self.reconnects = 0  # successful reopenings so far
+        self._yielded = 0
+        self._stop = threading.Event()
+        self._sleep = sleep if sleep is not None else self._stop.wait
+        self._newest = _NewestFrame()
+        self._reader = threading.Thread(
+            target=self._read_until_stopped, args=(capture,), name=f"LiveSource {self.description}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def dropped(self) -> int:
+        """Frames read from the camera and never yielded (replaced by a newer one, or left at close)."""
+        return self._newest.replaced
+
+    @property
+    def reading(self) -> bool:
+        """Whether the reader thread is still running."""
+        return self._reader.is_alive()
 
     def _open(self) -> cv2.VideoCapture | None:
         # OpenCV's backends print their own warnings for a camera that is not there; ours are logged instead
@@ -115,15 +174,25 @@ class LiveSource:
         return None
 
     def frames(self) -> Iterator[Frame]:
-        index = 0
-        while self._capture is not None:
-            ok, image = self._capture.read()
-            if ok:
-                yield Frame(index, time.monotonic(), _rgb(image))
-                index += 1
-            else:
-                self._capture.release()
-                self._capture = self._reconnect()
+        while (newest := self._newest.take()) is not None:
+            image, captured = newest
+            index, self._yielded = self._yielded, self._yielded + 1
+            yield Frame(index, captured, _rgb(image))
+
+    def _read_until_stopped(self, capture: cv2.VideoCapture | None) -> None:
+        """The reader thread: every frame into the one-slot mailbox; a lost stream reconnected or given up."""
+        try:
+            while capture is not None and not self._stop.is_set():
+                ok, image = capture.read()
+                if ok:
+                    self._newest.put(image, time.monotonic())
+                    continue
+                capture.release()
+                capture = self._reconnect()
+        finally:
+            if capture is not None:
+                capture.release()
+            self._newest.end(discard=self._stop.is_set())
 
     def _reconnect(self) -> cv2.VideoCapture | None:
         delay = self.camera.reconnect_initial_s
@@ -132,10 +201,13 @@ class LiveSource:
             attempt += 1
             log.warning("%s lost; reconnecting in %.1f s (attempt %d)", self.description, delay, attempt)
             self._sleep(delay)
+            if self._stop.is_set():
+                return None
             capture = self._open()
             if capture is not None:
-                ok, _ = capture.read()
+                ok, image = capture.read()
                 if ok:
+                    self._newest.put(image, time.monotonic())  # the probe is a frame like any other
                     self.reconnects += 1
                     log.info("%s reconnected", self.description)
                     return capture
@@ -145,9 +217,14 @@ class LiveSource:
         return None
 
     def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
+        """Stop the reader thread, wait for it and release the camera; safe to call twice."""
+        self._stop.set()
+        self._newest.end(discard=True)
+        if self._reader is threading.current_thread():
+            return
+        self._reader.join(CLOSE_TIMEOUT_S)
+        if self._reader.is_alive():
+            log.warning("%s: a read is still blocked; the camera is released when it returns", self.description)
 
 
 def open_source(spec: str, camera: CameraSettings) -> FrameSource:
