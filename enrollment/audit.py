@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gate.store import AuditEntry, Database
 
-ACTIONS = ("enrol", "photos_added", "remove", "reembed")
+ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt")
 
 
 def _actor() -> str:

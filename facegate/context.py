@@ -11,7 +11,7 @@ from gate.config import Settings
 from gate.embedder import Embedder
 from gate.gallery import Gallery, open_gallery
 from gate.pipeline import FacePipeline
-from gate.runtime import Runtime, load_embedder
+from gate.runtime import Runtime, load_embedder, open_database
 from gate.store import Database
 
 
@@ -33,7 +33,7 @@ class AppContext:
 
     @cached_property
     def database(self) -> Database:
-        return Database(self.settings.database_url)
+        return open_database(self.settings)
 
     @cached_property
     def gallery(self) -> Gallery:

@@ -1,7 +1,8 @@
 """The gallery: a FAISS inner-product index of enrolled templates, a cache rebuilt from the database.
 
 The index file is saved next to a JSON sidecar (model id, index kind, count, digest of the template ids); on
-open both are checked against the database and the index is rebuilt from it when they disagree.
+open both are checked against the database and the index is rebuilt from it when they disagree. When the database
+has a key, the index file is sealed with it too (gate/encryption.py): it holds the templates' vectors.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import faiss
 import numpy as np
 
 from gate.config import GallerySettings, Settings
+from gate.encryption import PREFIX
 from gate.errors import FaceGateError
 from gate.matching import mean_template
 from gate.scoring import Scorer
@@ -261,7 +263,7 @@ class Gallery:
         }
         try:
             self.index_path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.index_path, lambda temp: faiss.write_index(self._index, str(temp)))
+            _write_atomic(self.index_path, self._write_index)
             _write_atomic(self.sidecar_path, lambda temp: temp.write_text(json.dumps(sidecar, indent=2) + "\n"))
         except (OSError, RuntimeError) as error:
             raise FaceGateError(f"cannot write the gallery index {self.index_path}: {error}") from None
@@ -299,10 +301,9 @@ class Gallery:
         db_ids = np.array(sorted(owners), dtype=np.int64)
         if sidecar.get("count") != len(db_ids) or sidecar.get("ids_sha256") != ids_digest(db_ids):
             return f"saved with {sidecar.get('count')} templates, the database has {len(db_ids)} or others"
-        try:
-            index = faiss.read_index(str(self.index_path))
-        except RuntimeError as error:
-            return f"unreadable index file: {str(error).splitlines()[0]}"
+        index = self._read_index()
+        if isinstance(index, str):
+            return index
         if not isinstance(index, faiss.IndexIDMap2) or index.d != self.embedding_size:
             return "index file of another kind or dimension"
         if self.settings.kind == "hnsw":
@@ -317,6 +318,40 @@ class Gallery:
         if self.scorer.normalised and len(self):  # only then are the vectors read back (a large gallery is big)
             self._remember_stats(self._ids(), self._index.index.reconstruct_n(0, len(self)))
         return None
+
+    def _write_index(self, path: Path) -> None:
+        """The index to `path`: FAISS's own file, or its serialized bytes sealed when the database has a key."""
+        cipher = self.database.cipher
+        if cipher is None:
+            faiss.write_index(self._index, str(path))
+        else:
+            path.write_bytes(cipher.seal(faiss.serialize_index(self._index).tobytes()))
+
+    def _read_index(self) -> faiss.Index | str:
+        """The saved index, or why it cannot be used: sealed with another key (or with none configured), plain
+        while a key is configured (it is then rewritten sealed), or not an index file."""
+        cipher = self.database.cipher
+        try:
+            with self.index_path.open("rb") as handle:
+                sealed = handle.read(len(PREFIX)) == PREFIX
+            if cipher is None and not sealed:
+                return faiss.read_index(str(self.index_path))
+            data = self.index_path.read_bytes()
+        except (OSError, RuntimeError) as error:
+            return f"unreadable index file: {str(error).splitlines()[0]}"
+        if not sealed:
+            return "index file is not encrypted, and a key is configured"
+        if cipher is None:
+            log.warning("gallery index %s is encrypted and no key is configured", self.index_path)
+            return "index file is encrypted and no key is configured"
+        try:
+            data = cipher.unseal(data, f"gallery index {self.index_path}")
+            return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        except FaceGateError as error:
+            log.warning("%s; rebuilding it from the database", error)
+            return "index file sealed with another key"
+        except RuntimeError as error:
+            return f"unreadable index file: {str(error).splitlines()[0]}"
 
     def _content_problem(self, sidecar: dict, db_ids: np.ndarray) -> str | None:
         """Why the loaded vectors cannot be trusted, or None: they, the sidecar and the database's templates must

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gate.config import Settings
 from gate.embedder import Embedder
+from gate.encryption import load_cipher
 from gate.gallery import Gallery, open_gallery
 from gate.model_card import locate_card
 from gate.pipeline import FacePipeline
@@ -30,7 +31,7 @@ class Runtime:
         """Every part from the settings (the configured model unless `embedder`, the configured database unless
         `database`); the gallery is loaded, or rebuilt from the database."""
         embedder = embedder or load_embedder(settings)
-        database = database or Database(settings.database_url)
+        database = database or open_database(settings)
         pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
         return cls(settings, embedder, pipeline, database, open_gallery(database, settings, embedder))
 
@@ -41,6 +42,11 @@ class Runtime:
 
     def close(self) -> None:
         self.database.close()
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database ([database] url), its templates sealed with the configured key if one is set."""
+    return Database(settings.database_url, cipher=load_cipher(settings))
 
 
 def load_embedder(settings: Settings, card: Path | None = None) -> Embedder:

@@ -40,6 +40,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from gate.encryption import Cipher, is_sealed
 from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_HEADER = b"SQLite format 3\x00"
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps the number of bound parameters
 Decision = Literal["granted", "denied"]
+CIPHER_ATTRIBUTE = "facegate_cipher"  # set on each Database's engine dialect: the key travels with the database
 
 
 def utcnow() -> datetime:
@@ -69,6 +71,32 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class SealedBytes(TypeDecorator):
+    """Bytes sealed at rest when the Database has a cipher; plain rows still read (a site turning encryption on),
+    sealed rows without a key are one FaceGateError. plain_multiple: plain content's length is a multiple of it."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, plain_multiple: int = 1) -> None:
+        super().__init__()
+        self.plain_multiple = plain_multiple
+
+    def process_bind_param(self, value: bytes | None, dialect: object) -> bytes | None:
+        cipher: Cipher | None = getattr(dialect, CIPHER_ATTRIBUTE, None)
+        if value is None or cipher is None:
+            return value
+        return cipher.seal(value)
+
+    def process_result_value(self, value: bytes | None, dialect: object) -> bytes | None:
+        if value is None or not is_sealed(value, self.plain_multiple):
+            return value
+        cipher: Cipher | None = getattr(dialect, CIPHER_ATTRIBUTE, None)
+        if cipher is None:
+            raise FaceGateError("templates are encrypted: set encryption.key_file or key_env")
+        return cipher.unseal(value, "a stored template")
 
 
 class Base(DeclarativeBase):
@@ -96,13 +124,13 @@ class Template(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, native little-endian
+    embedding: Mapped[bytes] = mapped_column(SealedBytes(plain_multiple=4))  # float32, native little-endian
     embedding_size: Mapped[int]
     model_id: Mapped[str] = mapped_column(String(100), index=True)
     image_sha256: Mapped[str] = mapped_column(String(64))
     quality: Mapped[float] = mapped_column(Float)  # detector probability of the face
     source: Mapped[str] = mapped_column(String(255))  # the photo's file name
-    crop: Mapped[bytes | None] = mapped_column(LargeBinary)  # aligned crop, lossless WebP bytes
+    crop: Mapped[bytes | None] = mapped_column(SealedBytes())  # aligned crop, lossless WebP bytes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     person: Mapped[Person] = relationship(back_populates="templates")
 
@@ -282,9 +310,11 @@ def migrate(engine: Engine) -> None:
 
 
 class Database:
-    """Sessions over any SQLAlchemy URL; the schema is created or upgraded through Alembic on open."""
+    """Sessions over any SQLAlchemy URL; the schema is created or upgraded through Alembic on open. With a
+    cipher, templates' embeddings and crops are sealed on write and unsealed on read (gate/encryption.py)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cipher: Cipher | None = None) -> None:
+        self.cipher = cipher
         try:
             self.url = make_url(url).render_as_string(hide_password=True)
         except ArgumentError:
@@ -295,6 +325,7 @@ class Database:
             _create_private(path)
         try:
             self.engine = _build_engine(url)
+            setattr(self.engine.dialect, CIPHER_ATTRIBUTE, cipher)  # read by SealedBytes; one key per database
             migrate(self.engine)
         except (SQLAlchemyError, ImportError, CommandError) as error:
             detail = str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -1,0 +1,134 @@
+"""Face data sealed at rest: AES-256-GCM with a key kept in a file or an environment variable.
+
+A sealed blob is PREFIX (4 magic bytes, 1 version byte), a random 12-byte nonce, then the ciphertext with its
+16-byte tag. The magic read as a little-endian float32 is a NaN, so no embedding (finite floats) starts with it,
+and a WebP crop starts with "RIFF". The key is 32 random bytes written as urlsafe base64 text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from gate.config import Settings
+from gate.errors import FaceGateError
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"fg\xc1\xff"  # a float32 NaN, never the start of an embedding
+VERSION = b"\x01"
+PREFIX = MAGIC + VERSION
+NONCE_SIZE = 12
+TAG_SIZE = 16
+OVERHEAD = len(PREFIX) + NONCE_SIZE + TAG_SIZE  # 33: a sealed float32 vector's length is never a multiple of 4
+KEY_SIZE = 32
+KEY_HINT = "32 random bytes as urlsafe base64; `facegate keys new PATH` writes one"
+
+
+class Cipher:
+    """Seals and unseals bytes with one AES-256-GCM key; `source` names where the key came from, for errors."""
+
+    def __init__(self, key: bytes, source: str = "the configured key") -> None:
+        if len(key) != KEY_SIZE:
+            raise FaceGateError(f"{source}: not a valid key ({KEY_HINT})")
+        self._aead = AESGCM(key)
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Cipher(source={self.source!r})"  # never the key
+
+    def seal(self, data: bytes) -> bytes:
+        """PREFIX + nonce + ciphertext and tag; a fresh random nonce each call."""
+        nonce = os.urandom(NONCE_SIZE)
+        return PREFIX + nonce + self._aead.encrypt(nonce, bytes(data), PREFIX)
+
+    def unseal(self, blob: bytes, what: str = "the data") -> bytes:
+        """The plain bytes of a sealed blob; a blob sealed with another key, or altered, is one FaceGateError."""
+        if not is_sealed(blob):
+            raise FaceGateError(f"{what} is not encrypted (no FaceGate prefix)")
+        nonce = blob[len(PREFIX) : len(PREFIX) + NONCE_SIZE]
+        try:
+            return self._aead.decrypt(nonce, bytes(blob[len(PREFIX) + NONCE_SIZE :]), PREFIX)
+        except InvalidTag:
+            raise FaceGateError(f"{what} was encrypted with another key (or altered): check {self.source}") from None
+
+
+def is_sealed(blob: bytes, plain_multiple: int = 1) -> bool:
+    """Whether `blob` is sealed. With plain_multiple=4 (float32 vectors) a blob whose length is a multiple of 4
+    is plain whatever its first bytes: sealed ones are OVERHEAD (33) bytes longer than their plain content."""
+    if len(blob) < OVERHEAD or bytes(blob[: len(PREFIX)]) != PREFIX:
+        return False
+    return (len(blob) - OVERHEAD) % plain_multiple == 0
+
+
+def new_key_text() -> str:
+    """A fresh random key as urlsafe base64 text (44 characters)."""
+    return base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=8 * KEY_SIZE)).decode("ascii")
+
+
+def parse_key(text: str, source: str) -> Cipher:
+    """The cipher of a key written as urlsafe base64 text; anything else is one FaceGateError naming `source`."""
+    try:
+        key = base64.b64decode(text.strip(), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise FaceGateError(f"{source}: not a valid key ({KEY_HINT})") from None
+    return Cipher(key, source)
+
+
+def write_key_file(path: Path) -> None:
+    """Write a fresh key to a new file, owner-only (0600); an existing file is never overwritten."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        raise FaceGateError(f"{path} exists: a key file is never overwritten (what it sealed needs it)") from None
+    except OSError as error:
+        raise FaceGateError(f"cannot create key file {path}: {error.strerror}") from None
+    try:
+        os.fchmod(handle, 0o600)
+        os.write(handle, (new_key_text() + "\n").encode("ascii"))
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _read_key_file(path: Path) -> str:
+    source = f"encryption.key_file {path}"
+    try:
+        text = path.read_text(encoding="ascii")
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        raise FaceGateError(f"{source}: no such file (`facegate keys new PATH` writes one)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        detail = getattr(error, "strerror", None) or "not a key file"
+        raise FaceGateError(f"cannot read {source}: {detail}") from None
+    if mode & 0o077:
+        log.warning("%s can be read by other users (mode %o): chmod 600 it", source, mode)
+    return text
+
+
+def load_cipher(settings: Settings) -> Cipher | None:
+    """The cipher of the configured key ([encryption] key_file or key_env), or None when neither is set."""
+    config = settings.encryption
+    if config.key_file and config.key_env:
+        raise FaceGateError("set encryption.key_file or encryption.key_env, not both")
+    if config.key_file:
+        path = settings.resolve(config.key_file)
+        return parse_key(_read_key_file(path), f"encryption.key_file {path}")
+    if config.key_env:
+        source = f"encryption.key_env {config.key_env}"
+        text = os.environ.get(config.key_env)
+        if text is None:
+            raise FaceGateError(f"{source}: the environment variable is not set")
+        if not text.strip():
+            raise FaceGateError(f"{source}: the environment variable is empty")
+        return parse_key(text, source)
+    return None
