@@ -19,10 +19,11 @@ import numpy as np
 from gate.actuators import Actuator, DoorOutcome, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
 from gate.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
+from gate.claims import Claim, ClaimBox, open_claims
 from gate.event_log import EventLog
 from gate.gallery import Match
 from gate.pipeline import FaceCrop
-from gate.policy import Decision, Policy
+from gate.policy import Decision, Policy, Verdict
 from gate.runtime import Runtime
 from gate.sources import Frame, FrameSource
 from gate.store import AccessEventRecord, DoorReport
@@ -87,6 +88,8 @@ class GateLoop:
         self.tracker = Tracker(settings.decision.track_timeout_s)
         self.track_embeddings = TrackEmbeddings(settings.decision.track_embedding)
         self.policy = Policy(settings.decision, runtime.threshold, self._clock)
+        # card + face: faces are compared with the badge's person only, and only while a claim waits
+        self.claims = ClaimBox(self._clock) if settings.card.claims != "off" else None
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
         self.overlays: list[Overlay] = []
@@ -110,6 +113,7 @@ class GateLoop:
             if self.events.journal.pending():
                 self.events.replay()
             self._last_refresh = frame.time
+        claim = self._current_claim()
         crops = self.pipeline.process(frame.image)
         update = self.tracker.update([crop.face.box for crop in crops], frame.time)
         for track in update.ended:
@@ -125,9 +129,10 @@ class GateLoop:
             else:
                 report.rejects[str(crop.rejected)] += 1
                 log.debug("frame %d track %d: not matched (%s)", frame.index, track_id, crop.rejected)
-        matches = self._match(usable)
-        for (track_id, _), match in zip(usable, matches, strict=True):
-            self._observe(track_id, match)
+        if self.claims is None or claim is not None:  # card + face without a badge: nothing to compare with
+            matches = self._match(usable, claim)
+            for (track_id, _), match in zip(usable, matches, strict=True):
+                self._observe(track_id, match)
         self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
 
     def finish(self) -> None:
@@ -144,8 +149,38 @@ class GateLoop:
             self.reports[track_id] = TrackReport(track_id, self._frame_index, self._frame_index)
         return self.reports[track_id]
 
-    def _match(self, usable: list[tuple[int, FaceCrop]]) -> list[Match | None]:
-        """The best enrolled person for each usable face: its frame's embedding or its track's mean."""
+    def _current_claim(self) -> Claim | None:
+        """Card + face: the waiting claim, after dropping (and recording) one expired or naming nobody enrolled."""
+        if self.claims is None:
+            return None
+        expired = self.claims.expired(self.settings.card.timeout_s)
+        if expired is not None:
+            self._record_claim_denial(expired, Verdict.CLAIM_EXPIRED)
+        claim = self.claims.current()
+        if claim is not None and not self.gallery.has_person(claim.employee_id):
+            self.claims.take(claim)
+            self._record_claim_denial(claim, Verdict.CLAIM_UNKNOWN)
+            return None
+        return claim
+
+    def _record_claim_denial(self, claim: Claim, verdict: Verdict) -> None:
+        log.info("claim of %s: denied (%s)", claim.employee_id, verdict)
+        event = AccessEventRecord(
+            time=datetime.now(UTC),
+            gate_id=self.settings.camera.gate_id,
+            employee_id=None,
+            score=None,
+            decision="denied",
+            reason=str(verdict),
+            candidate_id=claim.employee_id,
+            event_uid=uuid4().hex,
+            claimed_id=claim.employee_id,
+        )
+        self.events.record(event)
+
+    def _match(self, usable: list[tuple[int, FaceCrop]], claim: Claim | None) -> list[Match | None]:
+        """The best enrolled person for each usable face (its frame's embedding or its track's mean); with a
+        badge's claim, the claimed person's score only."""
         if not usable:
             return []
         embeddings = self.embedder.embed(np.stack([crop.crop for _, crop in usable]))  # one batch per frame
@@ -154,6 +189,8 @@ class GateLoop:
             self.track_embeddings.query(track_id, vector, frame_weight(crop.face, template))
             for (track_id, crop), vector in zip(usable, embeddings, strict=True)
         ]
+        if claim is not None:
+            return self.gallery.verify(np.stack(queries), claim.employee_id)
         return self.gallery.search(np.stack(queries))
 
     def _observe(self, track_id: int, match: Match | None) -> None:
@@ -183,6 +220,9 @@ class GateLoop:
         self.decisions.append(decision)
         gate_id = self.settings.camera.gate_id
         opens = decision.granted and decision.employee_id is not None
+        claim = self.claims.current() if self.claims is not None else None
+        if claim is not None and decision.granted:
+            self.claims.take(claim)  # used: the next person needs their own badge
         record = AccessEventRecord(
             time=datetime.now(UTC),
             gate_id=gate_id,
@@ -193,6 +233,7 @@ class GateLoop:
             candidate_id=decision.nearest,
             event_uid=uuid4().hex,
             door="pending" if opens else None,
+            claimed_id=claim.employee_id if claim is not None else None,
         )
         recorded = self.events.record(record)
         if not opens:
@@ -248,6 +289,7 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
     runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
     loop = GateLoop(runtime, actuator)
     loop.events.replay()  # decisions journalled while the database was away, last time
+    feed = open_claims(runtime.settings.card, loop.claims) if loop.claims is not None else None
     video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
     log.info(
         "gate %s watching %s (threshold %.3f)",
@@ -268,6 +310,8 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
             stop.set()
         finally:
             source.close()
+            if feed is not None:
+                feed.close()
             if video is not None:
                 video.close()
     loop.finish()

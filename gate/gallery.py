@@ -25,7 +25,7 @@ import numpy as np
 from gate.config import GallerySettings, Settings
 from gate.encryption import PREFIX
 from gate.errors import FaceGateError
-from gate.matching import mean_template
+from gate.matching import mean_template, person_scores
 from gate.scoring import Scorer
 from gate.store import Database, Owner
 
@@ -195,6 +195,21 @@ class Gallery:
                     best[owner.employee_id] = Match(owner.employee_id, owner.name, float(score))
             results.append(sorted(best.values(), key=lambda m: -m.score)[:top])
         return results
+
+    def has_person(self, employee_id: str) -> bool:
+        return any(owner.employee_id == employee_id for owner in self._owners.values())
+
+    def verify(self, embeddings: np.ndarray, employee_id: str) -> list[Match | None]:
+        """Card + face (1:1): each query scored against one person's templates only (their best template, or
+        their mean, as gallery.match says); all None when they have none in this gallery."""
+        queries = self._as_rows(embeddings)
+        ids = [template_id for template_id, owner in self._owners.items() if owner.employee_id == employee_id]
+        if not ids:
+            return [None] * len(queries)
+        owner = self._owners[ids[0]]
+        templates = np.stack([self._index.reconstruct(template_id) for template_id in ids])
+        scores = person_scores(queries, [templates], self.settings.match, self.scorer)[:, 0]
+        return [Match(owner.employee_id, owner.name, float(score)) for score in scores]
 
     def add(self, template_ids: np.ndarray, embeddings: np.ndarray, owners: Sequence[Owner] | None = None) -> None:
         """Index templates already in the database; owners (one per row) are read from it when not given."""

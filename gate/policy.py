@@ -25,6 +25,8 @@ class Verdict(StrEnum):
     UNKNOWN_FACE = "UNKNOWN_FACE"  # no enrolled person to compare with at all
     NO_AGREEMENT = "NO_AGREEMENT"  # the track ended before enough frames agreed on one person
     COOLDOWN = "COOLDOWN"  # recognised, but this person was let in less than cooldown_s ago
+    CLAIM_UNKNOWN = "CLAIM_UNKNOWN"  # card + face: the badge names nobody enrolled (or inactive)
+    CLAIM_EXPIRED = "CLAIM_EXPIRED"  # card + face: no face matched the badge's person within card.timeout_s
 
 
 class Candidate(Protocol):

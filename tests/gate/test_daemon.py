@@ -13,7 +13,7 @@ import pytest
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.actuators import DoorOutcome, DoorRequest
-from gate.config import Settings, settings_from_dict
+from gate.config import CardSettings, Settings, settings_from_dict
 from gate.daemon import DOOR_FAILED, GateLoop, run_gate
 from gate.embedder import Embedder
 from gate.event_log import EventLog
@@ -226,3 +226,53 @@ def test_a_journal_left_by_a_previous_run_is_replayed_when_the_gate_starts(tmp_p
     run_gate(Runtime(settings, embedder, pipeline, database, gallery), source, Doors())
     assert not journal.pending()
     assert [(e.employee_id, e.event_uid) for e in database.events(limit=10)] == [("e9", "a" * 32)]
+
+
+def card_settings(tmp_path: Path, timeout_s: float) -> Settings:
+    base = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=0.0)
+    return base.model_copy(update={"card": CardSettings(claims="stdin", timeout_s=timeout_s)})
+
+
+def run_with_claims(loop: GateLoop, path: Path, claims: dict[int, str]) -> None:
+    """Step the loop through the video, a badge read at each frame index named in `claims`."""
+    for frame in VideoFileSource(path).frames():
+        if frame.index in claims:
+            loop.claims.put(claims[frame.index])
+        loop.step(frame)
+    loop.finish()
+
+
+def test_card_and_face_compares_only_while_a_badge_claim_waits(tmp_path, embedder, pipeline, people, video):
+    """Issue 14, presentation attacks (a): with card + face, no face is matched without a claim; a claim is
+    used by one grant; one naming nobody enrolled, or that no face matches in time, is denied on the record."""
+    settings = card_settings(tmp_path, timeout_s=SPEC.walk_s)
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    path, walks = video
+    doors = Doors()
+    loop = GateLoop(Runtime(settings, embedder, pipeline, database, gallery), doors)
+    gap = walks[0].last_frame + 2  # between the two walks, nobody at the door
+    run_with_claims(loop, path, {walks[0].first_frame: "e1", gap: "nobody", walks[1].first_frame: "e1"})
+    events = sorted(database.events(limit=100), key=lambda e: e.time)
+    assert [(e.reason, e.claimed_id, e.door) for e in events] == [
+        ("GRANTED", "e1", "opened"),  # the first walker, checked 1:1 against the badge's person
+        ("CLAIM_UNKNOWN", "nobody", None),
+        ("GRANTED", "e1", "opened"),  # the second walker used the second badge read (every match counts here)
+    ]
+    assert [r.person_id for r in doors.opened] == ["e1", "e1"]
+
+
+def test_card_and_face_without_a_badge_decides_nothing_and_an_unused_claim_expires(
+    tmp_path, embedder, pipeline, people, video
+):
+    settings = card_settings(tmp_path, timeout_s=0.8)
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    path, walks = video
+    doors = Doors()
+    loop = GateLoop(Runtime(settings, embedder, pipeline, database, gallery), doors)
+    # read just as the first walker left; it expires (0.8 s) in the 1 s gap, before the second walker shows
+    run_with_claims(loop, path, {walks[0].last_frame + 1: "e1"})
+    events = database.events(limit=100)
+    assert [(e.decision, e.reason, e.claimed_id) for e in events] == [("denied", "CLAIM_EXPIRED", "e1")]
+    assert doors.opened == [] and loop.reports and all(r.decision is None for r in loop.reports.values())

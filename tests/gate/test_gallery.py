@@ -316,3 +316,17 @@ def test_temp_files_left_by_a_crash_are_removed_on_open_but_not_a_write_in_progr
     os.utime(stale, (old, old))
     _open(db, tmp_path)
     assert not stale.exists() and fresh.exists()  # a recent one may belong to another process still writing
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_gallery_verify_scores_the_claimed_person_only(db: Database, tmp_path: Path, kind: str) -> None:
+    rng = np.random.default_rng(5)
+    alice, bob = _unit(rng, 2), _unit(rng, 2)
+    _enroll(db, "alice", alice)
+    _enroll(db, "bob", bob)
+    gallery = _open(db, tmp_path, kind)
+    query = bob[:1]  # bob's own template: 1:N names bob, 1:1 against alice gives alice's (low) score
+    assert gallery.search(query)[0].employee_id == "bob"
+    [claimed] = gallery.verify(query, "alice")
+    assert claimed.employee_id == "alice" and claimed.score == pytest.approx(float((alice @ query[0]).max()), abs=1e-5)
+    assert gallery.verify(query, "carol") == [None] and gallery.has_person("bob") and not gallery.has_person("carol")
