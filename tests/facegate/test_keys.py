@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from enrollment.audit import audit_trail
 from facegate.cli import app
 from gate.config import GallerySettings, load_settings
-from gate.encryption import PREFIX
+from gate.encryption import PREFIX, new_key_text
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
+from gate.imageio import decode_crop
 from gate.runtime import open_database
 from gate.store import Database, Person, Template
 
@@ -103,3 +105,32 @@ def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarr
     ]
     with pytest.raises(FaceGateError, match="templates are encrypted: set encryption.key_file or key_env"):
         Database(database.url).all_templates(MODEL_ID)
+
+
+def test_enrolment_with_a_key_from_the_environment_stores_only_sealed_face_data(
+    tmp_path: Path, untrained_card: Path, lfw_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real path: `enroll add` (photos, MTCNN, crops, embeddings) with the key in an environment variable."""
+    monkeypatch.setenv("FACEGATE_TEST_KEY", new_key_text())
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[model]\npath = "{untrained_card}"\n[database]\nurl = "sqlite:///gate.db"\n'
+        '[gallery]\nindex_path = "gallery.faiss"\n[encryption]\nkey_env = "FACEGATE_TEST_KEY"\n',
+        encoding="utf-8",
+    )
+    photos = [str(lfw_root / "Tony_Blair" / f"Tony_Blair_{n:04d}.jpg") for n in (1, 2, 3)]
+    for args in (["--name", "Tony Blair", *photos[:2]], [photos[2]]):  # the second matches E1's sealed templates
+        outcome = CliRunner().invoke(app, ["--config", str(config), "enroll", "add", "E1", *args])
+        assert outcome.exit_code == 0, outcome.output
+    database = open_database(load_settings(config))
+    with database.session() as session:
+        stored = [(t.embedding, t.crop) for t in session.scalars(select(Template))]
+    data, index = (tmp_path / "gate.db").read_bytes(), (tmp_path / "gallery.faiss").read_bytes()
+    assert len(stored) == 3 and index.startswith(PREFIX)
+    for embedding, crop in stored:
+        assert crop is not None and decode_crop(crop).ndim == 3  # a real WebP crop again
+        assert embedding[:16] not in data and embedding[:16] not in index and crop[:64] not in data
+    assert "embeddings: 3 sealed, 0 plain" in run(config, "status")
+    monkeypatch.delenv("FACEGATE_TEST_KEY")
+    with pytest.raises(FaceGateError, match="encryption.key_env FACEGATE_TEST_KEY: the environment variable is not"):
+        run(config, "status")
