@@ -1,30 +1,32 @@
-"""Enrollment: add, list, show, remove and re-embed people; one transaction per person, index in step."""
+"""Enrollment: add people from photos (people), list, show and remove them (roster), re-embed (reembed), seal
+stored templates (sealing); one transaction per person, the gallery kept in step.
 
-from enrollment.people import (
-    EnrollmentRefused,
-    EnrollResult,
-    PersonDetail,
-    PersonSummary,
-    TemplateInfo,
-    add_person,
-    list_people,
-    remove_person,
-    show_person,
-)
-from enrollment.photos import PhotoOutcome
-from enrollment.reembed import ReembedResult, reembed_all
+The public names are re-exported here, each loaded on first use: `enroll list` must not load the network.
+"""
 
-__all__ = [
-    "EnrollResult",
-    "EnrollmentRefused",
-    "PersonDetail",
-    "PersonSummary",
-    "PhotoOutcome",
-    "ReembedResult",
-    "TemplateInfo",
-    "add_person",
-    "list_people",
-    "reembed_all",
-    "remove_person",
-    "show_person",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "EnrollmentRefused": "enrollment.people",
+    "EnrollResult": "enrollment.people",
+    "add_person": "enrollment.people",
+    "PersonDetail": "enrollment.roster",
+    "PersonSummary": "enrollment.roster",
+    "TemplateInfo": "enrollment.roster",
+    "list_people": "enrollment.roster",
+    "remove_person": "enrollment.roster",
+    "show_person": "enrollment.roster",
+    "PhotoOutcome": "enrollment.photos",
+    "ReembedResult": "enrollment.reembed",
+    "reembed_all": "enrollment.reembed",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'enrollment' has no attribute {name!r}")
+    return getattr(importlib.import_module(_API[name]), name)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import faiss
 import numpy as np
@@ -30,7 +30,7 @@ from gate.scoring import Scorer
 from gate.store import Database, Owner
 
 if TYPE_CHECKING:
-    from gate.embedder import Embedder
+    from gate.model_card import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -443,8 +443,18 @@ class Gallery:
         log.warning("gallery: no templates of model %s in the database%s", self.model_id, hint)
 
 
-def open_gallery(database: Database, settings: Settings, embedder: Embedder) -> Gallery:
-    """The gallery of `embedder`'s templates at the configured index path (loaded, or rebuilt from the database)."""
+class ModelFacts(Protocol):
+    """What a gallery needs of a model: an Embedder, or gate.runtime.CardOnly when nothing is embedded."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    card: ModelCard
+    scorer: Scorer
+
+
+def open_gallery(database: Database, settings: Settings, embedder: ModelFacts) -> Gallery:
+    """The gallery of a model's templates at the configured index path (loaded, or rebuilt from the database)."""
     return Gallery.open(
         database,
         settings.gallery,

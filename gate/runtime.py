@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gate.config import Settings
-from gate.embedder import Embedder
 from gate.encryption import load_cipher
 from gate.gallery import Gallery, open_gallery
-from gate.model_card import locate_card
-from gate.pipeline import FacePipeline
+from gate.model_card import ModelCard, locate_card, read_card
 from gate.policy import threshold_for
+from gate.scoring import Scorer, card_scorer
 from gate.store import Database
+
+if TYPE_CHECKING:  # the network (torch) is imported only where one is loaded: listing people needs none
+    from gate.embedder import Embedder
+    from gate.pipeline import FacePipeline
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Runtime:
     def open(cls, settings: Settings, embedder: Embedder | None = None, database: Database | None = None) -> Runtime:
         """Every part from the settings (the configured model unless `embedder`, the configured database unless
         `database`); the gallery is loaded, or rebuilt from the database."""
+        from gate.pipeline import FacePipeline
+
         embedder = embedder or load_embedder(settings)
         database = database or open_database(settings)
         pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
@@ -49,8 +55,29 @@ def open_database(settings: Settings) -> Database:
     return Database(settings.database_url, cipher=load_cipher(settings))
 
 
+@dataclass(frozen=True)
+class CardOnly:
+    """What a gallery needs of a model (its id, size and scoring), read from its card without the network."""
+
+    card: ModelCard
+    scorer: Scorer
+
+    @property
+    def model_id(self) -> str:
+        return self.card.model_id
+
+
+def card_only(settings: Settings) -> CardOnly:
+    """The configured model's card and scorer, for work that compares stored templates but embeds nothing."""
+    path = locate_card(settings.model.path, settings.base_dir)
+    card = read_card(path)
+    return CardOnly(card, card_scorer(path, card))
+
+
 def load_embedder(settings: Settings, card: Path | None = None) -> Embedder:
     """The configured model ([model] path), or the model of `card`, on the configured device and flip averaging."""
+    from gate.embedder import Embedder
+
     model = settings.model
     card = card or locate_card(model.path, settings.base_dir)
     return Embedder(card, device=model.device, flip=model.flip_average)

@@ -1,25 +1,19 @@
-"""`facegate enroll` subcommands: add, list, show, remove and re-embed people (wrappers of enrollment/)."""
+"""`facegate enroll` subcommands: add, list, show, remove and re-embed people (wrappers of enrollment/, each
+imported when its command runs: listing people must not load the network)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from enrollment import (
-    EnrollmentRefused,
-    PersonSummary,
-    PhotoOutcome,
-    add_person,
-    list_people,
-    reembed_all,
-    remove_person,
-    show_person,
-)
-from enrollment.audit import audit_trail
 from facegate.context import AppContext
+
+if TYPE_CHECKING:
+    from enrollment.photos import PhotoOutcome
+    from enrollment.roster import PersonSummary
 
 enroll_app = typer.Typer(help="Enroll people: add, list, show, remove, reembed.", no_args_is_help=True)
 
@@ -42,6 +36,8 @@ def add(
     ] = False,
 ) -> None:
     """Enroll a person from photos, or add photos to an enrolled person (who the new photos must match)."""
+    from enrollment.people import EnrollmentRefused, add_person
+
     context: AppContext = ctx.obj
     try:
         result = add_person(context.runtime, employee_id, name, photos, force=force, accept_unmatched=accept_unmatched)
@@ -63,6 +59,8 @@ def _echo_people(people: Sequence[PersonSummary]) -> None:
 @enroll_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """Everyone enrolled."""
+    from enrollment.roster import list_people
+
     people = list_people(ctx.obj.database)
     if not people:
         typer.echo("nobody is enrolled yet (facegate enroll add EMPLOYEE_ID --name NAME PHOTOS...)")
@@ -76,6 +74,8 @@ def audit(
     employee_id: Annotated[str | None, typer.Argument(help="Only this person's entries (default: everyone's).")] = None,
 ) -> None:
     """Who changed the enrolment, when, from which host: enrolments, photos added, removals, re-embeddings."""
+    from enrollment.audit import audit_trail
+
     entries = audit_trail(ctx.obj.database, employee_id)
     if not entries:
         typer.echo("no enrolment changes recorded")
@@ -89,6 +89,8 @@ def audit(
 @enroll_app.command("show")
 def show(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Employee id.")]) -> None:
     """One person and their templates."""
+    from enrollment.roster import show_person
+
     detail = show_person(ctx.obj.database, employee_id)
     person = detail.person
     typer.echo(f"{person.employee_id}: {person.name} ({'active' if person.active else 'inactive'})")
@@ -105,6 +107,8 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a person and their templates (their access events keep the employee id)."""
+    from enrollment.roster import remove_person, show_person
+
     context: AppContext = ctx.obj
     person = show_person(context.database, employee_id).person
     if not yes:
@@ -116,6 +120,8 @@ def remove(
 @enroll_app.command("reembed")
 def reembed(ctx: typer.Context) -> None:
     """Compute templates of the configured model from the stored face crops (after a model change)."""
+    from enrollment.reembed import reembed_all
+
     context: AppContext = ctx.obj
     result = reembed_all(context.database, context.gallery, context.embedder)
     typer.echo(

@@ -6,22 +6,17 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from evaluation.model_eval import EvaluationSpec, evaluate_model
-from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
-from evaluation.report import write_report
-from evaluation.results import VerificationResult
-from evaluation.verification import REPORT_FARS, write_json
-from facegate.config_file import write_threshold
 from facegate.context import AppContext
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.pipeline import FacePipeline
-from gate.runtime import load_embedder
-from training.metrics import allowed_false_accepts
+
+if TYPE_CHECKING:
+    from evaluation.results import VerificationResult
+    from gate.embedder import Embedder
+    from gate.pipeline import FacePipeline
 
 
 def format_table(result: VerificationResult) -> str:
@@ -104,6 +99,9 @@ def evaluate(
 ) -> None:
     """Verification on face pairs (k-fold accuracy, AUC, EER, TAR at fixed FARs, intervals), optionally
     identification; writes a report a site can keep, and on request calibrates the config's threshold."""
+    from evaluation.model_eval import EvaluationSpec, evaluate_model
+    from evaluation.verification import REPORT_FARS
+
     context: AppContext = ctx.obj
     if write_threshold_far is not None and write_threshold_far not in REPORT_FARS:
         raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {write_threshold_far!r}")
@@ -124,6 +122,9 @@ def evaluate(
 
 def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeline]:
     """The configured model and pipeline, or those of another card."""
+    from gate.pipeline import FacePipeline
+    from gate.runtime import load_embedder
+
     if card is None:
         return context.embedder, context.pipeline
     settings = context.settings
@@ -132,6 +133,9 @@ def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeli
 
 
 def _write_outputs(result: VerificationResult, json_path: Path | None, plot: Path | None, report: Path | None) -> None:
+    from evaluation.plots import plot_roc
+    from evaluation.verification import write_json
+
     if json_path is not None:
         write_json(result, json_path)
         typer.echo(f"results written to {json_path}")
@@ -143,6 +147,10 @@ def _write_outputs(result: VerificationResult, json_path: Path | None, plot: Pat
 
 
 def _write_report_folder(result: VerificationResult, folder: Path) -> None:
+    from evaluation.plots import plot_cmc, plot_det, plot_histograms, plot_roc
+    from evaluation.report import write_report
+    from evaluation.verification import write_json
+
     plots = {
         "ROC": plot_roc(result, folder / "roc.png"),
         "DET": plot_det(result, folder / "det.png"),
@@ -156,6 +164,8 @@ def _write_report_folder(result: VerificationResult, folder: Path) -> None:
 
 
 def _check_calibration(context: AppContext, embedder: Embedder, impostor_pairs: int, far: str) -> None:
+    from training.metrics import allowed_false_accepts
+
     if not allowed_false_accepts(impostor_pairs, float(far)):
         raise FaceGateError(
             f"FAR {far} cannot be calibrated from {impostor_pairs} impostor pairs (needs at least "
@@ -169,6 +179,8 @@ def _check_calibration(context: AppContext, embedder: Embedder, impostor_pairs: 
 
 
 def _calibrate_config(context: AppContext, result: VerificationResult, far: str, source: Path) -> None:
+    from facegate.config_file import write_threshold
+
     threshold = result.thresholds_at_far[far]
     note = f"FAR {far} on {result.impostor_pairs} impostor pairs of {source.name}, model {result.model_id}"
     write_threshold(context.config_file, threshold, note)

@@ -8,17 +8,15 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tqdm import tqdm
 
-from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
-from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
 from facegate.context import AppContext
 from gate.errors import FaceGateError
-from gate.runtime import load_embedder
-from training.datasets import dataset_root, lfw_images
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
 
@@ -38,6 +36,8 @@ def parse_policies(text: str) -> list[tuple[int, int]]:
 
 
 def _bar(description: str, total: int) -> tqdm:
+    from tqdm import tqdm
+
     return tqdm(total=total or None, desc=description, unit="frame" if description == "gate" else "person")
 
 
@@ -51,17 +51,23 @@ def evaluate_gate_command(
     fps: Annotated[float, typer.Option(help="Frame rate of the simulated camera.")] = 12.0,
     walk_s: Annotated[float, typer.Option("--walk-seconds", help="How long each walk-up lasts.")] = 2.5,
     policies: Annotated[
-        str, typer.Option(help="N/M pairs to replay: N agreeing of the last M usable frames.")
-    ] = ",".join(f"{n}/{m}" for n, m in DEFAULT_POLICIES),
+        str | None,
+        typer.Option(help="N/M pairs to replay: N agreeing of the last M usable frames [default: 1/1 ... 5/10]."),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Folder holding lfw/ (default: $FACEGATE_DATA, else ../shared/datasets).")
     ] = None,
 ) -> None:
     """Walk enrolled LFW peopleDevTest people and strangers up to the real gate once, then replay its N-of-M policy
     for several N/M and thresholds: transaction FAR, FRR, misidentification, time to decision, frame latency."""
+    from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
+    from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
+    from gate.runtime import load_embedder
+    from training.datasets import dataset_root, lfw_images
+
     context: AppContext = ctx.obj
     settings = context.settings
-    pairs = parse_policies(policies)
+    pairs = parse_policies(policies) if policies else list(DEFAULT_POLICIES)
     root = data if data is not None else dataset_root()
     lfw_dir, people_file = lfw_images(root), root / "lfw" / "peopleDevTest.txt"
     if not lfw_dir.is_dir():

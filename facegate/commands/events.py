@@ -8,14 +8,15 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facegate.context import AppContext
 from gate.errors import FaceGateError
-from gate.event_log import Journal
-from gate.store import AccessEventRecord, EventFilter
+
+if TYPE_CHECKING:
+    from gate.store import AccessEventRecord
 
 FORMATS = ("table", "csv", "json")
 
@@ -35,6 +36,8 @@ def _moment(text: str | None, option: str) -> datetime | None:
 
 def render(events: list[AccessEventRecord], fmt: str) -> str:
     """The events in one of FORMATS."""
+    from gate.store import AccessEventRecord
+
     rows = [asdict(e) | {"time": e.time.isoformat()} for e in events]
     if fmt == "json":
         return json.dumps(rows, indent=2)
@@ -66,6 +69,9 @@ def events(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the screen.")] = None,
 ) -> None:
     """The access log: every door decision with its gate, person, score and reason, newest first."""
+    from gate.event_log import Journal
+    from gate.store import EventFilter
+
     if fmt not in FORMATS:
         raise FaceGateError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if decision not in (None, "granted", "denied"):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facegate.context import AppContext
-from facegate.demo import DemoRow, find_lfw, run_demo
-from gate.actuators import build_actuator
-from gate.daemon import run_gate
-from gate.sources import open_source
+
+if TYPE_CHECKING:
+    from facegate.demo import DemoRow
 
 
 def run(
@@ -22,6 +21,10 @@ def run(
     annotate: Annotated[Path | None, typer.Option(help="Also write an annotated video (.mp4) here.")] = None,
 ) -> None:
     """Run the gate until the source ends or Ctrl-C / SIGTERM: recognise, open the door, record events."""
+    from gate.actuators import build_actuator
+    from gate.daemon import run_gate
+    from gate.sources import open_source
+
     app: AppContext = ctx.obj
     settings = app.settings
     spec = source
@@ -75,6 +78,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Which people, and how they walk.")] = 0,
 ) -> None:
     """Enrol LFW people from some photos, walk them (other photos) and strangers up to the gate, tabulate."""
+    from facegate.demo import find_lfw, run_demo
+
     app: AppContext = ctx.obj
     result = run_demo(app.settings, app.embedder, data or find_lfw(), out, people, strangers, seed)
     typer.echo(_table(result.rows))

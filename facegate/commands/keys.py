@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from enrollment.sealing import seal_stored_templates, sealing_counts
 from facegate.context import AppContext
-from gate.encryption import PREFIX, write_key_file
 
 keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args_is_help=True)
 
@@ -18,6 +16,8 @@ keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args
 @keys_app.command("new")
 def new(path: Annotated[Path, typer.Argument(help="The key file to create (never overwritten).")]) -> None:
     """Write a fresh random key to a new owner-only file and print the config lines that use it."""
+    from gate.encryption import write_key_file
+
     write_key_file(path)
     typer.echo(f"wrote a new key to {path} (owner-only). Add to config.toml:\n")
     typer.echo(f"[encryption]\nkey_file = {json.dumps(str(path.resolve()))}\n")
@@ -28,12 +28,16 @@ def new(path: Annotated[Path, typer.Argument(help="The key file to create (never
 @keys_app.command("encrypt")
 def encrypt(ctx: typer.Context) -> None:
     """Seal every plain template and crop with the configured key (one transaction), then rebuild the index."""
+    from enrollment.sealing import seal_stored_templates
+
     context: AppContext = ctx.obj
     result = seal_stored_templates(context.database, context.gallery)
     typer.echo(f"sealed {result.embeddings} embeddings and {result.crops} crops of {result.people} people")
 
 
 def _index_state(path: Path) -> str:
+    from gate.encryption import PREFIX
+
     try:
         with path.open("rb") as handle:
             return "sealed" if handle.read(len(PREFIX)) == PREFIX else "plain"
@@ -46,6 +50,8 @@ def _index_state(path: Path) -> str:
 @keys_app.command("status")
 def status(ctx: typer.Context) -> None:
     """Which key is configured and how many stored embeddings and crops are sealed or still plain."""
+    from enrollment.sealing import sealing_counts
+
     context: AppContext = ctx.obj
     cipher = context.database.cipher
     counts = sealing_counts(context.database)

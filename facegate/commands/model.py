@@ -8,10 +8,6 @@ from typing import Annotated
 import typer
 
 from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
-from training.calibrate_card import CohortPlan, calibrate_card, cohort_candidates
-from training.datasets import dataset_root, read_people
-from training.dlib_import import import_dlib_model
-from training.frozen_head import HeadConfig, train_head
 
 model_app = typer.Typer(help="Models: import dlib's network, calibrate thresholds, list.", no_args_is_help=True)
 
@@ -26,6 +22,8 @@ def import_(
     ] = None,
 ) -> None:
     """Convert dlib's face-recognition ResNet into a FaceGate model file and card (then `facegate model calibrate`)."""
+    from training.dlib_import import import_dlib_model
+
     card = import_dlib_model(out, source)
     typer.echo(f"{out}: {card.model_id}, from {card.source['file']} (sha256 {card.source['sha256'][:16]}...)")
 
@@ -46,6 +44,9 @@ def calibrate(
     """Set the card's thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people; with
     --top-k, first draw a score-normalisation cohort from them (people with 2+ photos outside the training
     runs' validation people, so `benchmarks/compare_models.py --validation` can still compare)."""
+    from training.calibrate_card import CohortPlan, calibrate_card, cohort_candidates
+    from training.datasets import dataset_root, read_people
+
     people = people or dataset_root() / "lfw" / "peopleDevTrain.txt"
     counts = read_people(people)
     note = f"every detected crop of the people in {people.name} (people the model never trained on)"
@@ -75,6 +76,9 @@ def head(
     seed: Annotated[int, typer.Option(help="Seed of the validation split and the sampler.")] = 0,
 ) -> None:
     """Learn the port's last layer again on the training people, trunk frozen (seconds once features are cached)."""
+    from training.datasets import dataset_root
+    from training.frozen_head import HeadConfig, train_head
+
     config = HeadConfig(recipe=recipe, dim=dim, epochs=epochs, seed=seed)
     out = out or Path(f"runs/head-{recipe}{dim}/model.json")
     typer.echo(f"model card: {train_head(base, crops, dataset_root() / 'lfw', config, out)}")

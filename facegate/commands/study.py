@@ -9,11 +9,7 @@ from typing import Annotated
 
 import typer
 
-from evaluation.study import StudyConfig, StudyPaths, run_study
-from evaluation.study_report import results_table, write_outputs
 from facegate.context import AppContext
-from training.datasets import dataset_root
-from training.recipes import build_config, parse_overrides
 
 
 def command_line(ctx: typer.Context) -> str:
@@ -59,6 +55,11 @@ def study(
 ) -> None:
     """Two stages versus end to end: accuracy, TAR and FAR of the gate and of a ResNet-18 classifier (whole frames,
     or aligned crops) for k photos per employee, on turnstile walk-ups of people the embedder never saw."""
+    from evaluation.study import StudyConfig, StudyPaths, run_study
+    from evaluation.study_report import results_table, write_outputs
+    from training.datasets import dataset_root
+    from training.recipes import build_config, parse_overrides
+
     context: AppContext = ctx.obj
     settings = context.settings
     values: dict[str, object] = {"match": settings.gallery.match, **parse_overrides(set_)}

@@ -7,14 +7,6 @@ from typing import Annotated
 
 import typer
 
-from gate.backbones import template_for_backbone
-from training.crops import build_crops
-from training.datasets import dataset_root, read_people
-from training.recipes import make_config
-from training.ship import ship_model
-from training.teacher import build_teacher_cache
-from training.train import train as run_training
-
 
 def prepare(
     data: Annotated[
@@ -27,6 +19,10 @@ def prepare(
     force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
 ) -> None:
     """Detect and align every training/evaluation photo once with the gate's own pipeline."""
+    from gate.backbones import template_for_backbone
+    from training.crops import build_crops
+    from training.datasets import dataset_root
+
     data = data or dataset_root()
     template = template_for_backbone(backbone)
     sources = {"pins": data / "pins", "lfw": data / "lfw" / "lfw-deepfunneled"}
@@ -48,6 +44,9 @@ def teach(
     workers: Annotated[int, typer.Option(min=1, help="Processes (dlib uses one core each).")] = 1,
 ) -> None:
     """Cache the dlib teacher's descriptors of the crops, for `--set distill_weight=1` (needs the peer extra)."""
+    from training.datasets import read_people
+    from training.teacher import build_teacher_cache
+
     if only not in (None, "lfw", "pins"):
         raise typer.BadParameter(f"--only {only!r}: expected lfw or pins")
     people = {"lfw": set(read_people(lfw_people)) if lfw_people else None, "pins": None}
@@ -64,6 +63,9 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.pt.")] = False,
 ) -> None:
     """Train the embedding network with a triplet loss and online mining; exports <out>/model.json."""
+    from training.recipes import make_config
+    from training.train import train as run_training
+
     config = make_config(recipe, set_, out=out, epochs=epochs, device=device)
     crops = Path(config.crops)
     if not (crops / "lfw.npz").exists() or not (crops / "pins.npz").exists():
@@ -78,6 +80,8 @@ def ship(
     ] = None,
 ) -> None:
     """Make a trained model the gate's default (copies it into the package with its card)."""
+    from training.ship import ship_model
+
     typer.echo(f"shipped: {ship_model(card, results or [])}")
 
 

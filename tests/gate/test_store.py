@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from gate.errors import FaceGateError
-from gate.store import AccessEventRecord, Base, Database, Person, Template
+from gate.store import MIGRATIONS, SCHEMA_HEAD, AccessEventRecord, Base, Database, Person, Template
 
 
 def _db(tmp_path: Path) -> Database:
@@ -50,6 +52,13 @@ def test_database_migrations_match_models_no_difference(tmp_path: Path) -> None:
     db = _db(tmp_path)
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_schema_head_is_alembics_newest_migration() -> None:
+    """A database at SCHEMA_HEAD opens without Alembic: the constant must follow every new migration."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_HEAD]
 
 
 def test_database_reopen_keeps_data(tmp_path: Path) -> None:

@@ -1,0 +1,138 @@
+"""Who is enrolled: list, show and remove people, and the id rules they share with enrolment; no network is
+loaded here (these commands start fast)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from enrollment import audit
+from enrollment.sync import IndexChange, write_with_index
+from gate.errors import FaceGateError
+from gate.gallery import Gallery
+from gate.store import Database, Owner, Person, Template
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    employee_id: str
+    name: str
+    active: bool
+    templates: int
+    model_ids: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    id: int
+    model_id: str
+    source: str
+    quality: float
+    image_sha256: str
+    has_crop: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PersonDetail:
+    person: PersonSummary
+    templates: list[TemplateInfo] = field(default_factory=list)
+
+
+def clean_id(employee_id: str) -> str:
+    cleaned = employee_id.strip()
+    if not cleaned or len(cleaned) > MAX_ID_LENGTH:
+        raise FaceGateError(f"employee id must be 1 to {MAX_ID_LENGTH} characters, got {employee_id!r}")
+    return cleaned
+
+
+def find_person(session: Session, employee_id: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.employee_id == employee_id))
+
+
+def _summaries(session: Session, people: Sequence[Person]) -> list[PersonSummary]:
+    ids = [person.id for person in people]
+    counts: dict[int, dict[str, int]] = {person_id: {} for person_id in ids}
+    query = (
+        select(Template.person_id, Template.model_id, func.count())
+        .where(Template.person_id.in_(ids))
+        .group_by(Template.person_id, Template.model_id)
+    )
+    for person_id, model_id, count in session.execute(query):
+        counts[person_id][model_id] = count
+    return [
+        PersonSummary(
+            employee_id=person.employee_id,
+            name=person.name,
+            active=person.active,
+            templates=sum(counts[person.id].values()),
+            model_ids=tuple(sorted(counts[person.id])),
+            created_at=person.created_at,
+        )
+        for person in people
+    ]
+
+
+def list_people(database: Database) -> list[PersonSummary]:
+    """Everyone enrolled, by employee id."""
+    with database.session() as session:
+        people = session.scalars(select(Person).order_by(Person.employee_id)).all()
+        return _summaries(session, people) if people else []
+
+
+def _require(session: Session, employee_id: str) -> Person:
+    person = find_person(session, clean_id(employee_id))
+    if person is None:
+        raise FaceGateError(f"no person with employee id {employee_id!r} (see `facegate enroll list`)")
+    return person
+
+
+def show_person(database: Database, employee_id: str) -> PersonDetail:
+    """One person with their templates (model, source photo, quality, date)."""
+    with database.session() as session:
+        person = _require(session, employee_id)
+        templates = session.scalars(select(Template).where(Template.person_id == person.id).order_by(Template.id))
+        infos = [
+            TemplateInfo(t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at)
+            for t in templates
+        ]
+        return PersonDetail(_summaries(session, [person])[0], infos)
+
+
+def remove_person(database: Database, gallery: Gallery, employee_id: str) -> PersonSummary:
+    """Delete a person, their templates and their gallery entries; access events keep the employee id."""
+    removed: list[PersonSummary] = []
+
+    def write(session: Session) -> IndexChange:
+        person = _require(session, employee_id)
+        removed.append(_summaries(session, [person])[0])
+        rows = session.execute(
+            select(Template.id, Template.embedding).where(
+                Template.person_id == person.id, Template.model_id == gallery.model_id
+            )
+        ).all()
+        owner = Owner(person.id, person.employee_id, person.name)
+        audit.record(session, "remove", person.employee_id, name=person.name, templates=len(rows))
+        session.delete(person)
+        session.flush()
+        indexed = [(template_id, blob) for template_id, blob in rows if template_id in gallery]
+        return IndexChange(
+            remove_ids=[template_id for template_id, _ in indexed],
+            remove_vectors=[np.frombuffer(blob, dtype=np.float32) for _, blob in indexed],
+            remove_owners=[owner] * len(indexed),
+        )
+
+    write_with_index(database, gallery, write)
+    log.info("removed %s (%d templates)", removed[0].employee_id, removed[0].templates)
+    return removed[0]
