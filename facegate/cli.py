@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from facegate.commands import enroll, evaluate, evaluate_gate, events, gate, keys, model, study, train
+from facegate.commands import (
+    enroll,
+    evaluate,
+    evaluate_gate,
+    evaluate_liveness,
+    events,
+    gate,
+    keys,
+    model,
+    study,
+    train,
+)
 from facegate.context import AppContext
 from gate.config import config_path, load_settings
 from gate.errors import FaceGateError
@@ -35,7 +46,7 @@ def _root(
     ctx.obj = context
 
 
-for module in (enroll, gate, events, evaluate, evaluate_gate, model, keys, study, train):
+for module in (enroll, gate, events, evaluate, evaluate_gate, evaluate_liveness, model, keys, study, train):
     module.register(app)
 
 

@@ -1,0 +1,84 @@
+"""`facegate evaluate-liveness`: the passive liveness test on flat replays against 3D-like walk-ups of LFW people
+(a thin wrapper over evaluation.liveness)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import torch
+import typer
+from tqdm import tqdm
+
+from evaluation.head_motion import ClipSpec
+from evaluation.liveness import LivenessRun, evaluate_liveness
+from evaluation.liveness_report import plot_scores, text_table
+from evaluation.turnstile import WALKUP_MIN_FACE_PX
+from facegate.context import AppContext
+from gate.detection import Detector
+from gate.errors import FaceGateError
+from gate.liveness import LivenessParams
+from training.datasets import dataset_root, lfw_images
+
+QUIET_LOGGERS = ("gate", "training")
+
+
+def _bar(description: str, total: int) -> tqdm:
+    return tqdm(total=total or None, desc=description, unit="person")
+
+
+def evaluate_liveness_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Folder for liveness.json and liveness.png.")],
+    train_people: Annotated[int, typer.Option("--train-people", help="peopleDevTrain people (thresholds).")] = 60,
+    test_people: Annotated[int, typer.Option("--test-people", help="peopleDevTest people (reported).")] = 100,
+    seed: Annotated[int, typer.Option(help="Which people, which photos, the clips' paths and swings.")] = 0,
+    fps: Annotated[float, typer.Option(help="Frame rate of the simulated camera.")] = 12.0,
+    walk_s: Annotated[float, typer.Option("--walk-seconds", help="How long each walk-up lasts.")] = 2.5,
+    threads: Annotated[
+        int, typer.Option(help="CPU threads for MTCNN and OpenCV (1: many times faster on a busy box).")
+    ] = 1,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder holding lfw/ (default: $FACEGATE_DATA, else ../shared/datasets).")
+    ] = None,
+) -> None:
+    """Render a flat replay (a photo moved as one plane) and a 3D-like walk-up (a small synthetic head turn) of
+    each person, run MTCNN, the tracker and the liveness test on every frame; choose thresholds on the train
+    people and report APCER / BPCER with 95 % intervals on the test people."""
+    context: AppContext = ctx.obj
+    settings = context.settings
+    lfw_dir = lfw_images(data if data is not None else dataset_root())
+    if not lfw_dir.is_dir():
+        raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
+    if fps <= 0 or walk_s * fps < LivenessParams().min_frames:
+        raise FaceGateError(f"--fps x --walk-seconds must give at least {LivenessParams().min_frames} frames")
+    detector_settings = settings.detector.model_copy(
+        update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
+    )
+    if threads < 1:
+        raise FaceGateError("--threads must be at least 1")
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    if settings.logging.level != "DEBUG":
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    run = LivenessRun(lfw_dir, train_people, test_people, seed, ClipSpec(fps=fps, walk_s=walk_s))
+    report = evaluate_liveness(Detector(detector_settings), run, _bar)
+    out.mkdir(parents=True, exist_ok=True)
+    result = report.to_json()
+    command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    result["setup"] = {**result["setup"], "command": command, "detector_min_face_px": detector_settings.min_face_px}
+    (out / "liveness.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    plot_scores(report, out / "liveness.png")
+    typer.echo(text_table(report))
+    typer.echo(f"data {out / 'liveness.json'}, plot {out / 'liveness.png'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.command("evaluate-liveness")(evaluate_liveness_command)
