@@ -155,15 +155,16 @@ def error_rates(clips: Sequence[ClipScore], threshold: float) -> dict[str, dict]
 
 
 def min_acer_threshold(flat: Sequence[float], head: Sequence[float]) -> float:
-    """The threshold with the lowest mean of APCER and BPCER (the lowest such when several tie), put halfway
-    between that score and the next lower one so it does not sit on a clip's score."""
+    """The threshold with the lowest mean of APCER and BPCER (the highest such when several tie: fewer attacks
+    pass), put halfway between that score and the next lower one so it does not sit on a clip's score."""
     if not flat or not head:
         raise FaceGateError("choosing a threshold needs scored clips of both kinds")
     flat_scores, head_scores = np.sort(flat), np.sort(head)
     candidates = np.unique(np.concatenate([flat_scores, head_scores, [np.inf]]))
     apcer = 1 - np.searchsorted(flat_scores, candidates, side="left") / len(flat_scores)
     bpcer = np.searchsorted(head_scores, candidates, side="left") / len(head_scores)
-    best = int(np.argmin((apcer + bpcer) / 2))
+    acer = (apcer + bpcer) / 2
+    best = int(np.flatnonzero(acer == acer.min())[-1])
     if best == 0:
         return float(candidates[0])
     if not np.isfinite(candidates[best]):
