@@ -33,7 +33,7 @@ class LivenessParams:
     """The test's settings. `threshold` is on the score's scale: parallax left unexplained by one plane, as a
     share of the eye distance (see docs/liveness.md for how it was chosen and what it does)."""
 
-    threshold: float = 0.007  # a track scoring at least this is live
+    threshold: float = 0.006  # a track scoring at least this is live (lowest ACER on DevTrain: docs/liveness.md)
     min_frames: int = 12  # usable frames of a track before there is a verdict (1 s at 12 fps)
     baseline: int = 8  # frames between the two patches compared: parallax grows with the turn between them
     max_pairs: int = 24  # most recent pair residuals a track's score is the median of
