@@ -7,7 +7,7 @@ import signal
 import threading
 from collections import Counter, deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,20 +283,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
-    """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision opens the door (grants) and
-    is recorded as an access event. `annotate`: also write the frames with boxes, names and scores there."""
-    runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
-    loop = GateLoop(runtime, actuator)
-    loop.events.replay()  # decisions journalled while the database was away, last time
-    feed = open_claims(runtime.settings.card, loop.claims) if loop.claims is not None else None
-    video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
-    log.info(
-        "gate %s watching %s (threshold %.3f)",
-        runtime.settings.camera.gate_id,
-        source.description,
-        loop.policy.threshold,
-    )
+def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) -> bool:
+    """Step the loop through the source's frames until they end or a signal; True when stopped by a signal."""
     with stop_on_signals() as stop:
         try:
             for frame in source.frames():
@@ -308,14 +296,29 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
         except KeyboardInterrupt:
             log.warning("interrupted in the middle of a frame")
             stop.set()
-        finally:
-            source.close()
-            if feed is not None:
-                feed.close()
-            if video is not None:
-                video.close()
+    return stop.is_set()
+
+
+def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
+    """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision is recorded, then a grant opens
+    the door. `annotate`: also write the frames with boxes, names and scores there. The source, the claim feed
+    and the video are closed however the run ends (a refusal to start included)."""
+    with ExitStack() as cleanup:
+        cleanup.callback(source.close)
+        runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
+        loop = GateLoop(runtime, actuator)
+        loop.events.replay()  # decisions journalled while the database was away, last time
+        feed = open_claims(runtime.settings.card, loop.claims) if loop.claims is not None else None
+        if feed is not None:
+            cleanup.callback(feed.close)
+        video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
+        if video is not None:
+            cleanup.callback(video.close)
+        threshold = loop.policy.threshold
+        log.info("gate %s watching %s (threshold %.3f)", runtime.settings.camera.gate_id, source.description, threshold)
+        stopped = _watch(source, loop, video)
     loop.finish()
-    summary = loop.summary(stopped_by_signal=stop.is_set())
+    summary = loop.summary(stopped_by_signal=stopped)
     log.info(
         "gate stopped: %d frames (%d processed), %d decisions",
         summary.frames,

@@ -16,6 +16,7 @@ from gate.actuators import DoorOutcome, DoorRequest
 from gate.config import CardSettings, Settings, settings_from_dict
 from gate.daemon import DOOR_FAILED, GateLoop, run_gate
 from gate.embedder import Embedder
+from gate.errors import FaceGateError
 from gate.event_log import EventLog
 from gate.gallery import Gallery
 from gate.imageio import load_image
@@ -276,3 +277,13 @@ def test_card_and_face_without_a_badge_decides_nothing_and_an_unused_claim_expir
     events = database.events(limit=100)
     assert [(e.decision, e.reason, e.claimed_id) for e in events] == [("denied", "CLAIM_EXPIRED", "e1")]
     assert doors.opened == [] and loop.reports and all(r.decision is None for r in loop.reports.values())
+
+
+def test_a_gate_that_cannot_record_refuses_to_start_and_closes_its_source(tmp_path, embedder, pipeline, video):
+    settings = gate_settings(tmp_path)
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    read_only = Database(f"sqlite:///file:{tmp_path / 'gate.db'}?mode=ro&uri=true")
+    source = StopsAt(VideoFileSource(video[0]), index=10**6)  # never signals
+    with pytest.raises(FaceGateError, match="cannot record access events"):
+        run_gate(Runtime(settings, embedder, pipeline, read_only, gallery), source, Doors())
+    assert source.closed  # a live source's reader thread is stopped, not left reading
