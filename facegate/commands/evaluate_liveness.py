@@ -8,27 +8,22 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import cv2
-import torch
 import typer
-from tqdm import tqdm
 
-from evaluation.head_motion import ClipSpec
-from evaluation.liveness import LivenessRun, evaluate_liveness
-from evaluation.liveness_report import plot_scores, text_table
-from evaluation.turnstile import WALKUP_MIN_FACE_PX
 from facegate.context import AppContext
-from gate.detection import Detector
 from gate.errors import FaceGateError
-from gate.liveness import LivenessParams
-from training.datasets import dataset_root, lfw_images
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 QUIET_LOGGERS = ("gate", "training")
 
 
 def _bar(description: str, total: int) -> tqdm:
+    from tqdm import tqdm
+
     return tqdm(total=total or None, desc=description, unit="person")
 
 
@@ -50,6 +45,17 @@ def evaluate_liveness_command(
     """Render a flat replay (a photo moved as one plane) and a 3D-like walk-up (a small synthetic head turn) of
     each person, run MTCNN, the tracker and the liveness test on every frame; choose thresholds on the train
     people and report APCER / BPCER with 95 % intervals on the test people."""
+    import cv2  # the work's imports load when it runs: other commands start without the networks
+    import torch
+
+    from evaluation.head_motion import ClipSpec
+    from evaluation.liveness import LivenessRun, evaluate_liveness
+    from evaluation.liveness_report import plot_scores, text_table
+    from evaluation.turnstile import WALKUP_MIN_FACE_PX
+    from gate.detection import Detector
+    from gate.liveness import LivenessParams
+    from training.datasets import dataset_root, lfw_images
+
     context: AppContext = ctx.obj
     settings = context.settings
     lfw_dir = lfw_images(data if data is not None else dataset_root())
