@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from gate.alignment import CropTemplate, arcface_template, similarity_transform
-from gate.detection import Face
+
+if TYPE_CHECKING:
+    from gate.detection import Face  # a type only: importing the liveness test does not load torch
 
 log = logging.getLogger(__name__)
 
