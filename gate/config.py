@@ -88,9 +88,21 @@ class CardSettings(_Section):
 
 
 class LivenessSettings(_Section):
-    """A passive multi-frame motion test over each face track (off unless measured to work: docs/liveness.md)."""
+    """A passive multi-frame motion test over each face track (off unless measured to work: docs/liveness.md).
+    With it on, a grant waits for the track's verdict; a flat-moving face, or a track too short for a verdict,
+    is denied NOT_LIVE."""
 
     enabled: bool = False
+    threshold: float = Field(0.006, gt=0, le=1)  # parallax left unexplained by one plane, in eye distances
+    min_frames: int = Field(12, ge=2, le=300)  # usable frames of a track before there is a verdict
+    baseline: int = Field(8, ge=1, le=100)  # frames between the two face patches compared
+    max_pairs: int = Field(24, ge=1, le=1000)  # a track's score: the median of its latest pair residuals
+
+    @model_validator(mode="after")
+    def _baseline_fits(self) -> LivenessSettings:
+        if self.min_frames <= self.baseline:
+            raise ValueError(f"min_frames ({self.min_frames}) must exceed baseline ({self.baseline})")
+        return self
 
 
 class EncryptionSettings(_Section):

@@ -8,7 +8,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -20,8 +20,10 @@ from gate.actuators import Actuator, DoorOutcome, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
 from gate.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
 from gate.claims import Claim, ClaimBox, open_claims
+from gate.config import LivenessSettings
 from gate.event_log import EventLog
 from gate.gallery import Match
+from gate.liveness import LivenessParams, LivenessTracker
 from gate.pipeline import FaceCrop
 from gate.policy import Decision, Policy, Verdict
 from gate.runtime import Runtime
@@ -90,6 +92,8 @@ class GateLoop:
         self.policy = Policy(settings.decision, runtime.threshold, self._clock)
         # card + face: faces are compared with the badge's person only, and only while a claim waits
         self.claims = ClaimBox(self._clock) if settings.card.claims != "off" else None
+        self.liveness = _liveness_tracker(settings.liveness)
+        self._awaiting_liveness: dict[int, Decision] = {}  # grants held until their track's liveness verdict
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
         self.overlays: list[Overlay] = []
@@ -118,22 +122,31 @@ class GateLoop:
         update = self.tracker.update([crop.face.box for crop in crops], frame.time)
         for track in update.ended:
             self._end_track(track.track_id)
+        usable = self._usable(update.track_ids, crops, frame.index)
+        if self.liveness is not None:
+            for track_id, crop in usable:
+                self.liveness.add(track_id, frame.image, crop.face)
+        if self.claims is None or claim is not None:  # card + face without a badge: nothing to compare with
+            matches = self._match(usable, claim)
+            for (track_id, _), match in zip(usable, matches, strict=True):
+                self._observe(track_id, match)
+        self._settle_liveness()
+        self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
+
+    def _usable(self, track_ids: list[int], crops: list[FaceCrop], frame_index: int) -> list[tuple[int, FaceCrop]]:
+        """Count each track's sighting in its report; the crops that passed the quality gate, with their track."""
         usable: list[tuple[int, FaceCrop]] = []
-        for track_id, crop in zip(update.track_ids, crops, strict=True):
+        for track_id, crop in zip(track_ids, crops, strict=True):
             report = self._report(track_id)
             report.frames_seen += 1
-            report.last_frame = frame.index
+            report.last_frame = frame_index
             if crop.rejected is None:
                 report.usable_frames += 1
                 usable.append((track_id, crop))
             else:
                 report.rejects[str(crop.rejected)] += 1
-                log.debug("frame %d track %d: not matched (%s)", frame.index, track_id, crop.rejected)
-        if self.claims is None or claim is not None:  # card + face without a badge: nothing to compare with
-            matches = self._match(usable, claim)
-            for (track_id, _), match in zip(usable, matches, strict=True):
-                self._observe(track_id, match)
-        self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
+                log.debug("frame %d track %d: not matched (%s)", frame_index, track_id, crop.rejected)
+        return usable
 
     def finish(self) -> None:
         """The source has ended: decide the tracks still open."""
@@ -201,7 +214,7 @@ class GateLoop:
             report.best_score = match.score
         decision = self.policy.observe(track_id, match)
         if decision is not None:
-            self._act(decision)
+            self._decided(decision)
 
     def _end_track(self, track_id: int) -> None:
         if self.observer is not None and track_id in self.reports:
@@ -209,9 +222,31 @@ class GateLoop:
         self.track_embeddings.end(track_id)
         decision = self.policy.end_track(track_id)
         if decision is not None:
-            self._act(decision)
+            self._decided(decision)
+        if track_id in self._awaiting_liveness:  # left before its liveness verdict: not shown to be live
+            self._act(_not_live(self._awaiting_liveness.pop(track_id)))
+        if self.liveness is not None:
+            self.liveness.end(track_id)
         if len(self.reports) > KEPT_TRACKS:  # forget the oldest report (dicts keep insertion order)
             del self.reports[next(iter(self.reports))]
+
+    def _decided(self, decision: Decision) -> None:
+        """With the liveness test on, a grant waits for its track's verdict; every other decision acts now."""
+        if self.liveness is not None and decision.granted:
+            self._awaiting_liveness[decision.track_id] = decision
+            self._settle_liveness()
+            return
+        self._act(decision)
+
+    def _settle_liveness(self) -> None:
+        """Act on each held grant whose track now has a liveness verdict: the grant, or a NOT_LIVE denial."""
+        for track_id, decision in list(self._awaiting_liveness.items()):
+            verdict = self.liveness.verdict(track_id) if self.liveness is not None else None
+            if verdict is None:
+                continue
+            del self._awaiting_liveness[track_id]
+            log.info("track %d: liveness score %.4f after %d frames", track_id, verdict.score, verdict.frames)
+            self._act(decision if verdict.live else _not_live(decision))
 
     def _act(self, decision: Decision) -> None:
         """Record the decision (database or journal) before the door opens, then record what the door did."""
@@ -281,6 +316,18 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _liveness_tracker(settings: LivenessSettings) -> LivenessTracker | None:
+    if not settings.enabled:
+        return None
+    params = LivenessParams(settings.threshold, settings.min_frames, settings.baseline, settings.max_pairs)
+    return LivenessTracker(params)
+
+
+def _not_live(grant: Decision) -> Decision:
+    """A grant turned into a denial by the liveness test; the recognised person is kept as the nearest."""
+    return replace(grant, verdict=Verdict.NOT_LIVE, employee_id=None, name=None, nearest=grant.employee_id)
 
 
 def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) -> bool:

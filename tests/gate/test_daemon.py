@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from enrollment.people import add_person
+from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.actuators import DoorOutcome, DoorRequest
-from gate.config import CardSettings, Settings, settings_from_dict
+from gate.config import CardSettings, LivenessSettings, Settings, settings_from_dict
 from gate.daemon import DOOR_FAILED, GateLoop, run_gate
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
@@ -287,3 +290,33 @@ def test_a_gate_that_cannot_record_refuses_to_start_and_closes_its_source(tmp_pa
     with pytest.raises(FaceGateError, match="cannot record access events"):
         run_gate(Runtime(settings, embedder, pipeline, read_only, gallery), source, Doors())
     assert source.closed  # a live source's reader thread is stopped, not left reading
+
+
+def clip(kind: str, photo, pipeline: FacePipeline) -> list[Frame]:  # noqa: ANN001
+    """The same walk-up of `photo`, held as a flat picture tilting 6 degrees, or as a head turning 6 degrees."""
+    spec = ClipSpec(width=320, height=240)
+    landmarks = max(pipeline.detector.detect(photo), key=lambda face: face.area).landmarks
+    motion = replace(draw_motion(kind, np.random.default_rng(3), spec), yaw_deg=6.0, pitch_deg=3.0, roll_deg=0.0)
+    frames = clip_frames(photo, landmarks, motion, np.random.default_rng(4), spec)
+    return [Frame(i, i / spec.fps, image) for i, image in enumerate(frames)]
+
+
+def test_with_the_liveness_test_on_a_flat_photo_is_denied_and_a_turning_head_let_in(
+    tmp_path, embedder, pipeline, people
+):
+    """Issue 14, presentation attacks (b): a held photo of an employee was let in like the employee."""
+    base = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True)
+    settings = base.model_copy(update={"liveness": LivenessSettings(enabled=True)})
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    photo = load_image(photos[0])
+    outcomes = {}
+    for kind in (FLAT, HEAD):
+        doors = Doors()
+        loop = GateLoop(Runtime(settings, embedder, pipeline, database, gallery), doors)
+        for frame in clip(kind, photo, pipeline):
+            loop.step(frame)
+        loop.finish()
+        outcomes[kind] = ([(d.verdict, d.nearest, d.employee_id) for d in loop.decisions], len(doors.opened))
+    assert outcomes[FLAT] == ([(Verdict.NOT_LIVE, "e1", None)], 0)
+    assert outcomes[HEAD] == ([(Verdict.GRANTED, None, "e1")], 1)
