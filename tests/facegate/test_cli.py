@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow  # each test starts the real `facegate` command in a subprocess (~4 s)
 
+
 def facegate(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-c", "from facegate.cli import main; main()", *args]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
@@ -93,3 +94,48 @@ def test_cli_model_list_names_the_shipped_models(tmp_path: Path):
     done = facegate("--config", str(_config(tmp_path)), "model", "list", cwd=tmp_path)
     assert done.returncode == 0
     assert "default" in done.stdout and "dlib-resnet-v1" in done.stdout and "mobilefacenet" in done.stdout
+
+
+NETWORK_MODULES = ("torch", "facenet_pytorch", "torchvision", "alembic")
+REPORT_IMPORTS = (
+    "import sys; from facegate.cli import main\n"
+    "try:\n    main()\nfinally:\n"
+    f"    print('loaded:', sorted(m for m in {NETWORK_MODULES!r} if m in sys.modules))"
+)
+
+
+def test_commands_that_embed_nothing_do_not_import_the_network(tmp_path: Path) -> None:
+    """Issue 14, 7: every command imported torch (6-8 s for `enroll list`); these now load neither the network
+    nor Alembic (a database at the newest schema opens without it). benchmarks/startup.py measures the time."""
+    from gate.model_card import SHIPPED_CARD, read_card
+    from gate.store import Database, Person, Template
+
+    config = _config(tmp_path)
+    card = read_card(SHIPPED_CARD)
+    database = Database(f"sqlite:///{tmp_path}/gate.db")
+    with database.session() as session:
+        person = Person(employee_id="E1", name="Ada")
+        person.templates.append(
+            Template(
+                embedding=bytes(4 * card.embedding_size),
+                embedding_size=card.embedding_size,
+                model_id=card.model_id,
+                image_sha256="0" * 64,
+                quality=0.99,
+                source="ada.jpg",
+            )
+        )
+        session.add(person)
+    database.close()
+    for args in (
+        ["--help"],
+        ["enroll", "list"],
+        ["enroll", "show", "E1"],
+        ["events"],
+        ["enroll", "remove", "E1", "-y"],
+    ):
+        command = [sys.executable, "-c", REPORT_IMPORTS, "--config", str(config), *args]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "loaded: []", (args, done.stdout[-300:])
+    assert "removed E1 (Ada): 1 templates" in done.stdout
