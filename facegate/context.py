@@ -19,13 +19,20 @@ if TYPE_CHECKING:
     from gate.store import Database
 
 
+QUIET_LIBRARIES = ("faiss.loader",)  # says which CPU build it loaded, at INFO, on every import
+
+
 @dataclass
 class AppContext:
     settings: Settings
     config_file: Path = Path("config.toml")  # where the settings come from (or would, for the defaults)
 
     def configure_logging(self) -> None:
-        logging.basicConfig(level=self.settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        level = self.settings.logging.level
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if level != "DEBUG":  # libraries imported after this (commands import their work lazily) stay quiet
+            for name in QUIET_LIBRARIES:
+                logging.getLogger(name).setLevel(logging.WARNING)
 
     @cached_property
     def embedder(self) -> Embedder:
