@@ -6,10 +6,12 @@ fast lane before a commit; tests that train or run the gate without the dataset 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from postgres_server import PostgresServer, remove_server, start_server
 
 from gate.backbones import build_backbone
 from training.datasets import DATA_ENV, dataset_root
@@ -52,3 +54,19 @@ def untrained_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (Debian's postgresql; .ci/run installs it); skips without it."""
+    server = start_server()
+    if server is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    yield server
+    remove_server(server)
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A fresh empty database on the session's server."""
+    return postgres.new_database()

@@ -320,3 +320,31 @@ def test_with_the_liveness_test_on_a_flat_photo_is_denied_and_a_turning_head_let
         outcomes[kind] = ([(d.verdict, d.nearest, d.employee_id) for d in loop.decisions], len(doors.opened))
     assert outcomes[FLAT] == ([(Verdict.NOT_LIVE, "e1", None)], 0)
     assert outcomes[HEAD] == ([(Verdict.GRANTED, None, "e1")], 1)
+
+
+def test_a_postgresql_server_stopped_mid_run_loses_no_decision(tmp_path, embedder, pipeline, people, video, postgres):
+    """Issue 14's journal on a real server (issue 15, 2): stopped while the first walker is decided, restarted
+    in the gap; both decisions end up in the database, in order, with the door's report."""
+    base = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=60.0)
+    settings = base.model_copy(update={"database": base.database.model_copy(update={"url": postgres.new_database()})})
+    name, photos = people[0]
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
+    path, walks = video
+    loop = GateLoop(Runtime(settings, embedder, pipeline, database, gallery), Doors())
+    stopped = False
+    try:
+        for frame in VideoFileSource(path).frames():
+            if frame.index == walks[0].first_frame:
+                postgres.stop()
+                stopped = True
+            if frame.index == walks[0].last_frame + 1:
+                postgres.start()
+                stopped = False
+            loop.step(frame)
+    finally:
+        if stopped:
+            postgres.start()  # the session's other tests need it
+    loop.finish()
+    assert loop.events.journalled == 2 and loop.events.replayed == 1 and not loop.events.journal.pending()
+    events = sorted((e.decision, e.reason, e.door) for e in database.events(limit=100))
+    assert events == [("denied", "COOLDOWN", None), ("granted", "GRANTED", "opened")]
