@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import faiss
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from gate.config import GallerySettings, Settings
 from gate.encryption import PREFIX
@@ -101,6 +102,8 @@ class Gallery:
         self._stats: dict[int, np.ndarray] = {}  # template id -> its cohort statistics (score normalisation only)
         self._means: tuple[np.ndarray, list[Owner]] | None = None  # per-person mean templates, made on demand
         self._saved_stamp: int | None = None  # the sidecar's mtime when this process last read or wrote it
+        self._version: int | None = None  # the database's enrolment change counter when this gallery was loaded
+        self._unreadable = False  # the last refresh could not read the database
 
     @classmethod
     def open(
@@ -115,6 +118,7 @@ class Gallery:
         """Load the saved index if it agrees with the database, else rebuild it from the database and save."""
         gallery = cls(database, settings, index_path, model_id, embedding_size, scorer)
         gallery._remove_stale_temp_files()
+        gallery._version = database.gallery_version()  # read first: a change while loading triggers a reload
         owners = database.template_owners(model_id)
         problem = gallery._load(owners)
         if problem is None:
@@ -132,14 +136,24 @@ class Gallery:
         return gallery
 
     def refresh(self) -> bool:
-        """Take up what another process (the enroll command) saved since: a running gate sees new and removed
-        people without a restart. Costs one stat() when nothing changed; True when the gallery was reloaded."""
-        if self._sidecar_stamp() == self._saved_stamp:
+        """Take up enrolment changes made since by anyone: this machine's enroll command (the index file's
+        sidecar moved) or any process on the same database, on any machine (its change counter moved). Costs a
+        stat() and one small query when nothing changed; True when the gallery was reloaded. A database that
+        cannot be read right now keeps the gallery as it is (logged), never stops the gate."""
+        try:
+            if self._sidecar_stamp() == self._saved_stamp and self.database.gallery_version() == self._version:
+                return False
+            fresh = Gallery.open(
+                self.database, self.settings, self.index_path, self.model_id, self.embedding_size, self.scorer
+            )
+        except SQLAlchemyError as error:
+            if not self._unreadable:  # once per outage, not every refresh
+                log.warning("gallery kept as it is, the database cannot be read: %s", str(error).splitlines()[0])
+            self._unreadable = True
             return False
-        fresh = Gallery.open(
-            self.database, self.settings, self.index_path, self.model_id, self.embedding_size, self.scorer
-        )
+        self._unreadable = False
         self._index, self._owners, self._saved_stamp = fresh._index, fresh._owners, fresh._saved_stamp
+        self._version = fresh._version
         self._stats = fresh._stats
         self._means = None
         log.info("gallery reloaded: %d templates", len(self))

@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Connection,
     DateTime,
@@ -42,7 +43,7 @@ from gate.errors import FaceGateError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0004"  # the newest migration (a test checks it is Alembic's head): a database already there opens
+SCHEMA_HEAD = "0005"  # the newest migration (a test checks it is Alembic's head): a database already there opens
 # without importing Alembic, which costs a command half a second of its start
 SQLITE_HEADER = b"SQLite format 3\x00"
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps the number of bound parameters
@@ -169,6 +170,23 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     employee_id: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text)
+
+
+class GalleryVersion(Base):
+    """One row: how many times the enrolled faces changed. Bumped in the same transaction as the change (any
+    person or template added, altered or deleted through a session); gates poll it to reload their gallery."""
+
+    __tablename__ = "gallery_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_gallery_version(session: Session, _context: object, _instances: object) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(item, Person | Template) for item in changed):
+        session.execute(update(GalleryVersion).where(GalleryVersion.id == 1).values(version=GalleryVersion.version + 1))
 
 
 @dataclass(frozen=True)
@@ -453,6 +471,11 @@ class Database:
                 for template_id, person_id, employee_id, name in session.execute(query):
                     owners[template_id] = Owner(person_id, employee_id, name)
         return owners
+
+    def gallery_version(self) -> int:
+        """The enrolment change counter (GalleryVersion): when it moves, some gallery is out of date."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(GalleryVersion.version).where(GalleryVersion.id == 1)).scalar_one())
 
     def model_counts(self) -> dict[str, int]:
         """How many templates each model id has (all people)."""

@@ -330,3 +330,36 @@ def test_gallery_verify_scores_the_claimed_person_only(db: Database, tmp_path: P
     [claimed] = gallery.verify(query, "alice")
     assert claimed.employee_id == "alice" and claimed.score == pytest.approx(float((alice @ query[0]).max()), abs=1e-5)
     assert gallery.verify(query, "carol") == [None] and gallery.has_person("bob") and not gallery.has_person("carol")
+
+
+def _two_gates_see_changes_through_the_database(db: Database, tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    ada = _unit(rng, 2)
+    gates = [Gallery.open(db, GallerySettings(), tmp_path / f"gate{i}" / "gallery.faiss", "m1", DIM) for i in (1, 2)]
+    assert [gate.refresh() for gate in gates] == [False, False]  # nothing changed: no reload
+    _enroll(db, "ada", ada)  # enrolled elsewhere (another machine, the web page): no index file of theirs moved
+    assert [gate.refresh() for gate in gates] == [True, True]
+    assert all(gate.search(ada[:1])[0].employee_id == "ada" for gate in gates)
+    with db.session() as session:
+        session.delete(session.scalars(select(Person).where(Person.employee_id == "ada")).one())
+    assert [gate.refresh() for gate in gates] == [True, True]
+    assert all(gate.search(ada[:1]) == [None] for gate in gates)
+
+
+def test_gates_on_one_database_see_an_enrolment_and_a_removal_made_elsewhere(db: Database, tmp_path: Path) -> None:
+    """Issue 15, 2: a gate learnt of changes from its index file's sidecar, which only works on one machine."""
+    _two_gates_see_changes_through_the_database(db, tmp_path)
+
+
+@pytest.mark.slow
+def test_gates_on_one_postgresql_database_see_changes_and_survive_its_outage(postgres, tmp_path: Path) -> None:
+    db = Database(postgres.new_database())
+    _two_gates_see_changes_through_the_database(db, tmp_path)
+    gate = Gallery.open(db, GallerySettings(), tmp_path / "gate3" / "gallery.faiss", "m1", DIM)
+    postgres.stop()
+    try:
+        assert gate.refresh() is False  # the server is down: the gallery is kept, the gate goes on
+    finally:
+        postgres.start()
+    _enroll(db, "bob", _unit(np.random.default_rng(10), 1))
+    assert gate.refresh() is True and len(gate) == 1
