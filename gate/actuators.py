@@ -1,5 +1,5 @@
-"""Actuators open the door on a grant: log, run a command or POST JSON; each says what happened (opened, failed,
-timed out); failures are logged, never raised."""
+"""Actuators open the door on a grant: log, run a command, POST JSON or publish it over MQTT; each says what
+happened (opened, failed, timed out); failures are logged, never raised."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from gate.config import ActuatorSettings
+from gate.config import ActuatorSettings, CameraSettings, MqttSettings
 from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
@@ -120,16 +120,29 @@ class HttpActuator:
         return DoorOutcome.OPENED if 200 <= status < 300 else DoorOutcome.FAILED
 
 
-ACTUATORS: dict[str, Callable[[ActuatorSettings], Actuator]] = {
-    "log": lambda _settings: LogActuator(),
-    "shell": ShellActuator,
-    "http": HttpActuator,
+def _mqtt_actuator(settings: ActuatorSettings, mqtt: MqttSettings, gate_id: str) -> Actuator:
+    from gate.mqtt import MqttActuator  # paho is loaded only for this kind
+
+    return MqttActuator(settings, mqtt, gate_id)
+
+
+# each kind's factory takes the [actuator] settings, the [mqtt] broker and the gate's id
+ACTUATORS: dict[str, Callable[[ActuatorSettings, MqttSettings, str], Actuator]] = {
+    "log": lambda _settings, _mqtt, _gate_id: LogActuator(),
+    "shell": lambda settings, _mqtt, _gate_id: ShellActuator(settings),
+    "http": lambda settings, _mqtt, _gate_id: HttpActuator(settings),
+    "mqtt": _mqtt_actuator,
 }
 
 
-def build_actuator(settings: ActuatorSettings) -> Actuator:
-    """The actuator named by `settings.kind`; an unknown kind fails listing the valid ones."""
+def build_actuator(
+    settings: ActuatorSettings, mqtt: MqttSettings | None = None, gate_id: str = CameraSettings().gate_id
+) -> Actuator:
+    """The actuator named by `settings.kind`; an unknown kind fails listing the valid ones. The `mqtt` kind
+    publishes on the `mqtt` broker (the config's [mqtt]) as client <client_id>-door."""
     factory = ACTUATORS.get(settings.kind)
     if factory is None:
         raise FaceGateError(f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})")
-    return factory(settings)
+    if settings.kind == "mqtt" and mqtt is None:
+        raise FaceGateError("actuator.kind = 'mqtt' needs the [mqtt] broker settings passed to build_actuator")
+    return factory(settings, mqtt or MqttSettings(), gate_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -120,10 +121,15 @@ class GallerySettings(_Section):
     hnsw_ef_search: int = Field(64, ge=1, le=4096)
 
 
+MQTT_TOPIC = r"^[^#+\s]+$"  # a topic published to: no wildcards, no blanks
+MqttTopic = Annotated[str, Field(pattern=MQTT_TOPIC)]
+
+
 class ActuatorSettings(_Section):
-    kind: Literal["log", "shell", "http"] = "log"
+    kind: Literal["log", "shell", "http", "mqtt"] = "log"
     command: list[str] = []  # shell: argv; {person_id}, {name}, {gate_id}, {score} are filled in
     url: str = ""  # http: POSTed a JSON body
+    topic: str = ""  # mqtt: the door request is published here (QoS 1) on the [mqtt] broker
     timeout_s: float = Field(3.0, gt=0, le=60)
 
     @model_validator(mode="after")
@@ -132,7 +138,25 @@ class ActuatorSettings(_Section):
             raise ValueError("kind = 'shell' needs command = [argv...]")
         if self.kind == "http" and not self.url.startswith(("http://", "https://")):
             raise ValueError("kind = 'http' needs url = 'http(s)://...'")
+        if self.kind == "mqtt" and not re.match(MQTT_TOPIC, self.topic):
+            raise ValueError("kind = 'mqtt' needs topic = 'a/topic' (no wildcards + or #)")
         return self
+
+
+class MqttSettings(_Section):
+    """The MQTT broker: every decision published to <topic_prefix>/<gate_id>/events, a retained status (last will
+    "offline") to <topic_prefix>/<gate_id>/status; the `mqtt` actuator uses the same broker."""
+
+    enabled: bool = False  # publish events and status (the `mqtt` actuator needs only the broker keys)
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    username: str = ""
+    password_env: str = ""  # the name of an environment variable holding the password (never the password)
+    tls: bool = False  # TLS with the system's certificate authorities (port 8883, usually)
+    topic_prefix: MqttTopic = "facegate"
+    client_id: str = ""  # empty: facegate-<gate_id>
+    keepalive_s: int = Field(30, ge=5, le=3600)  # the broker declares the gate offline after 1.5 x this silent
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)  # a lost broker is retried after 1 s, doubling to this
 
 
 class LoggingSettings(_Section):
@@ -151,6 +175,7 @@ class Settings(_Section):
     encryption: EncryptionSettings = EncryptionSettings()
     gallery: GallerySettings = GallerySettings()
     actuator: ActuatorSettings = ActuatorSettings()
+    mqtt: MqttSettings = MqttSettings()
     logging: LoggingSettings = LoggingSettings()
     base_dir: Path = Path(".")  # folder relative paths are resolved against (the config file's)
 

@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import uuid4
 
 import numpy as np
@@ -20,7 +20,7 @@ from gate.actuators import Actuator, DoorOutcome, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
 from gate.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
 from gate.claims import Claim, ClaimBox, open_claims
-from gate.config import LivenessSettings
+from gate.config import LivenessSettings, Settings
 from gate.event_log import EventLog
 from gate.gallery import Match
 from gate.liveness import LivenessParams, LivenessTracker
@@ -30,6 +30,9 @@ from gate.runtime import Runtime
 from gate.sources import Frame, FrameSource
 from gate.store import AccessEventRecord, DoorReport
 from gate.tracking import Tracker
+
+if TYPE_CHECKING:
+    from gate.mqtt import EventPublisher as MqttEventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +81,24 @@ class GateObserver(Protocol):
     def track_ended(self, report: TrackReport, frame: int, time: float) -> None: ...
 
 
+class EventPublisher(Protocol):
+    """Hears every decision's final access event (gate.mqtt's publisher); must neither raise nor wait."""
+
+    def publish(self, record: AccessEventRecord) -> None: ...
+
+
 class GateLoop:
     """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`."""
 
-    def __init__(self, runtime: Runtime, actuator: Actuator, observer: GateObserver | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        actuator: Actuator,
+        observer: GateObserver | None = None,
+        publisher: EventPublisher | None = None,
+    ) -> None:
         settings = self.settings = runtime.settings
-        self.observer = observer
+        self.observer, self.publisher = observer, publisher
         self.pipeline, self.embedder, self.gallery = runtime.pipeline, runtime.embedder, runtime.gallery
         self.actuator = actuator
         self.events = EventLog(runtime.database, settings.resolve(settings.database.journal_path))
@@ -190,6 +205,11 @@ class GateLoop:
             claimed_id=claim.employee_id,
         )
         self.events.record(event)
+        self._publish(event)
+
+    def _publish(self, record: AccessEventRecord) -> None:
+        if self.publisher is not None:
+            self.publisher.publish(record)
 
     def _match(self, usable: list[tuple[int, FaceCrop]], claim: Claim | None) -> list[Match | None]:
         """The best enrolled person for each usable face (its frame's embedding or its track's mean); with a
@@ -272,6 +292,7 @@ class GateLoop:
         )
         recorded = self.events.record(record)
         if not opens:
+            self._publish(record)
             return
         if not recorded:
             log.critical("door %s kept shut for %s: the decision could not be recorded", gate_id, decision.employee_id)
@@ -282,6 +303,7 @@ class GateLoop:
         if door is not DoorOutcome.OPENED:  # a door that did not open is not a grant, on the record either
             log.error("door %s did not open for %s: the actuator %s", gate_id, decision.employee_id, door)
         self.events.record(DoorReport(record.event_uid or "", str(door), *final))
+        self._publish(replace(record, decision=final[0], reason=final[1], door=str(door)))
 
     def _overlay(self, track_id: int, crop: FaceCrop) -> Overlay:
         report = self.reports[track_id]
@@ -330,6 +352,15 @@ def _not_live(grant: Decision) -> Decision:
     return replace(grant, verdict=Verdict.NOT_LIVE, employee_id=None, name=None, nearest=grant.employee_id)
 
 
+def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
+    """The MQTT event publisher when [mqtt] enabled (paho is loaded only then)."""
+    if not settings.mqtt.enabled:
+        return None
+    from gate.mqtt import EventPublisher as MqttEventPublisher
+
+    return MqttEventPublisher(settings.mqtt, settings.camera.gate_id)
+
+
 def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) -> bool:
     """Step the loop through the source's frames until they end or a signal; True when stopped by a signal."""
     with stop_on_signals() as stop:
@@ -348,12 +379,16 @@ def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) ->
 
 def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
     """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision is recorded, then a grant opens
-    the door. `annotate`: also write the frames with boxes, names and scores there. The source, the claim feed
-    and the video are closed however the run ends (a refusal to start included)."""
+    the door. `annotate`: also write the frames with boxes, names and scores there. The source, the claim feed,
+    the video and the MQTT publisher ([mqtt] enabled) are closed however the run ends (a refusal to start
+    included)."""
     with ExitStack() as cleanup:
         cleanup.callback(source.close)
         runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
-        loop = GateLoop(runtime, actuator)
+        publisher = _open_publisher(runtime.settings)
+        if publisher is not None:
+            cleanup.callback(publisher.close)  # status "offline" after the last decision's event
+        loop = GateLoop(runtime, actuator, publisher=publisher)
         loop.events.replay()  # decisions journalled while the database was away, last time
         feed = open_claims(runtime.settings.card, loop.claims) if loop.claims is not None else None
         if feed is not None:
@@ -364,7 +399,7 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
         threshold = loop.policy.threshold
         log.info("gate %s watching %s (threshold %.3f)", runtime.settings.camera.gate_id, source.description, threshold)
         stopped = _watch(source, loop, video)
-    loop.finish()
+        loop.finish()  # inside: the tracks still open are decided (and published) before the cleanup
     summary = loop.summary(stopped_by_signal=stopped)
     log.info(
         "gate stopped: %d frames (%d processed), %d decisions",
