@@ -16,6 +16,7 @@ from facegate.commands import (
     evaluate_liveness,
     events,
     gate,
+    gates,
     keys,
     model,
     study,
@@ -46,7 +47,7 @@ def _root(
     ctx.obj = context
 
 
-for module in (enroll, gate, events, evaluate, evaluate_gate, evaluate_liveness, model, keys, study, train):
+for module in (enroll, gate, gates, events, evaluate, evaluate_gate, evaluate_liveness, model, keys, study, train):
     module.register(app)
 
 

@@ -43,7 +43,7 @@ from gate.errors import FaceGateError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0005"  # the newest migration (a test checks it is Alembic's head): a database already there opens
+SCHEMA_HEAD = "0006"  # the newest migration (a test checks it is Alembic's head): a database already there opens
 # without importing Alembic, which costs a command half a second of its start
 SQLITE_HEADER = b"SQLite format 3\x00"
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps the number of bound parameters
@@ -180,6 +180,43 @@ class GalleryVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class GateStatus(Base):
+    """A gate's heartbeat, written every few seconds while it runs."""
+
+    __tablename__ = "gate_status"
+
+    gate_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    frames: Mapped[int] = mapped_column(BigInteger)
+    fps: Mapped[float] = mapped_column(Float)  # frames read per second since the previous heartbeat
+    last_decision: Mapped[str | None] = mapped_column(String(16))
+    last_decision_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+HEARTBEAT_S = 5.0  # a running gate writes its heartbeat this often ...
+OFFLINE_AFTER_S = 3 * HEARTBEAT_S  # ... and is shown offline when none came for this long
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a running gate reports about itself (GateStatus's columns)."""
+
+    gate_id: str
+    host: str
+    started_at: datetime
+    last_seen: datetime
+    frames: int
+    fps: float
+    last_decision: str | None = None
+    last_decision_at: datetime | None = None
+
+    def online(self, now: datetime, max_age_s: float = OFFLINE_AFTER_S) -> bool:
+        """Seen within `max_age_s` of `now`: a gate that stopped, crashed or lost its database goes offline."""
+        return (now - self.last_seen).total_seconds() <= max_age_s
 
 
 @event.listens_for(Session, "before_flush")
@@ -471,6 +508,17 @@ class Database:
                 for template_id, person_id, employee_id, name in session.execute(query):
                     owners[template_id] = Owner(person_id, employee_id, name)
         return owners
+
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """Write (or replace) a gate's heartbeat."""
+        with self.session() as session:
+            session.merge(GateStatus(**asdict(heartbeat)))
+
+    def gate_statuses(self) -> list[Heartbeat]:
+        """Every gate's latest heartbeat, by gate id."""
+        with self.session() as session:
+            rows = session.scalars(select(GateStatus).order_by(GateStatus.gate_id))
+            return [Heartbeat(**{name: getattr(row, name) for name in Heartbeat.__dataclass_fields__}) for row in rows]
 
     def gallery_version(self) -> int:
         """The enrolment change counter (GalleryVersion): when it moves, some gallery is out of date."""

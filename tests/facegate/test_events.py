@@ -1,4 +1,5 @@
-"""`facegate events`: the access log read back, filtered and exported (issue 14, 7: there was no command for it)."""
+"""`facegate events` (the access log read back, filtered and exported; issue 14, 7: there was no command for it)
+and `facegate gates` (each gate online or offline)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from facegate.cli import app
 from gate.errors import FaceGateError
 from gate.event_log import Journal
-from gate.store import AccessEventRecord, Database
+from gate.store import AccessEventRecord, Database, Heartbeat
 
 
 @pytest.fixture
@@ -76,3 +77,14 @@ def test_events_says_when_decisions_wait_in_the_journal(config: Path, tmp_path: 
     config.write_text(config.read_text() + f'journal_path = "{journal.path}"\n', encoding="utf-8")
     outcome = CliRunner().invoke(app, ["--config", str(config), "events"])
     assert outcome.exit_code == 0 and "wait in" in outcome.output and str(journal.path) in outcome.output
+
+
+def test_gates_lists_each_gate_online_or_offline(config: Path) -> None:
+    database = Database(f"sqlite:///{config.parent / 'gate.db'}")
+    now = datetime.now(UTC)
+    database.beat(Heartbeat("front", "host-a", now, now, 1500, 14.8, "granted", now))
+    database.beat(Heartbeat("back", "host-b", now, datetime(2026, 1, 1, tzinfo=UTC), 10, 0.0))
+    outcome = CliRunner().invoke(app, ["--config", str(config), "gates"])
+    assert outcome.exit_code == 0, outcome.output
+    rows = {line.split()[0]: line.split()[1] for line in outcome.output.splitlines()[1:]}
+    assert rows == {"back": "offline", "front": "online"}

@@ -16,7 +16,18 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from gate.errors import FaceGateError
-from gate.store import MIGRATIONS, SCHEMA_HEAD, AccessEventRecord, Base, Database, Person, Template
+from gate.store import (
+    HEARTBEAT_S,
+    MIGRATIONS,
+    OFFLINE_AFTER_S,
+    SCHEMA_HEAD,
+    AccessEventRecord,
+    Base,
+    Database,
+    Heartbeat,
+    Person,
+    Template,
+)
 
 
 def _db(tmp_path: Path) -> Database:
@@ -198,3 +209,17 @@ def test_a_database_that_cannot_take_an_event_is_refused_in_one_line(tmp_path: P
     with pytest.raises(FaceGateError, match="cannot record access events in .*readonly") as error:
         read_only.check_writable()
     assert "\n" not in str(error.value) and read_only.events() == []
+
+
+def test_a_gates_heartbeat_is_replaced_and_read_back_online_until_it_stops(tmp_path: Path) -> None:
+    """Issue 15, 2: each gate writes a heartbeat; one not seen for OFFLINE_AFTER_S is offline."""
+    db = _db(tmp_path)
+    start = datetime(2026, 11, 29, 8, tzinfo=UTC)
+    db.beat(Heartbeat("front", "host-a", start, start, 0, 0.0))
+    later = start + timedelta(seconds=HEARTBEAT_S)
+    db.beat(Heartbeat("front", "host-a", start, later, 75, 15.0, "granted", later))
+    db.beat(Heartbeat("back", "host-b", start, start, 10, 12.0))
+    statuses = {s.gate_id: s for s in db.gate_statuses()}
+    assert statuses["front"] == Heartbeat("front", "host-a", start, later, 75, 15.0, "granted", later)
+    now = later + timedelta(seconds=OFFLINE_AFTER_S)
+    assert statuses["front"].online(now) and not statuses["back"].online(now)
