@@ -17,9 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from gate.model_card import SHIPPED_CARD, read_card
-from gate.store import Database, Person, Template
-
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = (("--help",), ("enroll", "list"), ("enroll", "show", "E1"), ("events",), ("enroll", "remove", "E1", "-y"))
 RUN = (
@@ -28,25 +25,25 @@ RUN = (
 )
 
 
-def enrol_one(url: str) -> None:
-    """One person with one (zero) template of the shipped model, as `enroll add` would leave them."""
-    card = read_card(SHIPPED_CARD)
-    database = Database(url)
-    with database.session() as session:
-        if session.query(Person).filter_by(employee_id="E1").first() is None:
-            person = Person(employee_id="E1", name="Ada")
-            person.templates.append(
-                Template(
-                    embedding=bytes(4 * card.embedding_size),
-                    embedding_size=card.embedding_size,
-                    model_id=card.model_id,
-                    image_sha256="0" * 64,
-                    quality=0.99,
-                    source="ada.jpg",
-                )
-            )
-            session.add(person)
-    database.close()
+ENROL = """
+import sys
+sys.path.insert(0, {tree!r})
+from gate.model_card import SHIPPED_CARD, read_card
+from gate.store import Database, Person, Template
+card = read_card(SHIPPED_CARD)
+database = Database({url!r})
+with database.session() as session:
+    if session.query(Person).filter_by(employee_id="E1").first() is None:
+        person = Person(employee_id="E1", name="Ada")
+        person.templates.append(Template(embedding=bytes(4 * card.embedding_size), embedding_size=card.embedding_size,
+            model_id=card.model_id, image_sha256="0" * 64, quality=0.99, source="ada.jpg"))
+        session.add(person)
+"""
+
+
+def enrol_one(tree: Path, url: str) -> None:
+    """One person with one (zero) template of the shipped model, written by the tree's own code (its schema)."""
+    subprocess.run([sys.executable, "-c", ENROL.format(tree=str(tree), url=url)], check=True, timeout=300)
 
 
 def time_command(tree: Path, config: Path, args: tuple[str, ...]) -> tuple[float, bool]:
@@ -67,7 +64,7 @@ def measure(tree: Path, folder: Path, repeats: int) -> dict[tuple[str, ...], tup
     for args in COMMANDS:
         runs, torch_loaded = [], False
         for _ in range(repeats):
-            enrol_one(url)
+            enrol_one(tree, url)
             seconds, loaded = time_command(tree, config, args)
             runs.append(seconds)
             torch_loaded |= loaded
