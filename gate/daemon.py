@@ -23,6 +23,7 @@ from gate.claims import Claim, ClaimBox, open_claims
 from gate.config import LivenessSettings, Settings
 from gate.event_log import EventLog
 from gate.gallery import Match
+from gate.heartbeat import HeartbeatWriter
 from gate.liveness import LivenessParams, LivenessTracker
 from gate.pipeline import FaceCrop
 from gate.policy import Decision, Policy, Verdict
@@ -107,6 +108,7 @@ class GateLoop:
         self.policy = Policy(settings.decision, runtime.threshold, self._clock)
         # card + face: faces are compared with the badge's person only, and only while a claim waits
         self.claims = ClaimBox(self._clock) if settings.card.claims != "off" else None
+        self.heartbeat = HeartbeatWriter(runtime.database, settings.camera.gate_id)  # `facegate gates`, the page
         self.liveness = _liveness_tracker(settings.liveness)
         self._awaiting_liveness: dict[int, Decision] = {}  # grants held until their track's liveness verdict
         self.reports: dict[int, TrackReport] = {}
@@ -123,6 +125,7 @@ class GateLoop:
     def step(self, frame: Frame) -> None:
         """Read one frame; every `process_every`-th one goes through the whole pipeline."""
         self.frames += 1
+        self.heartbeat.tick(self.frames)
         self._now, self._frame_index = frame.time, frame.index
         if frame.index % self.settings.camera.process_every:
             return
@@ -291,6 +294,7 @@ class GateLoop:
             claimed_id=claim.employee_id if claim is not None else None,
         )
         recorded = self.events.record(record)
+        self.heartbeat.decided(record.decision)
         if not opens:
             self._publish(record)
             return
@@ -398,8 +402,10 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
             cleanup.callback(video.close)
         threshold = loop.policy.threshold
         log.info("gate %s watching %s (threshold %.3f)", runtime.settings.camera.gate_id, source.description, threshold)
+        loop.heartbeat.tick(0, force=True)  # online from the start
         stopped = _watch(source, loop, video)
         loop.finish()  # inside: the tracks still open are decided (and published) before the cleanup
+        loop.heartbeat.tick(loop.frames, force=True)
     summary = loop.summary(stopped_by_signal=stopped)
     log.info(
         "gate stopped: %d frames (%d processed), %d decisions",

@@ -119,6 +119,8 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
         ("granted", "GRANTED", "e1", "opened"),
     ]
     assert all(e.gate_id == "test-door" and e.score is not None for e in events)
+    [status] = database.gate_statuses()  # the heartbeat: written at start, when due, and at the end
+    assert (status.gate_id, status.frames, status.last_decision) == ("test-door", summary.frames, "denied")
     annotated = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == summary.frames
     annotated.release()
