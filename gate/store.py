@@ -43,7 +43,7 @@ from gate.errors import FaceGateError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0006"  # the newest migration (a test checks it is Alembic's head): a database already there opens
+SCHEMA_HEAD = "0007"  # the newest migration (a test checks it is Alembic's head): a database already there opens
 # without importing Alembic, which costs a command half a second of its start
 SQLITE_HEADER = b"SQLite format 3\x00"
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps the number of bound parameters
@@ -155,6 +155,8 @@ class AccessEvent(Base):
     event_uid: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
     door: Mapped[str | None] = mapped_column(String(16))  # what the actuator reported; "pending" until it has
     claimed_id: Mapped[str | None] = mapped_column(String(64))  # card + face: the identity the badge claimed
+    # the deciding frame's aligned face (lossy WebP), sealed like templates; removed with the person, by retention
+    crop: Mapped[bytes | None] = mapped_column(SealedBytes(), deferred=True)
 
 
 class AuditEntry(Base):
