@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from facegate.commands import (
+    admin,
     enroll,
     evaluate,
     evaluate_gate,
@@ -19,6 +20,7 @@ from facegate.commands import (
     gates,
     keys,
     model,
+    serve,
     study,
     train,
 )
@@ -47,7 +49,21 @@ def _root(
     ctx.obj = context
 
 
-for module in (enroll, gate, gates, events, evaluate, evaluate_gate, evaluate_liveness, model, keys, study, train):
+for module in (
+    enroll,
+    gate,
+    gates,
+    events,
+    evaluate,
+    evaluate_gate,
+    evaluate_liveness,
+    model,
+    keys,
+    admin,
+    serve,
+    study,
+    train,
+):
     module.register(app)
 
 

@@ -159,6 +159,15 @@ class MqttSettings(_Section):
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)  # a lost broker is retried after 1 s, doubling to this
 
 
+class ServiceSettings(_Section):
+    """`facegate serve`: where the API listens (loopback unless the config says otherwise), sessions, uploads."""
+
+    host: str = Field("127.0.0.1", min_length=1)  # anything but loopback is reachable from the network (warned)
+    port: int = Field(8080, ge=1, le=65535)
+    session_hours: float = Field(8.0, gt=0, le=720)  # a signed-in session expires this long after sign-in
+    max_upload_mb: float = Field(20.0, gt=0, le=500)  # the largest enrolment request (all its photos together)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -176,6 +185,7 @@ class Settings(_Section):
     gallery: GallerySettings = GallerySettings()
     actuator: ActuatorSettings = ActuatorSettings()
     mqtt: MqttSettings = MqttSettings()
+    service: ServiceSettings = ServiceSettings()
     logging: LoggingSettings = LoggingSettings()
     base_dir: Path = Path(".")  # folder relative paths are resolved against (the config file's)
 

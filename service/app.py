@@ -1,0 +1,97 @@
+"""The FastAPI application of `facegate serve`: routes under /api, OpenAPI docs at /docs, every error as JSON
+{"error": "<one line>"}."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from enrollment.people import EnrollmentRefused
+from gate.config import Settings
+from gate.errors import FaceGateError
+from service import people, records, signin
+from service.parts import ServiceParts
+from service.people import BYTES_PER_MB, outcome_json
+from service.sessions import SignInLimiter
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND_PREFIX = "no person"  # enrollment.roster's refusal for an unknown employee id
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _error(status: int, message: object, headers: dict | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": _one_line(message), **extra}, status_code=status, headers=headers)
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    return _error(error.status_code, error.detail, headers=error.headers)
+
+
+async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return _error(422, f"{where}: {first.get('msg', 'invalid')}")
+
+
+async def _refused(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, EnrollmentRefused)
+    return _error(422, error, outcomes=[outcome_json(o) for o in error.outcomes])
+
+
+async def _user_error(_request: Request, error: Exception) -> JSONResponse:
+    return _error(404 if str(error).startswith(NOT_FOUND_PREFIX) else 400, error)
+
+
+class BodyLimit:
+    """Refuses (413) a request whose declared size is over the limit before its body is read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > self.max_bytes:
+                response = _error(413, "the request exceeds [service] max_upload_mb")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.parts.close()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over the configured database and model; the network loads only when an enrolment needs it."""
+    app = FastAPI(
+        title="FaceGate",
+        summary="People, access events, gates and the model of a FaceGate site.",
+        version="1",
+        lifespan=_lifespan,
+    )
+    app.state.parts = ServiceParts(settings)
+    app.state.limiter = SignInLimiter()
+    for router in (signin.router, people.router, records.router):
+        app.include_router(router)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(EnrollmentRefused, _refused)
+    app.add_exception_handler(FaceGateError, _user_error)
+    # the form fields beside the photos are small: a megabyte on top of the photos' limit
+    app.add_middleware(BodyLimit, max_bytes=int((settings.service.max_upload_mb + 1) * BYTES_PER_MB))
+    return app

@@ -1,0 +1,102 @@
+"""/api/people: list, show, enrol from uploaded photos, remove; through the enrolment code the CLI uses."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+
+from enrollment.people import EnrollResult, add_person
+from enrollment.photos import PhotoOutcome
+from enrollment.roster import PersonSummary, list_people, remove_person, show_person
+from service.accounts import Principal
+from service.auth import admin, parts_of, principal
+from service.uploads import remove_folder, save_photos
+
+router = APIRouter(prefix="/api/people", tags=["people"])
+
+MAX_PAGE = 1000
+BYTES_PER_MB = 1 << 20
+
+
+def person_json(person: PersonSummary) -> dict:
+    return asdict(person) | {"model_ids": list(person.model_ids), "created_at": person.created_at.isoformat()}
+
+
+def outcome_json(outcome: PhotoOutcome) -> dict:
+    return {"photo": outcome.path.name, "status": outcome.status, "reason": outcome.reason}
+
+
+def _matches(person: PersonSummary, search: str) -> bool:
+    needle = search.strip().casefold()
+    return needle in person.employee_id.casefold() or needle in person.name.casefold()
+
+
+@router.get("")
+def people(
+    request: Request,
+    _caller: Annotated[Principal, Depends(principal)],
+    search: Annotated[str, Query(max_length=200, description="part of the employee id or name")] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict:
+    """Everyone enrolled, by employee id: those whose id or name contains `search`, one page."""
+    everyone = list_people(parts_of(request).database)
+    found = [person for person in everyone if _matches(person, search)] if search.strip() else everyone
+    page = found[offset : offset + limit]
+    return {"total": len(found), "offset": offset, "limit": limit, "people": [person_json(p) for p in page]}
+
+
+@router.get("/{employee_id}")
+def person(request: Request, employee_id: str, _caller: Annotated[Principal, Depends(principal)]) -> dict:
+    """One person and their templates (model, source photo, quality, date)."""
+    detail = show_person(parts_of(request).database, employee_id)
+    templates = [asdict(t) | {"created_at": t.created_at.isoformat()} for t in detail.templates]
+    return person_json(detail.person) | {"templates": templates}
+
+
+def _enrol_json(result: EnrollResult) -> dict:
+    return {
+        "employee_id": result.employee_id,
+        "created": result.created,
+        "added": result.added,
+        "outcomes": [outcome_json(o) for o in result.outcomes],
+    }
+
+
+@router.post("")
+def enrol(
+    request: Request,
+    _caller: Annotated[Principal, Depends(admin)],
+    employee_id: Annotated[str, Form()],
+    photos: Annotated[list[UploadFile], File(description="one face each")],
+    name: Annotated[str | None, Form(description="required for a new person")] = None,
+    force: Annotated[bool, Form(description="enrol even if a photo matches another person")] = False,
+    accept_unmatched: Annotated[bool, Form(description="add photos that do not match the person's own")] = False,
+) -> dict:
+    """Enrol a person from photos, or add photos to an enrolled one: one outcome per photo with its reason.
+    Refused as a whole (nothing stored) as `facegate enroll add` refuses: 422 with the outcomes."""
+    parts = parts_of(request)
+    folder = Path(tempfile.mkdtemp(prefix="facegate-upload-"))
+    try:
+        max_bytes = int(parts.settings.service.max_upload_mb * BYTES_PER_MB)
+        paths = save_photos(photos, folder, max_bytes)
+        with parts.lock:
+            runtime = parts.runtime
+            parts.current_gallery()
+            result = add_person(runtime, employee_id, name, paths, force=force, accept_unmatched=accept_unmatched)
+    finally:
+        remove_folder(folder)
+    return _enrol_json(result)
+
+
+@router.delete("/{employee_id}")
+def remove(request: Request, employee_id: str, _caller: Annotated[Principal, Depends(admin)]) -> dict:
+    """Delete a person, their templates and gallery entries (their access events keep the employee id)."""
+    parts = parts_of(request)
+    with parts.lock:
+        removed = remove_person(parts.database, parts.current_gallery(), employee_id)
+    return {"removed": removed.employee_id, "name": removed.name, "templates": removed.templates}

@@ -1,0 +1,107 @@
+"""What the gates did and what they run: /api/events (JSON and CSV), /api/gates, /api/model."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from gate.errors import FaceGateError
+from gate.policy import threshold_for
+from gate.store import AccessEventRecord, EventFilter
+from service.accounts import Principal
+from service.auth import parts_of, principal
+
+router = APIRouter(prefix="/api", tags=["records"])
+
+MAX_PAGE = 1000
+MAX_CSV_ROWS = 100_000
+EVENT_COLUMNS = tuple(f.name for f in dataclasses.fields(AccessEventRecord) if f.name != "crop")
+
+
+def _moment(text: str | None, name: str) -> datetime | None:
+    """An ISO date or time (UTC unless it says otherwise), or None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FaceGateError(f"{name} {text!r}: expected an ISO date or time, e.g. 2026-11-29T08:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def event_filter(
+    gate: Annotated[str | None, Query(description="only this gate's events")] = None,
+    person: Annotated[str | None, Query(description="only this employee id's events")] = None,
+    decision: Annotated[Literal["granted", "denied"] | None, Query()] = None,
+    since: Annotated[str | None, Query(description="from this ISO date/time on (UTC unless given)")] = None,
+    until: Annotated[str | None, Query(description="before this ISO date/time")] = None,
+) -> EventFilter:
+    return EventFilter(gate or None, person or None, decision, _moment(since, "since"), _moment(until, "until"))
+
+
+def _event_json(event: AccessEventRecord) -> dict:
+    return {name: getattr(event, name) for name in EVENT_COLUMNS} | {"time": event.time.isoformat()}
+
+
+@router.get("/events", tags=["events"])
+def events(
+    request: Request,
+    _caller: Annotated[Principal, Depends(principal)],
+    where: Annotated[EventFilter, Depends(event_filter)],
+    offset: Annotated[int, Query(ge=0, le=MAX_CSV_ROWS)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict:
+    """Access events, newest first, filtered by gate, person, decision and time; one page."""
+    found = parts_of(request).database.events(offset + limit, where)[offset:]
+    return {"offset": offset, "limit": limit, "events": [_event_json(e) for e in found]}
+
+
+@router.get("/events.csv", tags=["events"], response_class=Response)
+def events_csv(
+    request: Request,
+    _caller: Annotated[Principal, Depends(principal)],
+    where: Annotated[EventFilter, Depends(event_filter)],
+    limit: Annotated[int, Query(ge=1, le=MAX_CSV_ROWS)] = 10_000,
+) -> Response:
+    """The same events as CSV (newest first), for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EVENT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_event_json(e) for e in parts_of(request).database.events(limit, where))
+    headers = {"Content-Disposition": 'attachment; filename="facegate-events.csv"'}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/gates", tags=["gates"])
+def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> dict:
+    """Each gate's last heartbeat, and whether it is online (seen within the last 15 s)."""
+    now = datetime.now(UTC)
+    statuses = parts_of(request).database.gate_statuses()
+    return {
+        "gates": [
+            {key: value.isoformat() if isinstance(value, datetime) else value for key, value in vars(s).items()}
+            | {"online": s.online(now)}
+            for s in statuses
+        ]
+    }
+
+
+@router.get("/model", tags=["model"])
+def model(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> dict:
+    """The model in use, its thresholds by target false-accept rate and the threshold the gates decide with."""
+    settings = parts_of(request).settings
+    card = parts_of(request).card
+    return {
+        "model_id": card.model_id,
+        "architecture": card.architecture,
+        "embedding_size": card.embedding_size,
+        "thresholds": card.thresholds,
+        "target_far": settings.decision.target_far,
+        "threshold": threshold_for(settings.decision, card),
+        "threshold_source": "card" if settings.decision.threshold is None else "config",
+    }

@@ -1,0 +1,134 @@
+"""Access control of the API: nobody without a valid token or session (401), viewers only read (403), cookie
+changes need the CSRF token (403), sign-ins are rate-limited (429), sessions expire and end."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from service_site import PASSWORD, Site, bearer
+from sqlalchemy import update
+
+from gate.store import utcnow
+from service.accounts import disable_account, list_tokens, revoke_token
+from service.sessions import AdminSession
+
+ENDPOINTS = [
+    ("GET", "/api/session"),
+    ("POST", "/api/session/logout"),
+    ("GET", "/api/people"),
+    ("GET", "/api/people/E1"),
+    ("POST", "/api/people"),
+    ("DELETE", "/api/people/E1"),
+    ("GET", "/api/events"),
+    ("GET", "/api/events.csv"),
+    ("GET", "/api/gates"),
+    ("GET", "/api/model"),
+]
+
+
+def _sign_in(site: Site, name: str = "ada", password: str = PASSWORD) -> str:
+    """Signs the client in (the cookie is kept by the client); returns the CSRF token."""
+    response = site.client.post("/api/session", json={"name": name, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()["csrf_token"]
+
+
+def _assert_refused(response, status: int) -> None:  # noqa: ANN001
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    assert message and "\n" not in message
+
+
+def test_every_endpoint_needs_a_token_or_a_session(site: Site) -> None:
+    for method, path in ENDPOINTS:
+        _assert_refused(site.client.request(method, path), 401)
+        _assert_refused(site.client.request(method, path, headers=bearer("not-a-token")), 401)
+        _assert_refused(site.client.request(method, path, headers={"Authorization": "Basic YWRhOnB3"}), 401)
+        site.client.cookies.set("facegate_session", "forged")
+        _assert_refused(site.client.request(method, path), 401)
+        site.client.cookies.clear()
+
+
+def test_every_endpoint_refuses_a_revoked_token(site: Site) -> None:
+    assert site.client.get("/api/people", headers=bearer(site.viewer_token)).status_code == 200
+    revoke_token(site.database, "wall")
+    for method, path in ENDPOINTS:
+        _assert_refused(site.client.request(method, path, headers=bearer(site.viewer_token)), 401)
+
+
+def test_every_endpoint_refuses_an_expired_session(site: Site) -> None:
+    _sign_in(site)
+    assert site.client.get("/api/people").status_code == 200
+    with site.database.session() as session:
+        session.execute(update(AdminSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    for method, path in ENDPOINTS:
+        _assert_refused(site.client.request(method, path), 401)
+
+
+def test_a_disabled_account_loses_its_session_and_cannot_sign_in(site: Site) -> None:
+    _sign_in(site)
+    disable_account(site.database, "ada")
+    _assert_refused(site.client.get("/api/people"), 401)
+    _assert_refused(site.client.post("/api/session", json={"name": "ada", "password": PASSWORD}), 401)
+
+
+def test_viewer_reads_but_may_not_enrol_or_remove(site: Site) -> None:
+    for auth in (bearer(site.viewer_token), None):
+        if auth is None:
+            csrf = _sign_in(site, "vic")
+            auth = {"X-CSRF-Token": csrf}
+        assert site.client.get("/api/people", headers=auth).status_code == 200
+        assert site.client.get("/api/events", headers=auth).status_code == 200
+        photo = {"photos": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
+        _assert_refused(site.client.post("/api/people", headers=auth, data={"employee_id": "E1"}, files=photo), 403)
+        _assert_refused(site.client.delete("/api/people/E1", headers=auth), 403)
+
+
+def test_admin_token_may_remove_and_an_unknown_person_is_404(site: Site) -> None:
+    response = site.client.delete("/api/people/NOBODY", headers=bearer(site.admin_token))
+    _assert_refused(response, 404)
+    assert "no person" in response.json()["error"]
+    assert [t.last_used_at is not None for t in list_tokens(site.database)] == [True, False]  # door-admin, wall
+
+
+def test_session_cookie_is_httponly_strict_and_expires(site: Site) -> None:
+    response = site.client.post("/api/session", json={"name": "ada", "password": PASSWORD})
+    cookies = [value for key, value in response.headers.multi_items() if key == "set-cookie"]
+    session = next(c for c in cookies if c.startswith("facegate_session="))
+    assert "HttpOnly" in session and "SameSite=strict" in session and "Max-Age=28800" in session
+    assert response.json()["name"] == "ada" and response.json()["role"] == "admin"
+    assert site.client.get("/api/session").json() == {"name": "ada", "role": "admin", "kind": "session"}
+
+
+def test_cookie_changes_need_the_csrf_token(site: Site) -> None:
+    csrf = _sign_in(site)
+    photo = {"photos": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
+    _assert_refused(site.client.post("/api/people", data={"employee_id": "E1"}, files=photo), 403)
+    _assert_refused(site.client.delete("/api/people/E1"), 403)
+    _assert_refused(site.client.delete("/api/people/E1", headers={"X-CSRF-Token": "guessed"}), 403)
+    _assert_refused(site.client.delete("/api/people/E1", headers={"X-CSRF-Token": csrf}), 404)  # past the guard
+    _assert_refused(site.client.post("/api/session/logout"), 403)
+
+
+def test_sign_out_ends_the_session(site: Site) -> None:
+    csrf = _sign_in(site)
+    assert site.client.post("/api/session/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+    _assert_refused(site.client.get("/api/people"), 401)
+
+
+def test_wrong_password_is_401_and_the_sixth_try_of_a_name_is_429(site: Site) -> None:
+    for _ in range(5):
+        _assert_refused(site.client.post("/api/session", json={"name": "ada", "password": "wrong one"}), 401)
+    _assert_refused(site.client.post("/api/session", json={"name": "ada", "password": PASSWORD}), 429)
+
+
+def test_sign_ins_from_one_address_are_limited_across_names(site: Site) -> None:
+    for name in ("u1", "u2", "u3", "u4", "u5"):
+        _assert_refused(site.client.post("/api/session", json={"name": name, "password": "whatever"}), 401)
+    _assert_refused(site.client.post("/api/session", json={"name": "vic", "password": PASSWORD}), 429)
+
+
+@pytest.mark.parametrize("body", [{}, {"name": "ada"}, {"name": "", "password": "x"}])
+def test_a_malformed_sign_in_is_422_in_one_line(site: Site, body: dict) -> None:
+    _assert_refused(site.client.post("/api/session", json=body), 422)
