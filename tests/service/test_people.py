@@ -1,0 +1,117 @@
+"""/api/people through the enrolment code: listing with search and paging, a good enrolment from two LFW photos,
+and bad uploads refused (400, 413, 415, 422) in one line with nothing stored."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from service_site import Site, bearer, open_site, site_settings
+
+from enrollment.roster import list_people
+from gate.store import Person
+
+
+def _png(size: int = 160, seed: int = 0) -> bytes:
+    """A real image without a face: smooth noise."""
+    pixels = np.random.default_rng(seed).integers(0, 255, (size // 8, size // 8, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).resize((size, size)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _enrol(site: Site, files: list[tuple[str, bytes, str]], employee_id: str = "E042", name: str = "Ada") -> dict:
+    response = site.client.post(
+        "/api/people",
+        headers=bearer(site.admin_token),
+        data={"employee_id": employee_id, "name": name},
+        files=[("photos", file) for file in files],
+    )
+    return {"status": response.status_code, **response.json()}
+
+
+def _assert_nothing_stored(site: Site) -> None:
+    assert list_people(site.database) == []
+    listed = site.client.get("/api/people", headers=bearer(site.admin_token)).json()
+    assert listed["total"] == 0 and listed["people"] == []
+
+
+def _one_line(body: dict) -> str:
+    assert body["error"] and "\n" not in body["error"]
+    return body["error"]
+
+
+def test_not_an_image_is_415(site: Site) -> None:
+    body = _enrol(site, [("notes.txt", b"hello", "text/plain")])
+    assert body["status"] == 415 and "notes.txt" in _one_line(body) and "text/plain" in body["error"]
+    _assert_nothing_stored(site)
+
+
+def test_an_unreadable_image_is_400_named_by_its_upload_name(site: Site) -> None:
+    body = _enrol(site, [("good.png", _png(), "image/png"), ("broken.jpg", b"\xff\xd8\xff not a jpeg", "image/jpeg")])
+    assert body["status"] == 400 and _one_line(body).startswith("broken.jpg") and "facegate-upload" not in body["error"]
+    _assert_nothing_stored(site)
+
+
+@pytest.fixture
+def small_site(tmp_path: Path, untrained_card: Path) -> Iterator[Site]:
+    yield from open_site(site_settings(tmp_path, untrained_card, max_upload_mb=0.05))  # about 52 kB
+
+
+def test_photos_over_the_size_limit_are_413(small_site: Site) -> None:
+    photos = [(f"{i}.png", _png(200, seed=i), "image/png") for i in range(4)]
+    assert 0.05 * 2**20 < sum(len(photo) for _, photo, _ in photos) < 2**20  # read, then found too large
+    body = _enrol(small_site, photos)
+    assert body["status"] == 413 and "max_upload_mb" in _one_line(body)
+    _assert_nothing_stored(small_site)
+
+
+def test_a_request_declaring_more_than_the_limit_is_413_unread(small_site: Site) -> None:
+    body = _enrol(small_site, [("big.png", b"\x89PNG" + bytes(1_200_000), "image/png")])
+    assert body["status"] == 413 and "max_upload_mb" in _one_line(body)
+    _assert_nothing_stored(small_site)
+
+
+def test_a_photo_without_a_face_is_refused_with_its_outcome(site: Site) -> None:
+    body = _enrol(site, [("wall.png", _png(), "image/png")])
+    assert body["status"] == 422 and "no usable photo" in _one_line(body)
+    assert body["outcomes"] == [{"photo": "wall.png", "status": "rejected", "reason": "NO_FACE"}]
+    _assert_nothing_stored(site)
+
+
+def test_people_list_searches_and_pages(site: Site) -> None:
+    with site.database.session() as session:
+        session.add_all(Person(employee_id=f"E{i:03d}", name=name) for i, name in enumerate(["Ada", "Bob", "Adam"]))
+    auth = bearer(site.viewer_token)
+    page = site.client.get("/api/people", params={"search": "ad"}, headers=auth).json()
+    assert page["total"] == 2 and [p["name"] for p in page["people"]] == ["Ada", "Adam"]
+    page = site.client.get("/api/people", params={"offset": 1, "limit": 1}, headers=auth).json()
+    assert page["total"] == 3 and [p["employee_id"] for p in page["people"]] == ["E001"]
+    assert site.client.get("/api/people", params={"limit": 0}, headers=auth).status_code == 422
+
+
+def test_enrolment_through_the_api_then_show_and_remove(site: Site, lfw_root: Path) -> None:
+    photos = sorted((lfw_root / "Ariel_Sharon").glob("*.jpg"))[:2]
+    files = [(photo.name, photo.read_bytes(), "image/jpeg") for photo in photos]
+    body = _enrol(site, [*files, files[0]])
+    assert body["status"] == 200, body
+    assert body["created"] and body["added"] == 2
+    assert [(o["photo"], o["status"]) for o in body["outcomes"]] == [
+        (photos[0].name, "added"),
+        (photos[1].name, "added"),
+        (photos[0].name, "duplicate"),
+    ]
+    auth = bearer(site.viewer_token)
+    listed = site.client.get("/api/people", headers=auth).json()["people"]
+    assert [(p["employee_id"], p["name"], p["templates"]) for p in listed] == [("E042", "Ada", 2)]
+    shown = site.client.get("/api/people/E042", headers=auth).json()
+    assert [t["source"] for t in shown["templates"]] == [p.name for p in photos] and shown["model_ids"] == [
+        "untrained-test"
+    ]
+    removed = site.client.delete("/api/people/E042", headers=bearer(site.admin_token)).json()
+    assert removed == {"removed": "E042", "name": "Ada", "templates": 2}
+    assert site.client.get("/api/people/E042", headers=auth).status_code == 404
