@@ -50,24 +50,25 @@ def broker_password(settings: MqttSettings) -> str | None:
 
 def event_payload(record: AccessEventRecord) -> str:
     """An access event as the JSON published: every field of the record, the time in ISO 8601 (UTC)."""
-    return json.dumps({**asdict(record), "time": record.time.isoformat()}, sort_keys=True)
+    return json.dumps(record.to_json(), sort_keys=True)
 
 
 class MqttLink:
     """One connection to the broker on paho's network thread: connected in the background, retried after 1 s
     doubling to `reconnect_max_s` when lost; QoS 1 messages published meanwhile wait in memory (MAX_QUEUED).
     `will`: (topic, payload) the broker publishes, retained, if the connection dies without a clean stop.
-    `on_connect` runs on the network thread after every (re)connection."""
+    `on_connect(link)` runs on the network thread after every (re)connection."""
 
     def __init__(
         self,
         settings: MqttSettings,
         client_id: str,
         will: tuple[str, str] | None = None,
-        on_connect: Callable[[], None] | None = None,
+        on_connect: Callable[[MqttLink], None] | None = None,
     ) -> None:
         self.address = f"{settings.host}:{settings.port}"
         self.connected = threading.Event()
+        self.closing = False
         self._on_connect = on_connect
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
         username, password = settings.username or None, broker_password(settings)
@@ -81,9 +82,9 @@ class MqttLink:
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
+        self.client = client  # before the network thread starts: its callbacks use it
         client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
-        self.client = client
 
     def _connected(
         self, _client: paho.Client, _userdata: object, _flags: object, reason: object, _props: object
@@ -94,12 +95,12 @@ class MqttLink:
         log.info("MQTT broker %s connected", self.address)
         self.connected.set()
         if self._on_connect is not None:
-            self._on_connect()
+            self._on_connect(self)
 
     def _disconnected(
         self, _client: paho.Client, _userdata: object, _flags: object, reason: object, _props: object
     ) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self.closing:
             log.warning("MQTT broker %s lost (%s): retrying, messages wait in memory", self.address, reason)
         self.connected.clear()
 
@@ -119,6 +120,7 @@ class MqttLink:
                 info.wait_for_publish(CLOSE_WAIT_S)
             except (RuntimeError, ValueError) as error:
                 log.warning("MQTT broker %s: %s not published at stop (%s)", self.address, last[0], error)
+        self.closing = True
         self.client.disconnect()
         self.client.loop_stop()
         self.connected.clear()
@@ -137,8 +139,8 @@ class EventPublisher:
             settings, client_id(settings, gate_id), will=(self.status_topic, OFFLINE), on_connect=self._online
         )
 
-    def _online(self) -> None:
-        self.link.publish(self.status_topic, ONLINE, retain=True)
+    def _online(self, link: MqttLink) -> None:
+        link.publish(self.status_topic, ONLINE, retain=True)  # the link: self.link may not be set yet
 
     def publish(self, record: AccessEventRecord) -> None:
         """Queue one access event for the broker; a refusal is logged and counted, never raised."""
