@@ -16,7 +16,7 @@ from enrollment import audit
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
-from gate.store import Database, Owner, Person, Template
+from gate.store import Database, Owner, Person, Template, forget_faces
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ def remove_person(database: Database, gallery: Gallery, employee_id: str) -> Per
             )
         ).all()
         owner = Owner(person.id, person.employee_id, person.name)
-        audit.record(session, "remove", person.employee_id, name=person.name, templates=len(rows))
+        faces = session.execute(forget_faces(employee_id=person.employee_id)).rowcount  # their faces in the log
+        audit.record(session, "remove", person.employee_id, name=person.name, templates=len(rows), event_faces=faces)
         session.delete(person)
         session.flush()
         indexed = [(template_id, blob) for template_id, blob in rows if template_id in gallery]

@@ -80,6 +80,12 @@ class DatabaseSettings(_Section):
     journal_path: str = "data/events.journal"
 
 
+class EventsSettings(_Section):
+    """The access log: events are kept; the face crop kept with each is deleted after keep_days (0: never)."""
+
+    keep_days: int = Field(30, ge=0, le=3650)
+
+
 class CardSettings(_Section):
     """Card + face: a badge reader claims an identity and the gate verifies the face 1:1 against that person."""
 
@@ -179,6 +185,7 @@ class Settings(_Section):
     model: ModelSettings = ModelSettings()
     decision: DecisionSettings = DecisionSettings()
     database: DatabaseSettings = DatabaseSettings()
+    events: EventsSettings = EventsSettings()
     card: CardSettings = CardSettings()
     liveness: LivenessSettings = LivenessSettings()
     encryption: EncryptionSettings = EncryptionSettings()

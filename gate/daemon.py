@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from uuid import uuid4
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from gate.actuators import Actuator, DoorOutcome, DoorRequest
 from gate.aggregation import TrackEmbeddings, frame_weight
@@ -24,6 +26,7 @@ from gate.config import LivenessSettings, Settings
 from gate.event_log import EventLog
 from gate.gallery import Match
 from gate.heartbeat import HeartbeatWriter
+from gate.imageio import encode_crop
 from gate.liveness import LivenessParams, LivenessTracker
 from gate.pipeline import FaceCrop
 from gate.policy import Decision, Policy, Verdict
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 DOOR_FAILED = "DOOR_FAILED"  # the access event's reason when the person was recognised but the actuator failed
 
 KEPT_TRACKS = 10_000  # reports and decisions of ended tracks kept for the summary: a daemon runs for months
+EVENT_CROP_QUALITY = 80  # WebP quality of the face kept with each access event (a few kB)
+FORGET_FACES_EVERY_S = 3600.0  # how often event faces older than [events] keep_days are deleted
 GALLERY_REFRESH_S = 2.0  # how often the running gate looks for people enrolled or removed meanwhile
 
 
@@ -111,6 +116,8 @@ class GateLoop:
         self.heartbeat = HeartbeatWriter(runtime.database, settings.camera.gate_id)  # `facegate gates`, the page
         self.liveness = _liveness_tracker(settings.liveness)
         self._awaiting_liveness: dict[int, Decision] = {}  # grants held until their track's liveness verdict
+        self._last_forget = -FORGET_FACES_EVERY_S  # when old event faces were last deleted (monotonic)
+        self._faces: dict[int, np.ndarray] = {}  # each open track's latest usable aligned face, kept with its event
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
         self.overlays: list[Overlay] = []
@@ -131,9 +138,7 @@ class GateLoop:
             return
         self.processed += 1
         if frame.time - self._last_refresh >= GALLERY_REFRESH_S:
-            self.gallery.refresh()
-            if self.events.journal.pending():
-                self.events.replay()
+            self._housekeeping()
             self._last_refresh = frame.time
         claim = self._current_claim()
         crops = self.pipeline.process(frame.image)
@@ -151,6 +156,27 @@ class GateLoop:
         self._settle_liveness()
         self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
 
+    def _housekeeping(self) -> None:
+        """Every GALLERY_REFRESH_S: enrolment changes taken up, the journal replayed, old event faces forgotten."""
+        self.gallery.refresh()
+        if self.events.journal.pending():
+            self.events.replay()
+        if time.monotonic() - self._last_forget >= FORGET_FACES_EVERY_S:
+            self._last_forget = time.monotonic()
+            self._forget_old_faces()
+
+    def _forget_old_faces(self) -> None:
+        keep = self.settings.events.keep_days
+        if keep == 0:
+            return
+        try:
+            forgotten = self.events.database.forget_event_faces(before=datetime.now(UTC) - timedelta(days=keep))
+        except SQLAlchemyError as error:
+            log.warning("old event faces not deleted this time: %s", str(error).splitlines()[0])
+            return
+        if forgotten:
+            log.info("%d event faces older than %d days deleted ([events] keep_days)", forgotten, keep)
+
     def _usable(self, track_ids: list[int], crops: list[FaceCrop], frame_index: int) -> list[tuple[int, FaceCrop]]:
         """Count each track's sighting in its report; the crops that passed the quality gate, with their track."""
         usable: list[tuple[int, FaceCrop]] = []
@@ -161,6 +187,7 @@ class GateLoop:
             if crop.rejected is None:
                 report.usable_frames += 1
                 usable.append((track_id, crop))
+                self._faces[track_id] = crop.crop
             else:
                 report.rejects[str(crop.rejected)] += 1
                 log.debug("frame %d track %d: not matched (%s)", frame_index, track_id, crop.rejected)
@@ -250,8 +277,14 @@ class GateLoop:
             self._act(_not_live(self._awaiting_liveness.pop(track_id)))
         if self.liveness is not None:
             self.liveness.end(track_id)
+        self._faces.pop(track_id, None)
         if len(self.reports) > KEPT_TRACKS:  # forget the oldest report (dicts keep insertion order)
             del self.reports[next(iter(self.reports))]
+
+    def _face_of(self, track_id: int) -> bytes | None:
+        """The track's latest usable face as lossy WebP, for the admin to see who was let in or turned away."""
+        face = self._faces.get(track_id)
+        return None if face is None else encode_crop(face, EVENT_CROP_QUALITY)
 
     def _decided(self, decision: Decision) -> None:
         """With the liveness test on, a grant waits for its track's verdict; every other decision acts now."""
@@ -292,6 +325,7 @@ class GateLoop:
             event_uid=uuid4().hex,
             door="pending" if opens else None,
             claimed_id=claim.employee_id if claim is not None else None,
+            crop=self._face_of(decision.track_id),
         )
         recorded = self.events.record(record)
         self.heartbeat.decided(record.decision)

@@ -8,6 +8,7 @@ nothing twice. A line cut short by a crash (the last one) is skipped with a warn
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import logging
@@ -29,6 +30,7 @@ def _encode(kind: str, item: AccessEventRecord | DoorReport) -> bytes:
     fields = asdict(item)
     if isinstance(item, AccessEventRecord):
         fields["time"] = item.time.isoformat()
+        fields["crop"] = None if item.crop is None else base64.b64encode(item.crop).decode("ascii")
     return (json.dumps({kind: fields}, sort_keys=True) + "\n").encode()
 
 
@@ -36,7 +38,8 @@ def _decode(line: bytes) -> AccessEventRecord | DoorReport:
     entry = json.loads(line)
     if "event" in entry:
         fields = entry["event"]
-        return AccessEventRecord(**{**fields, "time": datetime.fromisoformat(fields["time"])})
+        crop = base64.b64decode(fields["crop"]) if fields.get("crop") else None
+        return AccessEventRecord(**{**fields, "time": datetime.fromisoformat(fields["time"]), "crop": crop})
     return DoorReport(**entry["door"])
 
 

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -36,6 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Update
 
 from gate.encryption import Cipher, is_sealed
 from gate.errors import FaceGateError
@@ -242,6 +244,14 @@ class AccessEventRecord:
     event_uid: str | None = None  # unique per decision (the gate sets it; older events have none)
     door: str | None = None  # the actuator's report: "pending", "opened", "failed", "timed_out"; None: no door
     claimed_id: str | None = None  # card + face: who the badge said it was
+    crop: bytes | None = field(default=None, repr=False, compare=False)  # the deciding face (WebP); not listed
+
+    def to_json(self) -> dict:
+        """The event's fields for JSON (the log export, MQTT): the time in ISO 8601, no face crop."""
+        return {name: getattr(self, name) for name in EVENT_FIELDS} | {"time": self.time.isoformat()}
+
+
+EVENT_FIELDS = tuple(name for name in AccessEventRecord.__dataclass_fields__ if name != "crop")  # what is listed
 
 
 @dataclass(frozen=True)
@@ -379,6 +389,18 @@ def _upgrade(engine: Engine) -> None:
         log.info("database schema: upgrading %s to %s", ", ".join(current) or "(empty)", ", ".join(heads))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def forget_faces(before: datetime | None = None, employee_id: str | None = None) -> Update:
+    """The statement deleting the face crops of events older than `before`, or of every event naming `employee_id`
+    (as the person, the nearest candidate or the claimed badge); the events themselves stay."""
+    query = update(AccessEvent).where(AccessEvent.crop.is_not(None)).values(crop=None)
+    if before is not None:
+        query = query.where(AccessEvent.time < before)
+    if employee_id is not None:
+        named = (AccessEvent.employee_id, AccessEvent.candidate_id, AccessEvent.claimed_id)
+        query = query.where(or_(*(column == employee_id for column in named)))
+    return query
 
 
 class Database:
@@ -521,6 +543,16 @@ class Database:
         with self.session() as session:
             rows = session.scalars(select(GateStatus).order_by(GateStatus.gate_id))
             return [Heartbeat(**{name: getattr(row, name) for name in Heartbeat.__dataclass_fields__}) for row in rows]
+
+    def event_face(self, event_uid: str) -> bytes | None:
+        """The face crop kept with an access event (WebP bytes), or None."""
+        with self.session() as session:
+            return session.scalar(select(AccessEvent.crop).where(AccessEvent.event_uid == event_uid))
+
+    def forget_event_faces(self, before: datetime | None = None, employee_id: str | None = None) -> int:
+        """Delete event face crops (forget_faces); returns how many were deleted."""
+        with self.session() as session:
+            return session.execute(forget_faces(before, employee_id)).rowcount
 
     def gallery_version(self) -> int:
         """The enrolment change counter (GalleryVersion): when it moves, some gallery is out of date."""

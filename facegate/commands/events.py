@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -36,14 +35,14 @@ def _moment(text: str | None, option: str) -> datetime | None:
 
 def render(events: list[AccessEventRecord], fmt: str) -> str:
     """The events in one of FORMATS."""
-    from gate.store import AccessEventRecord
+    from gate.store import EVENT_FIELDS
 
-    rows = [asdict(e) | {"time": e.time.isoformat()} for e in events]
+    rows = [e.to_json() for e in events]
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(AccessEventRecord.__dataclass_fields__), lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=EVENT_FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue().rstrip("\n")

@@ -193,11 +193,14 @@ def test_remove_person_deletes_templates_index_keeps_events(
 ) -> None:
     _add(db, gallery, pipeline, embedder, "E9", "Colin", _photos(lfw_root, "Colin_Powell", 1, 2))
     _add(db, gallery, pipeline, embedder, "E10", "Tony", _photos(lfw_root, "Tony_Blair", 1))
-    db.record_event(AccessEventRecord(datetime.now(UTC), "front", "E9", 0.9, "granted", "MATCH"))
+    now = datetime.now(UTC)
+    db.record_event(AccessEventRecord(now, "front", "E9", 0.9, "granted", "MATCH", event_uid="9" * 32, crop=b"E9"))
+    db.record_event(AccessEventRecord(now, "front", "E10", 0.9, "granted", "MATCH", event_uid="a" * 32, crop=b"E10"))
     removed = remove_person(db, gallery, "E9")
     assert removed.templates == 2 and [p.employee_id for p in list_people(db)] == ["E10"]
     assert _template_count(db) == 1 and len(gallery) == 1
-    assert db.events()[0].employee_id == "E9"
+    assert sorted(e.employee_id for e in db.events()) == ["E10", "E9"]  # the log keeps the id ...
+    assert db.event_face("9" * 32) is None and db.event_face("a" * 32) == b"E10"  # ... not the removed face
     assert len(_gallery(db, tmp_path, embedder)) == 1
     with pytest.raises(FaceGateError, match="no person"):
         remove_person(db, gallery, "E9")

@@ -22,7 +22,7 @@ from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.event_log import EventLog
 from gate.gallery import Gallery
-from gate.imageio import load_image
+from gate.imageio import decode_crop, load_image
 from gate.pipeline import FacePipeline
 from gate.policy import Verdict
 from gate.runtime import Runtime
@@ -48,7 +48,7 @@ def gate_settings(tmp_path: Path, **decision: float) -> Settings:
         {
             "camera": {"gate_id": "test-door"},
             "decision": {"track_timeout_s": 0.5, "votes_needed": 2, "window": 3, **decision},
-            "database": {"url": f"sqlite:///{tmp_path / 'gate.db'}"},
+            "database": {"url": f"sqlite:///{tmp_path / 'gate.db'}", "journal_path": str(tmp_path / "events.journal")},
             "gallery": {"index_path": str(tmp_path / "gallery.faiss")},
         }
     )
@@ -101,7 +101,6 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
     path, walks = video
     runtime = Runtime(settings, embedder, pipeline, database, gallery)
     summary = run_gate(runtime, VideoFileSource(path), doors, annotate=tmp_path / "annotated.mp4")
-
     assert summary.frames == summary.processed == walks[-1].last_frame + 1 + round(SPEC.gap_s * SPEC.fps)
     decided = [t for t in summary.tracks if t.usable_frames]
     assert decided and all(t.decision is not None for t in decided)
@@ -119,6 +118,8 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
         ("granted", "GRANTED", "e1", "opened"),
     ]
     assert all(e.gate_id == "test-door" and e.score is not None for e in events)
+    faces = [decode_crop(database.event_face(e.event_uid)) for e in events]  # the deciding frame's face, kept
+    assert all(face.shape == (embedder.template.size, embedder.template.size, 3) for face in faces)
     [status] = database.gate_statuses()  # the heartbeat: written at start, when due, and at the end
     assert (status.gate_id, status.frames, status.last_decision) == ("test-door", summary.frames, "denied")
     annotated = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
@@ -350,3 +351,19 @@ def test_a_postgresql_server_stopped_mid_run_loses_no_decision(tmp_path, embedde
     assert loop.events.journalled == 2 and loop.events.replayed == 1 and not loop.events.journal.pending()
     events = sorted((e.decision, e.reason, e.door) for e in database.events(limit=100))
     assert events == [("denied", "COOLDOWN", None), ("granted", "GRANTED", "opened")]
+
+
+def test_the_running_gate_deletes_event_faces_older_than_keep_days(tmp_path, embedder, pipeline, video):
+    settings = gate_settings(tmp_path)  # [events] keep_days = 30
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    long_ago, recent = datetime(2020, 1, 1, tzinfo=UTC), datetime.now(UTC)
+    database.record_events(
+        [
+            AccessEventRecord(long_ago, "test-door", "e1", 0.9, "granted", "GRANTED", event_uid="o" * 32, crop=b"old"),
+            AccessEventRecord(recent, "test-door", "e1", 0.9, "granted", "GRANTED", event_uid="r" * 32, crop=b"new"),
+        ],
+        [],
+    )
+    run_gate(Runtime(settings, embedder, pipeline, database, gallery), VideoFileSource(video[0]), Doors())
+    assert database.event_face("o" * 32) is None and database.event_face("r" * 32) == b"new"
+    assert {e.event_uid for e in database.events(limit=100)} >= {"o" * 32, "r" * 32}  # the events stay

@@ -90,3 +90,15 @@ def test_when_neither_the_database_nor_the_journal_can_take_it_the_record_is_rep
     (tmp_path / "a-file").write_text("")
     log = EventLog(read_only, tmp_path / "a-file" / "events.journal")  # a journal below a file cannot exist
     assert log.record(event("a")) is False
+
+
+def test_a_journalled_event_keeps_its_face_through_the_replay(
+    database: Database, read_only: Database, tmp_path: Path
+) -> None:
+    log = EventLog(read_only, tmp_path / "events.journal")
+    face = bytes(range(256)) * 4
+    assert log.record(
+        AccessEventRecord(datetime.now(UTC), "front", "e1", 0.9, "granted", "GRANTED", event_uid="f" * 32, crop=face)
+    )
+    log.database = database
+    assert log.replay() == 1 and database.event_face("f" * 32) == face

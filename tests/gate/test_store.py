@@ -223,3 +223,21 @@ def test_a_gates_heartbeat_is_replaced_and_read_back_online_until_it_stops(tmp_p
     assert statuses["front"] == Heartbeat("front", "host-a", start, later, 75, 15.0, "granted", later)
     now = later + timedelta(seconds=OFFLINE_AFTER_S)
     assert statuses["front"].online(now) and not statuses["back"].online(now)
+
+
+def test_event_faces_are_kept_with_events_and_forgotten_by_age_or_by_person(tmp_path: Path) -> None:
+    """Issue 15, 1: each decision keeps its face; retention and a removal delete those faces, not the events."""
+    db = _db(tmp_path)
+    old, new = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [
+        AccessEventRecord(old, "g", "E1", 0.9, "granted", "GRANTED", event_uid="a" * 32, crop=b"face-a"),
+        AccessEventRecord(new, "g", None, 0.5, "denied", "BELOW_THRESHOLD", "E1", "b" * 32, crop=b"face-b"),
+        AccessEventRecord(new, "g", None, None, "denied", "CLAIM_EXPIRED", "E1", "c" * 32, claimed_id="E1", crop=b"c"),
+        AccessEventRecord(new, "g", "E2", 0.9, "granted", "GRANTED", event_uid="d" * 32, crop=b"face-d"),
+    ]
+    db.record_events(rows, [])
+    assert db.event_face("a" * 32) == b"face-a" and db.events()[0].crop is None  # listings do not load faces
+    assert db.forget_event_faces(before=datetime(2026, 6, 1, tzinfo=UTC)) == 1
+    assert db.forget_event_faces(employee_id="E1") == 2  # as the nearest candidate and as the claimed badge
+    assert [db.event_face(uid * 32) for uid in "abcd"] == [None, None, None, b"face-d"]
+    assert len(db.events()) == 4
