@@ -8,6 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -28,8 +29,12 @@ MIN_PASSWORD_LENGTH = 10
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits, 43 characters
 
 _hasher = PasswordHasher()
-# verified against when the name is unknown, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong password."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AdminAccount(Base):
@@ -132,7 +137,7 @@ def check_password(database: Database, name: str, password: str) -> AdminAccount
     with database.session() as session:
         account = session.scalar(select(AdminAccount).where(AdminAccount.name == name))
         try:
-            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _hasher.verify(account.password_hash if account else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         return account if account is not None and not account.disabled else None
