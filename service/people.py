@@ -7,13 +7,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
 from enrollment.people import EnrollResult, add_person
 from enrollment.photos import PhotoOutcome
 from enrollment.roster import PersonSummary, list_people, remove_person, show_person
 from service.accounts import Principal
 from service.auth import admin, parts_of, principal
+from service.parts import ServiceParts
 from service.uploads import remove_folder, save_photos
 
 router = APIRouter(prefix="/api/people", tags=["people"])
@@ -67,27 +70,59 @@ def _enrol_json(result: EnrollResult) -> dict:
     }
 
 
-@router.post("")
-def enrol(
-    request: Request,
-    _caller: Annotated[Principal, Depends(admin)],
-    employee_id: Annotated[str, Form()],
-    photos: Annotated[list[UploadFile], File(description="one face each")],
-    name: Annotated[str | None, Form(description="required for a new person")] = None,
-    force: Annotated[bool, Form(description="enrol even if a photo matches another person")] = False,
-    accept_unmatched: Annotated[bool, Form(description="add photos that do not match the person's own")] = False,
-) -> dict:
+ENROL_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["employee_id", "photos"],
+                    "properties": {
+                        "employee_id": {"type": "string"},
+                        "name": {"type": "string", "description": "required for a new person"},
+                        "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "force": {"type": "boolean", "description": "enrol even if a photo matches another person"},
+                        "accept_unmatched": {"type": "boolean", "description": "add photos unlike the person's own"},
+                    },
+                }
+            }
+        },
+    }
+}
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def _text(form: FormData, key: str) -> str | None:
+    value = form.get(key)
+    if value is not None and not isinstance(value, str):
+        raise HTTPException(422, f"{key} must be a text field, not a file")
+    return value
+
+
+def _enrol(parts: ServiceParts, form: FormData, folder: Path) -> EnrollResult:
+    employee_id = _text(form, "employee_id")
+    if employee_id is None:
+        raise HTTPException(422, "employee_id: a form field is required")
+    photos = [item for item in form.getlist("photos") if isinstance(item, UploadFile)]
+    force, unmatched = ((_text(form, key) or "").lower() in TRUE_WORDS for key in ("force", "accept_unmatched"))
+    paths = save_photos(photos, folder, int(parts.settings.service.max_upload_mb * BYTES_PER_MB))
+    name = _text(form, "name")
+    with parts.lock:
+        runtime = parts.runtime
+        parts.current_gallery()
+        return add_person(runtime, employee_id, name, paths, force=force, accept_unmatched=unmatched)
+
+
+@router.post("", openapi_extra=ENROL_FORM)
+async def enrol(request: Request, _caller: Annotated[Principal, Depends(admin)]) -> dict:
     """Enrol a person from photos, or add photos to an enrolled one: one outcome per photo with its reason.
-    Refused as a whole (nothing stored) as `facegate enroll add` refuses: 422 with the outcomes."""
-    parts = parts_of(request)
+    Refused as a whole (nothing stored) as `facegate enroll add` refuses: 422 with the outcomes. The caller's
+    rights are checked before the upload is read."""
     folder = Path(tempfile.mkdtemp(prefix="facegate-upload-"))
     try:
-        max_bytes = int(parts.settings.service.max_upload_mb * BYTES_PER_MB)
-        paths = save_photos(photos, folder, max_bytes)
-        with parts.lock:
-            runtime = parts.runtime
-            parts.current_gallery()
-            result = add_person(runtime, employee_id, name, paths, force=force, accept_unmatched=accept_unmatched)
+        async with request.form() as form:
+            result = await run_in_threadpool(_enrol, parts_of(request), form, folder)
     finally:
         remove_folder(folder)
     return _enrol_json(result)

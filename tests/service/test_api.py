@@ -132,3 +132,17 @@ def test_sign_ins_from_one_address_are_limited_across_names(site: Site) -> None:
 @pytest.mark.parametrize("body", [{}, {"name": "ada"}, {"name": "", "password": "x"}])
 def test_a_malformed_sign_in_is_422_in_one_line(site: Site, body: dict) -> None:
     _assert_refused(site.client.post("/api/session", json=body), 422)
+
+
+def test_rights_are_checked_before_an_upload_is_read(site: Site) -> None:
+    garbage = {"Content-Type": "multipart/form-data; boundary=x", **bearer(site.viewer_token)}
+    _assert_refused(site.client.post("/api/people", content=b"--x\r\nnot a multipart body", headers=garbage), 403)
+    del garbage["Authorization"]
+    _assert_refused(site.client.post("/api/people", content=b"--x\r\nnot a multipart body", headers=garbage), 401)
+
+
+def test_a_broken_upload_and_an_unknown_route_are_json_errors_too(site: Site) -> None:
+    garbage = {"Content-Type": "multipart/form-data; boundary=x", **bearer(site.admin_token)}
+    _assert_refused(site.client.post("/api/people", content=b"--x\r\nnot a multipart body", headers=garbage), 400)
+    _assert_refused(site.client.get("/api/nothing-here", headers=bearer(site.admin_token)), 404)
+    _assert_refused(site.client.put("/api/people", headers=bearer(site.admin_token)), 405)

@@ -76,6 +76,14 @@ def test_a_request_declaring_more_than_the_limit_is_413_unread(small_site: Site)
     _assert_nothing_stored(small_site)
 
 
+def test_a_form_without_employee_id_or_photos_is_refused(site: Site) -> None:
+    response = site.client.post("/api/people", headers=bearer(site.admin_token), files={"photos": ("a.png", _png())})
+    assert response.status_code == 422 and _one_line(response.json()).startswith("employee_id")
+    response = site.client.post("/api/people", headers=bearer(site.admin_token), data={"employee_id": "E1"})
+    assert response.status_code == 400 and "no photos" in _one_line(response.json())
+    _assert_nothing_stored(site)
+
+
 def test_a_photo_without_a_face_is_refused_with_its_outcome(site: Site) -> None:
     body = _enrol(site, [("wall.png", _png(), "image/png")])
     assert body["status"] == 422 and "no usable photo" in _one_line(body)
