@@ -110,7 +110,12 @@ class SignInLimiter:
     def blocked(self, name: str, address: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            return any(len(self._recent(key, now)) >= self.failures for key in (f"name:{name}", f"addr:{address}"))
+            keys = (f"name:{name}", f"addr:{address}")
+            blocked = any(len(self._recent(key, now)) >= self.failures for key in keys)
+            for key in keys:  # names tried once long ago are not kept for ever
+                if not self._seen[key]:
+                    del self._seen[key]
+            return blocked
 
     def failed(self, name: str, address: str) -> None:
         now = time.monotonic()
