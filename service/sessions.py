@@ -110,12 +110,10 @@ class SignInLimiter:
     def blocked(self, name: str, address: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            keys = (f"name:{name}", f"addr:{address}")
-            blocked = any(len(self._recent(key, now)) >= self.failures for key in keys)
-            for key in keys:  # names tried once long ago are not kept for ever
-                if not self._seen[key]:
+            for key in list(self._seen):  # names and addresses whose failures are past the window are forgotten
+                if not self._recent(key, now):
                     del self._seen[key]
-            return blocked
+            return any(len(self._seen.get(key, ())) >= self.failures for key in (f"name:{name}", f"addr:{address}"))
 
     def failed(self, name: str, address: str) -> None:
         now = time.monotonic()
