@@ -1,7 +1,8 @@
 """The house rule, checked from the source: each package imports only the packages below it.
 
 gate → nothing of ours; enrollment → gate; training → gate; evaluation → training, enrollment, gate;
-service (facegate serve) → enrollment, gate; facegate (the commands) → any. A wrong-way arrow fails here with the file, line and import.
+service (facegate serve) → enrollment, gate; facegate (the commands) → any. A wrong-way arrow fails here with
+the file, line and import.
 """
 
 from __future__ import annotations
