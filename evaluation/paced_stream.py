@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
 
@@ -80,6 +81,7 @@ class PacedStream:
     is full is sent the newest frame once it can take one, as a camera does (those passed over are counted in
     `skipped`). `frames_per_connection`: each connection ends after that many frames, a lost stream;
     `connections`: requests after that many are answered 503, a stream gone for good. None: no limit.
+    `images`: BGR frames (e.g. a walk-up video's) played in a loop instead of the numbered test pattern.
     """
 
     def __init__(
@@ -88,8 +90,10 @@ class PacedStream:
         size: tuple[int, int] = (640, 480),
         frames_per_connection: int | None = None,
         connections: int | None = None,
+        images: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.fps, self.size = fps, size
+        self.images = list(images) if images is not None else None  # BGR frames played in a loop instead
         self.frames_per_connection, self.connections = frames_per_connection, connections
         self.accepted = self.sent = self.skipped = 0
         self._texture = np.random.default_rng(0).normal(0.0, NOISE_STD, size[::-1]).astype(np.int16)
@@ -138,7 +142,10 @@ class PacedStream:
             sequence = max(sequence + 1, newest)
 
     def _write(self, out: BinaryIO, sequence: int) -> bool:
-        image = draw_frame(sequence, self.size, self._texture)
+        if self.images is not None:
+            image = self.images[sequence % len(self.images)]
+        else:
+            image = draw_frame(sequence, self.size, self._texture)
         _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {jpeg.size}\r\n\r\n".encode()
         try:
