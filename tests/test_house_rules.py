@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("gate", "enrollment", "training", "evaluation", "facegate")
+PACKAGES = ("gate", "enrollment", "training", "evaluation", "service", "facegate")
 MAX_LINES, MAX_PARAMS = 60, 7
 
 
