@@ -49,7 +49,7 @@ def broker_password(settings: MqttSettings) -> str | None:
 
 
 def event_payload(record: AccessEventRecord) -> str:
-    """An access event as the JSON published: every field of the record, the time in ISO 8601 (UTC)."""
+    """An access event as the JSON published: its listed fields (no face crop), the time in ISO 8601 (UTC)."""
     return json.dumps(record.to_json(), sort_keys=True)
 
 

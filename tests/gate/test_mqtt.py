@@ -335,6 +335,7 @@ def test_run_gate_publishes_one_message_per_decision_between_online_and_offline(
     assert order == [ONLINE, "event", "event", OFFLINE]  # one message per decision, while the gate was online
     events = listener.events("facegate/test-door/events")
     assert all(set(event) >= EVENT_FIELDS and event["gate_id"] == "test-door" for event in events)
+    assert not any("crop" in event for event in events)  # the face stays in the database
     assert [(e["employee_id"], e["decision"], e["reason"], e["door"]) for e in events] == [
         ("e1", "granted", "GRANTED", "opened"),  # the grant's final state: published once the door opened
         ("e1", "denied", "COOLDOWN", None),
