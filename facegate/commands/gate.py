@@ -33,7 +33,8 @@ def run(
         if not spec.strip().isdigit() and "://" not in spec:
             spec = str(settings.resolve(spec))  # a file named in the config is relative to the config
     frames = open_source(spec, settings.camera)
-    summary = run_gate(app.runtime, frames, build_actuator(settings.actuator), annotate=annotate)
+    door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
+    summary = run_gate(app.runtime, frames, door, annotate=annotate)
     granted = sum(decision.granted for decision in summary.decisions)
     typer.echo(
         f"{summary.frames} frames ({summary.processed} processed), {len(summary.decisions)} decisions, "
