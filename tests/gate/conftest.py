@@ -1,7 +1,36 @@
-"""gate.store.Base holds every table the migrations create only once the modules defining them are imported: the
-accounts, tokens and sessions of `facegate serve` live in service/ (gate must not import it)."""
+"""Shared fixtures of the gate tests.
+
+gate.store.Base holds every table the migrations create only once the modules defining them are imported: the
+accounts, tokens and sessions of `facegate serve` live in service/ (gate must not import it), so they are
+imported here for the migrations-match-models checks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 import service.accounts  # noqa: F401  (registers admin_accounts and api_tokens on gate.store.Base)
 import service.sessions  # noqa: F401  (registers admin_sessions)
+from gate.embedder import Embedder
+from gate.pipeline import FacePipeline
+
+# The gate-loop tests' parts (test_daemon, test_mqtt): an untrained network (mechanics, not accuracy), the real
+# MTCNN pipeline, and two LFW people. A test module may define its own (test_recognition uses the shipped model).
+
+
+@pytest.fixture(scope="module")
+def embedder(untrained_card: Path) -> Embedder:
+    return Embedder(untrained_card)
+
+
+@pytest.fixture(scope="module")
+def pipeline(embedder: Embedder) -> FacePipeline:
+    return FacePipeline(template=embedder.template)
+
+
+@pytest.fixture(scope="module")
+def people(lfw_root: Path) -> list[tuple[str, list[Path]]]:
+    """Two people with at least two photos: the first is enrolled, the second is a stranger."""
+    names = ["Colin_Powell", "Tony_Blair"]
+    return [(name, sorted((lfw_root / name).glob("*.jpg"))[:2]) for name in names]

@@ -54,23 +54,6 @@ def gate_settings(tmp_path: Path, **decision: float) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
-def embedder(untrained_card: Path) -> Embedder:
-    return Embedder(untrained_card)
-
-
-@pytest.fixture(scope="module")
-def pipeline(embedder: Embedder) -> FacePipeline:
-    return FacePipeline(template=embedder.template)
-
-
-@pytest.fixture(scope="module")
-def people(lfw_root: Path) -> list[tuple[str, list[Path]]]:
-    """Two people with at least two photos: the first is enrolled, the second is a stranger."""
-    names = ["Colin_Powell", "Tony_Blair"]
-    return [(name, sorted((lfw_root / name).glob("*.jpg"))[:2]) for name in names]
-
-
 def open_gate(
     settings: Settings, embedder: Embedder, pipeline: FacePipeline, enrol: tuple[str, Path] | None
 ) -> tuple[Database, Gallery]:

@@ -274,21 +274,6 @@ def test_publishing_while_the_broker_is_away_neither_raises_nor_waits() -> None:
         publisher.close()
 
 
-@pytest.fixture(scope="module")
-def embedder(untrained_card: Path) -> Embedder:
-    return Embedder(untrained_card)
-
-
-@pytest.fixture(scope="module")
-def pipeline(embedder: Embedder) -> FacePipeline:
-    return FacePipeline(template=embedder.template)
-
-
-@pytest.fixture(scope="module")
-def people(lfw_root: Path) -> list[tuple[str, list[Path]]]:
-    return [(name, sorted((lfw_root / name).glob("*.jpg"))[:2]) for name in ["Colin_Powell", "Tony_Blair"]]
-
-
 def mqtt_gate_settings(tmp_path: Path, port: int, cooldown_s: float) -> Settings:
     """test_daemon's gate; threshold -1: every match is a vote (the untrained model's scores mean nothing)."""
     decision = {"track_timeout_s": 0.5, "votes_needed": 2, "window": 3, "cooldown_s": cooldown_s}
