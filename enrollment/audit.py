@@ -1,11 +1,14 @@
 """The enrolment audit: every change to who can open the door is written, in the same transaction as the change,
-with who made it (the OS user), from which host and when."""
+with who made it (the OS user, or the API account: `acting_as`), from which host and when."""
 
 from __future__ import annotations
 
 import getpass
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +18,23 @@ from gate.store import AuditEntry, Database
 ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt")
 
 
+_ACTING_AS: ContextVar[str | None] = ContextVar("facegate_audit_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Audit entries written inside are signed `actor` (an API account or token) instead of the OS user."""
+    token = _ACTING_AS.set(actor)
+    try:
+        yield
+    finally:
+        _ACTING_AS.reset(token)
+
+
 def _actor() -> str:
+    explicit = _ACTING_AS.get()
+    if explicit is not None:
+        return explicit
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no user name for this uid (a container)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from enrollment.audit import acting_as
 from enrollment.people import EnrollResult, add_person
 from enrollment.photos import PhotoOutcome
 from enrollment.roster import PersonSummary, list_people, remove_person, show_person
@@ -100,7 +101,7 @@ def _text(form: FormData, key: str) -> str | None:
     return value
 
 
-def _enrol(parts: ServiceParts, form: FormData, folder: Path) -> EnrollResult:
+def _enrol(parts: ServiceParts, form: FormData, folder: Path, caller: Principal) -> EnrollResult:
     employee_id = _text(form, "employee_id")
     if employee_id is None:
         raise HTTPException(422, "employee_id: a form field is required")
@@ -108,30 +109,30 @@ def _enrol(parts: ServiceParts, form: FormData, folder: Path) -> EnrollResult:
     force, unmatched = ((_text(form, key) or "").lower() in TRUE_WORDS for key in ("force", "accept_unmatched"))
     paths = save_photos(photos, folder, int(parts.settings.service.max_upload_mb * BYTES_PER_MB))
     name = _text(form, "name")
-    with parts.lock:
+    with parts.lock, acting_as(f"api:{caller.name}"):
         runtime = parts.runtime
         parts.current_gallery()
         return add_person(runtime, employee_id, name, paths, force=force, accept_unmatched=unmatched)
 
 
 @router.post("", openapi_extra=ENROL_FORM)
-async def enrol(request: Request, _caller: Annotated[Principal, Depends(admin)]) -> dict:
+async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) -> dict:
     """Enrol a person from photos, or add photos to an enrolled one: one outcome per photo with its reason.
     Refused as a whole (nothing stored) as `facegate enroll add` refuses: 422 with the outcomes. The caller's
     rights are checked before the upload is read."""
     folder = Path(tempfile.mkdtemp(prefix="facegate-upload-"))
     try:
         async with request.form() as form:
-            result = await run_in_threadpool(_enrol, parts_of(request), form, folder)
+            result = await run_in_threadpool(_enrol, parts_of(request), form, folder, caller)
     finally:
         remove_folder(folder)
     return _enrol_json(result)
 
 
 @router.delete("/{employee_id}")
-def remove(request: Request, employee_id: str, _caller: Annotated[Principal, Depends(admin)]) -> dict:
+def remove(request: Request, employee_id: str, caller: Annotated[Principal, Depends(admin)]) -> dict:
     """Delete a person, their templates and gallery entries (their access events keep the employee id)."""
     parts = parts_of(request)
-    with parts.lock:
+    with parts.lock, acting_as(f"api:{caller.name}"):
         removed = remove_person(parts.database, parts.current_gallery(), employee_id)
     return {"removed": removed.employee_id, "name": removed.name, "templates": removed.templates}

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from service_site import Site, bearer, open_site, site_settings
 
+from enrollment.audit import audit_trail
 from enrollment.roster import list_people
 from gate.store import Person
 
@@ -123,3 +124,5 @@ def test_enrolment_through_the_api_then_show_and_remove(site: Site, lfw_root: Pa
     removed = site.client.delete("/api/people/E042", headers=bearer(site.admin_token)).json()
     assert removed == {"removed": "E042", "name": "Ada", "templates": 2}
     assert site.client.get("/api/people/E042", headers=auth).status_code == 404
+    trail = sorted((entry.action, entry.actor) for entry in audit_trail(site.database, "E042"))
+    assert trail == [("enrol", "api:door-admin"), ("remove", "api:door-admin")]  # the token, not the OS user
