@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gate.store import AuditEntry, Database
 
-ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt")
+ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt", "deactivate", "reactivate")
 
 
 _ACTING_AS: ContextVar[str | None] = ContextVar("facegate_audit_actor", default=None)

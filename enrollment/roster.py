@@ -137,3 +137,39 @@ def remove_person(database: Database, gallery: Gallery, employee_id: str) -> Per
     write_with_index(database, gallery, write)
     log.info("removed %s (%d templates)", removed[0].employee_id, removed[0].templates)
     return removed[0]
+
+
+def set_active(database: Database, gallery: Gallery, employee_id: str, active: bool) -> PersonSummary:
+    """Deactivate a person (kept with their templates, but no gate lets them in) or reactivate them; audited, the
+    gallery in step. Doing what is already so changes nothing and records nothing."""
+    changed: list[PersonSummary] = []
+
+    def write(session: Session) -> IndexChange:
+        person = _require(session, employee_id)
+        if person.active == active:
+            changed.append(_summaries(session, [person])[0])
+            return IndexChange()
+        rows = session.execute(
+            select(Template.id, Template.embedding).where(
+                Template.person_id == person.id, Template.model_id == gallery.model_id
+            )
+        ).all()
+        person.active = active
+        audit.record(session, "reactivate" if active else "deactivate", person.employee_id, templates=len(rows))
+        session.flush()
+        changed.append(_summaries(session, [person])[0])
+        owner = Owner(person.id, person.employee_id, person.name)
+        ids = [template_id for template_id, _ in rows]
+        vectors = [np.frombuffer(blob, dtype=np.float32) for _, blob in rows]
+        if active:
+            return IndexChange(add_ids=ids, add_vectors=vectors, add_owners=[owner] * len(ids))
+        indexed = [i for i, template_id in enumerate(ids) if template_id in gallery]
+        return IndexChange(
+            remove_ids=[ids[i] for i in indexed],
+            remove_vectors=[vectors[i] for i in indexed],
+            remove_owners=[owner] * len(indexed),
+        )
+
+    write_with_index(database, gallery, write)
+    log.info("%s %s", changed[0].employee_id, "reactivated" if active else "deactivated")
+    return changed[0]

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from enrollment.audit import acting_as
 from enrollment.people import EnrollResult, add_person
 from enrollment.photos import PhotoOutcome
-from enrollment.roster import PersonSummary, list_people, remove_person, show_person
+from enrollment.roster import PersonSummary, list_people, remove_person, set_active, show_person
 from service.accounts import Principal
 from service.auth import admin, parts_of, principal
 from service.parts import ServiceParts
@@ -136,3 +136,22 @@ def remove(request: Request, employee_id: str, caller: Annotated[Principal, Depe
     with parts.lock, acting_as(f"api:{caller.name}"):
         removed = remove_person(parts.database, parts.current_gallery(), employee_id)
     return {"removed": removed.employee_id, "name": removed.name, "templates": removed.templates}
+
+
+def _set_active(request: Request, employee_id: str, caller: Principal, active: bool) -> dict:
+    parts = parts_of(request)
+    with parts.lock, acting_as(f"api:{caller.name}"):
+        person = set_active(parts.database, parts.current_gallery(), employee_id, active)
+    return person_json(person)
+
+
+@router.post("/{employee_id}/deactivate")
+def deactivate(request: Request, employee_id: str, caller: Annotated[Principal, Depends(admin)]) -> dict:
+    """Stop letting a person in at every gate, keeping their templates."""
+    return _set_active(request, employee_id, caller, False)
+
+
+@router.post("/{employee_id}/reactivate")
+def reactivate(request: Request, employee_id: str, caller: Annotated[Principal, Depends(admin)]) -> dict:
+    """Let a deactivated person in again."""
+    return _set_active(request, employee_id, caller, True)

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from enrollment.photos import PhotoOutcome
     from enrollment.roster import PersonSummary
 
-enroll_app = typer.Typer(help="Enroll people: add, list, show, remove, reembed.", no_args_is_help=True)
+enroll_app = typer.Typer(
+    help="Enroll people: add, list, show, deactivate, reactivate, remove, reembed.", no_args_is_help=True
+)
 
 
 def _echo_outcomes(outcomes: Sequence[PhotoOutcome]) -> None:
@@ -115,6 +117,26 @@ def remove(
         typer.confirm(f"remove {person.employee_id} ({person.name}) and {person.templates} templates?", abort=True)
     removed = remove_person(context.database, context.gallery, employee_id)
     typer.echo(f"removed {removed.employee_id} ({removed.name}): {removed.templates} templates")
+
+
+@enroll_app.command("deactivate")
+def deactivate(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Employee id.")]) -> None:
+    """Stop letting a person in at every gate, keeping their templates (reactivate undoes it)."""
+    from enrollment.roster import set_active
+
+    context: AppContext = ctx.obj
+    person = set_active(context.database, context.gallery, employee_id, False)
+    typer.echo(f"{person.employee_id} ({person.name}) deactivated: no gate lets them in")
+
+
+@enroll_app.command("reactivate")
+def reactivate(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Employee id.")]) -> None:
+    """Let a deactivated person in again."""
+    from enrollment.roster import set_active
+
+    context: AppContext = ctx.obj
+    person = set_active(context.database, context.gallery, employee_id, True)
+    typer.echo(f"{person.employee_id} ({person.name}) active again")
 
 
 @enroll_app.command("reembed")

@@ -126,3 +126,17 @@ def test_enrolment_through_the_api_then_show_and_remove(site: Site, lfw_root: Pa
     assert site.client.get("/api/people/E042", headers=auth).status_code == 404
     trail = sorted((entry.action, entry.actor) for entry in audit_trail(site.database, "E042"))
     assert trail == [("enrol", "api:door-admin"), ("remove", "api:door-admin")]  # the token, not the OS user
+
+
+def test_deactivate_and_reactivate_through_the_api_admins_only(site: Site) -> None:
+    with site.database.session() as session:
+        session.add(Person(employee_id="E007", name="Bond"))
+    admin, viewer = bearer(site.admin_token), bearer(site.viewer_token)
+    assert site.client.post("/api/people/E007/deactivate", headers=viewer).status_code == 403
+    body = site.client.post("/api/people/E007/deactivate", headers=admin).json()
+    assert body["employee_id"] == "E007" and body["active"] is False
+    assert site.client.get("/api/people/E007", headers=viewer).json()["active"] is False
+    assert site.client.post("/api/people/E007/reactivate", headers=admin).json()["active"] is True
+    assert site.client.post("/api/people/NOBODY/deactivate", headers=admin).status_code == 404
+    actions = sorted(entry.action for entry in audit_trail(site.database, "E007"))
+    assert actions == ["deactivate", "reactivate"]
