@@ -32,7 +32,7 @@ from gate.pipeline import FaceCrop
 from gate.policy import Decision, Policy, Verdict
 from gate.runtime import Runtime
 from gate.sources import Frame, FrameSource
-from gate.store import AccessEventRecord, DoorReport
+from gate.store import AccessEventRecord, DoorReport, database_error
 from gate.tracking import Tracker
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ class GateLoop:
         try:
             forgotten = self.events.database.forget_event_faces(before=datetime.now(UTC) - timedelta(days=keep))
         except SQLAlchemyError as error:
-            log.warning("old event faces not deleted this time: %s", str(error).splitlines()[0])
+            log.warning("old event faces not deleted this time: %s", database_error(error))
             return
         if forgotten:
             log.info("%d event faces older than %d days deleted ([events] keep_days)", forgotten, keep)
@@ -223,19 +223,28 @@ class GateLoop:
 
     def _record_claim_denial(self, claim: Claim, verdict: Verdict) -> None:
         log.info("claim of %s: denied (%s)", claim.employee_id, verdict)
-        event = AccessEventRecord(
-            time=datetime.now(UTC),
-            gate_id=self.settings.camera.gate_id,
+        event = self._new_event(
             employee_id=None,
             score=None,
             decision="denied",
             reason=str(verdict),
             candidate_id=claim.employee_id,
-            event_uid=uuid4().hex,
             claimed_id=claim.employee_id,
         )
-        self.events.record(event)
+        self._record(event)
         self._publish(event)
+
+    def _new_event(self, **fields: object) -> AccessEventRecord:
+        """An access event of this gate, stamped now, with a fresh event_uid."""
+        return AccessEventRecord(
+            time=datetime.now(UTC), gate_id=self.settings.camera.gate_id, event_uid=uuid4().hex, **fields
+        )
+
+    def _record(self, event: AccessEventRecord) -> bool:
+        """Make the decision durable (database or journal) and note it for the heartbeat; False if it is lost."""
+        recorded = self.events.record(event)
+        self.heartbeat.decided(event.decision)
+        return recorded
 
     def _publish(self, record: AccessEventRecord) -> None:
         if self.publisher is not None:
@@ -314,21 +323,17 @@ class GateLoop:
         claim = self.claims.current() if self.claims is not None else None
         if claim is not None and decision.granted:
             self.claims.take(claim)  # used: the next person needs their own badge
-        record = AccessEventRecord(
-            time=datetime.now(UTC),
-            gate_id=gate_id,
+        record = self._new_event(
             employee_id=decision.employee_id,
             score=decision.score,
             decision=decision.decision,
             reason=str(decision.verdict),
             candidate_id=decision.nearest,
-            event_uid=uuid4().hex,
             door="pending" if opens else None,
             claimed_id=claim.employee_id if claim is not None else None,
             crop=self._face_of(decision.track_id),
         )
-        recorded = self.events.record(record)
-        self.heartbeat.decided(record.decision)
+        recorded = self._record(record)
         if not opens:
             self._publish(record)
             return

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gate.store import AccessEventRecord, Database, DoorReport
+from gate.store import AccessEventRecord, Database, DoorReport, database_error
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,9 @@ class EventLog:
                     self.database.record_events([], [item])
                 return True
             except SQLAlchemyError as error:
-                log.error("database refused an access record (%s); kept in %s", _first_line(error), self.journal.path)
+                log.error(
+                    "database refused an access record (%s); kept in %s", database_error(error), self.journal.path
+                )
         try:
             self.journal.append(item)
         except OSError as error:
@@ -132,11 +134,7 @@ class EventLog:
         try:
             added = self.journal.replay(self.database)
         except SQLAlchemyError as error:
-            log.debug("journal replay deferred: %s", _first_line(error))
+            log.debug("journal replay deferred: %s", database_error(error))
             return 0
         self.replayed += added
         return added
-
-
-def _first_line(error: SQLAlchemyError) -> str:
-    return str(getattr(error, "orig", None) or error).splitlines()[0]

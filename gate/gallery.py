@@ -28,7 +28,7 @@ from gate.encryption import PREFIX
 from gate.errors import FaceGateError
 from gate.matching import mean_template, person_scores
 from gate.scoring import Scorer
-from gate.store import Database, Owner
+from gate.store import Database, Owner, database_error
 
 if TYPE_CHECKING:
     from gate.model_card import ModelCard
@@ -101,6 +101,7 @@ class Gallery:
         self._owners: dict[int, Owner] = {}
         self._stats: dict[int, np.ndarray] = {}  # template id -> its cohort statistics (score normalisation only)
         self._means: tuple[np.ndarray, list[Owner]] | None = None  # per-person mean templates, made on demand
+        self._people: dict[str, list[int]] | None = None  # employee id -> template ids, made on demand
         self._saved_stamp: int | None = None  # the sidecar's mtime when this process last read or wrote it
         self._version: int | None = None  # the database's enrolment change counter when this gallery was loaded
         self._unreadable = False  # the last refresh could not read the database
@@ -148,14 +149,14 @@ class Gallery:
             )
         except SQLAlchemyError as error:
             if not self._unreadable:  # once per outage, not every refresh
-                log.warning("gallery kept as it is, the database cannot be read: %s", str(error).splitlines()[0])
+                log.warning("gallery kept as it is, the database cannot be read: %s", database_error(error))
             self._unreadable = True
             return False
         self._unreadable = False
         self._index, self._owners, self._saved_stamp = fresh._index, fresh._owners, fresh._saved_stamp
         self._version = fresh._version
         self._stats = fresh._stats
-        self._means = None
+        self._owners_changed()
         log.info("gallery reloaded: %d templates", len(self))
         return True
 
@@ -210,14 +211,26 @@ class Gallery:
             results.append(sorted(best.values(), key=lambda m: -m.score)[:top])
         return results
 
+    def _owners_changed(self) -> None:
+        """Drop what is derived from the owners (made again when next needed)."""
+        self._means = None
+        self._people = None
+
+    def _templates_of(self, employee_id: str) -> list[int]:
+        if self._people is None:
+            self._people = {}
+            for template_id, owner in self._owners.items():
+                self._people.setdefault(owner.employee_id, []).append(template_id)
+        return self._people.get(employee_id, [])
+
     def has_person(self, employee_id: str) -> bool:
-        return any(owner.employee_id == employee_id for owner in self._owners.values())
+        return bool(self._templates_of(employee_id))
 
     def verify(self, embeddings: np.ndarray, employee_id: str) -> list[Match | None]:
         """Card + face (1:1): each query scored against one person's templates only (their best template, or
         their mean, as gallery.match says); all None when they have none in this gallery."""
         queries = self._as_rows(embeddings)
-        ids = [template_id for template_id, owner in self._owners.items() if owner.employee_id == employee_id]
+        ids = self._templates_of(employee_id)  # looked up per frame while a badge's claim waits: not a scan
         if not ids:
             return [None] * len(queries)
         owner = self._owners[ids[0]]
@@ -246,7 +259,7 @@ class Gallery:
             self._index.add_with_ids(rows, ids)
         self._owners.update(zip(ids.tolist(), owners, strict=True))
         self._remember_stats(ids, rows)
-        self._means = None
+        self._owners_changed()
 
     def remove(self, template_ids: np.ndarray) -> None:
         """Drop templates from the index (ids not in it are ignored)."""
@@ -261,7 +274,7 @@ class Gallery:
         for template_id in present.tolist():
             del self._owners[template_id]
             self._stats.pop(template_id, None)
-        self._means = None
+        self._owners_changed()
 
     def rebuild(self) -> None:
         """Replace the index by the active templates of this model in the database."""
@@ -276,7 +289,7 @@ class Gallery:
         self._index = self._new_index()
         self._owners = {}
         self._stats = {}
-        self._means = None
+        self._owners_changed()
         if keep.any():
             self.add(ids[keep], embeddings[keep], [owners[int(i)] for i in ids[keep]])
 
@@ -342,7 +355,7 @@ class Gallery:
             self._index = self._new_index()
             return problem
         self._owners = dict(owners)
-        self._means = None
+        self._owners_changed()
         self._stats = {}
         if self.scorer.normalised and len(self):  # only then are the vectors read back (a large gallery is big)
             self._remember_stats(self._ids(), self._index.index.reconstruct_n(0, len(self)))

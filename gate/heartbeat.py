@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gate.store import HEARTBEAT_S, Database, Heartbeat
+from gate.store import HEARTBEAT_S, Database, Heartbeat, database_error
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class HeartbeatWriter:
             self.database.beat(beat)
         except SQLAlchemyError as error:
             if not self._failing:  # once per outage
-                log.warning("heartbeat not written, the database refused: %s", str(error).splitlines()[0])
+                log.warning("heartbeat not written, the database refused: %s", database_error(error))
             self._failing = True
             return
         self._failing = False

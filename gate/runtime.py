@@ -81,4 +81,3 @@ def load_embedder(settings: Settings, card: Path | None = None) -> Embedder:
     model = settings.model
     card = card or locate_card(model.path, settings.base_dir)
     return Embedder(card, device=model.device, flip=model.flip_average)
-

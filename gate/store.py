@@ -298,6 +298,11 @@ class Owner:
     name: str
 
 
+def database_error(error: Exception) -> str:
+    """A database error in one line: the driver's own message when there is one (SQLAlchemy wraps it)."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
 def _sqlite_file(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -422,8 +427,7 @@ class Database:
             setattr(self.engine.dialect, CIPHER_ATTRIBUTE, cipher)  # read by SealedBytes; one key per database
             migrate(self.engine)
         except (SQLAlchemyError, ImportError) as error:
-            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
-            raise FaceGateError(f"cannot open database {self.url}: {detail}") from None
+            raise FaceGateError(f"cannot open database {self.url}: {database_error(error)}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         log.debug("database %s ready", self.url)
 
@@ -446,8 +450,7 @@ class Database:
                 session.flush()
                 session.rollback()
         except SQLAlchemyError as error:
-            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
-            raise FaceGateError(f"cannot record access events in {self.url}: {detail}") from None
+            raise FaceGateError(f"cannot record access events in {self.url}: {database_error(error)}") from None
 
     def record_event(self, record: AccessEventRecord) -> None:
         self.record_events([record], [])
