@@ -110,6 +110,20 @@ def show_person(database: Database, employee_id: str) -> PersonDetail:
         return PersonDetail(_summaries(session, [person])[0], infos)
 
 
+def person_face(database: Database, employee_id: str) -> bytes | None:
+    """The aligned face of a person's best enrolment photo (the template the detector was surest of; WebP bytes),
+    or None when no template kept its crop."""
+    with database.session() as session:
+        person = _require(session, employee_id)
+        query = (
+            select(Template.crop)
+            .where(Template.person_id == person.id, Template.crop.is_not(None))
+            .order_by(Template.quality.desc(), Template.id)
+            .limit(1)
+        )
+        return session.scalar(query)
+
+
 def remove_person(database: Database, gallery: Gallery, employee_id: str) -> PersonSummary:
     """Delete a person, their templates and their gallery entries; access events keep the employee id."""
     removed: list[PersonSummary] = []

@@ -552,6 +552,18 @@ class Database:
         with self.session() as session:
             return session.scalar(select(AccessEvent.crop).where(AccessEvent.event_uid == event_uid))
 
+    def events_with_faces(self, event_uids: Sequence[str]) -> set[str]:
+        """Which of these events still keep their face crop."""
+        found: set[str] = set()
+        with self.session() as session:
+            for chunk in range(0, len(event_uids), IN_CHUNK):
+                wanted = list(event_uids[chunk : chunk + IN_CHUNK])
+                query = select(AccessEvent.event_uid).where(
+                    AccessEvent.event_uid.in_(wanted), AccessEvent.crop.is_not(None)
+                )
+                found.update(session.scalars(query))
+        return found
+
     def forget_event_faces(self, before: datetime | None = None, employee_id: str | None = None) -> int:
         """Delete event face crops (forget_faces); returns how many were deleted."""
         with self.session() as session:

@@ -20,6 +20,7 @@ from service import people, records, signin
 from service.parts import ServiceParts
 from service.people import BYTES_PER_MB, outcome_json
 from service.sessions import SignInLimiter
+from service.web import add_page
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.limiter = SignInLimiter()
     for router in (signin.router, people.router, records.router):
         app.include_router(router)
+    add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(EnrollmentRefused, _refused)

@@ -7,16 +7,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from enrollment.audit import acting_as
 from enrollment.people import EnrollResult, add_person
 from enrollment.photos import PhotoOutcome
-from enrollment.roster import PersonSummary, list_people, remove_person, set_active, show_person
+from enrollment.roster import PersonSummary, list_people, person_face, remove_person, set_active, show_person
 from service.accounts import Principal
 from service.auth import admin, parts_of, principal
+from service.faces import face_response
 from service.parts import ServiceParts
 from service.uploads import remove_folder, save_photos
 
@@ -60,6 +61,15 @@ def person(request: Request, employee_id: str, _caller: Annotated[Principal, Dep
     detail = show_person(parts_of(request).database, employee_id)
     templates = [asdict(t) | {"created_at": t.created_at.isoformat()} for t in detail.templates]
     return person_json(detail.person) | {"templates": templates}
+
+
+@router.get("/{employee_id}/face", response_class=Response)
+def face(request: Request, employee_id: str, _caller: Annotated[Principal, Depends(principal)]) -> Response:
+    """The aligned face of the person's best enrolment photo (WebP), for a thumbnail; 404 when none is kept."""
+    found = person_face(parts_of(request).database, employee_id)
+    if found is None:
+        raise HTTPException(404, f"no enrolment face is kept for {employee_id!r}")
+    return face_response(found)
 
 
 def _enrol_json(result: EnrollResult) -> dict:

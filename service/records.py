@@ -8,13 +8,14 @@ import io
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from gate.errors import FaceGateError
 from gate.policy import threshold_for
 from gate.store import AccessEventRecord, EventFilter
 from service.accounts import Principal
 from service.auth import parts_of, principal
+from service.faces import face_response
 
 router = APIRouter(prefix="/api", tags=["records"])
 
@@ -57,8 +58,21 @@ def events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict:
     """Access events, newest first, filtered by gate, person, decision and time; one page."""
-    found = parts_of(request).database.events(offset + limit, where)[offset:]
-    return {"offset": offset, "limit": limit, "events": [_event_json(e) for e in found]}
+    database = parts_of(request).database
+    found = database.events(offset + limit, where)[offset:]
+    with_faces = database.events_with_faces([e.event_uid for e in found if e.event_uid])
+    listed = [_event_json(e) | {"face": e.event_uid in with_faces} for e in found]
+    return {"offset": offset, "limit": limit, "events": listed}
+
+
+@router.get("/events/{event_uid}/face", tags=["events"], response_class=Response)
+def event_face(request: Request, event_uid: str, _caller: Annotated[Principal, Depends(principal)]) -> Response:
+    """The aligned face of the frame that decided the event (WebP); 404 when none is kept (an older event, one
+    past `[events] keep_days`, or a removed person's)."""
+    face = parts_of(request).database.event_face(event_uid)
+    if face is None:
+        raise HTTPException(404, f"no face is kept for event {event_uid!r}")
+    return face_response(face)
 
 
 @router.get("/events.csv", tags=["events"], response_class=Response)

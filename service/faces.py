@@ -1,0 +1,12 @@
+"""A stored face crop (WebP bytes) as an HTTP response: biometric data, so it is never kept by shared caches."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+FACE_MEDIA_TYPE = "image/webp"  # templates keep lossless WebP crops, events lossy ones (gate.store)
+FACE_CACHE = "private, max-age=60"  # the page may reuse a thumbnail for a minute; no proxy keeps it
+
+
+def face_response(face: bytes) -> Response:
+    return Response(face, media_type=FACE_MEDIA_TYPE, headers={"Cache-Control": FACE_CACHE})
