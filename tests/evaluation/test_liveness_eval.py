@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from facegate_process import facegate_command
 
 from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion, head_depth, head_turn, plane_turn
 from evaluation.liveness import (
@@ -90,7 +90,7 @@ def test_head_depth_peaks_at_the_nose_and_turns_move_it_most() -> None:
 
 
 def facegate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", "from facegate.cli import main; main()", *args]
+    command = facegate_command(*args)
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 

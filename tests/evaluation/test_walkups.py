@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from facegate_process import facegate_command
 
 from evaluation.intervals import wilson
 from evaluation.replay import (
@@ -264,7 +265,7 @@ def test_pick_walkers_seeded_disjoint_and_walk_photo_never_enrolled(tmp_path: Pa
 
 
 def facegate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", "from facegate.cli import main; main()", *args]
+    command = facegate_command(*args)
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 

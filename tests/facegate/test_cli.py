@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from facegate_process import facegate_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow  # each test starts the real `facegate` command in
 
 
 def facegate(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", "from facegate.cli import main; main()", *args]
+    command = facegate_command(*args)
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 

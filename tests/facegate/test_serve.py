@@ -4,15 +4,12 @@ answering a token."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from facegate_process import free_port, serving
 
 from facegate.commands.serve import is_loopback
 from gate.config import load_settings
@@ -29,12 +26,6 @@ def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get(url: str, token: str | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
@@ -46,28 +37,16 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict]:
 
 @pytest.mark.slow
 def test_serve_answers_a_token_and_refuses_anonymous(tmp_path: Path, untrained_card: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path}/gate.db"\n[model]\npath = "{untrained_card}"\n'
         f'[service]\nhost = "127.0.0.1"\nport = {port}\n'
     )
     token = add_token(open_database(load_settings(config)), "probe", "viewer")
-    command = [sys.executable, "-c", "from facegate.cli import main; main()", "--config", str(config), "serve"]
-    server = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, body = _get(f"http://127.0.0.1:{port}/api/model", token)
-                break
-            except (ConnectionError, urllib.error.URLError):
-                assert server.poll() is None and time.monotonic() < deadline, "facegate serve did not start"
-                time.sleep(0.3)
+    with serving(config, port, cwd=tmp_path) as server:
+        status, body = _get(f"{server.url}/api/model", token)
         assert (status, body["model_id"]) == (200, "untrained-test")
-        status, body = _get(f"http://127.0.0.1:{port}/api/people")
+        status, body = _get(f"{server.url}/api/people")
         assert status == 401 and "sign in" in body["error"]
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0]
-    assert "Uvicorn running on http://127.0.0.1" in output and "reachable from the network" not in output
+    assert "Uvicorn running on http://127.0.0.1" in server.output and "reachable from the network" not in server.output

@@ -1,24 +1,27 @@
 """Issue 15, 2: several gates on one PostgreSQL database. Two `facegate run` processes, each on its own live
-stream (a walk-up video served at camera pace), one database; a person enrolled while they run is granted at
-both, with no restart, and both gates' events and heartbeats are in the database."""
+stream (a walk-up video served at camera pace), and `facegate serve`, one database; a person enrolled through the
+API while the gates run is granted at both, with no restart, and both gates' events and heartbeats are in the
+database."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+import httpx
 import pytest
+from facegate_process import facegate_command, free_port, serving
 
 from enrollment.roster import show_person
 from evaluation.paced_stream import PacedStream
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.imageio import load_image
 from gate.store import Database
+from service.accounts import add_token
 
 pytestmark = pytest.mark.slow  # two gate processes, a PostgreSQL server, live streams (about a minute)
 
@@ -39,10 +42,6 @@ def gate_config(folder: Path, gate_id: str, url: str, card: Path) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def facegate(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-c", "from facegate.cli import main; main()", "--config", str(config), *args]
 
 
 def walk_frames(photo: Path, folder: Path) -> list:
@@ -72,29 +71,43 @@ def grants_since(database: Database, moment: datetime) -> dict[str, datetime]:
     return firsts if set(firsts) == set(GATES) else {}
 
 
+def enrol_through_the_api(config: Path, database: Database, photo: Path) -> None:
+    """POST /api/people with an admin token, as a site's HR system would, on a running `facegate serve`."""
+    port = free_port()
+    with config.open("a", encoding="utf-8") as file:
+        file.write(f"[service]\nport = {port}\n")
+    token = add_token(database, "hr-system", "admin")
+    with serving(config, port) as server:
+        sent = time.monotonic()
+        answer = httpx.post(
+            f"{server.url}/api/people", headers={"Authorization": f"Bearer {token}"},
+            data={"employee_id": "E1", "name": "Colin Powell"},
+            files=[("photos", (photo.name, photo.read_bytes(), "image/jpeg"))], timeout=300,
+        )  # fmt: skip
+        print(f"POST /api/people answered in {time.monotonic() - sent:.1f} s")  # the first enrolment loads the model
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcomes"] == [{"photo": photo.name, "status": "added", "reason": ""}]
+
+
 def test_a_person_enrolled_while_two_gates_run_is_granted_at_both(postgres, lfw_root, untrained_card, tmp_path):
     url = postgres.new_database()
     database = Database(url)
+    server_config = gate_config(tmp_path / "server", "server", url, untrained_card)
     photos = sorted((lfw_root / "Colin_Powell").glob("*.jpg"))[:2]
     frames = walk_frames(photos[0], tmp_path)
     configs = {gate: gate_config(tmp_path / gate, gate, url, untrained_card) for gate in GATES}
     streams = [PacedStream(fps=SPEC.fps, size=(SPEC.width, SPEC.height), images=frames) for _ in GATES]
-    gates = {
-        gate: subprocess.Popen(
-            facegate(configs[gate], "run", "--source", stream.url), stderr=subprocess.PIPE, text=True
-        )
-        for gate, stream in zip(GATES, streams, strict=True)
+    commands = {
+        gate: facegate_command("--config", configs[gate], "run", "--source", s.url)
+        for gate, s in zip(GATES, streams, strict=True)
     }
+    gates = {gate: subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for gate, command in commands.items()}
     try:
         wait_for(lambda: len(database.gate_statuses()) == 2, 120, "both gates' heartbeats")
         time.sleep(2 * SPEC.walk_s)  # the walker passes both doors before being enrolled: refused
         assert not any(e.decision == "granted" for e in database.events(limit=1000))
         started = datetime.now(UTC)
-        enrol = subprocess.run(
-            facegate(configs[GATES[0]], "enroll", "add", "E1", "--name", "Colin Powell", str(photos[1])),
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert enrol.returncode == 0, enrol.stderr
+        enrol_through_the_api(server_config, database, photos[1])
         enrolled = show_person(database, "E1").person.created_at  # when the enrolment was written
         firsts = wait_for(lambda: grants_since(database, started), 90, "a grant at each gate after the enrolment")
         delays = {gate: round((firsts[gate] - enrolled).total_seconds(), 1) for gate in GATES}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
+from facegate_process import free_port
 from paho.mqtt.enums import CallbackAPIVersion
 
 from enrollment.people import add_person
@@ -49,12 +50,6 @@ class Doors:
 
     def open(self, request: DoorRequest) -> DoorOutcome:
         return DoorOutcome.OPENED
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:

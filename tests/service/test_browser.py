@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from facegate_process import facegate_command, free_port, serving
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.imageio import load_image
@@ -44,16 +42,6 @@ DESKTOP, PHONE = (1280, 900), (390, 844)
 SPEC = TurnstileSpec(width=640, height=480, fps=10, walk_s=3.0, gap_s=1.0, seed=5)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def facegate(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-c", "from facegate.cli import main; main()", "--config", str(config), *args]
-
-
 def site_config(folder: Path, port: int) -> Path:
     """The shipped model at a looser operating point than the default (1e-3 per comparison), one gate."""
     config = folder / "config.toml"
@@ -69,28 +57,15 @@ def site_config(folder: Path, port: int) -> Path:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`facegate serve` on a free loopback port, with the admin account `ada` made by `facegate admin add`."""
-    port = _free_port()
+    port = free_port()
     config = site_config(tmp_path, port)
     made = subprocess.run(
-        facegate(config, "admin", "add", "ada", "--password-stdin"), input=PASSWORD + "\n", capture_output=True,
-        text=True, timeout=120,
+        facegate_command("--config", config, "admin", "add", "ada", "--password-stdin"), input=PASSWORD + "\n",
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    process = subprocess.Popen(facegate(config, "serve"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/", timeout=2).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()  # type: ignore[union-attr]
-                time.sleep(0.3)
-        yield base, config
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
+    with serving(config, port) as running:
+        yield running.url, config
 
 
 @pytest.fixture
@@ -191,10 +166,8 @@ def test_an_admin_enrols_on_the_page_and_watches_the_gate_let_them_in(server, br
 
     browser.find_element(By.CSS_SELECTOR, "a[data-view=events]").click()
     wait(browser, lambda d: visible(d, "#events-empty"), what="the empty event list")
-    gate = subprocess.run(
-        facegate(config, "run", "--source", str(walk_video(lfw_root, tmp_path))), capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
+    run = facegate_command("--config", config, "run", "--source", walk_video(lfw_root, tmp_path))
+    gate = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert gate.returncode == 0, gate.stderr[-2000:]
     # the page is not reloaded: the events arrive by themselves
     granted = wait(browser, lambda d: visible(d, "li.event[data-decision=granted]"), 15, "the granted event")
