@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gate.errors import FaceGateError
 from gate.model_card import CALIBRATED_FARS
@@ -31,14 +31,27 @@ class CameraSettings(_Section):
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+MIN_FACE_PX_FLOOR = 10  # the smallest [detector] min_face_px that may be set (MTCNN's window is 12 px)
 
 
 class DetectorSettings(_Section):
-    min_face_px: int = Field(20, ge=10, le=1000)  # MTCNN's smallest face side searched for
+    # MTCNN's smallest face side searched for; 0: derived from [quality] min_eye_distance_px (gate.detection
+    # .smallest_face_px), so the pyramid does not look for faces the quality gate would reject as too small
+    min_face_px: int = Field(0, ge=0, le=1000)
     thresholds: tuple[Probability, Probability, Probability] = (0.6, 0.7, 0.7)  # MTCNN's stages, each in [0, 1]
     device: str = "cpu"
     # larger images are searched on a copy scaled to this longest side; the crop still comes from the full image
     max_side: int = Field(1280, ge=160, le=10000)
+    # a camera stream's faces followed between full detections by MTCNN's later stages only (gate.face_follow)
+    follow: bool = False
+    full_every: int = Field(3, ge=1, le=100)  # following: a full detection every n-th processed frame (new faces)
+
+    @field_validator("min_face_px")
+    @classmethod
+    def _searchable(cls, value: int) -> int:
+        if 0 < value < MIN_FACE_PX_FLOOR:
+            raise ValueError(f"must be 0 (derived from the quality gate) or at least {MIN_FACE_PX_FLOOR}")
+        return value
 
 
 class QualitySettings(_Section):

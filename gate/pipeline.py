@@ -9,6 +9,7 @@ import numpy as np
 from gate.alignment import ARCFACE_112, CropTemplate, align
 from gate.config import DetectorSettings, QualitySettings
 from gate.detection import Detector, Face
+from gate.face_follow import FaceFollower
 from gate.quality import GRADING_TEMPLATE, Reason, assess, grade
 
 BACKGROUND = (Reason.TOO_SMALL, Reason.LOW_CONFIDENCE)  # rejections that mark a face as background, not a person
@@ -34,9 +35,17 @@ class FacePipeline:
         template: CropTemplate = ARCFACE_112,
     ) -> None:
         """`template`: the crop of the model in use (`Embedder.template`)."""
-        self.detector = Detector(detector)
+        self.settings = detector or DetectorSettings()
         self.quality = quality or QualitySettings()
+        self.detector = Detector(self.settings, self.quality)  # the smallest face searched follows the quality gate
         self.template = template
+
+    def follower(self) -> FaceFollower | None:
+        """A new follower for one camera stream when `[detector] follow` is on (keep one per stream, pass it to
+        every `process` call of that stream); None when it is off (every frame is searched whole)."""
+        if not self.settings.follow:
+            return None
+        return FaceFollower(self.detector, self.settings.full_every)
 
     def crop(self, frame: np.ndarray, face: Face) -> FaceCrop:
         crop, matrix = align(frame, face.landmarks, self.template)
@@ -44,8 +53,11 @@ class FacePipeline:
             return FaceCrop(face=face, crop=crop, rejected=assess(face, crop, matrix, self.template, self.quality))
         return FaceCrop(face=face, crop=crop, rejected=grade(frame, face, self.quality))
 
-    def process(self, frame: np.ndarray) -> list[FaceCrop]:
-        return [self.crop(frame, face) for face in self.detector.detect(frame)]
+    def process(self, frame: np.ndarray, follower: FaceFollower | None = None) -> list[FaceCrop]:
+        """Every face of an RGB uint8 frame, aligned and graded. `follower`: the stream's FaceFollower (from
+        `follower()`), which finds the faces it follows without searching the whole frame; None: a full search."""
+        faces = follower.detect(frame) if follower is not None else self.detector.detect(frame)
+        return [self.crop(frame, face) for face in faces]
 
     def one_face(self, frame: np.ndarray) -> FaceCrop | Reason:
         """A photo's single usable face (what enrolment takes), or the reason there is none. Faces too small or too
