@@ -1,11 +1,11 @@
-# Two commands from a fresh clone: `make demo` (the gate on a generated turnstile video) and `make test`.
+# From a fresh clone: `make demo` (the gate on a generated turnstile video), `make test`, `make serve` (the admin page).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CUDA build of torch 2.14.1 runs on the CPU too; override TORCH for another build.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 FACEGATE_DATA ?= ../shared/datasets
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench serve
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +19,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	FACEGATE_DATA=$(FACEGATE_DATA) $(PY) -m pytest
+
+# the admin page and API on [service] host:port; on a new database it first asks for the password of `admin`
+serve: $(VENV)/.installed
+	@if $(VENV)/bin/facegate admin list | grep -q '^no accounts'; then \
+		echo "no account yet: choose a password for the first admin, 'admin'"; \
+		$(VENV)/bin/facegate admin add admin; \
+	fi
+	$(VENV)/bin/facegate serve
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/latency.py

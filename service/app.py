@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -80,7 +81,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> FastAPI:
     """The API over the configured database and model; the network loads only when an enrolment needs it."""
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI serving its /docs and /redoc assets itself: a site may have no internet
         title="FaceGate",
         summary="People, access events, gates and the model of a FaceGate site.",
         version="1",

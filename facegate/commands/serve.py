@@ -28,6 +28,7 @@ def serve(ctx: typer.Context) -> None:
     import uvicorn
 
     from service import create_app
+    from service.accounts import list_accounts
 
     context: AppContext = ctx.obj
     service = context.settings.service
@@ -36,6 +37,8 @@ def serve(ctx: typer.Context) -> None:
             "[service] host = %s: the API is reachable from the network; put TLS (a reverse proxy) in front of it",
             service.host,
         )
+    if not any(account.state == "active" for account in list_accounts(context.database)):
+        log.warning("no account can sign in to the page yet: create one with `facegate admin add NAME`")
     context.database.close()  # fail here, in one line, if the database cannot be opened; the app opens its own
     uvicorn.run(create_app(context.settings), host=service.host, port=service.port, log_config=None)
 

@@ -344,7 +344,14 @@ function signedOut(message = "") {
   $("#tabs").hidden = true;
   $("#account").hidden = true;
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-signin";
-  $("#signin-error").textContent = message;
+  $("#toast").hidden = true;
+  signInMessage(message, "status");
+}
+
+function signInMessage(text, kind) {
+  const line = $("#signin-error");
+  line.textContent = text;
+  line.className = kind;
 }
 
 async function signIn(submit) {
@@ -359,7 +366,7 @@ async function signIn(submit) {
     submit.target.reset();
     signedIn(me);
   } catch (error) {
-    $("#signin-error").textContent = error.message;
+    signInMessage(error.message, "error");
   }
 }
 

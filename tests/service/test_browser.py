@@ -224,3 +224,7 @@ def sign_out_and_be_refused(browser: WebDriver, base: str, shots: Path) -> None:
     )
     assert status == 401
     snap(browser, shots, "08-signed-out")
+    browser.get(base + "/docs")  # the API's documentation (no data in it), from the server's own files
+    wait(browser, lambda d: "FaceGate" in d.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text, 30)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"), what="the endpoints")
+    snap(browser, shots, "09-api-docs")

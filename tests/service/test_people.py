@@ -121,9 +121,14 @@ def test_enrolment_through_the_api_then_show_and_remove(site: Site, lfw_root: Pa
     assert [t["source"] for t in shown["templates"]] == [p.name for p in photos] and shown["model_ids"] == [
         "untrained-test"
     ]
+    face = site.client.get("/api/people/E042/face", headers=auth)
+    assert (face.status_code, face.headers["content-type"]) == (200, "image/webp")
+    assert "private" in face.headers["cache-control"]  # a face: no shared cache keeps it
+    assert np.asarray(Image.open(io.BytesIO(face.content))).shape[2] == 3  # a colour image the browser can draw
     removed = site.client.delete("/api/people/E042", headers=bearer(site.admin_token)).json()
     assert removed == {"removed": "E042", "name": "Ada", "templates": 2}
     assert site.client.get("/api/people/E042", headers=auth).status_code == 404
+    assert site.client.get("/api/people/E042/face", headers=auth).status_code == 404
     trail = sorted((entry.action, entry.actor) for entry in audit_trail(site.database, "E042"))
     assert trail == [("enrol", "api:door-admin"), ("remove", "api:door-admin")]  # the token, not the OS user
 

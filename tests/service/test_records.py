@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
+from PIL import Image
 from service_site import Site, bearer
 
 from gate.store import AccessEventRecord, Heartbeat, utcnow
@@ -59,6 +61,27 @@ def test_events_csv_has_a_header_and_the_filtered_rows(site: Site) -> None:
     assert "crop" not in rows[0]
 
 
+def test_events_say_whether_their_face_is_kept_and_serve_it(site: Site) -> None:
+    face = io.BytesIO()
+    Image.new("RGB", (112, 112), (200, 150, 120)).save(face, format="WEBP")
+    site.database.record_events(
+        [
+            AccessEventRecord(START, "front", "E1", 0.9, "granted", "GRANTED", event_uid="a1", crop=face.getvalue()),
+            AccessEventRecord(START + timedelta(seconds=1), "front", None, None, "denied", "NO_FACE", event_uid="b2"),
+        ],
+        [],
+    )
+    auth = bearer(site.viewer_token)
+    listed = site.client.get("/api/events", headers=auth).json()["events"]
+    assert [(e["event_uid"], e["face"]) for e in listed] == [("b2", False), ("a1", True)]
+    served = site.client.get("/api/events/a1/face", headers=auth)
+    assert (served.status_code, served.headers["content-type"], served.content) == (200, "image/webp", face.getvalue())
+    missing = site.client.get("/api/events/b2/face", headers=auth)
+    assert missing.status_code == 404 and "no face is kept" in missing.json()["error"]
+    site.database.forget_event_faces(before=START + timedelta(days=1))  # retention, as [events] keep_days runs it
+    assert site.client.get("/api/events/a1/face", headers=auth).status_code == 404
+
+
 def test_gates_online_and_offline(site: Site) -> None:
     now = utcnow()
     site.database.beat(Heartbeat("front", "host-a", now - timedelta(hours=1), now, 900, 15.0, "granted", now))
@@ -80,4 +103,20 @@ def test_model_gives_its_thresholds_and_the_one_in_use(site: Site) -> None:
 def test_openapi_docs_list_the_endpoints(site: Site) -> None:
     paths = site.client.get("/openapi.json").json()["paths"]
     assert {"/api/people", "/api/people/{employee_id}", "/api/events", "/api/events.csv", "/api/gates"} <= set(paths)
-    assert site.client.get("/docs").status_code == 200
+    docs = site.client.get("/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text  # a site's server may have no internet
+    script = re.search(r'src="(/[^"]+swagger-ui-bundle\.js)"', docs.text)
+    assert script and site.client.get(script.group(1)).status_code == 200
+
+
+def test_the_page_and_its_files_are_served_with_a_strict_policy(site: Site) -> None:
+    page = site.client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<title>FaceGate</title>" in page.text and "<script>" not in page.text  # no inline script
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    for asset in ("/static/app.js", "/static/style.css", "/static/favicon.svg"):
+        served = site.client.get(asset)
+        assert served.status_code == 200 and served.headers["x-content-type-options"] == "nosniff", asset
+        assert served.headers["content-security-policy"] == policy
+    assert site.client.get("/static/missing.js").status_code == 404
