@@ -15,6 +15,13 @@ then one dlib frame, per repeat, after warm-ups. "cores" is process CPU time ove
 `--embed-batch` adds each model's embedding time per face for a batch of 1 and of 8 identical crops (the 1-face
 frame's), to show what embedding a frame's faces together gives.
 
+The detection section (on by default; `--detection-only` runs just it, `--full-every N` sets following's period)
+splits MTCNN's time on the 1-face frame into its stages (forward hooks on PNet, RNet and ONet), with the usual
+20 px smallest face and with the one derived from the quality gate; then, on a walk-up (the 1-face frame's photo
+moving and growing), detection and the whole frame per frame with a full search every frame and with following
+(gate.face_follow), and how many processed frames a face that comes into view waits to be found, at every phase
+of the full-search schedule.
+
 Gallery search uses random unit templates; each query is a template plus noise (cosine about 0.8, like a probe of
 an enrolled person), searched one at a time, single-threaded (OpenMP's fan-out costs more than it saves on a
 single query).
@@ -39,8 +46,10 @@ import torch
 
 from gate.alignment import CropTemplate
 from gate.backbones import build_backbone, template_for_backbone
-from gate.config import GallerySettings
+from gate.config import DetectorSettings, GallerySettings
+from gate.detection import Detector, Face
 from gate.embedder import Embedder
+from gate.face_follow import FaceFollower
 from gate.imageio import load_image
 from gate.model_card import SHIPPED_CARD
 from gate.pipeline import FacePipeline
@@ -63,7 +72,14 @@ PHOTOS = (
 )
 FIVE_SLOTS = ((20, 20), (20, 230), (20, 440), (260, 125), (260, 335))  # (top, left) of 180 px tiles
 LABEL_WIDTH = 46
-TARGETS = {"whole frame, 1 face": 80.0, "embed per face": 25.0, "search 100k": 5.0}  # median ms on 2 cores
+TARGETS = {  # median ms on 2 cores
+    "whole frame, 1 face": 80.0,
+    "whole frame, 1 face, followed": 25.0,  # issue 16
+    "embed per face": 25.0,
+    "search 100k": 5.0,
+}
+WALK_STEP = (4, 1, 2)  # the walk-up: px right, px down and px larger per frame
+NEWCOMER = (430, 250, 170)  # (left, top, size) of the face that comes into view
 UNTRAINED = ("dlib_resnet", "mobilefacenet")  # timed when there is no shipped model and no --model card
 EMBED_BATCHES = (1, 8)
 
@@ -137,13 +153,37 @@ def models(workdir: Path, cards: list[Path]) -> list[tuple[str, Embedder]]:
     return found
 
 
+def walk_frames(lfw: Path, count: int, newcomer_from: int | None = None) -> list[np.ndarray]:
+    """`count` 640x480 frames of the 1-face frame's photo walking up (WALK_STEP a frame from 220 px at the left, for
+    60 frames, then back);
+    from frame `newcomer_from` on, a second person (PHOTOS[1]) stands at NEWCOMER."""
+    background = build_frames(lfw)["1 face"].copy()
+    background[:] = background[:, :1]  # the plain gradient, no face
+    photo, newcomer = load_image(lfw / PHOTOS[0]), load_image(lfw / PHOTOS[1])
+    frames = []
+    for index in range(count):
+        frame = background.copy()
+        step = min(index % 120, 119 - index % 120)  # there and back every 120 frames, so it stays in the frame
+        left, top, size = (40 + WALK_STEP[0] * step, 60 + WALK_STEP[1] * step, 220 + WALK_STEP[2] * step)
+        frame[top : top + size, left : left + size] = _resize(photo, size)
+        if newcomer_from is not None and index >= newcomer_from:
+            x, y, side = NEWCOMER
+            frame[y : y + side, x : x + side] = _resize(newcomer, side)
+        frames.append(frame)
+    return frames
+
+
 def run_frame(
-    frame: np.ndarray, pipeline: FacePipeline, embedder: Embedder, index: faiss.Index
+    frame: np.ndarray,
+    pipeline: FacePipeline,
+    embedder: Embedder,
+    index: faiss.Index,
+    detect: Callable[[np.ndarray], list[Face]] | None = None,
 ) -> tuple[tuple[float, ...], int]:
     """One frame through the gate: the five perf_counter instants around detect, align + quality, embed and
-    search, and the number of faces found."""
+    search, and the number of faces found. `detect`: a stream's follower's (default: the pipeline's full search)."""
     t0 = time.perf_counter()
-    detected = pipeline.detector.detect(frame)
+    detected = (detect or pipeline.detector.detect)(frame)
     t1 = time.perf_counter()
     crops = np.stack([pipeline.crop(frame, face).crop for face in detected]) if detected else None
     t2 = time.perf_counter()
@@ -292,6 +332,136 @@ def frame_rows(
     return rows
 
 
+class StageClock:
+    """perf_counter instants at the start and end of every call of MTCNN's three networks (forward hooks), with
+    each call's batch size; `close()` removes the hooks."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.marks: list[tuple[str, float, int]] = []  # (network + " start"/" end", instant, batch size)
+        self._hooks = []
+        for name, network in zip(("pnet", "rnet", "onet"), detector.networks, strict=True):
+            self._hooks.append(network.register_forward_pre_hook(self._mark(name + " start")))
+            self._hooks.append(network.register_forward_hook(self._mark(name + " end")))
+
+    def _mark(self, label: str) -> Callable[..., None]:
+        def hook(module: torch.nn.Module, inputs: tuple, *output: object) -> None:
+            self.marks.append((label, time.perf_counter(), int(inputs[0].shape[0])))
+
+        return hook
+
+    def close(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+
+MTCNN_STAGES = (
+    "PNet over the pyramid",
+    "pyramid resizing, PNet boxes, NMS per scale",
+    "NMS over scales + RNet patches",
+    "RNet",
+    "NMS + ONet patches",
+    "ONet",
+    "NMS + output",
+)
+
+
+def mtcnn_stages(clock: StageClock, start: float, end: float) -> tuple[dict[str, float], str]:
+    """One detect()'s milliseconds per MTCNN_STAGES entry (from the network marks between start and end), and how
+    many pyramid levels and boxes RNet and ONet saw."""
+    first = {label: instant for label, instant, _ in reversed(clock.marks)}
+    last = {label: instant for label, instant, _ in clock.marks}
+    batches = {label: size for label, _, size in clock.marks if label.endswith("start")}
+    pnet_ms = sum(e[1] - b[1] for b, e in zip(clock.marks[::2], clock.marks[1::2], strict=True) if b[0] == "pnet start")
+    rnet_start, onet_start = first.get("rnet start", end), first.get("onet start", end)
+    rnet_end, onet_end = last.get("rnet end", rnet_start), last.get("onet end", onet_start)
+    instants = (start, last["pnet end"], rnet_start, rnet_end, onet_start, onet_end, end)
+    spans = [b - a for a, b in zip(instants, instants[1:], strict=False)]
+    spans = [pnet_ms, spans[0] - pnet_ms, *spans[1:]]
+    levels = sum(1 for label, _, _ in clock.marks if label == "pnet start")
+    seen = f"{levels} levels, RNet {batches.get('rnet start', 0)} boxes, ONet {batches.get('onet start', 0)}"
+    return {name: span * 1000 for name, span in zip(MTCNN_STAGES, spans, strict=True)}, seen
+
+
+def stage_rows(frame: np.ndarray, repeats: int) -> list[tuple[str, ...]]:
+    """MTCNN's stages on one frame, median / p95 ms, with the usual 20 px smallest face and the derived one."""
+    rows: list[tuple[str, ...]] = []
+    for label, settings in (("20 px (MTCNN's usual)", DetectorSettings(min_face_px=20)), ("derived", None)):
+        detector = Detector(settings)
+        clock = StageClock(detector)
+        times: dict[str, list[float]] = {name: [] for name in (*MTCNN_STAGES, "whole detect")}
+        for run in range(WARMUP + repeats):
+            clock.marks.clear()
+            start = time.perf_counter()
+            detector.detect(frame)
+            end = time.perf_counter()
+            stages, seen = mtcnn_stages(clock, start, end)
+            if run >= WARMUP:
+                for name, value in (*stages.items(), ("whole detect", (end - start) * 1000)):
+                    times[name].append(value)
+        clock.close()
+        rows.append((f"   smallest face {detector.min_face_px:.1f} px, {label}: {seen}", "", "", ""))
+        rows.extend(percentile_row(f"     {name}", values) for name, values in times.items())
+    return rows
+
+
+def follow_rows(
+    walk: list[np.ndarray], pipeline: FacePipeline, embedder: Embedder, index: faiss.Index, full_every: int
+) -> list[tuple[str, ...]]:
+    """Detection and the whole frame per frame of a walk-up, full search every frame vs followed."""
+    rows: list[tuple[str, ...]] = []
+    for followed in (False, True):
+        follower = FaceFollower(pipeline.detector, full_every) if followed else None
+        detect = follower.detect if follower is not None else None
+        detect_ms, whole_ms, found = [], [], []
+        for run, frame in enumerate(walk):
+            (t0, t1, *_, t4), faces = run_frame(frame, pipeline, embedder, index, detect)
+            if run >= WARMUP:
+                detect_ms.append((t1 - t0) * 1000)
+                whole_ms.append((t4 - t0) * 1000)
+                found.append(faces)
+        label = f"followed, full search every {full_every}" if followed else "full search every frame"
+        rows.append((f"   {label}: faces found {min(found)}-{max(found)}", "", "", ""))
+        rows.append(percentile_row("     detect", detect_ms))
+        target = TARGETS["whole frame, 1 face, followed"] if followed else None
+        rows.append(percentile_row("     whole frame", whole_ms, target))
+        rows.append((f"     mean ms: detect {np.mean(detect_ms):.2f}, whole frame {np.mean(whole_ms):.2f}", "", "", ""))
+    return rows
+
+
+def newcomer_rows(lfw: Path, detector: Detector, full_every: int) -> list[tuple[str, ...]]:
+    """Processed frames from a second face's arrival to its first detection (1: found in the frame it arrives
+    in), followed, for an arrival at every phase of the full-search schedule."""
+    waits = []
+    for phase in range(full_every):
+        arrival = 2 * full_every + phase  # the walker has been followed for a while
+        follower = FaceFollower(detector, full_every)
+        frames = walk_frames(lfw, arrival + 2 * full_every, newcomer_from=arrival)
+        counts = [len(follower.detect(frame)) for frame in frames]
+        waits.append(next((n + 1 for n, c in enumerate(counts[arrival:]) if c >= 2), len(counts) - arrival + 1))
+    return [
+        (f"   frames until a new face is found, full search every {full_every}", "", "", ""),
+        (f"     followed: {waits} by arrival phase (max {max(waits)}); full search every frame: 1", "", "", ""),
+    ]
+
+
+def detection_rows(lfw: Path, embedder: Embedder, repeats: int, full_every: int) -> list[tuple[str, ...]]:
+    """The detection section: MTCNN's stages, then following against a full search on a walk-up."""
+    frame = build_frames(lfw)["1 face"]
+    rows: list[tuple[str, ...]] = [("-- MTCNN's stages, 1-face frame", "", "", "")]
+    rows.extend(stage_rows(frame, repeats))
+    pipeline = FacePipeline(template=embedder.template)
+    index = faiss.IndexFlatIP(embedder.card.embedding_size)
+    index.add(unit_rows(np.random.default_rng(1), FRAME_GALLERY, embedder.card.embedding_size))
+    walk = walk_frames(lfw, WARMUP + max(repeats, 3 * full_every))
+    rows.append(
+        (f"-- walk-up, {len(walk) - WARMUP} frames: detection and whole frame ({embedder.model_id})", "", "", "")
+    )
+    with faiss_threads(1):
+        rows.extend(follow_rows(walk, pipeline, embedder, index, full_every))
+    rows.extend(newcomer_rows(lfw, pipeline.detector, full_every))
+    return rows
+
+
 def _timed(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray) -> tuple[list[float], np.ndarray]:
     times, found = [], []
     for row in range(len(queries)):
@@ -340,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, action="append", default=[], help="also time this model card")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True, help="FaceGate beside dlib")
     parser.add_argument("--embed-batch", action="store_true", help="embedding per face for batches of 1 and 8")
+    parser.add_argument("--detection-only", action="store_true", help="only the detection section (MTCNN, following)")
+    parser.add_argument("--full-every", type=int, default=DetectorSettings().full_every, help="following's period")
     args = parser.parse_args(argv)
     lfw = dataset_root() / "lfw" / "lfw-deepfunneled"
     if not lfw.is_dir():
@@ -357,6 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     frames = build_frames(lfw)
     with tempfile.TemporaryDirectory() as workdir:
         loaded = models(Path(workdir), args.model)
+        print_rows(detection_rows(lfw, loaded[0][1], args.repeats, args.full_every))
+        if args.detection_only:
+            return 0
         print_rows(frame_rows(frames, loaded, args.repeats, args.embed_batch))
         if args.peer:
             print_rows(peer_rows(frames, *loaded[0], args.repeats))
