@@ -42,8 +42,19 @@ class Actuator(Protocol):
         """Open the door and say what happened."""
         ...
 
+    def close(self) -> None:
+        """Release what the actuator holds (a broker connection); the gate calls it once, when it stops."""
+        ...
 
-class LogActuator:
+
+class HoldsNothing:
+    """An actuator that keeps no connection between doors: nothing to release."""
+
+    def close(self) -> None:
+        return None
+
+
+class LogActuator(HoldsNothing):
     """Only logs the grant (the default; for trials and for doors driven by reading the event table)."""
 
     def open(self, request: DoorRequest) -> DoorOutcome:
@@ -57,7 +68,7 @@ class LogActuator:
         return DoorOutcome.OPENED
 
 
-class ShellActuator:
+class ShellActuator(HoldsNothing):
     """Runs `command` (an argv list, no shell) with {person_id}, {name}, {gate_id}, {score} filled in."""
 
     def __init__(self, settings: ActuatorSettings) -> None:
@@ -90,7 +101,7 @@ class ShellActuator:
         return DoorOutcome.OPENED
 
 
-class HttpActuator:
+class HttpActuator(HoldsNothing):
     """POSTs the DoorRequest as JSON to `url`; any 2xx answer is success."""
 
     def __init__(self, settings: ActuatorSettings) -> None:

@@ -423,10 +423,11 @@ def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) ->
 def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
     """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision is recorded, then a grant opens
     the door. `annotate`: also write the frames with boxes, names and scores there. The source, the claim feed,
-    the video and the MQTT publisher ([mqtt] enabled) are closed however the run ends (a refusal to start
-    included)."""
+    the video, the MQTT publisher ([mqtt] enabled) and the actuator are closed however the run ends (a refusal
+    to start included)."""
     with ExitStack() as cleanup:
         cleanup.callback(source.close)
+        cleanup.callback(actuator.close)
         runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
         publisher = _open_publisher(runtime.settings)
         if publisher is not None:

@@ -37,10 +37,14 @@ class Doors:
 
     def __init__(self) -> None:
         self.opened: list[DoorRequest] = []
+        self.closed = False
 
     def open(self, request: DoorRequest) -> DoorOutcome:
         self.opened.append(request)
         return DoorOutcome.OPENED
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def gate_settings(tmp_path: Path, **decision: float) -> Settings:
@@ -84,6 +88,7 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
     path, walks = video
     runtime = Runtime(settings, embedder, pipeline, database, gallery)
     summary = run_gate(runtime, VideoFileSource(path), doors, annotate=tmp_path / "annotated.mp4")
+    assert doors.closed  # the gate releases its actuator (an MQTT door's broker connection) when it stops
     assert summary.frames == summary.processed == walks[-1].last_frame + 1 + round(SPEC.gap_s * SPEC.fps)
     decided = [t for t in summary.tracks if t.usable_frames]
     assert decided and all(t.decision is not None for t in decided)

@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.actuators import DoorOutcome, DoorRequest, build_actuator
+from gate.actuators import DoorOutcome, DoorRequest, HoldsNothing, build_actuator
 from gate.config import ActuatorSettings, MqttSettings, Settings, settings_from_dict
 from gate.daemon import GateLoop, run_gate
 from gate.embedder import Embedder
@@ -45,7 +45,7 @@ EVENT_FIELDS = {"gate_id", "employee_id", "decision", "reason", "score", "door",
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)  # as tests/gate/test_daemon.py
 
 
-class Doors:
+class Doors(HoldsNothing):
     """A door that always opens (the MQTT actuator has its own tests above)."""
 
     def open(self, request: DoorRequest) -> DoorOutcome:

@@ -9,7 +9,7 @@ import pytest
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.actuators import DoorOutcome
+from gate.actuators import DoorOutcome, HoldsNothing
 from gate.config import Settings, settings_from_dict
 from gate.daemon import run_gate
 from gate.embedder import Embedder
@@ -113,7 +113,7 @@ def test_daemon_on_walk_up_video_opens_for_enrolled_not_for_stranger(
     spec = TurnstileSpec(width=320, height=240, fps=10, walk_s=2.0, gap_s=1.0, seed=2)
     video, walks = render_turnstile(walkers, tmp_path / "walk.mp4", spec)
 
-    class Doors:
+    class Doors(HoldsNothing):
         opened: list = []
 
         def open(self, request) -> DoorOutcome:  # noqa: ANN001
