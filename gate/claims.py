@@ -1,9 +1,9 @@
 """Card + face: a badge reader claims an identity, the gate checks the face against that person only (1:1).
 
-A claim arrives on standard input (one employee id per line) or over HTTP (POST /claim with
-{"employee_id": "..."}), waits in a `ClaimBox` until a face is granted against it or it expires. With one
-candidate instead of the whole gallery, a stranger must resemble the claimed person, not anyone enrolled: the
-stranger rate at a given threshold falls by about the number of people enrolled.
+A claim arrives on standard input (one employee id per line), over HTTP (POST /claim with
+{"employee_id": "..."}) or over MQTT (gate.mqtt.MqttClaims), and waits in a `ClaimBox` until a face is granted
+against it or it expires. With one candidate instead of the whole gallery, a stranger must resemble the claimed
+person, not anyone enrolled: the stranger rate at a given threshold falls by about the number of people enrolled.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Protocol
 
-from gate.config import CardSettings
+from gate.config import Settings
 from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,20 @@ def claimed_id(text: str) -> str:
     if not employee_id or len(employee_id) > MAX_ID_LENGTH or not employee_id.isprintable():
         raise FaceGateError(f"a claim needs an employee id of 1 to {MAX_ID_LENGTH} printable characters")
     return employee_id
+
+
+def claim_message(payload: bytes) -> str:
+    """A badge reader's message: JSON {"employee_id": "..."} or the bare employee id as text."""
+    try:
+        text = payload.decode("utf-8").strip()
+        body = json.loads(text) if text.startswith("{") else text
+    except (UnicodeDecodeError, ValueError):
+        raise FaceGateError('expected an employee id, or JSON {"employee_id": "..."}') from None
+    if isinstance(body, dict):
+        body = body.get("employee_id")
+    if not isinstance(body, str):
+        raise FaceGateError('expected an employee id, or JSON {"employee_id": "..."}')
+    return claimed_id(body)
 
 
 class ClaimBox:
@@ -160,10 +174,15 @@ class HttpClaims:
         self._thread.join()
 
 
-def open_claims(settings: CardSettings, box: ClaimBox) -> ClaimFeed | None:
+def open_claims(settings: Settings, box: ClaimBox) -> ClaimFeed | None:
     """Start the configured claim feed (None with card.claims = "off")."""
-    if settings.claims == "stdin":
+    card = settings.card
+    if card.claims == "stdin":
         return StdinClaims(box)
-    if settings.claims == "http":
-        return HttpClaims(box, settings.listen)
+    if card.claims == "http":
+        return HttpClaims(box, card.listen)
+    if card.claims == "mqtt":
+        from gate.mqtt import MqttClaims  # paho only where claims come that way
+
+        return MqttClaims(settings.mqtt, settings.camera.gate_id, box)
     return None

@@ -102,7 +102,8 @@ class EventsSettings(_Section):
 class CardSettings(_Section):
     """Card + face: a badge reader claims an identity and the gate verifies the face 1:1 against that person."""
 
-    claims: Literal["off", "stdin", "http"] = "off"  # off: face only (1:N against everyone)
+    # off: face only (1:N against everyone); mqtt: from <[mqtt] topic_prefix>/<gate_id>/claim on the [mqtt] broker
+    claims: Literal["off", "stdin", "http", "mqtt"] = "off"
     listen: str = Field("127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")  # http: host:port of POST /claim
     timeout_s: float = Field(10.0, gt=0, le=300)  # a claim not matched by a face within this time expires
 

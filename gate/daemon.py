@@ -434,7 +434,7 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
             cleanup.callback(publisher.close)  # status "offline" after the last decision's event
         loop = GateLoop(runtime, actuator, publisher=publisher)
         loop.events.replay()  # decisions journalled while the database was away, last time
-        feed = open_claims(runtime.settings.card, loop.claims) if loop.claims is not None else None
+        feed = open_claims(runtime.settings, loop.claims) if loop.claims is not None else None
         if feed is not None:
             cleanup.callback(feed.close)
         video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None

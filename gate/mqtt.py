@@ -16,6 +16,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gate.actuators import DoorOutcome, DoorRequest
+from gate.claims import ClaimBox, claim_message
 from gate.config import ActuatorSettings, MqttSettings
 from gate.errors import FaceGateError
 from gate.store import AccessEventRecord
@@ -57,7 +58,8 @@ class MqttLink:
     """One connection to the broker on paho's network thread: connected in the background, retried after 1 s
     doubling to `reconnect_max_s` when lost; QoS 1 messages published meanwhile wait in memory (MAX_QUEUED).
     `will`: (topic, payload) the broker publishes, retained, if the connection dies without a clean stop.
-    `on_connect(link)` runs on the network thread after every (re)connection."""
+    `on_connect(link)` runs on the network thread after every (re)connection, `on_message(message)` for every
+    message of a subscription."""
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class MqttLink:
         client_id: str,
         will: tuple[str, str] | None = None,
         on_connect: Callable[[MqttLink], None] | None = None,
+        on_message: Callable[[paho.MQTTMessage], None] | None = None,
     ) -> None:
         self.address = f"{settings.host}:{settings.port}"
         self.connected = threading.Event()
@@ -82,6 +85,8 @@ class MqttLink:
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
+        if on_message is not None:
+            client.on_message = lambda _client, _userdata, message: on_message(message)
         self.client = client  # before the network thread starts: its callbacks use it
         client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
@@ -159,6 +164,36 @@ class EventPublisher:
     def close(self) -> None:
         """Status "offline" (retained), then a clean disconnect."""
         self.link.close(last=(self.status_topic, OFFLINE))
+
+
+class MqttClaims:
+    """Badge claims from <prefix>/<gate_id>/claim (QoS 1, subscribed again at every reconnection): the employee id
+    as text or JSON {"employee_id": "..."}. A bad message, or a retained one (an old claim the broker kept), is
+    logged and ignored."""
+
+    def __init__(self, settings: MqttSettings, gate_id: str, box: ClaimBox) -> None:
+        self.topic = gate_topic(settings, gate_id, "claim")
+        self._box = box
+        suffix = "-claims"
+        self.link = MqttLink(
+            settings, client_id(settings, gate_id, suffix), on_connect=self._subscribe, on_message=self._received
+        )
+        log.info("badge claims accepted on MQTT topic %s", self.topic)
+
+    def _subscribe(self, link: MqttLink) -> None:
+        link.client.subscribe(self.topic, qos=QOS)
+
+    def _received(self, message: paho.MQTTMessage) -> None:
+        if message.retain:
+            log.warning("badge claim on %s ignored: retained by the broker, so not a badge read now", self.topic)
+            return
+        try:
+            self._box.put(claim_message(message.payload))
+        except FaceGateError as error:
+            log.warning("badge claim on %s ignored: %s", self.topic, error)
+
+    def close(self) -> None:
+        self.link.close()
 
 
 class MqttActuator:

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from gate.claims import ClaimBox, HttpClaims, StdinClaims, claimed_id
+from gate.claims import ClaimBox, HttpClaims, StdinClaims, claim_message, claimed_id
 from gate.errors import FaceGateError
 
 
@@ -89,3 +89,23 @@ def test_http_claims_on_a_port_in_use_is_one_line() -> None:
             HttpClaims(box, feed.address)
     finally:
         feed.close()
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"E042", "E042"),
+        (b"  E042\n", "E042"),
+        (b'{"employee_id": "E042"}', "E042"),
+        (b'{"employee_id": " E7 "}', "E7"),
+    ],
+)
+def test_a_claim_message_is_the_id_as_text_or_json(payload: bytes, expected: str) -> None:
+    assert claim_message(payload) == expected
+
+
+@pytest.mark.parametrize("payload", [b"", b"   ", b"\xff\xfe", b"{not json", b'{"id": "E1"}', b'{"employee_id": 7}'])
+def test_a_bad_claim_message_is_refused_in_one_line(payload: bytes) -> None:
+    with pytest.raises(FaceGateError) as refused:
+        claim_message(payload)
+    assert "\n" not in str(refused.value)

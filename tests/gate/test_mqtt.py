@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import paho.mqtt.publish as publish
 import pytest
 from facegate_process import free_port
 from paho.mqtt.enums import CallbackAPIVersion
@@ -24,13 +25,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.actuators import DoorOutcome, DoorRequest, HoldsNothing, build_actuator
-from gate.config import ActuatorSettings, MqttSettings, Settings, settings_from_dict
+from gate.claims import ClaimBox, open_claims
+from gate.config import ActuatorSettings, CameraSettings, CardSettings, MqttSettings, Settings, settings_from_dict
 from gate.daemon import GateLoop, run_gate
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.imageio import load_image
-from gate.mqtt import OFFLINE, ONLINE, EventPublisher, MqttLink
+from gate.mqtt import OFFLINE, ONLINE, EventPublisher, MqttClaims, MqttLink
 from gate.pipeline import FacePipeline
 from gate.policy import Verdict
 from gate.runtime import Runtime
@@ -181,6 +183,28 @@ def test_mqtt_actuator_publishes_the_door_request_and_reports_opened(broker: Bro
         "score": 0.91,
     }
     assert request["time"].endswith("+00:00")
+
+
+def test_badge_claims_arrive_over_mqtt_as_text_or_json_and_bad_or_retained_ones_are_ignored(broker: Broker) -> None:
+    topic, server = "facegate/test-door/claim", {"hostname": "127.0.0.1", "port": broker.port, "qos": 1}
+    publish.single(topic, "E-OLD", retain=True, **server)  # an old read the broker kept: not a badge shown now
+    box = ClaimBox(time.monotonic)
+    card = Settings(card=CardSettings(claims="mqtt"), mqtt=mqtt_settings(broker.port))
+    feed = open_claims(card.model_copy(update={"camera": CameraSettings(gate_id="test-door")}), box)
+    try:
+        assert isinstance(feed, MqttClaims) and feed.link.wait_connected(5)
+        time.sleep(0.5)
+        assert box.current() is None
+        publish.single(topic, "E1", **server)
+        assert wait_until(lambda: getattr(box.current(), "employee_id", None) == "E1", 5)
+        publish.single(topic, '{"employee_id": "E2"}', **server)
+        assert wait_until(lambda: getattr(box.current(), "employee_id", None) == "E2", 5)
+        for bad in (b" ", b"\xff\xfe", b'{"id": 3}', b"E\x003", b"x" * 100):
+            publish.single(topic, bad, **server)
+        time.sleep(0.5)
+        assert (box.current().employee_id, box.received) == ("E2", 2)  # type: ignore[union-attr]
+    finally:
+        feed.close()  # type: ignore[union-attr]
 
 
 def test_mqtt_actuator_without_a_broker_fails_within_its_timeout() -> None:
