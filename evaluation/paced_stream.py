@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import BinaryIO
 
 import cv2
@@ -19,6 +20,17 @@ BOUNDARY = "frame"
 JPEG_QUALITY = 80
 POLL_S = 0.05  # how often the server looks for close()
 NOISE_STD = 12.0  # texture so a 640x480 frame weighs about what a camera's does as JPEG
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file, BGR (what `PacedStream(images=...)` plays)."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    try:
+        while (read := capture.read())[0]:
+            frames.append(read[1])
+    finally:
+        capture.release()
+    return frames
 
 
 def draw_frame(sequence: int, size: tuple[int, int] = (640, 480), texture: np.ndarray | None = None) -> np.ndarray:

@@ -111,7 +111,8 @@ function eventFilter() {
 
 function eventRow(event, isNew) {
   const who = event.employee_id ? named(event.employee_id) : "Unknown face";
-  const detail = [event.reason.replaceAll("_", " ").toLowerCase()];
+  const reason = event.reason === "UNKNOWN_FACE" ? "matched no one enrolled" : event.reason;
+  const detail = [reason.replaceAll("_", " ").toLowerCase()];
   if (event.score != null) detail.push(`score ${event.score.toFixed(3)}`);
   if (event.candidate_id && !event.employee_id) detail.push(`nearest ${named(event.candidate_id)}`);
   if (event.claimed_id) detail.push(`badge ${event.claimed_id}`);

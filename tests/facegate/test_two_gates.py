@@ -11,13 +11,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 import httpx
 import pytest
 from facegate_process import facegate_command, free_port, serving
 
 from enrollment.roster import show_person
-from evaluation.paced_stream import PacedStream
+from evaluation.paced_stream import PacedStream, video_frames
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.imageio import load_image
 from gate.store import Database
@@ -45,12 +44,7 @@ def gate_config(folder: Path, gate_id: str, url: str, card: Path) -> Path:
 
 
 def walk_frames(photo: Path, folder: Path) -> list:
-    video, _ = render_turnstile([("walker", load_image(photo))], folder / "walk.mp4", SPEC)
-    capture, frames = cv2.VideoCapture(str(video)), []
-    while (read := capture.read())[0]:
-        frames.append(read[1])
-    capture.release()
-    return frames
+    return video_frames(render_turnstile([("walker", load_image(photo))], folder / "walk.mp4", SPEC)[0])
 
 
 def wait_for(check, timeout_s: float, what: str):  # noqa: ANN001, ANN201
