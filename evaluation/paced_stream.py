@@ -111,6 +111,8 @@ class PacedStream:
         self._texture = np.random.default_rng(0).normal(0.0, NOISE_STD, size[::-1]).astype(np.int16)
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._flowing = threading.Event()  # cleared by stall(): connections stay open, no frame is sent
+        self._flowing.set()
         self.started = time.monotonic()
         self._server = _StreamServer(self)
         self._thread = threading.Thread(
@@ -144,6 +146,10 @@ class PacedStream:
         while self.frames_per_connection is None or sent < self.frames_per_connection:
             if self._stopped.wait(max(0.0, self.captured_at(sequence) - time.monotonic())):
                 return
+            while not self._flowing.is_set():
+                if self._stopped.wait(POLL_S):
+                    return
+                sequence = self.newest()
             if not self._write(out, sequence):
                 return
             sent += 1
@@ -166,6 +172,13 @@ class PacedStream:
         except OSError:  # the client went away
             return False
         return True
+
+    def stall(self) -> None:
+        """Keep every connection open but send nothing: a camera hung in the middle of a stream."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def close(self) -> None:
         """Stop every connection and the server; safe to call twice."""

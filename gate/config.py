@@ -208,6 +208,9 @@ class Settings(_Section):
     mqtt: MqttSettings = MqttSettings()
     service: ServiceSettings = ServiceSettings()
     logging: LoggingSettings = LoggingSettings()
+    # [[cameras]]: the cameras one `facegate run` serves, each entry overriding sections of this config for its
+    # camera only (PER_CAMERA); without any, the one camera is [camera]. See camera_settings().
+    cameras: tuple[dict[str, dict[str, object]], ...] = ()
     base_dir: Path = Path(".")  # folder relative paths are resolved against (the config file's)
 
     def resolve(self, path: str) -> Path:
@@ -225,9 +228,40 @@ class Settings(_Section):
         return url
 
 
-def _describe(error: ValidationError, source: str) -> str:
+PER_CAMERA = ("camera", "actuator", "card", "decision", "liveness")  # what may differ between one process's cameras
+
+
+def camera_settings(settings: Settings, source: str = "config") -> list[Settings]:
+    """The settings of each camera `facegate run` serves: `settings` alone without [[cameras]]; else one per entry,
+    its sections (PER_CAMERA only; the model, detector, database and gallery are shared) laid over the config's.
+    Each entry names its own camera.gate_id (distinct) and camera.source. A FaceGateError names the bad key."""
+    if not settings.cameras:
+        return [settings]
+    base = settings.model_dump(exclude={"cameras"})
+    found: list[Settings] = []
+    for index, entry in enumerate(settings.cameras):
+        where = f"{source}: cameras[{index}]"
+        shared = sorted(set(entry) - set(PER_CAMERA))
+        if shared:
+            raise FaceGateError(f"{where}.{shared[0]}: shared by every camera; per camera: {', '.join(PER_CAMERA)}")
+        missing = [key for key in ("gate_id", "source") if key not in entry.get("camera", {})]
+        if missing:
+            raise FaceGateError(f"{where}.camera.{missing[0]}: each camera needs its own")
+        merged = {**base, **{name: {**base[name], **values} for name, values in entry.items()}}
+        try:
+            found.append(Settings.model_validate(merged))
+        except ValidationError as error:
+            raise FaceGateError(_describe(error, source, within=f"cameras[{index}].")) from None
+    gate_ids = [camera.camera.gate_id for camera in found]
+    twice = next((gate_id for gate_id in gate_ids if gate_ids.count(gate_id) > 1), None)
+    if twice is not None:
+        raise FaceGateError(f"{source}: cameras: gate_id {twice!r} is given to more than one camera")
+    return found
+
+
+def _describe(error: ValidationError, source: str, within: str = "") -> str:
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(root)"
+    key = within + (".".join(str(part) for part in first["loc"]) or "(root)")
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -242,9 +276,11 @@ def settings_from_dict(data: dict, source: str = "config", base_dir: Path = Path
     if "base_dir" in data:
         raise FaceGateError(f"{source}: base_dir: unknown key")
     try:
-        return Settings.model_validate({**data, "base_dir": base_dir})
+        settings = Settings.model_validate({**data, "base_dir": base_dir})
     except ValidationError as error:
         raise FaceGateError(_describe(error, source)) from None
+    camera_settings(settings, source)  # every [[cameras]] entry must make a valid config too
+    return settings
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -93,8 +93,25 @@ class EventPublisher(Protocol):
     def publish(self, record: AccessEventRecord) -> None: ...
 
 
+@dataclass(frozen=True)
+class Sight:
+    """What one processed frame showed a gate: its faces, their tracks, those fit to match and, with card + face,
+    the claim they are compared with. `compare`: whether they are compared at all (not while no badge waits)."""
+
+    crops: list[FaceCrop]
+    track_ids: list[int]
+    usable: list[tuple[int, FaceCrop]]
+    claim: Claim | None
+    compare: bool
+
+    def faces_to_embed(self) -> list[np.ndarray]:
+        return [crop.crop for _, crop in self.usable] if self.compare else []
+
+
 class GateLoop:
-    """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`."""
+    """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`. `step` is
+    `see` (faces found, followed, tracked, graded), `embed` and `decide`; several cameras' loops embed together
+    (gate.cameras)."""
 
     def __init__(
         self,
@@ -106,6 +123,7 @@ class GateLoop:
         settings = self.settings = runtime.settings
         self.observer, self.publisher = observer, publisher
         self.pipeline, self.embedder, self.gallery = runtime.pipeline, runtime.embedder, runtime.gallery
+        self.follower = runtime.pipeline.follower()  # this camera's faces followed between full detections, or None
         self.actuator = actuator
         self.events = EventLog(runtime.database, settings.resolve(settings.database.journal_path))
         self.tracker = Tracker(settings.decision.track_timeout_s)
@@ -131,17 +149,25 @@ class GateLoop:
 
     def step(self, frame: Frame) -> None:
         """Read one frame; every `process_every`-th one goes through the whole pipeline."""
+        sight = self.see(frame)
+        if sight is not None:
+            faces = sight.faces_to_embed()
+            self.decide(sight, self.embedder.embed(np.stack(faces)) if faces else None)  # one batch per frame
+
+    def see(self, frame: Frame) -> Sight | None:
+        """Count the frame; every `process_every`-th one: its faces found (or followed), tracked and graded, and the
+        tracks that ended decided. None for a frame not processed."""
         self.frames += 1
         self.heartbeat.tick(self.frames)
         self._now, self._frame_index = frame.time, frame.index
         if frame.index % self.settings.camera.process_every:
-            return
+            return None
         self.processed += 1
         if frame.time - self._last_refresh >= GALLERY_REFRESH_S:
             self._housekeeping()
             self._last_refresh = frame.time
         claim = self._current_claim()
-        crops = self.pipeline.process(frame.image)
+        crops = self.pipeline.process(frame.image, self.follower)
         update = self.tracker.update([crop.face.box for crop in crops], frame.time)
         for track in update.ended:
             self._end_track(track.track_id)
@@ -149,12 +175,19 @@ class GateLoop:
         if self.liveness is not None:
             for track_id, crop in usable:
                 self.liveness.add(track_id, frame.image, crop.face)
-        if self.claims is None or claim is not None:  # card + face without a badge: nothing to compare with
-            matches = self._match(usable, claim)
-            for (track_id, _), match in zip(usable, matches, strict=True):
+        compare = self.claims is None or claim is not None  # card + face without a badge: nothing to compare with
+        return Sight(crops, update.track_ids, usable, claim, compare and bool(usable))
+
+    def decide(self, sight: Sight, embeddings: np.ndarray | None) -> None:
+        """Match the sight's usable faces (`embeddings`: theirs, in order; None when it compares nothing) and act on
+        the decisions that follow."""
+        if sight.compare and embeddings is not None:
+            matches = self._match(sight.usable, embeddings, sight.claim)
+            for (track_id, _), match in zip(sight.usable, matches, strict=True):
                 self._observe(track_id, match)
         self._settle_liveness()
-        self.overlays = [self._overlay(track_id, crop) for track_id, crop in zip(update.track_ids, crops, strict=True)]
+        pairs = zip(sight.track_ids, sight.crops, strict=True)
+        self.overlays = [self._overlay(track_id, crop) for track_id, crop in pairs]
 
     def _housekeeping(self) -> None:
         """Every GALLERY_REFRESH_S: enrolment changes taken up, the journal replayed, old event faces forgotten."""
@@ -250,12 +283,11 @@ class GateLoop:
         if self.publisher is not None:
             self.publisher.publish(record)
 
-    def _match(self, usable: list[tuple[int, FaceCrop]], claim: Claim | None) -> list[Match | None]:
+    def _match(
+        self, usable: list[tuple[int, FaceCrop]], embeddings: np.ndarray, claim: Claim | None
+    ) -> list[Match | None]:
         """The best enrolled person for each usable face (its frame's embedding or its track's mean); with a
         badge's claim, the claimed person's score only."""
-        if not usable:
-            return []
-        embeddings = self.embedder.embed(np.stack([crop.crop for _, crop in usable]))  # one batch per frame
         template = self.embedder.template
         queries = [
             self.track_embeddings.query(track_id, vector, frame_weight(crop.face, template))
@@ -428,29 +460,43 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
     with ExitStack() as cleanup:
         cleanup.callback(source.close)
         cleanup.callback(actuator.close)
-        runtime.database.check_writable()  # no decision without a record: refuse to start rather than lose them
-        publisher = _open_publisher(runtime.settings)
-        if publisher is not None:
-            cleanup.callback(publisher.close)  # status "offline" after the last decision's event
-        loop = GateLoop(runtime, actuator, publisher=publisher)
-        loop.events.replay()  # decisions journalled while the database was away, last time
-        feed = open_claims(runtime.settings, loop.claims) if loop.claims is not None else None
-        if feed is not None:
-            cleanup.callback(feed.close)
+        loop = open_loop(cleanup, runtime, actuator, source)
         video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
         if video is not None:
             cleanup.callback(video.close)
-        threshold = loop.policy.threshold
-        log.info("gate %s watching %s (threshold %.3f)", runtime.settings.camera.gate_id, source.description, threshold)
-        loop.heartbeat.tick(0, force=True)  # online from the start
         stopped = _watch(source, loop, video)
-        loop.finish()  # inside: the tracks still open are decided (and published) before the cleanup
-        loop.heartbeat.tick(loop.frames, force=True)
-    summary = loop.summary(stopped_by_signal=stopped)
+        end_loop(loop)  # inside: the tracks still open are decided (and published) before the cleanup
+    return loop.summary(stopped_by_signal=stopped)
+
+
+def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: FrameSource) -> GateLoop:
+    """One camera's gate loop, ready: its MQTT publisher and claim feed opened, the journal of an earlier run
+    replayed, its heartbeat online. `cleanup` closes them. Refuses to start (FaceGateError) when no decision could
+    be recorded, rather than lose them."""
+    runtime.database.check_writable()
+    publisher = _open_publisher(runtime.settings)
+    if publisher is not None:
+        cleanup.callback(publisher.close)  # status "offline" after the last decision's event
+    loop = GateLoop(runtime, actuator, publisher=publisher)
+    loop.events.replay()  # decisions journalled while the database was away, last time
+    feed = open_claims(runtime.settings, loop.claims) if loop.claims is not None else None
+    if feed is not None:
+        cleanup.callback(feed.close)
+    gate_id = runtime.settings.camera.gate_id
+    log.info("gate %s watching %s (threshold %.3f)", gate_id, source.description, loop.policy.threshold)
+    loop.heartbeat.tick(0, force=True)  # online from the start
+    return loop
+
+
+def end_loop(loop: GateLoop) -> None:
+    """The camera's frames have ended: its open tracks decided, its last heartbeat written."""
+    loop.finish()
+    loop.heartbeat.tick(loop.frames, force=True)
+    gate_id = loop.settings.camera.gate_id
     log.info(
-        "gate stopped: %d frames (%d processed), %d decisions",
-        summary.frames,
-        summary.processed,
-        len(summary.decisions),
+        "gate %s stopped: %d frames (%d processed), %d decisions",
+        gate_id,
+        loop.frames,
+        loop.processed,
+        len(loop.decisions),
     )
-    return summary

@@ -34,6 +34,7 @@ class Frame:
 class FrameSource(Protocol):
     fps: float
     description: str
+    live: bool  # a camera (the newest frame matters, old ones may be dropped) rather than a recording
 
     def frames(self) -> Iterator[Frame]: ...
 
@@ -54,6 +55,8 @@ class VideoFileSource:
 
     A missing or unreadable file fails at construction with a FaceGateError.
     """
+
+    live = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -130,6 +133,8 @@ class LiveSource:
     max_reconnects failed attempts in a row (0: never give up) the frames end. `sleep` waits between attempts
     (default: a wait that close() interrupts).
     """
+
+    live = True
 
     def __init__(
         self,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facegate.context import AppContext
+from gate.config import Settings, camera_settings
+from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
     from facegate.demo import DemoRow
+    from gate.daemon import GateSummary
 
 
 def run(
@@ -20,25 +25,55 @@ def run(
     ] = None,
     annotate: Annotated[Path | None, typer.Option(help="Also write an annotated video (.mp4) here.")] = None,
 ) -> None:
-    """Run the gate until the source ends or Ctrl-C / SIGTERM: recognise, open the door, record events."""
+    """Run the gate until its camera's frames end or Ctrl-C / SIGTERM: recognise, open the door, record events.
+    With [[cameras]] in the config, every camera listed, in this one process."""
     from gate.actuators import build_actuator
     from gate.daemon import run_gate
     from gate.sources import open_source
 
     app: AppContext = ctx.obj
     settings = app.settings
-    spec = source
-    if spec is None:
-        spec = settings.camera.source
-        if not spec.strip().isdigit() and "://" not in spec:
-            spec = str(settings.resolve(spec))  # a file named in the config is relative to the config
-    frames = open_source(spec, settings.camera)
+    if settings.cameras:
+        if source is not None or annotate is not None:
+            raise FaceGateError("--source and --annotate are for one camera: [[cameras]] gives each its source")
+        _run_cameras(app)
+        return
+    frames = open_source(source or _configured_source(settings), settings.camera)
     door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
-    summary = run_gate(app.runtime, frames, door, annotate=annotate)
+    _print_summary(run_gate(app.runtime, frames, door, annotate=annotate), None)
+
+
+def _configured_source(settings: Settings) -> str:
+    """[camera] source; a file named in the config is relative to the config's folder."""
+    spec = settings.camera.source
+    return spec if spec.strip().isdigit() or "://" in spec else str(settings.resolve(spec))
+
+
+def _run_cameras(app: AppContext) -> None:
+    """Every [[cameras]] entry in one process: one detector and embedder, each camera its own loop and door."""
+    from gate.actuators import build_actuator
+    from gate.cameras import run_cameras
+    from gate.sources import open_source
+
+    runtime = app.runtime
+    with ExitStack() as opened:  # a camera that cannot be opened releases those opened before it
+        cameras = []
+        for settings in camera_settings(app.settings):
+            frames = open_source(_configured_source(settings), settings.camera)
+            opened.callback(frames.close)
+            door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
+            opened.callback(door.close)
+            cameras.append((replace(runtime, settings=settings), frames, door))
+        opened.pop_all()  # run_cameras closes them from here on
+    for (camera, _, _), summary in zip(cameras, run_cameras(cameras), strict=True):
+        _print_summary(summary, camera.settings.camera.gate_id)
+
+
+def _print_summary(summary: GateSummary, gate_id: str | None) -> None:
     granted = sum(decision.granted for decision in summary.decisions)
     typer.echo(
-        f"{summary.frames} frames ({summary.processed} processed), {len(summary.decisions)} decisions, "
-        f"{granted} granted"
+        f"{gate_id + ': ' if gate_id else ''}{summary.frames} frames ({summary.processed} processed), "
+        f"{len(summary.decisions)} decisions, {granted} granted"
     )
 
 

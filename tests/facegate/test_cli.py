@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from facegate_process import facegate_command
 
+from evaluation.turnstile import TurnstileSpec, render_turnstile
+from gate.imageio import load_image
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +36,22 @@ def test_cli_run_missing_camera_one_line_exit_2(tmp_path: Path):
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error:") and "97" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_run_serves_every_configured_camera_in_one_process(tmp_path: Path, lfw_root: Path):
+    spec = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=3)
+    for gate, person in (("north", "Colin_Powell"), ("south", "Tony_Blair")):
+        photo = load_image(sorted((lfw_root / person).glob("*.jpg"))[0])
+        render_turnstile([(person, photo)], tmp_path / f"{gate}.mp4", spec)
+    cameras = "".join(f'[[cameras]]\ncamera = {{ gate_id = "{g}", source = "{g}.mp4" }}\n' for g in ("north", "south"))
+    config = _config(tmp_path, cameras)
+    done = facegate("--config", str(config), "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["north", "south"]
+    assert all(line.endswith("1 decisions, 0 granted") for line in lines), lines  # nobody enrolled: both refused
+    refused = facegate("--config", str(config), "run", "--source", "north.mp4", cwd=tmp_path)
+    assert refused.returncode == 2 and "[[cameras]] gives each its source" in refused.stderr
 
 
 def test_cli_wrong_config_value_names_key_changes_nothing(tmp_path: Path):

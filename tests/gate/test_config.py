@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from facegate.cli import app
-from gate.config import CONFIG_ENV, Settings, config_path, load_settings
+from gate.config import CONFIG_ENV, Settings, camera_settings, config_path, load_settings
 from gate.devices import torch_device
 from gate.errors import FaceGateError
 
@@ -38,13 +38,57 @@ def test_load_settings_shipped_config_matches_defaults() -> None:
 def test_shipped_config_repeats_the_defaults_exactly_and_names_every_key() -> None:
     """config.toml documents every setting with its default: a changed default or a new key fails here
     until the file says the same (the two cannot drift apart)."""
-    written = tomllib.loads(REPO_CONFIG.read_text(encoding="utf-8"))
-    defaults = Settings().model_dump(mode="json", exclude={"base_dir"})
+    text = REPO_CONFIG.read_text(encoding="utf-8")
+    written = tomllib.loads(text)
+    defaults = Settings().model_dump(mode="json", exclude={"base_dir", "cameras"})
+    assert "# [[cameras]]" in text  # several cameras: an example, commented out (the default is none)
     assert set(written) == set(defaults)
     for section, values in defaults.items():
         assert set(written[section]) | {"threshold"} >= set(values), f"[{section}] misses keys"
         for key, value in written[section].items():
             assert value == values[key], f"[{section}] {key} = {value!r} in config.toml, default {values[key]!r}"
+
+
+CAMERAS = """
+[[cameras]]
+camera = { gate_id = "north", source = "north.mp4" }
+[[cameras]]
+camera = { gate_id = "south", source = "rtsp://cam2/stream", process_every = 2 }
+actuator = { kind = "shell", command = ["open-door", "{person_id}"] }
+"""
+
+
+def test_cameras_each_lay_their_own_sections_over_the_config(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, "[camera]\nprocess_every = 3\n[decision]\nvotes_needed = 2\n" + CAMERAS))
+    north, south = camera_settings(settings)
+    assert (north.camera.gate_id, north.camera.process_every, north.actuator.kind) == ("north", 3, "log")
+    assert (south.camera.gate_id, south.camera.process_every, south.actuator.kind) == ("south", 2, "shell")
+    assert north.decision.votes_needed == south.decision.votes_needed == 2 and north.base_dir == tmp_path
+    assert camera_settings(Settings()) == [Settings()]  # without [[cameras]]: the one [camera]
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (
+            'camera = { gate_id = "a", source = "0" }\ndatabase = { url = "sqlite://" }',
+            r"cameras\[0\]\.database: shared",
+        ),
+        ('camera = { gate_id = "a" }', r"cameras\[0\]\.camera\.source: each camera needs its own"),
+        ('camera = { gate_id = "a", source = "0", process_every = 0 }', r"cameras\[0\]\.camera\.process_every"),
+        ('camera = { gate_id = "a", source = "0", fps = 5 }', r"cameras\[0\]\.camera\.fps: unknown key"),
+        ('camera = { gate_id = "a", source = "0" }\nactuator = { kind = "shell" }', r"cameras\[0\]\.actuator"),
+    ],
+)
+def test_a_bad_camera_entry_is_refused_naming_its_key(tmp_path: Path, entries: str, message: str) -> None:
+    with pytest.raises(FaceGateError, match=message):
+        load_settings(_write(tmp_path, f"[[cameras]]\n{entries}\n"))
+
+
+def test_two_cameras_with_one_gate_id_are_refused(tmp_path: Path) -> None:
+    twice = '[[cameras]]\ncamera = { gate_id = "a", source = "0" }\n' * 2
+    with pytest.raises(FaceGateError, match=r"gate_id 'a' is given to more than one camera"):
+        load_settings(_write(tmp_path, twice))
 
 
 def test_load_settings_unknown_key_names_it(tmp_path: Path) -> None:
