@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from gate.sources import Frame, FrameSource
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 0.05  # with no frame waiting from any camera, how long a round waits for one
+KEPT_AGES = 100_000  # frame ages kept per live camera for the run's summary (benchmarks/streams.py)
 
 
 class Handoff:
@@ -73,6 +75,7 @@ class Camera:
     source: FrameSource
     handoff: Handoff
     loop: GateLoop
+    ages: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT_AGES))  # live frames: capture to decided
 
 
 def _read(source: FrameSource, handoff: Handoff, stop: threading.Event) -> None:
@@ -108,18 +111,23 @@ def run_cameras(cameras: list[tuple[Runtime, FrameSource, Actuator]]) -> list[Ga
         stopped = stop.is_set()
         for camera in running:
             end_loop(camera.loop)
-    return [camera.loop.summary(stopped_by_signal=stopped) for camera in running]
+    summaries = [camera.loop.summary(stopped_by_signal=stopped) for camera in running]
+    return [replace(summary, frame_ages_s=list(c.ages)) for summary, c in zip(summaries, running, strict=True)]
 
 
 def _rounds(running: list[Camera], arrived: threading.Event, stop: threading.Event) -> None:
     """Rounds until every camera's frames have ended or a signal."""
     while not stop.is_set() and not all(camera.handoff.finished for camera in running):
         arrived.clear()
-        ready = [(camera.loop, frame) for camera in running if (frame := camera.handoff.take()) is not None]
+        ready = [(camera, frame) for camera in running if (frame := camera.handoff.take()) is not None]
         if not ready:
             arrived.wait(IDLE_WAIT_S)
             continue
-        one_round(ready)
+        one_round([(camera.loop, frame) for camera, frame in ready])
+        done = time.monotonic()
+        for camera, frame in ready:
+            if camera.source.live:  # a live frame's time is its capture (monotonic); a recording's is video time
+                camera.ages.append(done - frame.time)
 
 
 def one_round(ready: list[tuple[GateLoop, Frame]]) -> None:

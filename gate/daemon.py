@@ -77,6 +77,8 @@ class GateSummary:
     decisions: list[Decision]
     tracks: list[TrackReport]
     stopped_by_signal: bool
+    # a live camera's frames: seconds from capture to the end of their processing (gate.cameras keeps them)
+    frame_ages_s: list[float] = field(default_factory=list)
 
 
 class GateObserver(Protocol):

@@ -80,6 +80,8 @@ def test_one_process_serves_several_cameras_and_a_stalled_one_holds_up_no_other(
         assert summary.frames == summary.processed == walks[-1].last_frame + 1 + round(SPEC.gap_s * SPEC.fps)
         assert [d.verdict for d in summary.decisions] == ["GRANTED"]  # threshold -1: the enrolled person's vote
     assert stalled.decisions == [] and stalled.frames < north.frames
+    assert north.frame_ages_s == [] and len(stalled.frame_ages_s) == stalled.frames  # ages: a live camera's only
+    assert all(0 <= age < 30 for age in stalled.frame_ages_s)
     events = database.events(100)
     assert sorted(e.gate_id for e in events) == ["north", "south"]
     assert {s.gate_id for s in database.gate_statuses()} == {"north", "south", "stalled"}
