@@ -20,7 +20,9 @@ splits MTCNN's time on the 1-face frame into its stages (forward hooks on PNet, 
 20 px smallest face and with the one derived from the quality gate; then, on a walk-up (the 1-face frame's photo
 moving and growing), detection and the whole frame per frame with a full search every frame and with following
 (gate.face_follow), and how many processed frames a face that comes into view waits to be found, at every phase
-of the full-search schedule.
+of the full-search schedule. `--walkups N` adds N simulated turnstile walk-ups (evaluation.turnstile) of random
+LFW people, each frame's largest face through the pipeline with a full search and followed: usable frames,
+rejection reasons, and faces reported after the person has left.
 
 Gallery search uses random unit templates; each query is a template plus noise (cosine about 0.8, like a probe of
 an enrolled person), searched one at a time, single-threaded (OpenMP's fan-out costs more than it saves on a
@@ -35,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +47,8 @@ import faiss
 import numpy as np
 import torch
 
+from evaluation.turnstile import TurnstileSpec, background, expose
+from evaluation.turnstile import walk_frames as turnstile_frames
 from gate.alignment import CropTemplate
 from gate.backbones import build_backbone, template_for_backbone
 from gate.config import DetectorSettings, GallerySettings
@@ -80,6 +85,7 @@ TARGETS = {  # median ms on 2 cores
 }
 WALK_STEP = (4, 1, 2)  # the walk-up: px right, px down and px larger per frame
 NEWCOMER = (430, 250, 170)  # (left, top, size) of the face that comes into view
+WALKUP_FRAMES, WALKUP_AFTER = 38, 3  # a turnstile walk-up (2.5 s at 15 fps), then empty frames
 UNTRAINED = ("dlib_resnet", "mobilefacenet")  # timed when there is no shipped model and no --model card
 EMBED_BATCHES = (1, 8)
 
@@ -444,6 +450,39 @@ def newcomer_rows(lfw: Path, detector: Detector, full_every: int) -> list[tuple[
     ]
 
 
+def turnstile_walk(person: Path, seed: int) -> list[np.ndarray]:
+    """One simulated walk-up (evaluation.turnstile: growing, drifting, blur fading, light, sensor noise) of the
+    person's first photo, then WALKUP_AFTER empty frames."""
+    rng = np.random.default_rng(seed)
+    backdrop = background(640, 480, rng)
+    photo = load_image(sorted(person.glob("*.jpg"))[0])
+    walk = [expose(frame, rng) for frame in turnstile_frames(photo, backdrop, WALKUP_FRAMES, rng, TurnstileSpec())]
+    return walk + [expose(backdrop, rng) for _ in range(WALKUP_AFTER)]
+
+
+def walkup_rows(lfw: Path, walks: int, full_every: int) -> list[tuple[str, ...]]:
+    """The largest face's outcome per frame over `walks` turnstile walk-ups of random LFW people, full search
+    every frame vs followed: what following changes for the gate (usable frames, reasons, faces after leaving)."""
+    people = sorted(path for path in lfw.iterdir() if path.is_dir())
+    chosen = [people[i] for i in np.random.default_rng(3).choice(len(people), walks, replace=False)]
+    pipeline = FacePipeline(DetectorSettings(follow=True, full_every=full_every))
+    outcomes = {"full search": Counter(), "followed": Counter()}
+    for seed, person in enumerate(chosen):
+        frames = turnstile_walk(person, seed)
+        for mode, counts in outcomes.items():
+            follower = pipeline.follower() if mode == "followed" else None
+            for index, frame in enumerate(frames):
+                crops = pipeline.process(frame, follower)
+                counts[str(crops[0].rejected or "usable") if crops else "no face"] += 1
+                counts["faces found"] += len(crops)
+                counts["faces after leaving"] += len(crops) if index >= WALKUP_FRAMES else 0
+    rows: list[tuple[str, ...]] = [(f"-- {walks} turnstile walk-ups, largest face per frame", "", "", "")]
+    keys = sorted(set(outcomes["full search"]) | set(outcomes["followed"]))
+    for mode, counts in outcomes.items():
+        rows.append((f"   {mode}: " + ", ".join(f"{key} {counts[key]}" for key in keys), "", "", ""))
+    return rows
+
+
 def detection_rows(lfw: Path, embedder: Embedder, repeats: int, full_every: int) -> list[tuple[str, ...]]:
     """The detection section: MTCNN's stages, then following against a full search on a walk-up."""
     frame = build_frames(lfw)["1 face"]
@@ -512,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embed-batch", action="store_true", help="embedding per face for batches of 1 and 8")
     parser.add_argument("--detection-only", action="store_true", help="only the detection section (MTCNN, following)")
     parser.add_argument("--full-every", type=int, default=DetectorSettings().full_every, help="following's period")
+    parser.add_argument("--walkups", type=int, default=0, help="also N turnstile walk-ups, full search vs followed")
     args = parser.parse_args(argv)
     lfw = dataset_root() / "lfw" / "lfw-deepfunneled"
     if not lfw.is_dir():
@@ -530,6 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         loaded = models(Path(workdir), args.model)
         print_rows(detection_rows(lfw, loaded[0][1], args.repeats, args.full_every))
+        if args.walkups:
+            print_rows(walkup_rows(lfw, args.walkups, args.full_every))
         if args.detection_only:
             return 0
         print_rows(frame_rows(frames, loaded, args.repeats, args.embed_batch))
