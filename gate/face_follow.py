@@ -86,12 +86,13 @@ class FaceFollower:
         faces = self.detector.detect(frame)
         self._since_full = 0
         self.full_detections += 1
-        previous, self.followed = self.followed, []
+        previous = dict(enumerate(self.followed))  # each continued once at most
+        self.followed = []
         for face in faces:
-            best = max(previous, key=lambda followed: iou(followed.face.box, face.box), default=None)
-            if best is not None and iou(best.face.box, face.box) >= SAME_FACE_IOU:
-                previous.remove(best)
-                self.followed.append(best.moved_to(face))
+            overlaps = {key: iou(followed.face.box, face.box) for key, followed in previous.items()}
+            best = max(overlaps, key=overlaps.__getitem__, default=None)
+            if best is not None and overlaps[best] >= SAME_FACE_IOU:
+                self.followed.append(previous.pop(best).moved_to(face))
             else:
                 self.followed.append(Followed(face))
         return _largest_first(self.followed)
