@@ -54,7 +54,7 @@ from gate.backbones import build_backbone, template_for_backbone
 from gate.config import DetectorSettings, GallerySettings
 from gate.detection import Detector, Face
 from gate.embedder import Embedder
-from gate.face_follow import FaceFollower
+from gate.face_follow import FaceFollower, Followed
 from gate.imageio import load_image
 from gate.model_card import SHIPPED_CARD
 from gate.pipeline import FacePipeline
@@ -434,6 +434,27 @@ def follow_rows(
     return rows
 
 
+def refine_rows(frames: dict[str, np.ndarray], detector: Detector, repeats: int) -> list[tuple[str, ...]]:
+    """Finding a frame's faces again by following (Detector.refine on each face's predicted region, all faces in
+    one batch) against a full search, per frame of build_frames."""
+    rows: list[tuple[str, ...]] = [("-- following alone (refine) vs a full search, still frames", "", "", "")]
+    for name, frame in frames.items():
+        regions = [Followed(face).predicted_region() for face in detector.detect(frame)]
+        times: dict[str, list[float]] = {"full search": [], f"refine {len(regions)} regions": []}
+        for run in range(WARMUP + repeats):
+            for label in times:
+                start = time.perf_counter()
+                if label == "full search":
+                    detector.detect(frame)
+                else:
+                    detector.refine(frame, regions)
+                if run >= WARMUP:
+                    times[label].append((time.perf_counter() - start) * 1000)
+        rows.append((f"   {name}", "", "", ""))
+        rows.extend(percentile_row(f"     {label}", values) for label, values in times.items())
+    return rows
+
+
 def newcomer_rows(lfw: Path, detector: Detector, full_every: int) -> list[tuple[str, ...]]:
     """Processed frames from a second face's arrival to its first detection (1: found in the frame it arrives
     in), followed, for an arrival at every phase of the full-search schedule."""
@@ -498,6 +519,7 @@ def detection_rows(lfw: Path, embedder: Embedder, repeats: int, full_every: int)
     with faiss_threads(1):
         rows.extend(follow_rows(walk, pipeline, embedder, index, full_every))
     rows.extend(newcomer_rows(lfw, pipeline.detector, full_every))
+    rows.extend(refine_rows(build_frames(lfw), pipeline.detector, repeats))
     return rows
 
 
