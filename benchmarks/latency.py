@@ -285,6 +285,38 @@ def peer_rows(frames: dict[str, np.ndarray], label: str, embedder: Embedder, rep
     return rows
 
 
+def peer_walk_rows(walk: list[np.ndarray], embedder: Embedder, full_every: int) -> list[tuple[str, ...]]:
+    """The walk-up frame by frame: FaceGate following its face, FaceGate searching every frame, and
+    face_recognition's pipeline (dlib), taking turns on each frame; the ratios of their medians and means."""
+    index = faiss.IndexFlatIP(embedder.card.embedding_size)
+    index.add(unit_rows(np.random.default_rng(1), FRAME_GALLERY, embedder.card.embedding_size))
+    pipeline = FacePipeline(template=embedder.template)
+    follower = FaceFollower(pipeline.detector, full_every)
+    runners: dict[str, Callable[[np.ndarray], int]] = {
+        f"FaceGate, followed (full search every {full_every})": lambda f: run_frame(
+            f, pipeline, embedder, index, follower.detect
+        )[1],
+        "FaceGate, full search every frame": gate_frame(pipeline, embedder, index),
+        "dlib (face_recognition)": DlibPipeline(),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    with faiss_threads(1):
+        for number, frame in enumerate(walk):
+            for name, runner in runners.items():
+                start = time.perf_counter()
+                runner(frame)
+                if number >= WARMUP:
+                    times[name].append((time.perf_counter() - start) * 1000)
+    rows: list[tuple[str, ...]] = [(f"-- peer on the walk-up, {len(walk) - WARMUP} frames, interleaved", "", "", "")]
+    rows.extend(percentile_row(f"   {name}", values) for name, values in times.items())
+    followed, full, dlib = (times[name] for name in runners)
+    for label, values in (("followed", followed), ("full search", full)):
+        median = statistics.median(dlib) / statistics.median(values)
+        mean = float(np.mean(dlib) / np.mean(values))
+        rows.append((f"   dlib / FaceGate {label}: {median:.2f}x by median, {mean:.2f}x by mean", "", "", ""))
+    return rows
+
+
 def batch_rows(frame: np.ndarray, pipeline: FacePipeline, embedder: Embedder, repeats: int) -> list[tuple[str, ...]]:
     """Embedding milliseconds per face for batches of EMBED_BATCHES identical crops of the frame's largest face."""
     faces = pipeline.detector.detect(frame)
@@ -599,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         print_rows(frame_rows(frames, loaded, args.repeats, args.embed_batch))
         if args.peer:
             print_rows(peer_rows(frames, *loaded[0], args.repeats))
+            walk = walk_frames(lfw, WARMUP + max(args.repeats, 10 * args.full_every))
+            print_rows(peer_walk_rows(walk, loaded[0][1], args.full_every))
     dim = loaded[0][1].card.embedding_size
     print_rows([(f"-- search, dim {dim}, {args.queries} queries one at a time, 1 thread", "", "", "")])
     rng = np.random.default_rng(0)

@@ -1,7 +1,8 @@
 """Streams per box: how many 640x480 cameras at 10 fps one `facegate run` process serves with its decisions keeping
 up (the p95 age of a frame, from capture to the end of its processing, under 200 ms).
 
-Run: `python benchmarks/streams.py [--cameras 1 2 3 4 5 6] [--seconds 30] [--faces 1 5] [--follow both]`.
+Run: `python benchmarks/streams.py [--cameras 1 2 3 4 5 6] [--seconds 30] [--faces 1 5] [--follow both]
+[--threads N] [--out docs/streams]`.
 Each camera is a real MJPEG stream over loopback at camera pace (evaluation.paced_stream.PacedStream, what a
 network camera sends), read by gate.sources.LiveSource, all of them served by gate.cameras.run_cameras with the
 shipped model, as `facegate run` with [[cameras]] does: one detector and one embedder, a gate loop per camera.
@@ -14,16 +15,18 @@ together; "dropped" the frames the cameras sent that the gate never saw (it take
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from dataclasses import replace as replaced
 from pathlib import Path
 
 import numpy as np
+import torch
 from latency import build_frames, walk_frames
 
 from evaluation.paced_stream import PacedStream
@@ -113,6 +116,28 @@ def serve(runtime: Runtime, frames: list[np.ndarray], cameras: int, seconds: flo
     )
 
 
+def plot(results: list[Result], path: Path) -> None:
+    """p95 frame age against cameras, one line per (faces, follow), with the 200 ms line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for faces, follow in sorted({(r.faces, r.follow) for r in results}):
+        runs = sorted((r for r in results if (r.faces, r.follow) == (faces, follow)), key=lambda r: r.cameras)
+        label = f"{faces} face{'s' if faces > 1 else ''}, following {'on' if follow else 'off'}"
+        axis.plot([r.cameras for r in runs], [r.age_p95_s * 1000 for r in runs], marker="o", label=label)
+    axis.axhline(KEEPS_UP_S * 1000, color="grey", linestyle="--", label="keeping up (p95 < 200 ms)")
+    axis.set_xlabel("640x480 cameras at 10 fps, one process")
+    axis.set_ylabel("frame age p95 (ms)")
+    axis.set_yscale("log")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
@@ -120,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--follow", choices=("on", "off", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, help="also write OUT.json and OUT.png (p95 age against cameras)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, one per core)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("gate.sources").setLevel(logging.CRITICAL)  # each run ends by its streams going away
     lfw = dataset_root() / "lfw" / "lfw-deepfunneled"
@@ -138,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             runtime.close()
     print()
     print(markdown([HEADER, *(result.row() for result in results)]))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+        plot(results, args.out.with_suffix(".png"))
+        print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
     return 0
 
 

@@ -43,7 +43,7 @@ class DetectorSettings(_Section):
     # larger images are searched on a copy scaled to this longest side; the crop still comes from the full image
     max_side: int = Field(1280, ge=160, le=10000)
     # a camera stream's faces followed between full detections by MTCNN's later stages only (gate.face_follow)
-    follow: bool = False
+    follow: bool = True  # off: a full search on every frame (docs/detection-speed.md: same decisions, half the time)
     full_every: int = Field(3, ge=1, le=100)  # following: a full detection every n-th processed frame (new faces)
 
     @field_validator("min_face_px")
