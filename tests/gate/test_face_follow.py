@@ -126,7 +126,8 @@ def test_smallest_face_derived_from_quality_unless_set():
 
 
 def test_pipeline_follower_only_when_configured():
-    assert FacePipeline().follower() is None
+    assert FacePipeline(DetectorSettings(follow=False)).follower() is None
+    assert FacePipeline().follower() is not None  # following is the default
     pipeline = FacePipeline(DetectorSettings(follow=True, full_every=4))
     first, second = pipeline.follower(), pipeline.follower()
     assert first is not None and second is not None and first is not second  # one per stream
