@@ -205,6 +205,9 @@ def test_decisions_while_the_database_is_unwritable_are_journalled_then_replayed
         loop.step(frame)
     loop.finish()
     assert [d.verdict for d in loop.decisions] == [Verdict.GRANTED, Verdict.COOLDOWN]
+    # the walkers came into view mid-video and were decided while the gate followed their faces ([detector]
+    # follow, the default): most frames needed no full search
+    assert loop.follower is not None and 0 < loop.follower.full_detections < loop.processed / 2
     assert loop.events.journalled == 2 and loop.events.replayed == 1  # the grant and its door report
     assert not loop.events.journal.pending()
     events = sorted((e.decision, e.reason, e.door) for e in database.events(limit=100))
