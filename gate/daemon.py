@@ -111,9 +111,9 @@ class Sight:
 
 
 class GateLoop:
-    """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`. `step` is
-    `see` (faces found, followed, tracked, graded), `embed` and `decide`; several cameras' loops embed together
-    (gate.cameras)."""
+    """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`. `step` is `see`
+    (faces found or followed, tracked, graded), the usable faces embedded, then `decide`; the loops of several
+    cameras embed their faces together (gate.cameras)."""
 
     def __init__(
         self,
