@@ -177,9 +177,6 @@ class PacedStream:
         """Keep every connection open but send nothing: a camera hung in the middle of a stream."""
         self._flowing.clear()
 
-    def resume(self) -> None:
-        self._flowing.set()
-
     def close(self) -> None:
         """Stop every connection and the server; safe to call twice."""
         if self._stopped.is_set():
