@@ -32,7 +32,7 @@ from latency import build_frames, walk_frames
 from evaluation.paced_stream import PacedStream
 from gate.actuators import LogActuator
 from gate.cameras import run_cameras
-from gate.config import CameraSettings, Settings, settings_from_dict
+from gate.config import Settings, settings_from_dict
 from gate.runtime import Runtime
 from gate.sources import LiveSource
 from training.datasets import dataset_root
@@ -82,6 +82,7 @@ def site_settings(folder: Path, follow: bool) -> Settings:
 
 
 def with_gate_id(settings: Settings, gate_id: str) -> Settings:
+    """A camera of the run: its own gate id; when its stream goes away at the end, it gives up after one retry."""
     camera = settings.camera.model_copy(update={"gate_id": gate_id, "max_reconnects": 1, "reconnect_initial_s": 0.1})
     return settings.model_copy(update={"camera": camera})
 
@@ -91,12 +92,13 @@ def markdown(rows: list[tuple[str, ...]]) -> str:
     return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
 
 
-def serve(runtime: Runtime, frames: list[np.ndarray], cameras: int, seconds: float, warmup: float) -> Result:
+def serve(
+    runtime: Runtime, frames: list[np.ndarray], faces: int, cameras: int, seconds: float, warmup: float
+) -> Result:
     """`cameras` streams of `frames` served for `seconds` by one run_cameras; the streams then go away."""
-    camera = CameraSettings(max_reconnects=1, reconnect_initial_s=0.1)
     streams = [PacedStream(fps=FPS, size=SIZE, images=[f[:, :, ::-1].copy() for f in frames]) for _ in range(cameras)]
-    sources = [LiveSource(stream.url, camera) for stream in streams]
     runtimes = [replaced(runtime, settings=with_gate_id(runtime.settings, f"cam-{i}")) for i in range(cameras)]
+    sources = [LiveSource(s.url, r.settings.camera) for s, r in zip(streams, runtimes, strict=True)]
     timer = threading.Timer(seconds, lambda: [stream.close() for stream in streams])
     timer.start()
     started = time.monotonic()
@@ -107,8 +109,8 @@ def serve(runtime: Runtime, frames: list[np.ndarray], cameras: int, seconds: flo
     processed = sum(s.processed for s in summaries)
     return Result(
         cameras,
-        0,
-        False,
+        faces,
+        runtime.settings.detector.follow,
         processed / elapsed,
         statistics.median(kept),
         float(np.percentile(kept, 95)),
@@ -162,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             runtime = Runtime.open(site_settings(Path(folder) / f"follow-{follow}", follow))
             for faces in args.faces:
                 for cameras in args.cameras:
-                    result = serve(runtime, scenes[faces], cameras, args.seconds, args.warmup)
-                    results.append(replaced(result, faces=faces, follow=follow))
+                    results.append(serve(runtime, scenes[faces], faces, cameras, args.seconds, args.warmup))
                     print(" | ".join(results[-1].row()), flush=True)
             runtime.close()
     print()

@@ -134,11 +134,10 @@ def one_round(ready: list[tuple[GateLoop, Frame]]) -> None:
     """One frame from each of several cameras: each loop sees its frame, the faces of all are embedded in one
     batch, each loop decides on its own faces."""
     sights: list[tuple[GateLoop, Sight]] = [(loop, sight) for loop, frame in ready if (sight := loop.see(frame))]
-    faces = [face for _, sight in sights for face in sight.faces_to_embed()]
-    embeddings = sights[0][0].embedder.embed(np.stack(faces)) if faces else None
+    faces = [sight.faces_to_embed() for _, sight in sights]
+    everyone = [face for mine in faces for face in mine]
+    embeddings = sights[0][0].embedder.embed(np.stack(everyone)) if everyone else None
     start = 0
-    for loop, sight in sights:
-        count = len(sight.faces_to_embed())
-        mine = embeddings[start : start + count] if embeddings is not None and count else None
-        loop.decide(sight, mine)
-        start += count
+    for (loop, sight), mine in zip(sights, faces, strict=True):
+        loop.decide(sight, embeddings[start : start + len(mine)] if embeddings is not None and mine else None)
+        start += len(mine)
