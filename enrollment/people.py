@@ -15,10 +15,11 @@ from tqdm import tqdm
 
 from enrollment import audit
 from enrollment.photos import PhotoOutcome, UsableFace, expand_photos, read_face
-from enrollment.roster import clean_id, find_person
+from enrollment.roster import find_person
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
+from gate.identifiers import employee_id as valid_employee_id
 from gate.imageio import encode_crop
 from gate.matching import person_scores
 from gate.pipeline import FacePipeline
@@ -31,11 +32,21 @@ MAX_REASONS_SHOWN = 5
 
 
 class EnrollmentRefused(FaceGateError):
-    """Enrollment refused as a whole; `outcomes` says what happened to each photo."""
+    """Enrollment refused as a whole; `outcomes` says what happened to each photo. `what` is the refusal without
+    advice; `override` names add_person's argument that lifts it ("force", "accept_unmatched", "name"), if any."""
 
-    def __init__(self, message: str, outcomes: Sequence[PhotoOutcome]) -> None:
+    def __init__(
+        self, message: str, outcomes: Sequence[PhotoOutcome], override: str | None = None, what: str | None = None
+    ) -> None:
         super().__init__(message)
         self.outcomes = list(outcomes)
+        self.override, self.what = override, what or message
+
+
+def _refused(what: str, advice: str, override: str, photo: Path | None = None) -> EnrollmentRefused:
+    """A refusal `override` lifts; the message advises the command's option. `photo` is the photo refused."""
+    outcomes = [] if photo is None else [PhotoOutcome(photo, "rejected", what.removeprefix(f"{photo.name} "))]
+    return EnrollmentRefused(f"{what}; {advice}", outcomes, override, what)
 
 
 @dataclass(frozen=True)
@@ -74,10 +85,11 @@ def _check_not_someone_else(
 ) -> None:
     for face, match in zip(faces, gallery.search(vectors), strict=True):
         if match is not None and match.employee_id != employee_id and match.score >= threshold:
-            raise FaceGateError(
+            what = (
                 f"{face.path.name} looks like enrolled {match.employee_id} ({match.name}): score"
-                f" {match.score:.3f} >= threshold {threshold:.3f}; if they are different people, add --force"
+                f" {match.score:.3f} >= threshold {threshold:.3f}"
             )
+            raise _refused(what, "if they are different people, add --force", "force", face.path)
 
 
 def _check_is_them(
@@ -95,10 +107,11 @@ def _check_is_them(
     scores = person_scores(vectors, [templates], "best", runtime.embedder.scorer)[:, 0]
     for face, score in zip(faces, scores, strict=True):
         if score < runtime.threshold:
-            raise FaceGateError(
+            what = (
                 f"{face.path.name} does not look like {person.employee_id} ({person.name})'s own photos: score"
-                f" {score:.3f} < threshold {runtime.threshold:.3f}; if it is them, add --accept-unmatched"
+                f" {score:.3f} < threshold {runtime.threshold:.3f}"
             )
+            raise _refused(what, "if it is them, add --accept-unmatched", "accept_unmatched", face.path)
 
 
 def _known_photos(session: Session, person: Person, model_id: str) -> set[str]:
@@ -111,7 +124,7 @@ def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[P
     person = find_person(session, employee_id)
     if person is None:
         if not name or not name.strip():
-            raise FaceGateError(f"{employee_id} is not enrolled yet: give their name (--name)")
+            raise _refused(f"{employee_id} is not enrolled yet", "give their name (--name)", "name")
         person = Person(employee_id=employee_id, name=name.strip(), active=True)
         session.add(person)
         return person, True
@@ -172,7 +185,7 @@ def add_person(
     """
     database, gallery, pipeline, embedder = runtime.database, runtime.gallery, runtime.pipeline, runtime.embedder
     threshold = runtime.threshold if threshold is None else threshold
-    employee_id = clean_id(employee_id)
+    employee_id = valid_employee_id(employee_id)  # the one rule for a new id (gate.identifiers)
     if gallery.model_id != embedder.model_id:
         raise ValueError(f"gallery of model {gallery.model_id} cannot take embeddings of {embedder.model_id}")
     files = expand_photos(photos)
@@ -207,7 +220,13 @@ def add_person(
             add_owners=[owner] * len(fresh),
         )
 
-    write_with_index(database, gallery, write)
+    try:
+        write_with_index(database, gallery, write)
+    except EnrollmentRefused as refused:  # every photo's outcome: the refused one's, and the others' as they were
+        known = outcomes | {outcome.path: outcome for outcome in refused.outcomes}
+        not_added = "not added: the enrolment was refused as a whole"
+        refused.outcomes = [known.get(path, PhotoOutcome(path, "rejected", not_added)) for path in dict.fromkeys(files)]
+        raise
     result = EnrollResult(employee_id, name or "", created, [outcomes[path] for path in dict.fromkeys(files)])
     skipped = len(files) - result.added
     log.info("enrolled %s: %d photos added, %d refused or skipped", employee_id, result.added, skipped)

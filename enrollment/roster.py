@@ -16,11 +16,11 @@ from enrollment import audit
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
+from gate.identifiers import MAX_ID_LENGTH
 from gate.store import Database, Owner, Person, Template, forget_faces
 
 log = logging.getLogger(__name__)
 
-MAX_ID_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class PersonDetail:
 
 
 def clean_id(employee_id: str) -> str:
+    """An employee id to look up: stripped, of a length the database holds (ids enrolled before the rule of
+    gate.identifiers can still be shown and removed; new ones follow that rule)."""
     cleaned = employee_id.strip()
     if not cleaned or len(cleaned) > MAX_ID_LENGTH:
         raise FaceGateError(f"employee id must be 1 to {MAX_ID_LENGTH} characters, got {employee_id!r}")
@@ -91,10 +93,18 @@ def list_people(database: Database) -> list[PersonSummary]:
         return _summaries(session, people) if people else []
 
 
+class PersonNotFound(FaceGateError):
+    """No person has this employee id."""
+
+    def __init__(self, employee_id: str) -> None:
+        super().__init__(f"no person with employee id {employee_id!r} (see `facegate enroll list`)")
+        self.employee_id = employee_id
+
+
 def _require(session: Session, employee_id: str) -> Person:
     person = find_person(session, clean_id(employee_id))
     if person is None:
-        raise FaceGateError(f"no person with employee id {employee_id!r} (see `facegate enroll list`)")
+        raise PersonNotFound(employee_id)
     return person
 
 
