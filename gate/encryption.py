@@ -2,7 +2,8 @@
 
 A sealed blob is PREFIX (4 magic bytes, 1 version byte), a random 12-byte nonce, then the ciphertext with its
 16-byte tag. The magic read as a little-endian float32 is a NaN, so no embedding (finite floats) starts with it,
-and a WebP crop starts with "RIFF". The key is 32 random bytes written as urlsafe base64 text.
+and a WebP crop starts with "RIFF". The key is 32 random bytes written as urlsafe base64 text. Files that hold
+face data or the key are owner-only: `ensure_private` narrows a wider mode found on open, with a warning.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import ColumnElement, LargeBinary, and_, func, literal
 
 from gate.config import Settings
 from gate.errors import FaceGateError
@@ -30,6 +32,8 @@ TAG_SIZE = 16
 OVERHEAD = len(PREFIX) + NONCE_SIZE + TAG_SIZE  # 33: a sealed float32 vector's length is never a multiple of 4
 KEY_SIZE = 32
 KEY_HINT = "32 random bytes as urlsafe base64; `facegate keys new PATH` writes one"
+PRIVATE_MODE = 0o600  # files holding face data, or the key to it: read and written by their owner only
+WIDER_THAN_PRIVATE = 0o7777 & ~PRIVATE_MODE  # any of these bits set lets someone else in (or runs the file)
 
 
 class Cipher:
@@ -57,7 +61,7 @@ class Cipher:
         try:
             return self._aead.decrypt(nonce, bytes(blob[len(PREFIX) + NONCE_SIZE :]), PREFIX)
         except InvalidTag:
-            raise FaceGateError(f"{what} was encrypted with another key (or altered): check {self.source}") from None
+            raise FaceGateError(f"{what}: encrypted with another key (or altered): check {self.source}") from None
 
 
 def is_sealed(blob: bytes, plain_multiple: int = 1) -> bool:
@@ -66,6 +70,36 @@ def is_sealed(blob: bytes, plain_multiple: int = 1) -> bool:
     if len(blob) < OVERHEAD or bytes(blob[: len(PREFIX)]) != PREFIX:
         return False
     return (len(blob) - OVERHEAD) % plain_multiple == 0
+
+
+def sealed_clause(stored: ColumnElement[bytes], plain_multiple: int = 1) -> ColumnElement[bool]:
+    """`is_sealed` in SQL (SQLite and PostgreSQL), over a column's stored bytes (type_coerce it to LargeBinary):
+    counts and selects sealed rows without reading them into Python."""
+    length = func.length(stored)
+    clause = and_(func.substr(stored, 1, len(PREFIX)) == literal(PREFIX, LargeBinary), length >= OVERHEAD)
+    return clause if plain_multiple == 1 else and_(clause, (length - OVERHEAD) % plain_multiple == 0)
+
+
+def ensure_private(path: Path, what: str) -> None:
+    """Make an existing file that others could read owner-only (0600, or 0400 if it was read-only), with one
+    warning line naming it; a file we cannot change (not its owner) keeps its mode and gets a warning saying so.
+    The one rule for the modes of files holding face data: databases, index files, their sidecars, the key."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # absent (not made yet) or unreadable: whoever opens it next says why
+    if not mode & WIDER_THAN_PRIVATE:
+        return
+    private = mode & PRIVATE_MODE
+    try:
+        os.chmod(path, private)
+    except OSError as error:
+        log.warning(
+            "%s %s can be read by other users (mode %o) and cannot be made %o (%s): chmod %o it as its owner",
+            what, path, mode, PRIVATE_MODE, error.strerror, PRIVATE_MODE,
+        )  # fmt: skip
+        return
+    log.warning("%s %s could be read by other users (mode %o): made it %o", what, path, mode, private)
 
 
 def new_key_text() -> str:
@@ -87,13 +121,13 @@ def write_key_file(path: Path) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE)
     except FileExistsError:
         raise FaceGateError(f"{path} exists: a key file is never overwritten (what it sealed needs it)") from None
     except OSError as error:
         raise FaceGateError(f"cannot create key file {path}: {error.strerror}") from None
     try:
-        os.fchmod(handle, 0o600)
+        os.fchmod(handle, PRIVATE_MODE)
         os.write(handle, (new_key_text() + "\n").encode("ascii"))
         os.fsync(handle)
     finally:
@@ -104,14 +138,12 @@ def _read_key_file(path: Path) -> str:
     source = f"encryption.key_file {path}"
     try:
         text = path.read_text(encoding="ascii")
-        mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         raise FaceGateError(f"{source}: no such file (`facegate keys new PATH` writes one)") from None
     except (OSError, UnicodeDecodeError) as error:
         detail = getattr(error, "strerror", None) or "not a key file"
         raise FaceGateError(f"cannot read {source}: {detail}") from None
-    if mode & 0o077:
-        log.warning("%s can be read by other users (mode %o): chmod 600 it", source, mode)
+    ensure_private(path, "encryption.key_file")
     return text
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.config import GallerySettings, Settings
-from gate.encryption import PREFIX
+from gate.encryption import PREFIX, ensure_private
 from gate.errors import FaceGateError
 from gate.matching import mean_template, person_scores
 from gate.scoring import Scorer
@@ -119,6 +119,8 @@ class Gallery:
         """Load the saved index if it agrees with the database, else rebuild it from the database and save."""
         gallery = cls(database, settings, index_path, model_id, embedding_size, scorer)
         gallery._remove_stale_temp_files()
+        for path in (gallery.index_path, gallery.sidecar_path):
+            ensure_private(path, "gallery index")
         gallery._version = database.gallery_version()  # read first: a change while loading triggers a reload
         owners = database.template_owners(model_id)
         problem = gallery._load(owners)

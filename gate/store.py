@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Update
 
-from gate.encryption import Cipher, is_sealed
+from gate.encryption import Cipher, ensure_private, is_sealed
 from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0008"  # the newest migration (a test checks it is Alembic's head): a database already there opens
 # without importing Alembic, which costs a command half a second of its start
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_COMPANIONS = ("-journal", "-wal", "-shm")  # files beside the database that hold its pages too
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps the number of bound parameters
 Decision = Literal["granted", "denied"]
 CIPHER_ATTRIBUTE = "facegate_cipher"  # set on each Database's engine dialect: the key travels with the database
@@ -76,14 +77,16 @@ class UTCDateTime(TypeDecorator):
 
 class SealedBytes(TypeDecorator):
     """Bytes sealed at rest when the Database has a cipher; plain rows still read (a site turning encryption on),
-    sealed rows without a key are one FaceGateError. plain_multiple: plain content's length is a multiple of it."""
+    sealed rows without a key are one FaceGateError. plain_multiple: plain content's length is a multiple of it;
+    what: what the column holds, plural, for errors."""
 
     impl = LargeBinary
     cache_ok = True
 
-    def __init__(self, plain_multiple: int = 1) -> None:
+    def __init__(self, plain_multiple: int = 1, what: str = "templates") -> None:
         super().__init__()
         self.plain_multiple = plain_multiple
+        self.what = what
 
     def process_bind_param(self, value: bytes | None, dialect: object) -> bytes | None:
         cipher: Cipher | None = getattr(dialect, CIPHER_ATTRIBUTE, None)
@@ -96,8 +99,8 @@ class SealedBytes(TypeDecorator):
             return value
         cipher: Cipher | None = getattr(dialect, CIPHER_ATTRIBUTE, None)
         if cipher is None:
-            raise FaceGateError("templates are encrypted: set encryption.key_file or key_env")
-        return cipher.unseal(value, "a stored template")
+            raise FaceGateError(f"{self.what} are encrypted: set encryption.key_file or key_env")
+        return cipher.unseal(value, f"stored {self.what}")
 
 
 class Base(DeclarativeBase):
@@ -158,7 +161,7 @@ class AccessEvent(Base):
     door: Mapped[str | None] = mapped_column(String(16))  # what the actuator reported; "pending" until it has
     claimed_id: Mapped[str | None] = mapped_column(String(64))  # card + face: the identity the badge claimed
     # the deciding frame's aligned face (lossy WebP), sealed like templates; removed with the person, by retention
-    crop: Mapped[bytes | None] = mapped_column(SealedBytes(), deferred=True)
+    crop: Mapped[bytes | None] = mapped_column(SealedBytes(what="event faces"), deferred=True)
 
 
 class AuditEntry(Base):
@@ -410,7 +413,8 @@ def forget_faces(before: datetime | None = None, employee_id: str | None = None)
 
 class Database:
     """Sessions over any SQLAlchemy URL; the schema is created or upgraded through Alembic on open. With a
-    cipher, templates' embeddings and crops are sealed on write and unsealed on read (gate/encryption.py)."""
+    cipher, templates' embeddings and crops and events' faces are sealed on write and unsealed on read
+    (gate/encryption.py). A SQLite file others could read is made owner-only on open, with a warning."""
 
     def __init__(self, url: str, cipher: Cipher | None = None) -> None:
         self.cipher = cipher
@@ -422,6 +426,8 @@ class Database:
         if path is not None:
             _check_sqlite_file(path)
             _create_private(path)
+            for companion in (path, *(path.with_name(path.name + end) for end in SQLITE_COMPANIONS)):
+                ensure_private(companion, "database")
         try:
             self.engine = _build_engine(url)
             setattr(self.engine.dialect, CIPHER_ATTRIBUTE, cipher)  # read by SealedBytes; one key per database

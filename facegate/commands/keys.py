@@ -1,14 +1,19 @@
-"""`facegate keys`: the key that seals templates and crops at rest: make one, seal what is stored, show the state."""
+"""`facegate keys`: the key that seals face data at rest: make one, seal what is stored, prove it and show the state."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facegate.context import AppContext
+from gate.errors import FaceGateError
+
+if TYPE_CHECKING:
+    from enrollment.sealing import SealingCounts
+    from gate.encryption import Cipher
 
 keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args_is_help=True)
 
@@ -27,40 +32,65 @@ def new(path: Annotated[Path, typer.Argument(help="The key file to create (never
 
 @keys_app.command("encrypt")
 def encrypt(ctx: typer.Context) -> None:
-    """Seal every plain template and crop with the configured key (one transaction), then rebuild the index."""
-    from enrollment.sealing import seal_stored_templates
+    """Seal every plain template, crop and event face with the configured key, then rebuild the index. Safe to
+    stop and run again: templates are sealed in one transaction, event faces in committed batches."""
+    from enrollment.sealing import seal_stored
 
     context: AppContext = ctx.obj
-    result = seal_stored_templates(context.database, context.gallery)
-    typer.echo(f"sealed {result.embeddings} embeddings and {result.crops} crops of {result.people} people")
+    result = seal_stored(context.database, context.gallery)
+    typer.echo(
+        f"sealed {result.embeddings} embeddings and {result.crops} crops of {result.people} people, "
+        f"{result.event_faces} event faces"
+    )
 
 
-def _index_state(path: Path) -> str:
+def _index_state(path: Path, cipher: Cipher | None) -> str:
+    """Whether the index file is sealed (and, with a key, whether the key opens it), plain or absent."""
     from gate.encryption import PREFIX
 
     try:
-        with path.open("rb") as handle:
-            return "sealed" if handle.read(len(PREFIX)) == PREFIX else "plain"
+        data = path.read_bytes()
     except FileNotFoundError:
         return "absent"
     except OSError as error:
         return f"unreadable: {error.strerror}"
+    if not data.startswith(PREFIX):
+        return "plain"
+    if cipher is None:
+        return "sealed"
+    try:
+        cipher.unseal(data, f"gallery index {path}")
+    except FaceGateError:
+        return "sealed with another key (the gate rebuilds it from the database)"
+    return "sealed, opened by the key"
+
+
+def _key_line(cipher: Cipher | None, counts: SealingCounts, proven: list[str]) -> str:
+    if cipher is None:
+        unreadable = f" ({counts.sealed} sealed rows cannot be read without it)" if counts.sealed else ""
+        return f"none configured{unreadable}"
+    if not proven:
+        return f"{cipher.source} (nothing is sealed yet to prove it against)"
+    return f"{cipher.source} (opens the sealed {', '.join(kind + 's' for kind in proven)})"
 
 
 @keys_app.command("status")
 def status(ctx: typer.Context) -> None:
-    """Which key is configured and how many stored embeddings and crops are sealed or still plain."""
-    from enrollment.sealing import sealing_counts
+    """Which key is configured, proven against a sealed row of each kind (a key that does not open them is an
+    error, exit 2), and how many embeddings, crops and event faces are sealed or still plain."""
+    from enrollment.sealing import prove_key, sealing_counts
 
     context: AppContext = ctx.obj
     cipher = context.database.cipher
+    proven = prove_key(context.database) if cipher else []
     counts = sealing_counts(context.database)
     index = context.settings.resolve(context.settings.gallery.index_path)
-    typer.echo(f"key:        {cipher.source if cipher else 'none configured'}")
-    typer.echo(f"embeddings: {counts.embeddings_sealed} sealed, {counts.embeddings_plain} plain")
-    typer.echo(f"crops:      {counts.crops_sealed} sealed, {counts.crops_plain} plain")
-    typer.echo(f"index:      {_index_state(index)} ({index})")
-    if cipher and (counts.embeddings_plain or counts.crops_plain):
+    typer.echo(f"key:         {_key_line(cipher, counts, proven)}")
+    typer.echo(f"embeddings:  {counts.embeddings_sealed} sealed, {counts.embeddings_plain} plain")
+    typer.echo(f"crops:       {counts.crops_sealed} sealed, {counts.crops_plain} plain")
+    typer.echo(f"event faces: {counts.event_faces_sealed} sealed, {counts.event_faces_plain} plain")
+    typer.echo(f"index:       {_index_state(index, cipher)} ({index})")
+    if cipher and counts.plain:
         typer.echo("run `facegate keys encrypt` to seal the plain ones")
 
 

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 import stat
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from facegate_process import facegate_command
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from enrollment.audit import audit_trail
+from enrollment.sealing import BATCH
 from facegate.cli import app
 from gate.config import GallerySettings, load_settings
-from gate.encryption import PREFIX, new_key_text
+from gate.encryption import PREFIX, Cipher, new_key_text, parse_key, write_key_file
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.imageio import decode_crop
 from gate.runtime import open_database
-from gate.store import Database, Person, Template
+from gate.store import AccessEventRecord, Database, Person, Template
 
 MODEL_ID, DIM = "untrained-test", 128  # the untrained_card fixture's model
+EVENT_FACES = 4  # the site's access events that keep a face (a fifth keeps none)
 
 
 def run(config: Path, *args: str) -> str:
@@ -48,6 +56,7 @@ def site(tmp_path: Path, untrained_card: Path) -> tuple[Path, np.ndarray, list[b
                 for i in rows
             ]  # fmt: skip
             session.add(person)
+    _record_event_faces(database, [b"RIFF" + rng.bytes(2000) for _ in range(EVENT_FACES)] + [None])
     Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", MODEL_ID, DIM)
     database.close()
     config = tmp_path / "config.toml"
@@ -57,6 +66,32 @@ def site(tmp_path: Path, untrained_card: Path) -> tuple[Path, np.ndarray, list[b
         encoding="utf-8",
     )
     return config, vectors, crops
+
+
+def _record_event_faces(database: Database, faces: list[bytes | None]) -> None:
+    """Access events keeping these faces (None: an event without one), with uids e0, e1, ..."""
+    now = datetime.now(UTC)
+    records = [
+        AccessEventRecord(now, "door", None, 0.5, "denied", "BELOW_THRESHOLD", event_uid=f"e{n}", crop=face)
+        for n, face in enumerate(faces)
+    ]
+    database.record_events(records, [])
+
+
+def _raw_event_faces(path: Path) -> dict[str, bytes]:
+    """event uid -> the face column's bytes as the SQLite file holds them (no FaceGate code in between)."""
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT event_uid, crop FROM access_events WHERE crop IS NOT NULL").fetchall()
+    connection.close()
+    return dict(rows)
+
+
+def _add_key(config: Path) -> Cipher:
+    """`keys new` beside the config, its lines added to the config; the key's cipher."""
+    key = config.parent / "site.key"
+    output = run(config, "new", str(key))
+    config.write_text(config.read_text() + output[output.index("[encryption]") :].split("\n\n")[0] + "\n")
+    return parse_key(key.read_text(), "test")
 
 
 def test_keys_new_writes_an_owner_only_key_and_prints_its_config_lines(tmp_path: Path) -> None:
@@ -75,28 +110,38 @@ def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarr
     config, vectors, crops = site
     folder = config.parent
     before = (folder / "gate.db").read_bytes()
+    faces = _raw_event_faces(folder / "gate.db")
     assert all(v.tobytes() in before for v in vectors) and all(c in before for c in crops)
-    assert "key:        none configured" in run(config, "status")
+    assert len(faces) == EVENT_FACES and all(face.startswith(b"RIFF") and face in before for face in faces.values())
+    assert "key:         none configured\n" in run(config, "status")
     with pytest.raises(FaceGateError, match="no key configured: set encryption.key_file"):
         run(config, "encrypt")
 
-    output = run(config, "new", str(folder / "site.key"))
-    config.write_text(config.read_text() + output[output.index("[encryption]") :].split("\n\n")[0] + "\n")
+    cipher = _add_key(config)
     status = run(config, "status")
-    assert "embeddings: 0 sealed, 3 plain" in status and "index:      plain" in status and "keys encrypt" in status
-    assert run(config, "encrypt").strip() == "sealed 3 embeddings and 3 crops of 2 people"
+    assert "embeddings:  0 sealed, 3 plain" in status and "index:       plain" in status and "keys encrypt" in status
+    assert "event faces: 0 sealed, 4 plain" in status and "nothing is sealed yet to prove it against" in status
+    assert run(config, "encrypt").strip() == "sealed 3 embeddings and 3 crops of 2 people, 4 event faces"
 
     after = (folder / "gate.db").read_bytes()
     for vector, crop in zip(vectors, crops, strict=True):
         assert vector.tobytes()[:16] not in after and crop[4:64] not in after
+    sealed_faces = _raw_event_faces(folder / "gate.db")
+    assert sealed_faces.keys() == faces.keys()
+    for uid, face in faces.items():  # the raw column holds the face sealed, the file no plain byte of it
+        assert sealed_faces[uid].startswith(PREFIX) and cipher.unseal(sealed_faces[uid]) == face
+        assert face[4:64] not in after
     index = (folder / "gallery.faiss").read_bytes()
     assert index.startswith(PREFIX) and not any(v.tobytes()[:16] in index for v in vectors)
     status = run(config, "status")
-    assert "embeddings: 3 sealed, 0 plain" in status and "crops:      3 sealed, 0 plain" in status
-    assert "index:      sealed" in status
-    assert run(config, "encrypt").strip() == "sealed 0 embeddings and 0 crops of 0 people"
+    assert "embeddings:  3 sealed, 0 plain" in status and "crops:       3 sealed, 0 plain" in status
+    assert "event faces: 4 sealed, 0 plain" in status and "keys encrypt" not in status
+    assert "(opens the sealed template embeddings, template crops, event faces)" in status
+    assert "index:       sealed, opened by the key" in status
+    assert run(config, "encrypt").strip() == "sealed 0 embeddings and 0 crops of 0 people, 0 event faces"
 
     database = open_database(load_settings(config))
+    assert database.event_face("e1") == faces["e1"] and database.event_face("e4") is None
     gallery = Gallery.open(database, GallerySettings(), folder / "gallery.faiss", MODEL_ID, DIM)
     assert [m.employee_id for m in gallery.search(vectors) if m] == ["E1", "E1", "E2"]
     assert [(e.action, e.employee_id) for e in audit_trail(database) if e.action == "encrypt"] == [
@@ -105,6 +150,76 @@ def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarr
     ]
     with pytest.raises(FaceGateError, match="templates are encrypted: set encryption.key_file or key_env"):
         Database(database.url).all_templates(MODEL_ID)
+    with pytest.raises(FaceGateError, match="event faces are encrypted: set encryption.key_file or key_env"):
+        Database(database.url).event_face("e1")
+
+
+def test_keys_status_with_a_wrong_key_is_one_line_and_exit_2(site: tuple[Path, np.ndarray, list[bytes]]) -> None:
+    """The real command: a key that does not open the sealed rows is refused before anything is counted."""
+    config, _, _ = site
+    _add_key(config)
+    run(config, "encrypt")
+    before = (config.parent / "gate.db").read_bytes()
+    (config.parent / "site.key").unlink()
+    write_key_file(config.parent / "site.key")  # another key, where the config says
+    done = subprocess.run(
+        facegate_command("--config", config, "keys", "status"), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(
+        "error: the configured key does not open what is sealed: a stored template embedding: encrypted with "
+        f"another key (or altered): check encryption.key_file {config.parent / 'site.key'}"
+    ), done.stderr
+    assert (config.parent / "gate.db").read_bytes() == before
+
+
+def test_keys_encrypt_killed_mid_way_loses_no_face_and_a_second_run_seals_the_rest(
+    site: tuple[Path, np.ndarray, list[bytes]],
+) -> None:
+    """kill -9 of a real `facegate keys encrypt` while it seals event faces batch by batch: every face is still
+    there, plain or sealed (none lost, none torn); run again, all are sealed and open to what they were."""
+    config, _, _ = site
+    path = config.parent / "gate.db"
+    rng = np.random.default_rng(1)
+    faces = [b"RIFF" + rng.bytes(2000) for _ in range(5 * BATCH)]
+    database = Database(f"sqlite:///{path}")
+    _record_event_faces(database, faces)  # uids e0... replace the site's own: their faces are ignored as known
+    database.close()
+    wanted = _raw_event_faces(path)
+    cipher = _add_key(config)
+    config.write_text(config.read_text() + '[logging]\nlevel = "DEBUG"\n')
+    command = facegate_command("--config", config, "keys", "encrypt")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:  # the second batch committed: kill it during the next ones
+        if f"sealed {2 * BATCH} event faces so far" in line:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+    stored = _raw_event_faces(path)
+    sealed = {uid for uid, face in stored.items() if face.startswith(PREFIX)}
+    assert stored.keys() == wanted.keys() and 2 * BATCH <= len(sealed) < len(wanted)  # killed mid-way
+    assert all((cipher.unseal(stored[uid]) if uid in sealed else stored[uid]) == wanted[uid] for uid in stored)
+    assert "event faces: " in run(config, "status")  # the database opens, no lock or journal left in the way
+
+    assert run(config, "encrypt").strip().endswith(f", {len(wanted) - len(sealed)} event faces")
+    stored = _raw_event_faces(path)
+    assert stored.keys() == wanted.keys() and all(cipher.unseal(stored[uid]) == wanted[uid] for uid in stored)
+
+
+def test_keys_status_says_when_nothing_sealed_can_be_read_without_a_key(
+    site: tuple[Path, np.ndarray, list[bytes]],
+) -> None:
+    config, _, _ = site
+    plain = config.read_text()
+    _add_key(config)
+    run(config, "encrypt")
+    config.write_text(plain)
+    status = run(config, "status")
+    assert "key:         none configured (10 sealed rows cannot be read without it)" in status
+    assert "index:       sealed (" in status
 
 
 def test_enrolment_with_a_key_from_the_environment_stores_only_sealed_face_data(
@@ -130,7 +245,7 @@ def test_enrolment_with_a_key_from_the_environment_stores_only_sealed_face_data(
     for embedding, crop in stored:
         assert crop is not None and decode_crop(crop).ndim == 3  # a real WebP crop again
         assert embedding[:16] not in data and embedding[:16] not in index and crop[:64] not in data
-    assert "embeddings: 3 sealed, 0 plain" in run(config, "status")
+    assert "embeddings:  3 sealed, 0 plain" in run(config, "status")
     monkeypatch.delenv("FACEGATE_TEST_KEY")
     with pytest.raises(FaceGateError, match="encryption.key_env FACEGATE_TEST_KEY: the environment variable is not"):
         run(config, "status")
