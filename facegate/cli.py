@@ -11,6 +11,7 @@ import typer
 
 from facegate.commands import (
     admin,
+    card,
     enroll,
     evaluate,
     evaluate_gate,
@@ -60,6 +61,7 @@ for module in (
     model,
     keys,
     admin,
+    card,
     serve,
     study,
     train,

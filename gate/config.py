@@ -99,13 +99,67 @@ class EventsSettings(_Section):
     keep_days: int = Field(30, ge=0, le=3650)
 
 
+READER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a badge reader's id: it goes into claims and log lines
+
+
+def loopback_host(host: str) -> bool:
+    """Whether `host` (a listen address's host part) is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+class ReaderSettings(_Section):
+    """A badge reader whose claims this gate accepts: its id and where its shared secret is kept (never here)."""
+
+    id: str = Field(pattern=READER_ID)
+    secret_file: str = ""  # a file holding the secret (`facegate card secret PATH` writes one)
+    secret_env: str = ""  # or the name of an environment variable holding it
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ReaderSettings:
+        if bool(self.secret_file) == bool(self.secret_env):
+            raise ValueError(f"reader {self.id!r} needs secret_file or secret_env (one of them)")
+        return self
+
+
 class CardSettings(_Section):
-    """Card + face: a badge reader claims an identity and the gate verifies the face 1:1 against that person."""
+    """Card + face: a badge reader claims an identity and the gate verifies the face 1:1 against that person.
+    Over http and mqtt a claim counts only when signed by one of `readers` (HMAC-SHA256, docs/mqtt-acl.md)."""
 
     # off: face only (1:N against everyone); mqtt: from <[mqtt] topic_prefix>/<gate_id>/claim on the [mqtt] broker
     claims: Literal["off", "stdin", "http", "mqtt"] = "off"
     listen: str = Field("127.0.0.1:8765", pattern=r"^[^:\s]+:\d{1,5}$")  # http: host:port of POST /claim
+    allow_remote: bool = False  # http: listen on an address other than loopback (with TLS, a proxy, in front)
     timeout_s: float = Field(10.0, gt=0, le=300)  # a claim not matched by a face within this time expires
+    readers: tuple[ReaderSettings, ...] = ()  # [[card.readers]]: whose signed claims count (http and mqtt)
+    max_skew_s: float = Field(30.0, ge=1, le=300)  # a claim's timestamp this far from the gate's clock is refused
+    reader_burst: int = Field(3, ge=1, le=100)  # claims a reader may send at once ...
+    reader_per_minute: float = Field(20.0, gt=0, le=600)  # ... and then this many a minute; more are refused
+
+    @model_validator(mode="after")
+    def _signed_and_local(self) -> CardSettings:
+        ids = [reader.id for reader in self.readers]
+        twice = next((reader_id for reader_id in ids if ids.count(reader_id) > 1), None)
+        if twice is not None:
+            raise ValueError(f"reader id {twice!r} is given twice")
+        if self.claims in ("http", "mqtt") and not self.readers:
+            raise ValueError(
+                f"claims = {self.claims!r} needs [[card.readers]] (id, and secret_file or secret_env): "
+                "a claim counts only when signed by a configured reader"
+            )
+        host = self.listen.rsplit(":", 1)[0]
+        if self.claims == "http" and not loopback_host(host) and not self.allow_remote:
+            raise ValueError(
+                f"listen = {self.listen!r} is reachable from the network: listen on 127.0.0.1, or put TLS (a proxy) "
+                "in front and set allow_remote = true"
+            )
+        return self
 
 
 class LivenessSettings(_Section):

@@ -3,6 +3,7 @@ will), the `mqtt` door actuator, and the publisher of every decision and of the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gate.actuators import DoorOutcome, DoorRequest
-from gate.claims import ClaimBox, claim_message
+from gate.claims import ClaimBox, ClaimRefused, ClaimVerifier
 from gate.config import ActuatorSettings, MqttSettings
 from gate.errors import FaceGateError
 from gate.store import AccessEventRecord
@@ -167,18 +168,19 @@ class EventPublisher:
 
 
 class MqttClaims:
-    """Badge claims from <prefix>/<gate_id>/claim (QoS 1, subscribed again at every reconnection): the employee id
-    as text or JSON {"employee_id": "..."}. A bad message, or a retained one (an old claim the broker kept), is
-    logged and ignored."""
+    """Badge claims from <prefix>/<gate_id>/claim (QoS 1, subscribed again at every reconnection): signed claims
+    (gate.claims), each checked by `verifier` before it reaches the box. A retained message (an old claim the
+    broker kept) and a refused one are logged and dropped. The broker's ACL decides who may publish there at all
+    (docs/mqtt-acl.md); the signature decides which claims count."""
 
-    def __init__(self, settings: MqttSettings, gate_id: str, box: ClaimBox) -> None:
+    def __init__(self, settings: MqttSettings, gate_id: str, box: ClaimBox, verifier: ClaimVerifier) -> None:
         self.topic = gate_topic(settings, gate_id, "claim")
-        self._box = box
+        self._box, self.verifier = box, verifier
         suffix = "-claims"
         self.link = MqttLink(
             settings, client_id(settings, gate_id, suffix), on_connect=self._subscribe, on_message=self._received
         )
-        log.info("badge claims accepted on MQTT topic %s", self.topic)
+        log.info("badge claims accepted on MQTT topic %s (signed by: %s)", self.topic, verifier.readers)
 
     def _subscribe(self, link: MqttLink) -> None:
         link.client.subscribe(self.topic, qos=QOS)
@@ -187,13 +189,32 @@ class MqttClaims:
         if message.retain:
             log.warning("badge claim on %s ignored: retained by the broker, so not a badge read now", self.topic)
             return
-        try:
-            self._box.put(claim_message(message.payload))
-        except FaceGateError as error:
-            log.warning("badge claim on %s ignored: %s", self.topic, error)
+        with contextlib.suppress(ClaimRefused):  # counted and logged by the verifier; MQTT has no answer to give
+            self.verifier.admit(message.payload, self._box, f"MQTT {self.topic}")
 
     def close(self) -> None:
         self.link.close()
+
+
+def send_claim(settings: MqttSettings, gate_id: str, payload: bytes, timeout_s: float = 5.0) -> None:
+    """Publish a signed claim to <prefix>/<gate_id>/claim as a reader would (QoS 1), waiting for the broker's
+    acknowledgement; a FaceGateError when none comes within `timeout_s`."""
+    topic = gate_topic(settings, gate_id, "claim")
+    link = MqttLink(settings, client_id(settings, gate_id, f"-reader-{os.getpid()}"))
+    try:
+        if not link.wait_connected(timeout_s):
+            raise FaceGateError(
+                f"MQTT broker {link.address} not reachable (or refused the login) within {timeout_s:g} s"
+            )
+        info = link.client.publish(topic, payload, qos=QOS)
+        try:
+            info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError) as error:
+            raise FaceGateError(f"MQTT broker {link.address}: the claim was not sent ({error})") from None
+        if not info.is_published():
+            raise FaceGateError(f"MQTT broker {link.address} did not acknowledge the claim on {topic}")
+    finally:
+        link.close()
 
 
 class MqttActuator:
