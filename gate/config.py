@@ -240,6 +240,21 @@ class ServiceSettings(_Section):
     port: int = Field(8080, ge=1, le=65535)
     session_hours: float = Field(8.0, gt=0, le=720)  # a signed-in session expires this long after sign-in
     max_upload_mb: float = Field(20.0, gt=0, le=500)  # the largest enrolment request (all its photos together)
+    # reverse proxies (addresses or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed; from anyone
+    # else those headers are ignored, so a client cannot choose the address its sign-ins are counted against
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is no IP address or CIDR network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return tuple(entry.strip() for entry in value)
 
 
 class LoggingSettings(_Section):

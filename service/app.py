@@ -12,20 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from enrollment.people import EnrollmentRefused
+from enrollment.roster import PersonNotFound
 from gate.config import Settings
 from gate.errors import FaceGateError
 from service import people, records, signin
+from service.limits import BodyLimit
 from service.parts import ServiceParts
-from service.people import BYTES_PER_MB, outcome_json
-from service.sessions import SignInLimiter
+from service.people import BYTES_PER_MB, outcome_json, refusal_message
+from service.proxies import TrustedProxies
+from service.throttle import SignInThrottle
 from service.web import add_page
 
 log = logging.getLogger(__name__)
-
-NOT_FOUND_PREFIX = "no person"  # enrollment.roster's refusal for an unknown employee id
 
 
 def _one_line(text: object) -> str:
@@ -50,27 +50,16 @@ async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
 
 async def _refused(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, EnrollmentRefused)
-    return _error(422, error, outcomes=[outcome_json(o) for o in error.outcomes])
+    return _error(422, refusal_message(error), outcomes=[outcome_json(o) for o in error.outcomes])
+
+
+async def _not_found(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, PersonNotFound)
+    return _error(404, f"no person with employee id {error.employee_id!r}")
 
 
 async def _user_error(_request: Request, error: Exception) -> JSONResponse:
-    return _error(404 if str(error).startswith(NOT_FOUND_PREFIX) else 400, error)
-
-
-class BodyLimit:
-    """Refuses (413) a request whose declared size is over the limit before its body is read."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > self.max_bytes:
-                response = _error(413, "the request exceeds [service] max_upload_mb")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    return _error(400, error)
 
 
 @asynccontextmanager
@@ -88,14 +77,17 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.parts = ServiceParts(settings)
-    app.state.limiter = SignInLimiter()
+    app.state.throttle = SignInThrottle()
+    app.state.hash_slots = signin.hash_slots()
     for router in (signin.router, people.router, records.router):
         app.include_router(router)
     add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(EnrollmentRefused, _refused)
+    app.add_exception_handler(PersonNotFound, _not_found)
     app.add_exception_handler(FaceGateError, _user_error)
     # the form fields beside the photos are small: a megabyte on top of the photos' limit
-    app.add_middleware(BodyLimit, max_bytes=int((settings.service.max_upload_mb + 1) * BYTES_PER_MB))
+    app.add_middleware(BodyLimit, upload_bytes=int((settings.service.max_upload_mb + 1) * BYTES_PER_MB))
+    app.add_middleware(TrustedProxies, trusted=settings.service.trusted_proxies)  # outermost: runs first
     return app

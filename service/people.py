@@ -12,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from enrollment.audit import acting_as
-from enrollment.people import EnrollResult, add_person
+from enrollment.people import EnrollmentRefused, EnrollResult, add_person
 from enrollment.photos import PhotoOutcome
 from enrollment.roster import PersonSummary, list_people, person_face, remove_person, set_active, show_person
 from service.accounts import Principal
 from service.auth import admin, parts_of, principal
 from service.faces import face_response
+from service.params import api_employee_id, path_employee_id
 from service.parts import ServiceParts
 from service.uploads import remove_folder, save_photos
 
@@ -25,6 +26,13 @@ router = APIRouter(prefix="/api/people", tags=["people"])
 
 MAX_PAGE = 1000
 BYTES_PER_MB = 1 << 20
+PathId = Annotated[str, Depends(path_employee_id)]
+# what lifts a refusal (EnrollmentRefused.override), in the API's terms: the form fields of POST /api/people
+OVERRIDE_ADVICE = {
+    "force": "if they are different people, send force=true",
+    "accept_unmatched": "if it is them, send accept_unmatched=true",
+    "name": "send their name in the name field",
+}
 
 
 def person_json(person: PersonSummary) -> dict:
@@ -33,6 +41,12 @@ def person_json(person: PersonSummary) -> dict:
 
 def outcome_json(outcome: PhotoOutcome) -> dict:
     return {"photo": outcome.path.name, "status": outcome.status, "reason": outcome.reason}
+
+
+def refusal_message(refused: EnrollmentRefused) -> str:
+    """A refused enrolment's message with the advice an API client can follow (no command-line options)."""
+    advice = OVERRIDE_ADVICE.get(refused.override or "")
+    return f"{refused.what}; {advice}" if advice else refused.what
 
 
 def _matches(person: PersonSummary, search: str) -> bool:
@@ -56,7 +70,7 @@ def people(
 
 
 @router.get("/{employee_id}")
-def person(request: Request, employee_id: str, _caller: Annotated[Principal, Depends(principal)]) -> dict:
+def person(request: Request, _caller: Annotated[Principal, Depends(principal)], employee_id: PathId) -> dict:
     """One person and their templates (model, source photo, quality, date)."""
     detail = show_person(parts_of(request).database, employee_id)
     templates = [asdict(t) | {"created_at": t.created_at.isoformat()} for t in detail.templates]
@@ -64,7 +78,7 @@ def person(request: Request, employee_id: str, _caller: Annotated[Principal, Dep
 
 
 @router.get("/{employee_id}/face", response_class=Response)
-def face(request: Request, employee_id: str, _caller: Annotated[Principal, Depends(principal)]) -> Response:
+def face(request: Request, _caller: Annotated[Principal, Depends(principal)], employee_id: PathId) -> Response:
     """The aligned face of the person's best enrolment photo (WebP), for a thumbnail; 404 when none is kept."""
     found = person_face(parts_of(request).database, employee_id)
     if found is None:
@@ -112,9 +126,10 @@ def _text(form: FormData, key: str) -> str | None:
 
 
 def _enrol(parts: ServiceParts, form: FormData, folder: Path, caller: Principal) -> EnrollResult:
-    employee_id = _text(form, "employee_id")
-    if employee_id is None:
+    raw_id = _text(form, "employee_id")
+    if raw_id is None:
         raise HTTPException(422, "employee_id: a form field is required")
+    employee_id = api_employee_id(raw_id)
     photos = [item for item in form.getlist("photos") if isinstance(item, UploadFile)]
     force, unmatched = ((_text(form, key) or "").lower() in TRUE_WORDS for key in ("force", "accept_unmatched"))
     paths = save_photos(photos, folder, int(parts.settings.service.max_upload_mb * BYTES_PER_MB))
@@ -140,7 +155,7 @@ async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) 
 
 
 @router.delete("/{employee_id}")
-def remove(request: Request, employee_id: str, caller: Annotated[Principal, Depends(admin)]) -> dict:
+def remove(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> dict:
     """Delete a person, their templates and gallery entries (their access events keep the employee id)."""
     parts = parts_of(request)
     with parts.lock, acting_as(f"api:{caller.name}"):
@@ -156,12 +171,12 @@ def _set_active(request: Request, employee_id: str, caller: Principal, active: b
 
 
 @router.post("/{employee_id}/deactivate")
-def deactivate(request: Request, employee_id: str, caller: Annotated[Principal, Depends(admin)]) -> dict:
+def deactivate(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> dict:
     """Stop letting a person in at every gate, keeping their templates."""
     return _set_active(request, employee_id, caller, False)
 
 
 @router.post("/{employee_id}/reactivate")
-def reactivate(request: Request, employee_id: str, caller: Annotated[Principal, Depends(admin)]) -> dict:
+def reactivate(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> dict:
     """Let a deactivated person in again."""
     return _set_active(request, employee_id, caller, True)

@@ -10,12 +10,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
+from gate.csv_cells import safe_row
 from gate.errors import FaceGateError
 from gate.policy import threshold_for
 from gate.store import AccessEventRecord, EventFilter
 from service.accounts import Principal
 from service.auth import parts_of, principal
 from service.faces import face_response
+from service.params import api_employee_id
 
 router = APIRouter(prefix="/api", tags=["records"])
 
@@ -42,7 +44,8 @@ def event_filter(
     since: Annotated[str | None, Query(description="from this ISO date/time on (UTC unless given)")] = None,
     until: Annotated[str | None, Query(description="before this ISO date/time")] = None,
 ) -> EventFilter:
-    return EventFilter(gate or None, person or None, decision, _moment(since, "since"), _moment(until, "until"))
+    employee_id = api_employee_id(person) if person else None
+    return EventFilter(gate or None, employee_id, decision, _moment(since, "since"), _moment(until, "until"))
 
 
 def _event_json(event: AccessEventRecord) -> dict:
@@ -82,11 +85,12 @@ def events_csv(
     where: Annotated[EventFilter, Depends(event_filter)],
     limit: Annotated[int, Query(ge=1, le=MAX_CSV_ROWS)] = 10_000,
 ) -> Response:
-    """The same events as CSV (newest first), for a spreadsheet."""
+    """The same events as CSV (newest first), for a spreadsheet: a cell that would start a formula (=, +, -, @)
+    is written with a leading apostrophe."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EVENT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_event_json(e) for e in parts_of(request).database.events(limit, where))
+    writer.writerows(safe_row(_event_json(e)) for e in parts_of(request).database.events(limit, where))
     headers = {"Content-Disposition": 'attachment; filename="facegate-events.csv"'}
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 

@@ -1,13 +1,11 @@
 """Sign-in sessions of people: a random session id in an HttpOnly cookie (kept server-side as its sha256, so
-signing out or disabling the account ends it at once), a CSRF token given at sign-in, and the sign-in rate limit."""
+signing out or disabling the account ends it at once) and a CSRF token given at sign-in (the sign-in throttle is
+service.throttle)."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -90,33 +88,3 @@ def find_session(database: Database, session_id: str) -> SignedIn | None:
 def end_session(database: Database, session_id: str) -> None:
     with database.session() as session:
         session.execute(delete(AdminSession).where(AdminSession.token_sha256 == sha256_hex(session_id)))
-
-
-class SignInLimiter:
-    """At most `failures` failed sign-ins per `window_s` for one name, and the same for one client address; the
-    count is per server process (kept in memory)."""
-
-    def __init__(self, failures: int = 5, window_s: float = 300.0) -> None:
-        self.failures, self.window_s = failures, window_s
-        self._seen: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._seen[key]
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
-
-    def blocked(self, name: str, address: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            for key in list(self._seen):  # names and addresses whose failures are past the window are forgotten
-                if not self._recent(key, now):
-                    del self._seen[key]
-            return any(len(self._seen.get(key, ())) >= self.failures for key in (f"name:{name}", f"addr:{address}"))
-
-    def failed(self, name: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in (f"name:{name}", f"addr:{address}"):
-                self._recent(key, now).append(now)

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import HTTPException
 from starlette.datastructures import UploadFile
 
+from enrollment.people import EnrollmentRefused
 from gate.errors import FaceGateError
 from gate.imageio import load_image
 
@@ -42,7 +43,7 @@ def save_photos(uploads: Sequence[UploadFile], folder: Path, max_bytes: int) -> 
     """The uploads as files in `folder` (one subfolder each, so names may repeat), checked as the docstring of
     this module says; the caller deletes the folder."""
     if not uploads:
-        raise FaceGateError("no photos to enroll: upload one or more image files as photos")
+        raise EnrollmentRefused("no photos to enroll: upload one or more image files as photos", [])
     paths: list[Path] = []
     budget = max_bytes
     for index, upload in enumerate(uploads):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from facegate.context import AppContext
+from gate.csv_cells import safe_row
 from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def render(events: list[AccessEventRecord], fmt: str) -> str:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=EVENT_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_row(row) for row in rows)
         return out.getvalue().rstrip("\n")
     lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} {'door':9} score"]
     for e in events:

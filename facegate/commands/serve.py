@@ -40,7 +40,11 @@ def serve(ctx: typer.Context) -> None:
     if not any(account.state == "active" for account in list_accounts(context.database)):
         log.warning("no account can sign in to the page yet: create one with `facegate admin add NAME`")
     context.database.close()  # fail here, in one line, if the database cannot be opened; the app opens its own
-    uvicorn.run(create_app(context.settings), host=service.host, port=service.port, log_config=None)
+    # X-Forwarded-* are believed only from [service] trusted_proxies, by the app itself (service.proxies);
+    # uvicorn's own proxy_headers would believe them from 127.0.0.1 by default
+    uvicorn.run(
+        create_app(context.settings), host=service.host, port=service.port, log_config=None, proxy_headers=False
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -81,7 +81,8 @@ def test_a_form_without_employee_id_or_photos_is_refused(site: Site) -> None:
     response = site.client.post("/api/people", headers=bearer(site.admin_token), files={"photos": ("a.png", _png())})
     assert response.status_code == 422 and _one_line(response.json()).startswith("employee_id")
     response = site.client.post("/api/people", headers=bearer(site.admin_token), data={"employee_id": "E1"})
-    assert response.status_code == 400 and "no photos" in _one_line(response.json())
+    assert response.status_code == 422 and "no photos" in _one_line(response.json())
+    assert response.json()["outcomes"] == []
     _assert_nothing_stored(site)
 
 
