@@ -1,4 +1,5 @@
-"""The liveness run's table and plot: APCER / BPCER at each threshold with intervals, score histograms."""
+"""The liveness run's tables and plot: APCER per attack species (the worst counts) and BPCER at each method's
+thresholds with Wilson intervals, and the score distributions per species with the thresholds."""
 
 from __future__ import annotations
 
@@ -10,55 +11,96 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from evaluation.head_motion import FLAT, HEAD
 from evaluation.liveness import TEST, TRAIN, LivenessReport
+from evaluation.liveness_species import (
+    ANIMATED,
+    BEND_MILD,
+    BEND_RADIUS_EYES,
+    BEND_STRONG,
+    BONA_FIDE,
+    FLAT,
+    JITTER,
+    SPECIES,
+)
 
 THRESHOLD_LABELS = {"min_acer": "lowest ACER on train", "bpcer_5pct": "BPCER <= 5 % on train"}
-KIND_LABELS = {FLAT: "flat replays (attacks)", HEAD: "3D-like walk-ups (bona fide)"}
+SPECIES_LABELS = {
+    FLAT: "flat replay",
+    JITTER: "flat, per-frame perspective jitter",
+    BEND_MILD: f"print bent, radius {BEND_RADIUS_EYES[BEND_MILD]:g} eye dist.",
+    BEND_STRONG: f"print bent, radius {BEND_RADIUS_EYES[BEND_STRONG]:g} eye dist.",
+    ANIMATED: "photo animated into a head turn",
+    BONA_FIDE: "3D-like walk-up (bona fide)",
+}
+SPECIES_COLOURS = {
+    FLAT: "tab:red",
+    JITTER: "tab:orange",
+    BEND_MILD: "tab:olive",
+    BEND_STRONG: "tab:brown",
+    ANIMATED: "tab:purple",
+    BONA_FIDE: "tab:blue",
+}
 
 
-def _percent(rate: dict[str, Any]) -> str:
+def percent(rate: dict[str, Any]) -> str:
+    """A rate as '5.0 % (5/100; 2.2-11.2)', or '-' when nothing was counted."""
     if rate["rate"] is None:
         return "-"
     low, high = rate["ci95"]
-    return f"{100 * rate['rate']:.1f} % ({rate['count']}/{rate['of']}, {100 * low:.1f}-{100 * high:.1f})"
+    return f"{100 * rate['rate']:.1f} % ({rate['count']}/{rate['of']}; {100 * low:.1f}-{100 * high:.1f})"
+
+
+def method_table(report: LivenessReport, method: str) -> list[str]:
+    """The method's lines: per threshold, each species' APCER, the worst, and BPCER, on train and on test."""
+    lines = []
+    for name, point in report.points(method).items():
+        value = report.thresholds[method][name]
+        lines.append(f"method {method}, threshold {THRESHOLD_LABELS.get(name, name)}: {value:.5f}")
+        lines.append(f"  {'':<34} {'train':<28} {'test':<28}")
+        for species in point[TRAIN]["apcer"]:
+            cells = [percent(point[split]["apcer"][species]) for split in (TRAIN, TEST)]
+            lines.append(f"  APCER {SPECIES_LABELS.get(species, species):<28} {cells[0]:<28} {cells[1]:<28}")
+        worst = [f"{percent(point[s]['apcer_worst'])} {point[s]['apcer_worst']['species']}" for s in (TRAIN, TEST)]
+        lines.append(f"  {'APCER, worst species':<34} {worst[0]:<28} {worst[1]}")
+        bpcer = [percent(point[split]["bpcer"]) for split in (TRAIN, TEST)]
+        lines.append(f"  {'BPCER, 3D-like walk-ups':<34} {bpcer[0]:<28} {bpcer[1]:<28}")
+        no_verdict = [point[split]["no_verdict"] for split in (TRAIN, TEST)]
+        lines.append(f"  {'clips without a verdict':<34} {no_verdict[0]:<28} {no_verdict[1]}")
+    return lines
 
 
 def text_table(report: LivenessReport) -> str:
-    """One line per threshold and split: the threshold, APCER and BPCER with counts and 95 % Wilson intervals."""
-    points = report.to_json()["points"]
-    lines = [f"{'threshold':<24} {'value':>8}  {'split':<5}  {'APCER':<30} {'BPCER':<30} no verdict"]
-    for name, value in report.thresholds.items():
-        for split in (TRAIN, TEST):
-            point = points[name][split]
-            apcer, bpcer = _percent(point["apcer"]), _percent(point["bpcer"])
-            label = THRESHOLD_LABELS.get(name, name)
-            lines.append(f"{label:<24} {value:>8.5f}  {split:<5}  {apcer:<30} {bpcer:<30} {point['no_verdict']}")
-    return "\n".join(lines)
+    """Every method's table, one after the other."""
+    return "\n".join(line for method in report.thresholds for line in method_table(report, method))
 
 
 def plot_scores(report: LivenessReport, path: str | os.PathLike) -> Path:
-    """Histograms of the clips' scores, flat against 3D-like, train people (where the thresholds were chosen)
-    beside test people, the thresholds drawn on both (log x)."""
-    figure = Figure(figsize=(11, 4.5), dpi=100)
-    every = [s for split in (TRAIN, TEST) for kind in (FLAT, HEAD) for s in report.scores(split, kind)] or [1e-3]
-    low, high = max(min(every), 1e-5) / 1.5, max(every) * 1.5
-    bins = np.geomspace(low, high, 40)
-    for column, (split, people) in enumerate(((TRAIN, "peopleDevTrain"), (TEST, "peopleDevTest"))):
-        axes = figure.add_subplot(1, 2, column + 1)
-        for kind, colour in ((FLAT, "tab:red"), (HEAD, "tab:blue")):
-            scores = report.scores(split, kind)
-            label = f"{KIND_LABELS[kind]}, n={len(scores)}"
-            axes.hist(np.clip(scores, low, high), bins=bins, alpha=0.6, color=colour, label=label)
-        for (name, value), style in zip(report.thresholds.items(), ("-", "--"), strict=False):
+    """One panel per method: each species' test clips as a row of dots on a log score axis, with the method's
+    thresholds (chosen on train) as vertical lines; a dot right of a line is a clip scored live there."""
+    methods = list(report.thresholds)
+    figure = Figure(figsize=(6 * len(methods), 4.5), dpi=100)
+    every = [s for m in methods for scores in report.scores(TEST, m).values() for s in scores] or [1e-3]
+    low, high = max(min(every), 1e-5) / 1.3, max(every) * 1.3
+    jitter = np.random.default_rng(0)
+    for column, method in enumerate(methods):
+        axes = figure.add_subplot(1, len(methods), column + 1)
+        by_species = report.scores(TEST, method)
+        rows = [species for species in SPECIES if species in by_species]
+        for row, species in enumerate(rows):
+            scores = np.clip(by_species[species], low, high)
+            heights = row + jitter.uniform(-0.25, 0.25, len(scores))
+            axes.scatter(scores, heights, s=10, alpha=0.6, color=SPECIES_COLOURS.get(species, "black"))
+        for (name, value), style in zip(report.thresholds[method].items(), ("-", "--"), strict=False):
             label = f"{THRESHOLD_LABELS.get(name, name)}: {value:.4f}"
             axes.axvline(value, color="black", linestyle=style, label=label)
+        axes.set_yticks(range(len(rows)), [f"{SPECIES_LABELS.get(s, s)}, n={len(by_species[s])}" for s in rows])
+        axes.tick_params(axis="y", labelsize=7)
         axes.set_xscale("log")
+        axes.set_xlim(low, high)
         axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_xlabel("score: flow one plane leaves unexplained / eye distance")
-        axes.set_ylabel("clips")
-        axes.set_title(f"{split} people ({people})")
-        axes.legend(loc="upper right", fontsize=7)
+        axes.set_title(f"method {method}: test people (peopleDevTest)", fontsize=9)
+        axes.legend(loc="lower right", fontsize=7)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

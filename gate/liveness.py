@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,8 +44,11 @@ class LivenessParams:
     patch_px: int = 64  # side of the landmark-aligned gray patch the flow is measured on
     min_eye_px: float = 12.0  # faces with eyes closer than this in the frame are skipped (too few pixels)
     max_tracks: int = 64  # tracks held at once; the least recently fed is dropped beyond this
+    method: str = "plane"  # how a pair's residual is measured: a name in RESIDUALS
 
     def __post_init__(self) -> None:
+        if self.method not in RESIDUALS:
+            raise ValueError(f"liveness method {self.method!r}: expected one of {', '.join(RESIDUALS)}")
         if self.min_frames < self.baseline + 1 or self.baseline < 1 or self.max_pairs < 1:
             raise ValueError(f"need baseline >= 1, min_frames > baseline and max_pairs >= 1, got {self}")
         if self.patch_px < 32 or self.max_tracks < 1:
@@ -82,19 +86,56 @@ def inner_face_mask(template: CropTemplate) -> np.ndarray:
     return mask.astype(bool)
 
 
-def plane_residual(previous: np.ndarray, current: np.ndarray, mask: np.ndarray) -> float:
-    """Mean distance in pixels, over the masked points, between the dense flow from `previous` to `current` and
-    the single homography that fits that flow best (least median of squares, then refined on its inliers)."""
+def _flow_and_plane(
+    previous: np.ndarray, current: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Dense flow from `previous` to `current` at the masked grid points, as (source, target) (N, 2) float32
+    point sets, and the single homography that fits it best (least median of squares, refined on its inliers;
+    None when the flow is degenerate)."""
     flow = cv2.calcOpticalFlowFarneback(previous, current, None, 0.5, 3, 11, 3, 5, 1.1, 0)
     ys, xs = np.nonzero(mask[::FLOW_GRID_PX, ::FLOW_GRID_PX])
     ys, xs = ys * FLOW_GRID_PX, xs * FLOW_GRID_PX
     source = np.stack([xs, ys], axis=1).astype(np.float32)
     target = source + flow[ys, xs]
     homography, _ = cv2.findHomography(source, target, cv2.LMEDS)
-    if homography is None:  # degenerate flow (no texture at all): nothing can be said, count it as flat
-        return 0.0
+    return source, target, homography
+
+
+def _mean_miss(source: np.ndarray, target: np.ndarray, homography: np.ndarray) -> float:
+    """Mean distance in pixels between where `homography` sends the source points and where the flow did."""
     predicted = cv2.perspectiveTransform(source[None], homography)[0]
     return float(np.linalg.norm(predicted - target, axis=1).mean())
+
+
+def plane_residual(previous: np.ndarray, current: np.ndarray, mask: np.ndarray) -> float:
+    """Mean distance in pixels, over the masked points, between the dense flow from `previous` to `current` and
+    the single homography that fits that flow best (the "plane" method)."""
+    source, target, homography = _flow_and_plane(previous, current, mask)
+    if homography is None:  # degenerate flow (no texture at all): nothing can be said, count it as flat
+        return 0.0
+    return _mean_miss(source, target, homography)
+
+
+def registered_residual(previous: np.ndarray, current: np.ndarray, mask: np.ndarray) -> float:
+    """The "registered" method: `current` is first warped back onto `previous` by the homography its flow
+    suggests, then the flow is measured again and one more homography fitted; the residual of that second fit.
+    A plane under any perspective change stays a plane, so after registration only flow noise is left of it,
+    and the optical flow, now measuring small motions, is more accurate; a head's parallax survives it."""
+    _, _, homography = _flow_and_plane(previous, current, mask)
+    if homography is None:
+        return 0.0
+    size = previous.shape[::-1]
+    back = cv2.warpPerspective(
+        current, homography, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+    source, target, remaining = _flow_and_plane(previous, back, mask)
+    return 0.0 if remaining is None else _mean_miss(source, target, remaining)
+
+
+RESIDUALS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
+    "plane": plane_residual,
+    "registered": registered_residual,
+}
 
 
 @dataclass
@@ -115,6 +156,7 @@ class LivenessTracker:
         self.params = params or LivenessParams()
         self.template = arcface_template(self.params.patch_px)
         self.mask = inner_face_mask(self.template)
+        self._residual = RESIDUALS[self.params.method]
         self._tracks: OrderedDict[int, _TrackState] = OrderedDict()
 
     def add(self, track_id: int, image_rgb: np.ndarray, face: Face) -> None:
@@ -124,7 +166,7 @@ class LivenessTracker:
         state = self._state(track_id)
         patch = face_patch(image_rgb, face.landmarks, self.template)
         if len(state.patches) == self.params.baseline:
-            state.residuals.append(plane_residual(state.patches[0], patch, self.mask) / self.template.eye_distance)
+            state.residuals.append(self._residual(state.patches[0], patch, self.mask) / self.template.eye_distance)
         state.patches.append(patch)
         state.frames += 1
 

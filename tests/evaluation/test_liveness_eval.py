@@ -1,5 +1,6 @@
-"""The liveness evaluation: its clips (flat replays, 3D-like walk-ups), its thresholds and rates on hand-computed
-cases, then a small run of the real detector and tracker through `facegate evaluate-liveness`."""
+"""The liveness evaluation: the attack species' renderers (planar or not, as they claim), the per-species rates and
+thresholds on hand-computed cases, then a small run of the real detector and tracker through
+`facegate evaluate-liveness`."""
 
 from __future__ import annotations
 
@@ -7,22 +8,30 @@ import json
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from facegate_process import facegate_command
 
 from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion, head_depth, head_turn, plane_turn
-from evaluation.liveness import (
-    TEST,
-    ClipScore,
-    bpcer_threshold,
-    distribution,
-    error_rates,
-    min_acer_threshold,
+from evaluation.liveness_metrics import bpcer_threshold, distribution, error_rates, min_acer_threshold, species_scores
+from evaluation.liveness_species import (
+    ANIMATED,
+    ATTACKS,
+    BEND_MILD,
+    BEND_STRONG,
+    JITTER,
+    SPECIES,
+    bend_depth,
+    mesh_depth,
+    species_clip,
+    species_views,
 )
 
 SPEC = ClipSpec(width=320, height=240, fps=6.0, walk_s=2.0)
 LANDMARKS = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], np.float32)
+FACE_REGION = (slice(70, 190), slice(70, 180))  # rows, columns of the 250 px photo around the face
+EYES_NOSE = LANDMARKS[:3]  # one triangle of the animated mesh
 
 
 def photo() -> np.ndarray:
@@ -30,11 +39,98 @@ def photo() -> np.ndarray:
     return rng.integers(0, 256, (250, 250, 3), dtype=np.uint8)
 
 
-def test_min_acer_threshold_by_hand() -> None:
-    assert min_acer_threshold([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == 3.5  # separated: halfway across the gap
+def where_from(species: str) -> list[np.ndarray]:
+    """Each view of `species` rendered from a photo whose pixels hold their own (x, y): (H, W, 2) float32 maps
+    of which photo point each view pixel shows (bilinear resampling keeps a linear ramp exact)."""
+    ys, xs = np.mgrid[0:250, 0:250].astype(np.float32)
+    coordinates = np.dstack([xs, ys, np.zeros_like(xs)])
+    motion = draw_motion(HEAD if species in (ANIMATED, HEAD) else FLAT, np.random.default_rng(1), SPEC)
+    views = species_views(species, coordinates, LANDMARKS, motion, 8, np.random.default_rng(2))
+    return [view[..., :2] for view in views]
+
+
+def plane_misfit(first: np.ndarray, later: np.ndarray, inside: np.ndarray) -> float:
+    """Mean distance (photo pixels) by which the best homography misses the motion of the points in `inside`
+    between two views: 0 for anything flat."""
+    source, target = first[inside].astype(np.float64), later[inside].astype(np.float64)
+    homography, _ = cv2.findHomography(source, target, 0)
+    return float(np.linalg.norm(cv2.perspectiveTransform(source[None], homography)[0] - target, axis=1).mean())
+
+
+def region_mask(region: tuple[slice, slice] | np.ndarray) -> np.ndarray:
+    mask = np.zeros((250, 250), bool)
+    if isinstance(region, tuple):
+        mask[region] = True
+    else:
+        centroid = region.mean(axis=0)
+        shrunk = np.round(centroid + 0.7 * (region - centroid)).astype(np.int32)
+        filled = np.zeros((250, 250), np.uint8)
+        cv2.fillConvexPoly(filled, shrunk, 1)
+        mask = filled.astype(bool)
+    return mask
+
+
+def test_flat_and_jittered_photos_move_as_one_plane_bent_and_animated_ones_do_not() -> None:
+    face = region_mask(FACE_REGION)
+    views = {species: where_from(species) for species in SPECIES}
+    misfit = {species: plane_misfit(v[0], v[-1], face) for species, v in views.items()}
+    assert misfit["flat"] < 0.01 and misfit[JITTER] < 0.01, misfit
+    assert 0.1 < misfit[BEND_MILD] < misfit[BEND_STRONG] < misfit[ANIMATED], misfit
+    assert misfit[HEAD] > 1.0 and misfit[ANIMATED] > 1.0, misfit
+    steps = {s: [np.abs(b - a)[face].mean() for a, b in zip(views[s], views[s][1:], strict=False)] for s in SPECIES}
+    assert min(steps[JITTER]) > 2 * max(steps["flat"])  # each jittered frame jumps: a warp of its own
+
+
+def test_animated_photo_is_warped_by_a_depth_planar_over_each_mesh_triangle() -> None:
+    """The animation turns a piecewise planar surface through the landmarks, not the smooth 3D-like head: within
+    the eyes-nose triangle its depth is exactly linear, the head's is not; at the landmarks the two agree."""
+    mesh, head = mesh_depth((250, 250), LANDMARKS), head_depth((250, 250), LANDMARKS)
+    inside = region_mask(EYES_NOSE)
+    ys, xs = np.nonzero(inside)
+    design = np.c_[xs, ys, np.ones(len(xs))]
+
+    def plane_error(depth: np.ndarray) -> float:
+        values = depth[inside].astype(np.float64)
+        return float(np.abs(design @ np.linalg.lstsq(design, values, rcond=None)[0] - values).max())
+
+    assert plane_error(mesh) < 0.01 and plane_error(head) > 1.0
+    at = np.round(LANDMARKS).astype(int)
+    assert np.allclose(mesh[at[:, 1], at[:, 0]], head[at[:, 1], at[:, 0]], atol=0.5)
+
+
+def test_bent_print_curves_away_from_its_crest() -> None:
+    depth = bend_depth((250, 250), LANDMARKS, 2.5)  # radius 125 px: the photo's edges are a quarter turn round
+    crest = round(float(LANDMARKS[:, 0].mean()))
+    assert depth[0, crest] == 0 and np.all(depth <= 0) and np.allclose(depth[0], depth[-1])
+    assert depth[100, crest + 50] == pytest.approx(np.sqrt(125**2 - 50**2) - 125, abs=1e-3)
+    with pytest.raises(ValueError, match="flat, jitter"):
+        rng = np.random.default_rng(0)
+        species_views("mask", photo(), LANDMARKS, draw_motion(FLAT, rng, SPEC), 2, rng)
+
+
+def test_error_rates_per_species_by_hand() -> None:
+    scored = [("flat", 0.001), ("flat", 0.02), ("flat", None), ("jitter", 0.03), ("jitter", 0.04)]
+    scored += [(HEAD, 0.03), (HEAD, 0.004), (HEAD, 0.05), (HEAD, None)]
+    by_species = species_scores(scored)
+    assert by_species == {"flat": [0.001, 0.02], "jitter": [0.03, 0.04], HEAD: [0.03, 0.004, 0.05]}
+    rates = error_rates(by_species, 0.01, HEAD)
+    assert (rates["apcer"]["flat"]["count"], rates["apcer"]["flat"]["of"]) == (1, 2)
+    assert rates["apcer_worst"]["species"] == "jitter" and rates["apcer_worst"]["rate"] == 1.0
+    assert (rates["bpcer"]["count"], rates["bpcer"]["of"]) == (1, 3)
+    low, high = rates["apcer"]["flat"]["ci95"]
+    assert low == pytest.approx(0.0945, abs=1e-3) and high == pytest.approx(0.9055, abs=1e-3)  # Wilson, 1 of 2
+    tie = error_rates({"flat": [0.02], "jitter": [0.03], HEAD: [0.05]}, 0.01, HEAD)
+    assert tie["apcer_worst"]["species"] == "flat"  # equal rates: the first species listed
+    assert distribution([1.0, 2.0, 3.0])["median"] == 2.0 and distribution([]) == {"n": 0}
+
+
+def test_min_acer_threshold_takes_the_worst_species_by_hand() -> None:
+    assert min_acer_threshold({"flat": [1.0, 2.0, 3.0]}, [4.0, 5.0, 6.0]) == 3.5  # separated: halfway across
     # flat [1, 5], head [2, 6]: ACER 0.25 at 2 and at 6; the higher (fewer attacks pass) is taken, halfway down
-    assert min_acer_threshold([1.0, 5.0], [2.0, 6.0]) == 5.5
-    assert min_acer_threshold([7.0], [1.0]) > 7.0  # inverted: rejecting all ties accepting all; rejecting wins
+    assert min_acer_threshold({"flat": [1.0, 5.0]}, [2.0, 6.0]) == 5.5
+    assert min_acer_threshold({"flat": [7.0]}, [1.0]) > 7.0  # inverted: rejecting all ties accepting all
+    # flat alone would be cut at 2.5; the jitter species reaches 4, so the worst-species ACER moves the cut above it
+    assert min_acer_threshold({"flat": [1.0, 2.0], "jitter": [1.5, 4.0]}, [3.0, 5.0, 6.0, 7.0]) == 4.5
 
 
 def test_bpcer_threshold_turns_away_at_most_the_target() -> None:
@@ -44,34 +140,22 @@ def test_bpcer_threshold_turns_away_at_most_the_target() -> None:
     assert bpcer_threshold(head, 0.0) == 1.0
 
 
-def test_error_rates_leave_out_clips_without_verdict() -> None:
-    clips = [
-        ClipScore("a", TEST, FLAT, 0.001, 30, 3.0),
-        ClipScore("b", TEST, FLAT, 0.02, 30, 3.0),
-        ClipScore("c", TEST, FLAT, None, 4, 3.0),
-        ClipScore("a", TEST, HEAD, 0.03, 30, 5.0),
-        ClipScore("b", TEST, HEAD, 0.004, 30, 1.5),
-    ]
-    rates = error_rates(clips, 0.01)
-    assert (rates["apcer"]["count"], rates["apcer"]["of"]) == (1, 2)
-    assert (rates["bpcer"]["count"], rates["bpcer"]["of"]) == (1, 2)
-    assert rates["no_verdict"] == 1 and rates["apcer"]["ci95"][0] < 0.5 < rates["apcer"]["ci95"][1]
-    assert distribution([1.0, 2.0, 3.0])["median"] == 2.0 and distribution([]) == {"n": 0}
-
-
-def test_clips_are_seeded_and_both_kinds_share_the_approach() -> None:
-    def frames(kind: str, seed: int) -> list[np.ndarray]:
-        rng = np.random.default_rng(seed)
-        return list(clip_frames(photo(), LANDMARKS, draw_motion(kind, rng, SPEC), rng, SPEC))
-
-    first = frames(HEAD, 3)
+def test_species_clips_are_seeded_and_share_the_approach() -> None:
+    first = frames_of(JITTER, 3)
     assert len(first) == SPEC.frames == 12 and first[0].shape == (240, 320, 3) and first[0].dtype == np.uint8
-    assert all(np.array_equal(a, b) for a, b in zip(first, frames(HEAD, 3), strict=True))
-    assert not np.array_equal(first[-1], frames(HEAD, 4)[-1])
-    flat, head = draw_motion(FLAT, np.random.default_rng(9), SPEC), draw_motion(HEAD, np.random.default_rng(9), SPEC)
-    assert flat.path == head.path and flat.roll_deg == head.roll_deg and flat.cycles == head.cycles
-    with pytest.raises(ValueError, match="flat, 3d"):
-        draw_motion("mask", np.random.default_rng(0), SPEC)
+    assert all(np.array_equal(a, b) for a, b in zip(first, frames_of(JITTER, 3), strict=True))
+    assert not np.array_equal(first[-1], frames_of(JITTER, 4)[-1])
+    paths = {s: species_clip(s, photo(), LANDMARKS, np.random.default_rng(9), SPEC).motion.path for s in SPECIES}
+    assert len(set(paths.values())) == 1 and set(ATTACKS) | {HEAD} == set(SPECIES)
+    # the flat replay and the 3D-like walk-up are the clips the earlier evaluation rendered, frame for frame
+    for kind in (FLAT, HEAD):
+        rng = np.random.default_rng(7)
+        before = list(clip_frames(photo(), LANDMARKS, draw_motion(kind, rng, SPEC), rng, SPEC))
+        assert all(np.array_equal(a, b) for a, b in zip(before, frames_of(kind, 7), strict=True))
+
+
+def frames_of(species: str, seed: int) -> list[np.ndarray]:
+    return list(species_clip(species, photo(), LANDMARKS, np.random.default_rng(seed), SPEC).frames)
 
 
 def test_head_depth_peaks_at_the_nose_and_turns_move_it_most() -> None:
