@@ -17,7 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from enrollment.audit import audit_trail
-from enrollment.sealing import BATCH
+from enrollment.sealing import BATCH, SealingCounts, SealResult, prove_key, seal_stored, sealing_counts
 from facegate.cli import app
 from gate.config import GallerySettings, load_settings
 from gate.encryption import PREFIX, Cipher, new_key_text, parse_key, write_key_file
@@ -154,6 +154,7 @@ def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarr
         Database(database.url).event_face("e1")
 
 
+@pytest.mark.slow  # starts the real `facegate` command in a subprocess
 def test_keys_status_with_a_wrong_key_is_one_line_and_exit_2(site: tuple[Path, np.ndarray, list[bytes]]) -> None:
     """The real command: a key that does not open the sealed rows is refused before anything is counted."""
     config, _, _ = site
@@ -173,6 +174,7 @@ def test_keys_status_with_a_wrong_key_is_one_line_and_exit_2(site: tuple[Path, n
     assert (config.parent / "gate.db").read_bytes() == before
 
 
+@pytest.mark.slow  # starts the real `facegate` command in a subprocess
 def test_keys_encrypt_killed_mid_way_loses_no_face_and_a_second_run_seals_the_rest(
     site: tuple[Path, np.ndarray, list[bytes]],
 ) -> None:
@@ -249,3 +251,29 @@ def test_enrolment_with_a_key_from_the_environment_stores_only_sealed_face_data(
     monkeypatch.delenv("FACEGATE_TEST_KEY")
     with pytest.raises(FaceGateError, match="encryption.key_env FACEGATE_TEST_KEY: the environment variable is not"):
         run(config, "status")
+
+
+@pytest.mark.slow  # starts a PostgreSQL server (a few seconds, once per session)
+def test_sealing_counts_seals_and_proves_the_key_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """The counts and the batch selection are SQL (substr and length over bytea there): the same on PostgreSQL."""
+    rng = np.random.default_rng(2)
+    plain = Database(postgres_url)
+    vector = rng.normal(size=DIM).astype(np.float32)
+    with plain.session() as session:
+        template = Template(embedding=vector.tobytes(), embedding_size=DIM, model_id=MODEL_ID, image_sha256="s",
+                            quality=1.0, source="0.jpg", crop=b"RIFF" + rng.bytes(500))  # fmt: skip
+        session.add(Person(employee_id="E1", name="Name E1", templates=[template]))
+    faces = [b"RIFF" + rng.bytes(500) for _ in range(3)]
+    _record_event_faces(plain, [*faces, None])
+    assert sealing_counts(plain) == SealingCounts(0, 1, 0, 1, 0, 3)
+    cipher = parse_key(new_key_text(), "encryption.key_env K")
+    database = Database(postgres_url, cipher=cipher)
+    assert prove_key(database) == []
+    gallery = Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", MODEL_ID, DIM)
+    assert seal_stored(database, gallery) == SealResult(1, 1, 1, 3)
+    assert (tmp_path / "gallery.faiss").read_bytes().startswith(PREFIX)
+    assert sealing_counts(plain) == SealingCounts(1, 0, 1, 0, 3, 0)
+    assert prove_key(database) == ["template embedding", "template crop", "event face"]
+    assert [database.event_face(f"e{n}") for n in range(4)] == [*faces, None]
+    with pytest.raises(FaceGateError, match="the configured key does not open what is sealed"):
+        prove_key(Database(postgres_url, cipher=parse_key(new_key_text(), "encryption.key_env K")))

@@ -1,23 +1,40 @@
-"""Templates, crops and the index file encrypted at rest (issue 14): sealed bytes only on disk, one-line errors."""
+"""Templates, crops, event faces and the index file encrypted at rest: sealed bytes only on disk, one-line errors,
+and every file holding them owner-only."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from facegate_process import facegate_command
+from sqlalchemy import LargeBinary, column, select, table, text, type_coerce
 
 from gate.config import GallerySettings, Settings
-from gate.encryption import OVERHEAD, PREFIX, Cipher, is_sealed, load_cipher, new_key_text, parse_key, write_key_file
+from gate.encryption import (
+    OVERHEAD,
+    PREFIX,
+    Cipher,
+    is_sealed,
+    load_cipher,
+    new_key_text,
+    parse_key,
+    sealed_clause,
+    write_key_file,
+)
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.runtime import open_database
-from gate.store import Database, Person, Template
+from gate.store import AccessEventRecord, Database, Person, Template
 
 DIM = 64
 
@@ -233,3 +250,143 @@ def test_a_plain_index_is_rewritten_sealed_once_a_key_is_configured(tmp_path: Pa
     gallery = _gallery(Database(url, cipher=cipher), index)
     assert index.read_bytes().startswith(PREFIX) and vectors[0].tobytes() not in index.read_bytes()
     assert gallery.search(vectors[1:])[0].employee_id == "E1"  # type: ignore[union-attr]
+
+
+def _raw_event_faces(path: Path) -> list[bytes]:
+    """The access events' face column as the SQLite file holds it, read without FaceGate's column type."""
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT crop FROM access_events WHERE crop IS NOT NULL ORDER BY id").fetchall()
+    connection.close()
+    return [row[0] for row in rows]
+
+
+def test_a_new_event_face_is_sealed_as_it_is_written(tmp_path: Path, cipher: Cipher) -> None:
+    """What the gate records with a key set: the raw column holds the face sealed, the file no byte of it."""
+    path = tmp_path / "gate.db"
+    db = Database(f"sqlite:///{path}", cipher=cipher)
+    face = _crop(11)
+    record = AccessEventRecord(datetime.now(UTC), "door", "E1", 0.9, "granted", "GRANTED", event_uid="u1", crop=face)
+    db.record_event(record)
+    assert db.event_face("u1") == face
+    db.close()
+    [stored] = _raw_event_faces(path)
+    assert stored.startswith(PREFIX) and cipher.unseal(stored) == face and face[4:64] not in path.read_bytes()
+    with pytest.raises(FaceGateError) as error:
+        Database(f"sqlite:///{path}").event_face("u1")
+    assert _single_line(error) == "event faces are encrypted: set encryption.key_file or key_env"
+    with pytest.raises(FaceGateError, match="stored event faces: encrypted with another key .*check other.key"):
+        Database(f"sqlite:///{path}", cipher=Cipher(os.urandom(32), "other.key")).event_face("u1")
+
+
+def test_the_sql_form_of_is_sealed_agrees_with_it(tmp_path: Path, cipher: Cipher) -> None:
+    """sealed_clause counts in the database what is_sealed says in Python, for vectors (multiple of 4) and crops."""
+    vector = _unit(12).tobytes()
+    blobs = [vector, cipher.seal(vector), _crop(12), cipher.seal(_crop(12)), PREFIX + bytes(63), PREFIX + bytes(3)]
+    db = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE blobs (data BLOB)"))
+        connection.execute(text("INSERT INTO blobs VALUES (:data)"), [{"data": blob} for blob in blobs])
+        for multiple in (1, 4):
+            stored = type_coerce(column("data"), LargeBinary)
+            query = select(stored).select_from(table("blobs")).where(sealed_clause(stored, multiple))
+            assert list(connection.scalars(query)) == [blob for blob in blobs if is_sealed(blob, multiple)]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o660, 0o604, 0o700, 0o444])
+def test_a_database_file_others_could_read_is_made_owner_only_with_one_warning(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gate.db"
+    Database(f"sqlite:///{path}").close()
+    os.chmod(path, mode)
+    with caplog.at_level(logging.WARNING):
+        Database(f"sqlite:///{path}").close()
+    assert stat.S_IMODE(path.stat().st_mode) == mode & 0o600  # a read-only file stays read-only, for its owner
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning == f"database {path} could be read by other users (mode {mode:o}): made it {mode & 0o600:o}"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        Database(f"sqlite:///{path}").close()
+    assert not caplog.records
+
+
+def test_an_index_and_its_sidecar_others_could_read_are_made_owner_only(
+    tmp_path: Path, cipher: Cipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'gate.db'}", cipher=cipher)
+    _enroll(db, "E1", _unit(13), [_crop(13)])
+    index = tmp_path / "gallery.faiss"
+    _gallery(db, index)
+    sidecar = tmp_path / "gallery.faiss.json"
+    for path in (index, sidecar):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # written owner-only
+        os.chmod(path, 0o644)
+    with caplog.at_level(logging.INFO):
+        _gallery(db, index)
+    assert [stat.S_IMODE(path.stat().st_mode) for path in (index, sidecar)] == [0o600, 0o600]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [f"gallery index {path} could be read by other users (mode 644): made it 600" for path in
+                        (index, sidecar)]  # fmt: skip
+    assert "rebuilding" not in caplog.text  # the index itself was fine: loaded, not rebuilt
+
+
+def test_a_key_file_others_could_read_is_made_owner_only(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "site.key"
+    write_key_file(path)
+    os.chmod(path, 0o640)
+    with caplog.at_level(logging.WARNING):
+        assert load_cipher(Settings(encryption={"key_file": str(path)})) is not None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"encryption.key_file {path} could be read by other users (mode 640): made it 600" in caplog.text
+
+
+NOT_OWNER = """
+import logging, os, sys
+from pathlib import Path
+from gate.encryption import ensure_private
+if os.geteuid() == 0:
+    os.setuid(65534)  # nobody: not the file's owner
+logging.basicConfig(format="%(levelname)s %(message)s")
+ensure_private(Path(sys.argv[1]), "database")
+"""
+
+
+@pytest.mark.slow  # starts a Python subprocess that drops to another user
+def test_a_file_of_another_owner_keeps_its_mode_with_a_warning() -> None:
+    """In a process that does not own the file (root drops to nobody; others try a system file): chmod fails."""
+    if os.geteuid() == 0:
+        folder = Path(tempfile.mkdtemp())
+        os.chmod(folder, 0o755)
+        path = folder / "gate.db"
+        path.write_bytes(b"")
+        os.chmod(path, 0o644)
+    else:
+        folder, path = None, Path("/etc/passwd")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    try:
+        done = subprocess.run([sys.executable, "-c", NOT_OWNER, str(path)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+        assert done.stderr == (
+            f"WARNING database {path} can be read by other users (mode {mode:o}) and cannot be made 600 "
+            "(Operation not permitted): chmod 600 it as its owner\n"
+        )
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder)
+
+
+@pytest.mark.slow  # starts the real `facegate` command in a subprocess
+def test_enroll_list_on_a_database_others_could_read_fixes_it_and_says_so(tmp_path: Path) -> None:
+    """The real command, as a user runs it: one warning line on stderr naming the file, then the listing."""
+    path = tmp_path / "gate.db"
+    Database(f"sqlite:///{path}").close()
+    os.chmod(path, 0o644)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{path}"\n[logging]\nlevel = "WARNING"\n', encoding="utf-8")
+    done = subprocess.run(facegate_command("--config", config, "enroll", "list"), capture_output=True, text=True)
+    assert done.returncode == 0 and "nobody is enrolled yet" in done.stdout, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.rstrip().endswith(
+        f"WARNING gate.encryption: database {path} could be read by other users (mode 644): made it 600"
+    ), done.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
