@@ -27,6 +27,7 @@ from evaluation.liveness_species import (
     species_clip,
     species_views,
 )
+from gate.liveness import RESIDUALS
 
 SPEC = ClipSpec(width=320, height=240, fps=6.0, walk_s=2.0)
 LANDMARKS = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], np.float32)
@@ -196,21 +197,27 @@ def test_cli_missing_data_one_line_exit_2(tmp_path: Path) -> None:
 def test_evaluate_liveness_small_run_writes_json_and_plot(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "liveness"
     done = facegate(
-        "--config", str(_config(tmp_path)), "evaluate-liveness", "--train-people", "2", "--test-people", "2",
+        "--config", str(_config(tmp_path)), "evaluate-liveness", "--train-people", "1", "--test-people", "1",
         "--out", str(out), "--data", str(data_root), "--seed", "1", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0].split()[:2] == ["threshold", "value"]
+    assert done.stdout.startswith("method plane, threshold lowest ACER on train")
+    assert "APCER, worst species" in done.stdout and "BPCER, 3D-like walk-ups" in done.stdout
     result = json.loads((out / "liveness.json").read_text())
     clips = result["clips"]
-    assert len(clips) == 8 and {(c["split"], c["kind"]) for c in clips} == {
-        (s, k) for s in ("train", "test") for k in (FLAT, HEAD)
+    methods = tuple(RESIDUALS)
+    assert {(c["split"], c["kind"], c["method"]) for c in clips} == {
+        (split, species, method) for split in ("train", "test") for species in SPECIES for method in methods
     }
+    assert len(clips) == 2 * len(SPECIES) * len(methods)
     assert all(c["score"] is not None and c["frames"] >= 12 for c in clips)  # MTCNN found the walker in each
-    flat = np.mean([c["score"] for c in clips if c["kind"] == FLAT])
-    head = np.mean([c["score"] for c in clips if c["kind"] == HEAD])
-    assert flat < head, (flat, head)
-    assert set(result["thresholds"]) == {"min_acer", "bpcer_5pct"}
-    assert result["points"]["min_acer"]["test"]["apcer"]["of"] == 2
+    for method in methods:
+        scores = {c["kind"]: c["score"] for c in clips if c["method"] == method and c["split"] == "test"}
+        assert scores["flat"] < scores[HEAD], (method, scores)
+        entry = result["methods"][method]
+        assert set(entry["thresholds"]) == {"min_acer", "bpcer_5pct"}
+        test_point = entry["points"]["min_acer"]["test"]
+        assert set(test_point["apcer"]) == set(ATTACKS) and test_point["bpcer"]["of"] == 1
+        assert test_point["apcer_worst"]["rate"] == max(r["rate"] for r in test_point["apcer"].values())
     assert "evaluate-liveness" in result["setup"]["command"] and "threshold" not in result["setup"]["params"]
     assert (out / "liveness.png").stat().st_size > 10_000
