@@ -23,7 +23,7 @@ from gate.aggregation import TrackEmbeddings, frame_weight
 from gate.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
 from gate.claims import Claim, ClaimBox, open_claims
 from gate.config import LivenessSettings, Settings
-from gate.event_log import EventLog
+from gate.event_log import EventLog, Journal, Stored
 from gate.gallery import Match
 from gate.heartbeat import HeartbeatWriter
 from gate.imageio import encode_crop
@@ -69,14 +69,44 @@ class TrackReport:
 
 
 @dataclass
+class RecordTally:
+    """What the run's decisions came to at the door and on the record."""
+
+    granted: int = 0  # the door opened
+    denied: int = 0  # turned away by the policy (or a badge claim)
+    door_failed: int = 0  # granted, but the actuator did not open the door
+    kept_shut: int = 0  # granted, but the door kept shut: the decision, or what the door would do, had no room
+    lost: int = 0  # records (decisions or door reports) neither the database nor the journal took
+    waiting: int = 0  # records still in the journal at the end, for the database when it is back
+
+    @property
+    def complete(self) -> bool:
+        """Every decision recorded and every grant acted on with its record."""
+        return self.lost == 0 and self.kept_shut == 0
+
+    def describe(self) -> str:
+        parts = [f"{self.granted} granted", f"{self.denied} denied"]
+        if self.door_failed:
+            parts.append(f"{self.door_failed} door failed")
+        if self.kept_shut:
+            parts.append(f"{self.kept_shut} kept shut for want of a record")
+        if self.lost:
+            parts.append(f"{self.lost} records LOST")
+        if self.waiting:
+            parts.append(f"{self.waiting} records waiting in the journal")
+        return ", ".join(parts)
+
+
+@dataclass
 class GateSummary:
-    """The result of a run: frames read and processed, decisions in order, every track."""
+    """The result of a run: frames read and processed, decisions in order, every track, what they came to."""
 
     frames: int
     processed: int
     decisions: list[Decision]
     tracks: list[TrackReport]
     stopped_by_signal: bool
+    tally: RecordTally = field(default_factory=RecordTally)
     # a live camera's frames: seconds from capture to the end of their processing (gate.cameras keeps them)
     frame_ages_s: list[float] = field(default_factory=list)
 
@@ -123,6 +153,7 @@ class GateLoop:
         publisher: EventPublisher | None = None,
     ) -> None:
         settings = self.settings = runtime.settings
+        self.gate_id = settings.camera.gate_id
         self.observer, self.publisher = observer, publisher
         self.pipeline, self.embedder, self.gallery = runtime.pipeline, runtime.embedder, runtime.gallery
         self.follower = runtime.pipeline.follower()  # this camera's faces followed between full detections, or None
@@ -140,6 +171,7 @@ class GateLoop:
         self._faces: dict[int, np.ndarray] = {}  # each open track's latest usable aligned face, kept with its event
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
+        self.tally = RecordTally()
         self.overlays: list[Overlay] = []
         self.frames = self.processed = 0
         self._now = 0.0
@@ -235,7 +267,8 @@ class GateLoop:
 
     def summary(self, stopped_by_signal: bool) -> GateSummary:
         tracks = sorted(self.reports.values(), key=lambda report: report.track_id)
-        return GateSummary(self.frames, self.processed, list(self.decisions), tracks, stopped_by_signal)
+        tally = replace(self.tally, lost=self.events.lost, waiting=self.events.journal.waiting())
+        return GateSummary(self.frames, self.processed, list(self.decisions), tracks, stopped_by_signal, tally)
 
     def _report(self, track_id: int) -> TrackReport:
         if track_id not in self.reports:
@@ -267,19 +300,18 @@ class GateLoop:
             claimed_id=claim.employee_id,
         )
         self._record(event)
+        self.tally.denied += 1
         self._publish(event)
 
     def _new_event(self, **fields: object) -> AccessEventRecord:
         """An access event of this gate, stamped now, with a fresh event_uid."""
-        return AccessEventRecord(
-            time=datetime.now(UTC), gate_id=self.settings.camera.gate_id, event_uid=uuid4().hex, **fields
-        )
+        return AccessEventRecord(time=datetime.now(UTC), gate_id=self.gate_id, event_uid=uuid4().hex, **fields)
 
-    def _record(self, event: AccessEventRecord) -> bool:
-        """Make the decision durable (database or journal) and note it for the heartbeat; False if it is lost."""
-        recorded = self.events.record(event)
+    def _record(self, event: AccessEventRecord) -> Stored | None:
+        """Make the decision durable (database or journal) and note it for the heartbeat; None if it is lost."""
+        stored = self.events.record(event)
         self.heartbeat.decided(event.decision)
-        return recorded
+        return stored
 
     def _publish(self, record: AccessEventRecord) -> None:
         if self.publisher is not None:
@@ -348,11 +380,17 @@ class GateLoop:
             self._act(decision if verdict.live else _not_live(decision))
 
     def _act(self, decision: Decision) -> None:
-        """Record the decision (database or journal) before the door opens, then record what the door did."""
+        """Record the decision (database or journal) before the door opens, then record what the door did. A grant
+        opens the door only when both can be recorded: else it is kept shut (NO_ROOM, or its record lost)."""
         report = self.reports[decision.track_id]
         report.decision, report.decision_frame = decision, min(self._frame_index, report.last_frame)
+        if decision.granted and not self.events.room_for_door_report():
+            log.critical(
+                "door %s kept shut for %s: no room to record what it would do", self.gate_id, decision.employee_id
+            )
+            decision = _kept_shut(decision)
+            self.tally.kept_shut += 1
         self.decisions.append(decision)
-        gate_id = self.settings.camera.gate_id
         opens = decision.granted and decision.employee_id is not None
         claim = self.claims.current() if self.claims is not None else None
         if claim is not None and decision.granted:
@@ -367,19 +405,30 @@ class GateLoop:
             claimed_id=claim.employee_id if claim is not None else None,
             crop=self._face_of(decision.track_id),
         )
-        recorded = self._record(record)
+        stored = self._record(record)
         if not opens:
+            if decision.verdict is not Verdict.NO_ROOM:
+                self.tally.denied += 1
             self._publish(record)
-            return
-        if not recorded:
-            log.critical("door %s kept shut for %s: the decision could not be recorded", gate_id, decision.employee_id)
-            return
-        request = DoorRequest(gate_id, decision.employee_id or "", decision.name or "", decision.score or 0.0)
+        elif stored is None:
+            log.critical(
+                "door %s kept shut for %s: the decision could not be recorded", self.gate_id, decision.employee_id
+            )
+            self.tally.kept_shut += 1
+        else:
+            self._open_door(decision, record)
+
+    def _open_door(self, decision: Decision, record: AccessEventRecord) -> None:
+        """Open the door for a recorded grant, then record (the journal's reserve kept for it) what it did."""
+        request = DoorRequest(self.gate_id, decision.employee_id or "", decision.name or "", decision.score or 0.0)
         door = self.actuator.open(request)
         final = ("granted", record.reason) if door is DoorOutcome.OPENED else ("denied", DOOR_FAILED)
-        if door is not DoorOutcome.OPENED:  # a door that did not open is not a grant, on the record either
-            log.error("door %s did not open for %s: the actuator %s", gate_id, decision.employee_id, door)
-        self.events.record(DoorReport(record.event_uid or "", str(door), *final))
+        if door is DoorOutcome.OPENED:
+            self.tally.granted += 1
+        else:  # a door that did not open is not a grant, on the record either
+            log.error("door %s did not open for %s: the actuator %s", self.gate_id, decision.employee_id, door)
+            self.tally.door_failed += 1
+        self.events.record(DoorReport(record.event_uid or "", str(door), *final), use_reserve=True)
         self._publish(replace(record, decision=final[0], reason=final[1], door=str(door)))
 
     def _overlay(self, track_id: int, crop: FaceCrop) -> Overlay:
@@ -422,6 +471,11 @@ def _liveness_tracker(settings: LivenessSettings) -> LivenessTracker | None:
         return None
     params = LivenessParams(settings.threshold, settings.min_frames, settings.baseline, settings.max_pairs)
     return LivenessTracker(params)
+
+
+def _kept_shut(grant: Decision) -> Decision:
+    """A grant turned into a denial for want of room to record it; the recognised person kept as the nearest."""
+    return replace(grant, verdict=Verdict.NO_ROOM, employee_id=None, name=None, nearest=grant.employee_id)
 
 
 def _not_live(grant: Decision) -> Decision:
@@ -474,8 +528,10 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
 def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: FrameSource) -> GateLoop:
     """One camera's gate loop, ready: its MQTT publisher and claim feed opened, the journal of an earlier run
     replayed, its heartbeat online. `cleanup` closes them. Refuses to start (FaceGateError) when no decision could
-    be recorded, rather than lose them."""
+    be recorded, rather than lose them: by the database, or by the journal with its reserve in place."""
     runtime.database.check_writable()
+    settings = runtime.settings
+    Journal(settings.resolve(settings.database.journal_path)).check_writable()
     publisher = _open_publisher(runtime.settings)
     if publisher is not None:
         cleanup.callback(publisher.close)  # status "offline" after the last decision's event
@@ -491,14 +547,25 @@ def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: 
 
 
 def end_loop(loop: GateLoop) -> None:
-    """The camera's frames have ended: its open tracks decided, its last heartbeat written."""
+    """The camera's frames have ended: its open tracks decided, its last heartbeat written, what the decisions
+    came to logged (and records still waiting in the journal, or lost, said loudly)."""
     loop.finish()
     loop.heartbeat.tick(loop.frames, force=True)
-    gate_id = loop.settings.camera.gate_id
+    tally = loop.summary(stopped_by_signal=False).tally
     log.info(
-        "gate %s stopped: %d frames (%d processed), %d decisions",
-        gate_id,
+        "gate %s stopped: %d frames (%d processed), %d decisions: %s",
+        loop.gate_id,
         loop.frames,
         loop.processed,
         len(loop.decisions),
+        tally.describe(),
     )
+    if tally.waiting:
+        log.warning(
+            "gate %s: %d records wait in %s for the database (added when it is back, or at the next start)",
+            loop.gate_id,
+            tally.waiting,
+            loop.events.journal.path,
+        )
+    if not tally.complete:
+        log.critical("gate %s: not every decision was recorded: %s", loop.gate_id, tally.describe())

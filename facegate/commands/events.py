@@ -80,8 +80,12 @@ def events(
     context: AppContext = ctx.obj
     text = render(context.database.events(limit, where), fmt)
     journal = Journal(context.settings.resolve(context.settings.database.journal_path))
-    if journal.pending():
-        typer.echo(f"note: decisions the database could not take wait in {journal.path} (the gate adds them)", err=True)
+    if waiting := journal.waiting():
+        typer.echo(
+            f"note: {waiting} records the database could not take wait in {journal.path} (the gate adds "
+            "them when it can write to it)",
+            err=True,
+        )
     if out is None:
         typer.echo(text)
         return

@@ -40,7 +40,7 @@ def run(
         return
     frames = open_source(source or _configured_source(settings), settings.camera)
     door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
-    _print_summary(run_gate(app.runtime, frames, door, annotate=annotate), None)
+    _exit_for([_print_summary(run_gate(app.runtime, frames, door, annotate=annotate), None)])
 
 
 def _configured_source(settings: Settings) -> str:
@@ -65,16 +65,28 @@ def _run_cameras(app: AppContext) -> None:
             opened.callback(door.close)
             cameras.append((replace(runtime, settings=settings), frames, door))
         opened.pop_all()  # run_cameras closes them from here on
-    for (camera, _, _), summary in zip(cameras, run_cameras(cameras), strict=True):
-        _print_summary(summary, camera.settings.camera.gate_id)
+    summaries = run_cameras(cameras)
+    _exit_for(
+        [
+            _print_summary(summary, camera.settings.camera.gate_id)
+            for (camera, _, _), summary in zip(cameras, summaries, strict=True)
+        ]
+    )
 
 
-def _print_summary(summary: GateSummary, gate_id: str | None) -> None:
-    granted = sum(decision.granted for decision in summary.decisions)
+def _print_summary(summary: GateSummary, gate_id: str | None) -> GateSummary:
     typer.echo(
         f"{gate_id + ': ' if gate_id else ''}{summary.frames} frames ({summary.processed} processed), "
-        f"{len(summary.decisions)} decisions, {granted} granted"
+        f"{len(summary.decisions)} decisions: {summary.tally.describe()}"
     )
+    return summary
+
+
+def _exit_for(summaries: list[GateSummary]) -> None:
+    """Exit status 1 when a decision went unrecorded (lost, or a door kept shut for want of its record)."""
+    if not all(summary.tally.complete for summary in summaries):
+        typer.echo("error: not every decision was recorded (see the log above): check the disk and database", err=True)
+        raise typer.Exit(1)
 
 
 def _table(rows: list[DemoRow]) -> str:
