@@ -1,5 +1,6 @@
-"""The passive liveness test on synthetic scenes: a textured plane moved by homographies against a textured surface
-with depth relief turned by a few degrees; the verdict's timing, memory bounds and track bookkeeping."""
+"""The passive liveness test on synthetic scenes: a textured plane moved by homographies (smoothly, or with a slight
+perspective warp of its own in every frame) against a textured surface with depth relief turned by a few degrees;
+both residual methods; the verdict's timing, memory bounds and track bookkeeping."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 
 from gate.alignment import arcface_template
 from gate.detection import Face
-from gate.liveness import LivenessParams, LivenessTracker, face_patch, inner_face_mask, plane_residual
+from gate.liveness import (
+    RESIDUALS,
+    LivenessParams,
+    LivenessTracker,
+    face_patch,
+    inner_face_mask,
+    plane_residual,
+    registered_residual,
+)
 
 SIZE = (480, 640)  # frame height, width
 FACE_CENTRE = np.array([320.0, 240.0])
@@ -45,12 +54,22 @@ def planar_motion(t: float) -> np.ndarray:
     return place @ tilt @ centre
 
 
-def flat_clip(frames: int, seed: int = 0) -> list[tuple[np.ndarray, Face]]:
-    """A textured plane moved by homographies, blurred, lit and noised per frame; landmarks jittered by 1 px."""
+def corner_jitter(rng: np.random.Generator, share: float) -> np.ndarray:
+    """A homography moving each frame corner by a normal draw of `share` of the frame's side."""
+    corners = np.array([[0, 0], [SIZE[1], 0], [SIZE[1], SIZE[0]], [0, SIZE[0]]], np.float32)
+    moved = corners + rng.normal(0, share, (4, 2)).astype(np.float32) * np.array(SIZE[::-1], np.float32)
+    return cv2.getPerspectiveTransform(corners, moved).astype(np.float64)
+
+
+def flat_clip(frames: int, seed: int = 0, jitter: float = 0.0) -> list[tuple[np.ndarray, Face]]:
+    """A textured plane moved by homographies, blurred, lit and noised per frame; landmarks jittered by 1 px. With
+    `jitter`, every frame's plane is further warped by a homography of its own (corners moved by that share)."""
     rng, image = np.random.default_rng(seed), texture(seed)
     clip = []
     for step in range(frames):
         homography = planar_motion(step / frames)
+        if jitter:
+            homography = corner_jitter(rng, jitter) @ homography
         frame = cv2.warpPerspective(image, homography, SIZE[::-1], borderMode=cv2.BORDER_REFLECT).astype(np.float32)
         frame = cv2.GaussianBlur(frame, (0, 0), 1.2 * (1 - step / frames) + 0.3) * (0.8 + 0.3 * step / frames)
         frame = np.clip(frame + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
@@ -108,6 +127,27 @@ def test_flat_plane_scores_below_the_threshold_and_a_turning_relief_above() -> N
     threshold = LivenessParams().threshold
     assert flat < threshold < head, (flat, head)
     assert head > 3 * flat
+
+
+def test_registration_explains_away_a_per_frame_perspective_jitter() -> None:
+    """The jittered plane scores above the smooth one by the one-pass fit (the flow is measured over bigger, uneven
+    motions) but not once the pair is registered first: a plane under any perspective change stays a plane. Both
+    methods keep a turning relief far above either plane."""
+    clips = {"smooth": flat_clip(16), "jittered": flat_clip(16, jitter=0.02), "head": head_clip(16)}
+    plane, registered = (
+        {name: track_score(clip, LivenessParams(method=m)) for name, clip in clips.items()} for m in RESIDUALS
+    )
+    assert plane["jittered"] > 1.4 * plane["smooth"], plane
+    assert registered["jittered"] < 1.2 * registered["smooth"] and registered["jittered"] < 0.5 * plane["jittered"]
+    assert plane["head"] > 5 * plane["jittered"] and registered["head"] > 5 * registered["jittered"], registered
+    tracker = LivenessTracker()
+    first, later = (face_patch(frame, found.landmarks, tracker.template) for frame, found in clips["jittered"][::8])
+    assert registered_residual(first, later, tracker.mask) < plane_residual(first, later, tracker.mask)
+
+
+def test_unknown_method_is_refused_naming_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="plane, registered"):
+        LivenessParams(method="optical")
 
 
 def test_still_relief_scores_like_a_plane() -> None:
