@@ -1,10 +1,13 @@
 """MQTT against a real broker on loopback (Debian's mosquitto, started here): the door actuator, the event
-publisher with its retained status and last will, and a gate run that loses its broker in the middle."""
+publisher with its retained status and last will, a gate run that loses its broker in the middle, signed badge
+claims, and the broker's ACL (recipes/mosquitto/facegate.acl) keeping every other user off a gate's topics."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
+import re
 import shutil
 import signal
 import socket
@@ -12,7 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,14 +32,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.actuators import DoorOutcome, DoorRequest, HoldsNothing, build_actuator
-from gate.claims import ClaimBox, open_claims
-from gate.config import ActuatorSettings, CameraSettings, CardSettings, MqttSettings, Settings, settings_from_dict
-from gate.daemon import GateLoop, run_gate
+from gate.claims import ClaimBox, ReaderKey, open_claims
+from gate.config import ActuatorSettings, MqttSettings, Settings, settings_from_dict
+from gate.daemon import GateLoop, end_loop, open_loop, run_gate
 from gate.embedder import Embedder
 from gate.errors import FaceGateError
 from gate.gallery import Gallery
 from gate.imageio import load_image
-from gate.mqtt import OFFLINE, ONLINE, EventPublisher, MqttClaims, MqttLink
+from gate.mqtt import OFFLINE, ONLINE, EventPublisher, MqttClaims, MqttLink, send_claim
 from gate.pipeline import FacePipeline
 from gate.policy import Verdict
 from gate.runtime import Runtime
@@ -67,12 +74,12 @@ class Broker:
     """A mosquitto process on a loopback port, stopped and started again on the same port at will; it keeps
     sessions and queued messages across a restart (persistence on), as a production broker would."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, access: str = "allow_anonymous true\n") -> None:
         self.port = free_port()
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
             # `user`: as root, mosquitto would switch to user mosquitto, who may not write the persistence file here
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
+            f"listener {self.port} 127.0.0.1\n{access}user {getpass.getuser()}\n"
             f"persistence true\npersistence_location {folder}/\nlog_dest file {folder / 'mosquitto.log'}\n"
         )
         self.process: subprocess.Popen | None = None
@@ -97,13 +104,12 @@ class Broker:
             self.process = None
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
+def started_broker(tmp_path: Path, access: str = "allow_anonymous true\n") -> Iterator[Broker]:
     if MOSQUITTO is None:
         pytest.skip("mosquitto not installed (Debian: apt-get install mosquitto; .ci/run installs it)")
     folder = tmp_path / "broker"
-    folder.mkdir()
-    running = Broker(folder)
+    folder.mkdir(exist_ok=True)
+    running = Broker(folder, access)
     running.start()
     yield running
     if running.process is not None:
@@ -111,16 +117,55 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     running.stop()
 
 
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    yield from started_broker(tmp_path)
+
+
+ACL_FILE = Path(__file__).resolve().parents[2] / "recipes" / "mosquitto" / "facegate.acl"
+ACL_GATE = "front-door"  # the gate the recipe's ACL is written for
+USERS = ("gate-front-door", "reader-front-door", "door-front-door", "homeassistant", "visitor")  # visitor: no rules
+
+
+def password(user: str) -> str:
+    return f"pw-{user}"
+
+
+def password_env(user: str) -> str:
+    """The environment variable the acl_broker fixture puts `user`'s password in."""
+    return "FACEGATE_TEST_MQTT_PASSWORD_" + user.upper().replace("-", "_")
+
+
+@pytest.fixture
+def acl_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
+    """mosquitto with no anonymous access, USERS in a password file made by mosquitto_passwd, and the recipe's
+    ACL file as shipped. Each user's password is in password_env(user), as [mqtt] password_env would name it."""
+    passwd_tool = shutil.which("mosquitto_passwd")
+    if MOSQUITTO is None or passwd_tool is None:
+        pytest.skip("mosquitto not installed (Debian: apt-get install mosquitto; .ci/run installs it)")
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    passwords = folder / "passwd"
+    passwords.touch(mode=0o600)
+    for user in USERS:
+        subprocess.run([passwd_tool, "-b", str(passwords), user, password(user)], check=True, capture_output=True)
+        monkeypatch.setenv(password_env(user), password(user))
+    access = f"allow_anonymous false\npassword_file {passwords}\nacl_file {ACL_FILE}\n"
+    yield from started_broker(tmp_path, access)
+
+
 class Subscriber:
     """A paho client collecting every message under `topic` as (topic, payload, retained); with a fixed
     `client_id` its session (subscription and queued QoS 1 messages) outlives a disconnection."""
 
-    def __init__(self, port: int, topic: str, client_id: str = "") -> None:
+    def __init__(self, port: int, topic: str, client_id: str = "", user: str | None = None) -> None:
         self.messages: list[tuple[str, str, bool]] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.topic = topic
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not client_id)
+        if user is not None:
+            self.client.username_pw_set(user, password(user))
         self.client.on_connect = self._connected
         self.client.on_disconnect = lambda *_: self.subscribed.clear()
         self.client.on_subscribe = lambda *_: self.subscribed.set()
@@ -149,9 +194,9 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def retained(port: int, topic: str) -> str | None:
+def retained(port: int, topic: str, user: str | None = None) -> str | None:
     """The retained payload a newcomer gets on `topic` (None when nothing is retained)."""
-    newcomer = Subscriber(port, topic)
+    newcomer = Subscriber(port, topic, user=user)
     wait_until(lambda: bool(newcomer.payloads(topic)), 2)
     newcomer.close()
     payloads = newcomer.payloads(topic)
@@ -185,26 +230,93 @@ def test_mqtt_actuator_publishes_the_door_request_and_reports_opened(broker: Bro
     assert request["time"].endswith("+00:00")
 
 
-def test_badge_claims_arrive_over_mqtt_as_text_or_json_and_bad_or_retained_ones_are_ignored(broker: Broker) -> None:
+READER_ENV = "FACEGATE_TEST_READER_SECRET"
+READER = ReaderKey("lobby", b"r" * 43)  # the badge reader's secret, as [[card.readers]] secret_env gives it
+FORGER = ReaderKey("lobby", b"f" * 43)  # the reader's id, a guessed secret
+
+
+@pytest.fixture
+def reader_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(READER_ENV, READER.secret.decode())
+
+
+def card_settings(gate_id: str, mqtt: MqttSettings, claims: str = "mqtt", listen: str = "127.0.0.1:8765") -> Settings:
+    card = {"claims": claims, "listen": listen, "readers": [{"id": "lobby", "secret_env": READER_ENV}]}
+    return settings_from_dict({"camera": {"gate_id": gate_id}, "card": card, "mqtt": mqtt.model_dump()})
+
+
+def test_signed_badge_claims_arrive_over_mqtt_and_forged_replayed_or_retained_ones_are_dropped(
+    broker: Broker, reader_secret: None
+) -> None:
     topic, server = "facegate/test-door/claim", {"hostname": "127.0.0.1", "port": broker.port, "qos": 1}
-    publish.single(topic, "E-OLD", retain=True, **server)  # an old read the broker kept: not a badge shown now
+    publish.single(topic, READER.sign("test-door", "E-OLD"), retain=True, **server)  # an old read the broker kept
     box = ClaimBox(time.monotonic)
-    card = Settings(card=CardSettings(claims="mqtt"), mqtt=mqtt_settings(broker.port))
-    feed = open_claims(card.model_copy(update={"camera": CameraSettings(gate_id="test-door")}), box)
+    feed = open_claims(card_settings("test-door", mqtt_settings(broker.port)), box)
     try:
         assert isinstance(feed, MqttClaims) and feed.link.wait_connected(5)
-        time.sleep(0.5)
-        assert box.current() is None
-        publish.single(topic, "E1", **server)
-        assert wait_until(lambda: getattr(box.current(), "employee_id", None) == "E1", 5)
-        publish.single(topic, '{"employee_id": "E2"}', **server)
-        assert wait_until(lambda: getattr(box.current(), "employee_id", None) == "E2", 5)
-        for bad in (b" ", b"\xff\xfe", b'{"id": 3}', b"E\x003", b"x" * 100):
-            publish.single(topic, bad, **server)
-        time.sleep(0.5)
-        assert (box.current().employee_id, box.received) == ("E2", 2)  # type: ignore[union-attr]
+        genuine = READER.sign("test-door", "E1")
+        publish.single(topic, genuine, **server)
+        assert wait_until(lambda: box.received == 1, 5) and box.current().employee_id == "E1"  # type: ignore[union-attr]
+        stale = READER.sign("test-door", "E2", now=time.time() - 60)
+        for forged in (b"E2", b'{"employee_id": "E2"}', FORGER.sign("test-door", "E2"), stale, genuine):
+            publish.single(topic, forged, **server)
+        assert wait_until(lambda: sum(feed.verifier.refused.values()) == 5, 5), feed.verifier.refused
+        assert feed.verifier.refused == {"malformed": 1, "unsigned": 1, "bad_mac": 1, "stale": 1, "replayed": 1}
+        assert (box.current().employee_id, box.received) == ("E1", 1)  # type: ignore[union-attr]
     finally:
         feed.close()  # type: ignore[union-attr]
+
+
+def broker_user(port: int, user: str) -> MqttSettings:
+    """A client of the ACL broker logging in as `user` (its password from the variable the fixture set)."""
+    return mqtt_settings(port, username=user, password_env=password_env(user))
+
+
+def publish_as(port: int, user: str, topic: str, payload: str | bytes, retain: bool = False) -> None:
+    """Publish as `user` (QoS 1: back once the broker has taken it, or silently dropped it for the ACL)."""
+    auth = {"username": user, "password": password(user)}
+    publish.single(topic, payload, qos=1, retain=retain, hostname="127.0.0.1", port=port, auth=auth)
+
+
+OTHER_USERS = ("homeassistant", "visitor", "door-front-door")  # broker users that are neither the gate nor the reader
+
+
+def test_the_acl_lets_only_the_gate_publish_its_events_and_status_and_only_its_reader_claim(
+    acl_broker: Broker, reader_secret: None
+) -> None:
+    port, prefix = acl_broker.port, f"facegate/{ACL_GATE}"
+    watcher = Subscriber(port, "facegate/#", user="homeassistant")  # what Home Assistant would see
+    snoop = Subscriber(port, f"{prefix}/claim", user="visitor")
+    fake = {"gate_id": ACL_GATE, "employee_id": "E001", "decision": "granted", "reason": "GRANTED", "door": "opened"}
+    for user in (*OTHER_USERS, "reader-front-door"):
+        publish_as(port, user, f"{prefix}/events", json.dumps(fake))
+        publish_as(port, user, f"{prefix}/status", ONLINE, retain=True)
+    assert retained(port, f"{prefix}/status", user="homeassistant") is None  # no forged "online" was kept
+    box = ClaimBox(time.monotonic)
+    feed = open_claims(card_settings(ACL_GATE, broker_user(port, "gate-front-door")), box)
+    publisher = EventPublisher(broker_user(port, "gate-front-door"), ACL_GATE)
+    record = AccessEventRecord(datetime.now(UTC), ACL_GATE, "E001", 0.95, "granted", "GRANTED", event_uid="e" * 32)
+    try:
+        assert feed.link.wait_connected(5) and publisher.link.wait_connected(5)  # type: ignore[union-attr]
+        publish_as(port, "reader-front-door", f"{prefix}/claim", READER.sign(ACL_GATE, "E1"))
+        assert wait_until(lambda: box.received == 1, 5)  # the reader's claim reaches the gate
+        for user in (*OTHER_USERS, "gate-front-door"):  # even signed with the real secret: the broker drops them
+            publish_as(port, user, f"{prefix}/claim", READER.sign(ACL_GATE, f"forged-by-{user}"))
+        publish_as(port, "reader-front-door", f"{prefix}/claim", READER.sign(ACL_GATE, "E2"))
+        assert wait_until(lambda: box.received == 2, 5)
+        assert box.current().employee_id == "E2" and feed.verifier.refused == {}  # type: ignore[union-attr]
+        publisher.publish(record)
+        assert wait_until(lambda: bool(watcher.payloads(f"{prefix}/events")), 5)
+        assert retained(port, f"{prefix}/status", user="homeassistant") == ONLINE  # the gate's own
+    finally:
+        feed.close()  # type: ignore[union-attr]
+        publisher.close()
+    assert wait_until(lambda: watcher.payloads(f"{prefix}/status")[-1:] == [OFFLINE], 5)
+    watcher.close()
+    snoop.close()
+    assert [event["event_uid"] for event in watcher.events(f"{prefix}/events")] == [record.event_uid]
+    assert watcher.payloads(f"{prefix}/status") == [ONLINE, OFFLINE]  # the gate's, none of the forged ones
+    assert watcher.payloads(f"{prefix}/claim") == [] and snoop.payloads(f"{prefix}/claim") == []  # claims unread
 
 
 def test_mqtt_actuator_without_a_broker_fails_within_its_timeout() -> None:
@@ -393,3 +505,100 @@ def test_a_lost_broker_does_not_stop_the_gate_and_publishing_resumes_when_it_ret
     assert wait_until(lambda: during <= received(), 10), "events queued while the broker was away were lost"
     listener.close()
     assert before <= received()
+
+
+class CountingDoors(Doors):
+    """A door that always opens and remembers for whom."""
+
+    def __init__(self) -> None:
+        self.opened: list[DoorRequest] = []
+
+    def open(self, request: DoorRequest) -> DoorOutcome:
+        self.opened.append(request)
+        return DoorOutcome.OPENED
+
+
+def post_claim(listen: str, payload: bytes) -> int:
+    request = urllib.request.Request(f"http://{listen}/claim", data=payload, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+class BadgeReads:
+    """What is sent at the first frame of each walk of the enrolled person, each claim signed as it is sent (the
+    reader's clock): forgeries at the first walk (over MQTT also a claim signed with the real secret, from a broker
+    user other than the reader), the reader's claim and a flood of forged ones at the second, that same claim
+    replayed at the third, a fresh one at the fourth. `at(frame)` gives (broker user, claim) pairs."""
+
+    READER_USER = "reader-front-door"
+
+    def __init__(self, walks: list, feed_kind: str) -> None:
+        self.starts = {walk.first_frame: number for number, walk in enumerate(walks)}
+        self.feed_kind = feed_kind
+        self.first = b""
+
+    def at(self, frame_index: int) -> list[tuple[str, bytes]]:
+        walk = self.starts.get(frame_index)
+        if walk is None:
+            return []
+        if walk == 0:
+            stale = READER.sign(ACL_GATE, "e1", now=time.time() - 60)
+            forged = [b'{"employee_id": "e1"}', FORGER.sign(ACL_GATE, "e1"), stale]
+            other = [("homeassistant", READER.sign(ACL_GATE, "e1"))] if self.feed_kind == "mqtt" else []
+            return [(self.READER_USER, claim) for claim in forged] + other
+        if walk == 1:
+            self.first = READER.sign(ACL_GATE, "e1")
+            flood = [FORGER.sign(ACL_GATE, f"x{i}") for i in range(20)]
+            return [(self.READER_USER, claim) for claim in (self.first, *flood)]
+        return [(self.READER_USER, self.first if walk == 2 else READER.sign(ACL_GATE, "e1"))]
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> Counter[str]:
+    """The claims the gate refused, by reason, from its WARNING lines."""
+    found = (re.search(r"refused \((\w+)\)", r.getMessage()) for r in caplog.records if r.name == "gate.claims")
+    return Counter(match.group(1) for match in found if match)
+
+
+@pytest.mark.parametrize("feed_kind", ["http", "mqtt"])
+def test_forged_claims_never_open_the_door_and_the_readers_signed_claims_do(
+    feed_kind, request, tmp_path, embedder, pipeline, people, reader_secret, caplog
+) -> None:
+    """Issue 22: card + face with claims over HTTP, or over a real mosquitto with the recipe's ACL; the gate
+    started as `facegate run` starts it (open_loop: its claim feed and MQTT publisher from the settings)."""
+    name, paths = people[0]
+    video, walks = render_turnstile([(name, load_image(paths[0]))] * 4, tmp_path / "walks.mp4", SPEC)
+    base = mqtt_gate_settings(tmp_path, free_port(), cooldown_s=0.0)
+    if feed_kind == "mqtt":
+        port = request.getfixturevalue("acl_broker").port
+        sent_as = {user: broker_user(port, user) for user in ("reader-front-door", "homeassistant")}
+        card = card_settings(ACL_GATE, broker_user(port, "gate-front-door"))
+    else:
+        mqtt = base.mqtt.model_copy(update={"enabled": False})
+        card = card_settings(ACL_GATE, mqtt, claims="http", listen=f"127.0.0.1:{free_port()}")
+    settings = base.model_copy(update={"camera": card.camera, "card": card.card, "mqtt": card.mqtt})
+    runtime = open_gate(settings, embedder, pipeline, enrol=(name, paths[1]))
+    doors, reads, source = CountingDoors(), BadgeReads(walks, feed_kind), VideoFileSource(video)
+    arrived = 0  # claims that reach the gate, each checked before the walk goes on
+    caplog.set_level(logging.WARNING, logger="gate.claims")
+    with ExitStack() as cleanup:
+        loop = open_loop(cleanup, runtime, doors, source)
+        for frame in source.frames():
+            for user, payload in reads.at(frame.index):
+                if feed_kind == "http":
+                    post_claim(settings.card.listen, payload)
+                else:
+                    send_claim(sent_as[user], ACL_GATE, payload)
+                arrived += user == BadgeReads.READER_USER
+            checked = lambda expected=arrived: loop.claims.received + refusals(caplog).total() == expected  # noqa: E731
+            assert wait_until(checked, 5), refusals(caplog)
+            loop.step(frame)
+        end_loop(loop)
+    assert refusals(caplog) == {"unsigned": 1, "bad_mac": 21, "stale": 1, "replayed": 1}
+    assert loop.claims.received == 2 and [r.person_id for r in doors.opened] == ["e1", "e1"]
+    granted = [r.decision_frame for r in loop.reports.values() if r.decision is not None]
+    assert [next(i for i, w in enumerate(walks) if w.first_frame <= f <= w.last_frame + 1) for f in granted] == [1, 3]
+    events = sorted(runtime.database.events(limit=100), key=lambda e: e.time)
+    assert [(e.reason, e.claimed_id, e.door) for e in events] == [("GRANTED", "e1", "opened")] * 2
