@@ -48,6 +48,7 @@ MAX_NONCES = 10_000  # nonces remembered at once; beyond it claims are refused u
 SHUTDOWN_POLL_S = 0.05  # how often the listener looks whether it is asked to stop
 HTTP_TIMEOUT_S = 5.0  # a reader's connection idle this long is closed (a slow client holds no thread for ever)
 SIGNED_FIELDS = ("reader", "employee_id", "time", "nonce", "mac")
+FIELD_RULES = {"time": "integer Unix seconds", "nonce": "16 to 64 of A-Z a-z 0-9 _ -", "mac": "64 hex digits"}
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,8 @@ def _signed_fields(body: dict) -> SignedClaim:
     }
     for name, valid in checks.items():
         if not valid(body[name]):
-            rule = {"time": "integer Unix seconds", "nonce": "16 to 64 of A-Z a-z 0-9 _ -", "mac": "64 hex digits"}
-            raise ClaimRefused(
-                f"claim field {name!r}: {rule.get(name, 'text')} needed", HTTPStatus.BAD_REQUEST, "malformed"
-            )
+            rule = FIELD_RULES.get(name, "text")
+            raise ClaimRefused(f"claim field {name!r}: {rule} needed", HTTPStatus.BAD_REQUEST, "malformed")
     return SignedClaim(body["reader"], body["employee_id"], body["time"], body["nonce"], body["mac"].lower())
 
 
@@ -262,7 +261,8 @@ class ClaimVerifier:
                 f"reader {claim.reader!r}: nonce used already (a replay)", HTTPStatus.FORBIDDEN, "replayed"
             )
         if len(self._nonces) >= self.max_nonces:
-            raise ClaimRefused("too many claims in the last minute", HTTPStatus.TOO_MANY_REQUESTS, "rate")
+            message = f"{self.max_nonces} claims within {2 * self.max_skew_s:g} s: this one is dropped"
+            raise ClaimRefused(message, HTTPStatus.TOO_MANY_REQUESTS, "rate")
         self._nonces[seen] = claim.time + self.max_skew_s
 
     def admit(self, payload: bytes, box: ClaimBox, where: str) -> Claim:

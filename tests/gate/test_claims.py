@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -169,7 +171,7 @@ def test_the_nonces_kept_are_bounded_and_age_out() -> None:
     for _ in range(3):
         check.verify(LOBBY.sign(GATE, "E001", now=wall.now))
         wall.now += 10  # under the reader's rate: one claim every 10 s
-    with pytest.raises(ClaimRefused, match="too many claims") as refused:
+    with pytest.raises(ClaimRefused, match="3 claims within 60 s") as refused:
         check.verify(LOBBY.sign(GATE, "E001", now=wall.now))
     assert refused.value.status == HTTPStatus.TOO_MANY_REQUESTS
     wall.now += 30  # the first ones are stale now: their nonces make room
@@ -185,6 +187,26 @@ def test_a_flooding_reader_is_held_to_its_rate() -> None:
     assert refused.value.status == HTTPStatus.TOO_MANY_REQUESTS
     monotonic.now += 10.0  # 6 a minute: one more after 10 s
     assert check.verify(LOBBY.sign(GATE, "E4")) == "E4"
+
+
+SHELL_READER = Path(__file__).resolve().parents[2] / "recipes" / "badge-reader" / "claim.sh"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the shell reader needs openssl")
+def test_the_shell_reader_recipe_signs_claims_the_gate_takes(tmp_path: Path) -> None:
+    secret = tmp_path / "lobby.secret"
+    write_secret_file(secret)
+    environment = {**os.environ, "FACEGATE_GATE_ID": GATE, "FACEGATE_READER": "lobby"}
+    printed = subprocess.run(
+        ["sh", str(SHELL_READER), "E042"],
+        env={**environment, "FACEGATE_READER_SECRET_FILE": str(secret)},
+        capture_output=True,
+        check=True,
+    ).stdout
+    key = ReaderKey("lobby", secret.read_text().strip().encode())
+    assert ClaimVerifier(GATE, [key], CARD).verify(printed) == "E042"
+    with pytest.raises(ClaimRefused, match="wrong mac"):
+        ClaimVerifier(GATE, [LOBBY], CARD).verify(printed)
 
 
 def post(address: str, body: bytes, path: str = "/claim") -> tuple[int, dict]:
