@@ -68,13 +68,20 @@ class ClaimRefused(FaceGateError):
 
 
 class ClaimBox:
-    """The claim waiting for a face (a newer badge read replaces it); safe to fill from another thread."""
+    """The claim waiting for a face (a newer badge read replaces it); safe to fill from another thread. Counts the
+    claims it took (`received`) and those its feed refused, by reason (`refused`)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._claim: Claim | None = None
         self.received = 0
+        self.refused: Counter[str] = Counter()
+
+    def refuse(self, reason: str) -> None:
+        """Count a claim the feed refused (it never becomes the waiting claim)."""
+        with self._lock:
+            self.refused[reason] += 1
 
     def put(self, text: str) -> Claim:
         """Make `text` (an employee id, gate.identifiers' rule) the waiting claim; FaceGateError if it is none."""
@@ -198,8 +205,8 @@ class ReaderRate:
 
 class ClaimVerifier:
     """Checks signed claims for one gate: a known reader, its mac (constant-time), the timestamp within
-    max_skew_s of `wall_clock`, a nonce not seen while it could still pass, the reader under its rate. Refusals
-    are counted by reason in `refused` and logged at WARNING. Safe to use from several threads."""
+    max_skew_s of `wall_clock`, a nonce not seen while it could still pass, the reader under its rate. Safe to use
+    from several threads."""
 
     def __init__(
         self,
@@ -216,8 +223,6 @@ class ClaimVerifier:
         self._rate = ReaderRate(card.reader_burst, card.reader_per_minute, monotonic)
         self._nonces: dict[tuple[str, str], float] = {}  # (reader, nonce) -> wall time after which it is stale
         self._lock = threading.Lock()
-        self.refused: Counter[str] = Counter()
-        self.accepted = 0
 
     @property
     def readers(self) -> str:
@@ -266,18 +271,14 @@ class ClaimVerifier:
         self._nonces[seen] = claim.time + self.max_skew_s
 
     def admit(self, payload: bytes, box: ClaimBox, where: str) -> Claim:
-        """Verify a claim and put it in `box`; a refusal is counted, logged at WARNING (`where`: its feed) and
-        raised as ClaimRefused, the box untouched."""
+        """Verify a claim and put it in `box`; a refusal is counted in `box.refused`, logged at WARNING (`where`:
+        its feed) and raised as ClaimRefused, the waiting claim untouched."""
         try:
-            claim = box.put(self.verify(payload))
+            return box.put(self.verify(payload))
         except ClaimRefused as refusal:
-            with self._lock:
-                self.refused[refusal.reason] += 1
+            box.refuse(refusal.reason)
             log.warning("badge claim from %s refused (%s): %s", where, refusal.reason, refusal)
             raise
-        with self._lock:
-            self.accepted += 1
-        return claim
 
 
 def read_secret(settings: Settings, reader_id: str) -> ReaderKey:
