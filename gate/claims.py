@@ -83,6 +83,11 @@ class ClaimBox:
         with self._lock:
             self.refused[reason] += 1
 
+    def refusals(self) -> Counter[str]:
+        """A copy of the refusals so far, by reason (the feed's thread may be adding to them)."""
+        with self._lock:
+            return Counter(self.refused)
+
     def put(self, text: str) -> Claim:
         """Make `text` (an employee id, gate.identifiers' rule) the waiting claim; FaceGateError if it is none."""
         claim = Claim(employee_id(text), self._clock())

@@ -46,6 +46,7 @@ KEPT_TRACKS = 10_000  # reports and decisions of ended tracks kept for the summa
 EVENT_CROP_QUALITY = 80  # WebP quality of the face kept with each access event (a few kB)
 FORGET_FACES_EVERY_S = 3600.0  # how often event faces older than [events] keep_days are deleted
 GALLERY_REFRESH_S = 2.0  # how often the running gate looks for people enrolled or removed meanwhile
+REFUSED_CLAIMS_EVENT_S = 10.0  # refused badge claims go on the record as at most one event this often (a flood)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class RecordTally:
     kept_shut: int = 0  # granted, but the door kept shut: the decision, or what the door would do, had no room
     lost: int = 0  # records (decisions or door reports) neither the database nor the journal took
     waiting: int = 0  # records still in the journal at the end, for the database when it is back
+    claims_refused: int = 0  # badge claims refused as not coming from a configured reader (card + face)
 
     @property
     def complete(self) -> bool:
@@ -94,6 +96,8 @@ class RecordTally:
             parts.append(f"{self.lost} records LOST")
         if self.waiting:
             parts.append(f"{self.waiting} records waiting in the journal")
+        if self.claims_refused:
+            parts.append(f"{self.claims_refused} badge claims refused")
         return ", ".join(parts)
 
 
@@ -168,6 +172,8 @@ class GateLoop:
         self.liveness = _liveness_tracker(settings.liveness)
         self._awaiting_liveness: dict[int, Decision] = {}  # grants held until their track's liveness verdict
         self._last_forget = -FORGET_FACES_EVERY_S  # when old event faces were last deleted (monotonic)
+        self._claims_refused_recorded = 0  # refused badge claims already on the record
+        self._last_refusal_event = -REFUSED_CLAIMS_EVENT_S
         self._faces: dict[int, np.ndarray] = {}  # each open track's latest usable aligned face, kept with its event
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
@@ -261,9 +267,10 @@ class GateLoop:
         return usable
 
     def finish(self) -> None:
-        """The source has ended: decide the tracks still open."""
+        """The source has ended: decide the tracks still open, record the badge claims refused meanwhile."""
         for track in self.tracker.end_all():
             self._end_track(track.track_id)
+        self._record_refused_claims(now=True)
 
     def summary(self, stopped_by_signal: bool) -> GateSummary:
         tracks = sorted(self.reports.values(), key=lambda report: report.track_id)
@@ -279,6 +286,7 @@ class GateLoop:
         """Card + face: the waiting claim, after dropping (and recording) one expired or naming nobody enrolled."""
         if self.claims is None:
             return None
+        self._record_refused_claims()
         expired = self.claims.expired(self.settings.card.timeout_s)
         if expired is not None:
             self._record_claim_denial(expired, Verdict.CLAIM_EXPIRED)
@@ -288,6 +296,25 @@ class GateLoop:
             self._record_claim_denial(claim, Verdict.CLAIM_UNKNOWN)
             return None
         return claim
+
+    def _record_refused_claims(self, now: bool = False) -> None:
+        """Claims the feed refused since the last such record, as one CLAIM_REFUSED denial (at most every
+        REFUSED_CLAIMS_EVENT_S: a flood of forged claims does not flood the database). No claimed id: an unverified
+        id does not go on the record; the log line gives the reasons."""
+        refusals = self.claims.refusals() if self.claims is not None else Counter()
+        total = sum(refusals.values())
+        self.tally.claims_refused = total
+        soon = self._now - self._last_refusal_event < REFUSED_CLAIMS_EVENT_S
+        if total == self._claims_refused_recorded or (soon and not now):
+            return
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(refusals.items()))
+        log.warning(
+            "%d badge claims refused since the last record (so far: %s)", total - self._claims_refused_recorded, reasons
+        )
+        self._claims_refused_recorded, self._last_refusal_event = total, self._now
+        event = self._new_event(employee_id=None, score=None, decision="denied", reason=str(Verdict.CLAIM_REFUSED))
+        self._record(event)
+        self._publish(event)
 
     def _record_claim_denial(self, claim: Claim, verdict: Verdict) -> None:
         log.info("claim of %s: denied (%s)", claim.employee_id, verdict)

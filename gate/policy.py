@@ -27,6 +27,7 @@ class Verdict(StrEnum):
     COOLDOWN = "COOLDOWN"  # recognised, but this person was let in less than cooldown_s ago
     CLAIM_UNKNOWN = "CLAIM_UNKNOWN"  # card + face: the badge names nobody enrolled (or inactive)
     CLAIM_EXPIRED = "CLAIM_EXPIRED"  # card + face: no face matched the badge's person within card.timeout_s
+    CLAIM_REFUSED = "CLAIM_REFUSED"  # card + face: claims not signed by a configured reader (forged, replayed...)
     NOT_LIVE = "NOT_LIVE"  # recognised, but the face moved as one plane (a photo, a screen) or left too soon
     NO_ROOM = "NO_ROOM"  # recognised, but the door stays shut: no room left to record what it would do (disk full)
 

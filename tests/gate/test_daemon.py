@@ -231,6 +231,28 @@ def card_settings(tmp_path: Path, timeout_s: float) -> Settings:
     return base.model_copy(update={"card": CardSettings(claims="stdin", timeout_s=timeout_s)})
 
 
+def test_refused_badge_claims_go_on_the_record_at_most_once_per_interval(tmp_path, embedder, pipeline) -> None:
+    """Claims refused as forged, replayed or stale were only logged: now they are denials on the record
+    (CLAIM_REFUSED, no claimed id since none was proven), one per 10 s of a flood, and counted in the summary."""
+    settings = card_settings(tmp_path, timeout_s=5.0)
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    loop = GateLoop(Runtime(settings, embedder, pipeline, database, gallery), Doors())
+    empty = np.zeros((120, 160, 3), np.uint8)
+    for reason in ("bad_mac", "bad_mac", "replayed"):
+        loop.claims.refuse(reason)
+    loop.step(Frame(0, 0.0, empty))
+    loop.claims.refuse("stale")
+    loop.step(Frame(1, 3.0, empty))  # within 10 s of the last record: counted, not yet recorded
+    assert len(database.events()) == 1
+    loop.step(Frame(2, 12.0, empty))
+    loop.claims.refuse("stale")
+    loop.finish()  # the last ones are recorded when the gate stops
+    events = database.events()
+    assert [(e.decision, e.reason, e.claimed_id) for e in events] == [("denied", "CLAIM_REFUSED", None)] * 3
+    tally = loop.summary(stopped_by_signal=False).tally
+    assert tally.claims_refused == 5 and tally.describe().endswith("5 badge claims refused")
+
+
 def run_with_claims(loop: GateLoop, path: Path, claims: dict[int, str]) -> None:
     """Step the loop through the video, a badge read at each frame index named in `claims`."""
     for frame in VideoFileSource(path).frames():
