@@ -4,6 +4,8 @@ and bad uploads refused (400, 413, 415, 422) in one line with nothing stored."""
 from __future__ import annotations
 
 import io
+import unicodedata
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +148,36 @@ def test_deactivate_and_reactivate_through_the_api_admins_only(site: Site) -> No
     assert site.client.post("/api/people/NOBODY/deactivate", headers=admin).status_code == 404
     actions = sorted(entry.action for entry in audit_trail(site.database, "E007"))
     assert actions == ["deactivate", "reactivate"]
+
+
+REFUSED_IDS = ["E\u200b001", "E\n01", "..\\x", "../../x", "\u202eE001", "<svg/onload=alert(1)>", " ", "E" * 65]
+
+
+def test_an_id_the_rule_refuses_is_422_in_one_line_in_the_path_and_the_form(site: Site) -> None:
+    with site.database.session() as session:
+        session.add(Person(employee_id="E001", name="Ada"))
+    admin = bearer(site.admin_token)
+    for raw in REFUSED_IDS:
+        path = urllib.parse.quote(raw, safe="")
+        if "/" not in raw:  # a slash, even encoded, ends the path segment: no route (404), tried in the form
+            for method, url in [("GET", f"/api/people/{path}"), ("DELETE", f"/api/people/{path}")]:
+                response = site.client.request(method, url, headers=admin)
+                assert response.status_code == 422 and "employee id" in _one_line(response.json()), (raw, response.text)
+        body = _enrol(site, [("wall.png", _png(), "image/png")], employee_id=raw)
+        assert body["status"] == 422 and "employee id" in _one_line(body) and "outcomes" not in body, (raw, body)
+    assert [p.employee_id for p in list_people(site.database)] == ["E001"]  # E\u200b001 did not reach E001
+
+
+def test_an_id_reaches_its_person_in_any_unicode_spelling(site: Site) -> None:
+    composed = unicodedata.normalize("NFC", "\u00c9mile-01")
+    with site.database.session() as session:
+        session.add(Person(employee_id=composed, name="\u00c9mile"))
+    decomposed = urllib.parse.quote(unicodedata.normalize("NFD", composed), safe="")
+    response = site.client.post(f"/api/people/{decomposed}/deactivate", headers=bearer(site.admin_token))
+    assert response.status_code == 200 and response.json()["employee_id"] == composed
+    assert site.client.get(f"/api/people/{decomposed}", headers=bearer(site.viewer_token)).json()["active"] is False
+
+
+def test_an_unknown_person_is_404_in_the_apis_terms(site: Site) -> None:
+    response = site.client.get("/api/people/NOBODY", headers=bearer(site.viewer_token))
+    assert response.status_code == 404 and _one_line(response.json()) == "no person with employee id 'NOBODY'"

@@ -120,3 +120,14 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(site: Site) -> N
         assert served.status_code == 200 and served.headers["x-content-type-options"] == "nosniff", asset
         assert served.headers["content-security-policy"] == policy
     assert site.client.get("/static/missing.js").status_code == 404
+
+
+def test_events_csv_cells_that_a_spreadsheet_would_run_are_quoted(site: Site) -> None:
+    formulas = {"gate_id": "=cmd|' /C calc'!A0", "employee_id": "+E1", "candidate_id": "@SUM(A1)", "claimed_id": "-2"}
+    site.database.record_event(
+        AccessEventRecord(START, decision="denied", reason="CLAIM_UNKNOWN", score=-0.5, **formulas)
+    )
+    response = site.client.get("/api/events.csv", headers=bearer(site.viewer_token))
+    row = next(csv.DictReader(io.StringIO(response.text)))
+    assert {key: row[key] for key in formulas} == {key: "'" + value for key, value in formulas.items()}
+    assert row["score"] == "-0.5"  # a number stays a number

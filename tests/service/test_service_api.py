@@ -3,6 +3,7 @@ changes need the CSRF token (403), sign-ins are throttled per name and address (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import update
 
 from gate.store import utcnow
 from service.accounts import disable_account, list_tokens, revoke_token
+from service.limits import SMALL_BODY_BYTES
 from service.sessions import AdminSession
 
 ENDPOINTS = [
@@ -152,3 +154,34 @@ def test_a_broken_upload_and_an_unknown_route_are_json_errors_too(site: Site) ->
     _assert_refused(site.client.post("/api/people", content=b"--x\r\nnot a multipart body", headers=garbage), 400)
     _assert_refused(site.client.get("/api/nothing-here", headers=bearer(site.admin_token)), 404)
     _assert_refused(site.client.put("/api/people", headers=bearer(site.admin_token)), 405)
+
+
+def test_a_sign_in_body_over_the_small_limit_is_413_declared_or_chunked(site: Site) -> None:
+    padded = {"name": "ada", "password": PASSWORD, "padding": "x" * SMALL_BODY_BYTES}
+    _assert_refused(site.client.post("/api/session", json=padded), 413)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
+        yield b'{"name": "ada", "password": "'
+        for _ in range(64):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = site.client.post("/api/session", content=chunks(), headers={"Content-Type": "application/json"})
+    _assert_refused(response, 413)
+    assert "8192 bytes" in response.json()["error"]
+    _sign_in(site)  # a body within the limit signs in
+
+
+def test_an_upload_streamed_past_max_upload_mb_is_413(site: Site) -> None:
+    limit = int((20 + 1) * 2**20)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'--x\r\nContent-Disposition: form-data; name="photos"; filename="a.png"\r\n'
+        yield b"Content-Type: image/png\r\n\r\n"
+        for _ in range(limit // 2**20 + 2):
+            yield bytes(2**20)
+
+    headers = {"Content-Type": "multipart/form-data; boundary=x", **bearer(site.admin_token)}
+    response = site.client.post("/api/people", content=chunks(), headers=headers)
+    _assert_refused(response, 413)
+    assert "max_upload_mb" in response.json()["error"]
