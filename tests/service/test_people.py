@@ -181,3 +181,32 @@ def test_an_id_reaches_its_person_in_any_unicode_spelling(site: Site) -> None:
 def test_an_unknown_person_is_404_in_the_apis_terms(site: Site) -> None:
     response = site.client.get("/api/people/NOBODY", headers=bearer(site.viewer_token))
     assert response.status_code == 404 and _one_line(response.json()) == "no person with employee id 'NOBODY'"
+
+
+def test_every_refused_enrolment_is_422_with_each_photos_outcome_in_the_apis_terms(site: Site, lfw_root: Path) -> None:
+    photo = sorted((lfw_root / "Ariel_Sharon").glob("*.jpg"))[0].read_bytes()
+    assert _enrol(site, [("sharon.jpg", photo, "image/jpeg")], "E042", "Ariel")["status"] == 200
+    again, wall = ("again.jpg", photo, "image/jpeg"), ("wall.png", _png(), "image/png")
+    nameless = _enrol(site, [again, wall], "E043", name="")
+    assert nameless["status"] == 422 and _one_line(nameless).startswith("E043 is not enrolled yet")
+    assert "send their name in the name field" in nameless["error"] and "--" not in nameless["error"]
+    assert [(o["photo"], o["status"]) for o in nameless["outcomes"]] == [
+        ("again.jpg", "rejected"),
+        ("wall.png", "rejected"),
+    ]
+    assert nameless["outcomes"][1]["reason"] == "NO_FACE"
+    alike = _enrol(site, [again, wall], "E043", name="Someone Else")
+    assert alike["status"] == 422 and _one_line(alike).startswith("again.jpg looks like enrolled E042 (Ariel)")
+    assert alike["error"].endswith("if they are different people, send force=true") and "--" not in alike["error"]
+    assert [(o["photo"], o["reason"].split(":")[0]) for o in alike["outcomes"]] == [
+        ("again.jpg", "looks like enrolled E042 (Ariel)"),
+        ("wall.png", "NO_FACE"),
+    ]
+    assert [p.employee_id for p in list_people(site.database)] == ["E042"]
+    response = site.client.post(
+        "/api/people",
+        headers=bearer(site.admin_token),
+        data={"employee_id": "E043", "name": "Someone Else", "force": "true"},
+        files=[("photos", again)],
+    )
+    assert response.status_code == 200 and response.json()["added"] == 1
