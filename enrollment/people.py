@@ -4,7 +4,7 @@ in step (listing, showing and removing are in enrollment.roster)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from gate.imageio import encode_crop
 from gate.matching import person_scores
 from gate.pipeline import FacePipeline
 from gate.runtime import Runtime
-from gate.store import Owner, Person, Template
+from gate.store import Database, Owner, Person, Template
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,31 @@ def _fresh(faces: list[UsableFace], known: set[str], outcomes: dict[Path, PhotoO
     return fresh
 
 
+def _every_outcome(
+    files: Sequence[Path], outcomes: dict[Path, PhotoOutcome], refused: Sequence[PhotoOutcome]
+) -> list[PhotoOutcome]:
+    """Each photo's outcome (once each) when the enrolment is refused: the refused photo's, the others' as they
+    were."""
+    known = outcomes | {outcome.path: outcome for outcome in refused}
+    left_out = "not added: the enrolment was refused"  # a usable photo, refused with the rest
+    return [known.get(path, PhotoOutcome(path, "rejected", left_out)) for path in dict.fromkeys(files)]
+
+
+def _write_or_refuse(
+    database: Database,
+    gallery: Gallery,
+    write: Callable[[Session], IndexChange],
+    files: Sequence[Path],
+    outcomes: dict[Path, PhotoOutcome],
+) -> None:
+    """write_with_index; a refusal raised by `write` leaves with every photo's outcome."""
+    try:
+        write_with_index(database, gallery, write)
+    except EnrollmentRefused as refused:
+        refused.outcomes = _every_outcome(files, outcomes, refused.outcomes)
+        raise
+
+
 def add_person(
     runtime: Runtime,
     employee_id: str,
@@ -220,13 +245,7 @@ def add_person(
             add_owners=[owner] * len(fresh),
         )
 
-    try:
-        write_with_index(database, gallery, write)
-    except EnrollmentRefused as refused:  # every photo's outcome: the refused one's, and the others' as they were
-        known = outcomes | {outcome.path: outcome for outcome in refused.outcomes}
-        not_added = "not added: the enrolment was refused as a whole"
-        refused.outcomes = [known.get(path, PhotoOutcome(path, "rejected", not_added)) for path in dict.fromkeys(files)]
-        raise
+    _write_or_refuse(database, gallery, write, files, outcomes)
     result = EnrollResult(employee_id, name or "", created, [outcomes[path] for path in dict.fromkeys(files)])
     skipped = len(files) - result.added
     log.info("enrolled %s: %d photos added, %d refused or skipped", employee_id, result.added, skipped)
