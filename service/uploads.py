@@ -1,5 +1,6 @@
 """Uploaded photos made into files for the enrolment code: each must say it is an image (else 415), all together
-stay under the size limit (else 413), and each must be readable by the gate's image loader (else 400)."""
+stay under the size limit (else 413), and each must be readable by the gate's image loader (else the enrolment
+is refused, 422, with every photo's outcome)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import HTTPException
 from starlette.datastructures import UploadFile
 
 from enrollment.people import EnrollmentRefused
+from enrollment.photos import PhotoOutcome
 from gate.errors import FaceGateError
 from gate.imageio import load_image
 
@@ -39,12 +41,24 @@ def _copy(upload: UploadFile, target: Path, budget: int) -> int:
     return size
 
 
+def _unreadable(target: Path, name: str) -> PhotoOutcome | None:
+    """The outcome of a photo the gate's image loader cannot read (the error names the upload, not the temp
+    file), or None when it reads."""
+    try:
+        load_image(target)
+    except FaceGateError as error:
+        return PhotoOutcome(target, "rejected", str(error).replace(str(target), name).removeprefix(f"{name}: "))
+    return None
+
+
 def save_photos(uploads: Sequence[UploadFile], folder: Path, max_bytes: int) -> list[Path]:
     """The uploads as files in `folder` (one subfolder each, so names may repeat), checked as the docstring of
-    this module says; the caller deletes the folder."""
+    this module says; the caller deletes the folder. Unreadable photos refuse the enrolment (422, every photo's
+    outcome)."""
     if not uploads:
         raise EnrollmentRefused("no photos to enroll: upload one or more image files as photos", [])
     paths: list[Path] = []
+    unreadable: dict[Path, PhotoOutcome] = {}
     budget = max_bytes
     for index, upload in enumerate(uploads):
         name = _file_name(upload, index)
@@ -54,11 +68,14 @@ def save_photos(uploads: Sequence[UploadFile], folder: Path, max_bytes: int) -> 
         target = folder / str(index) / name
         target.parent.mkdir(mode=0o700)
         budget -= _copy(upload, target, budget)
-        try:
-            load_image(target)
-        except FaceGateError as error:
-            raise FaceGateError(str(error).replace(str(target), name)) from None
+        if (outcome := _unreadable(target, name)) is not None:
+            unreadable[target] = outcome
         paths.append(target)
+    if unreadable:
+        first = next(iter(unreadable.values()))
+        left_out = "not added: the enrolment was refused"
+        outcomes = [unreadable.get(path, PhotoOutcome(path, "rejected", left_out)) for path in paths]
+        raise EnrollmentRefused(f"{first.path.name}: {first.reason}", outcomes)
     return paths
 
 

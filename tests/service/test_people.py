@@ -54,9 +54,14 @@ def test_not_an_image_is_415(site: Site) -> None:
     _assert_nothing_stored(site)
 
 
-def test_an_unreadable_image_is_400_named_by_its_upload_name(site: Site) -> None:
+def test_an_unreadable_image_is_422_named_by_its_upload_name_with_every_outcome(site: Site) -> None:
     body = _enrol(site, [("good.png", _png(), "image/png"), ("broken.jpg", b"\xff\xd8\xff not a jpeg", "image/jpeg")])
-    assert body["status"] == 400 and _one_line(body).startswith("broken.jpg") and "facegate-upload" not in body["error"]
+    assert body["status"] == 422 and _one_line(body).startswith("broken.jpg") and "facegate-upload" not in body["error"]
+    assert [(o["photo"], o["status"]) for o in body["outcomes"]] == [
+        ("good.png", "rejected"),
+        ("broken.jpg", "rejected"),
+    ]
+    assert body["outcomes"][0]["reason"].startswith("not added") and "facegate-upload" not in str(body["outcomes"])
     _assert_nothing_stored(site)
 
 
