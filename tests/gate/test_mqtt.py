@@ -591,4 +591,8 @@ def test_forged_claims_never_open_the_door_and_the_readers_signed_claims_do(
     granted = [r.decision_frame for r in loop.reports.values() if r.decision is not None]
     assert [next(i for i, w in enumerate(walks) if w.first_frame <= f <= w.last_frame + 1) for f in granted] == [1, 3]
     events = sorted(runtime.database.events(limit=100), key=lambda e: e.time)
-    assert [(e.reason, e.claimed_id, e.door) for e in events] == [("GRANTED", "e1", "opened")] * 2
+    grants = [(e.reason, e.claimed_id, e.door) for e in events if e.reason != "CLAIM_REFUSED"]
+    assert grants == [("GRANTED", "e1", "opened")] * 2
+    refusals = [e for e in events if e.reason == "CLAIM_REFUSED"]  # on the record, at most one every 10 s
+    assert refusals and all(e.decision == "denied" and e.claimed_id is None for e in refusals)
+    assert loop.summary(stopped_by_signal=False).tally.claims_refused == 24
