@@ -129,7 +129,7 @@ def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[P
         session.add(person)
         return person, True
     if name and name.strip() != person.name:
-        raise FaceGateError(f"{employee_id} is enrolled as {person.name!r}, not {name.strip()!r}")
+        raise EnrollmentRefused(f"{employee_id} is enrolled as {person.name!r}, not {name.strip()!r}", [])
     return person, False
 
 

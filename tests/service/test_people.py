@@ -207,6 +207,9 @@ def test_every_refused_enrolment_is_422_with_each_photos_outcome_in_the_apis_ter
         ("again.jpg", "looks like enrolled E042 (Ariel)"),
         ("wall.png", "NO_FACE"),
     ]
+    renamed = _enrol(site, [again, wall], "E042", name="Other")
+    assert renamed["status"] == 422 and _one_line(renamed) == "E042 is enrolled as 'Ariel', not 'Other'"
+    assert [o["photo"] for o in renamed["outcomes"]] == ["again.jpg", "wall.png"]
     assert [p.employee_id for p in list_people(site.database)] == ["E042"]
     response = site.client.post(
         "/api/people",
