@@ -22,7 +22,6 @@ from gate.store import Database, Owner, Person, Template, forget_faces
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class PersonSummary:
     employee_id: str
