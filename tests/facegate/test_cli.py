@@ -159,3 +159,16 @@ def test_commands_that_embed_nothing_do_not_import_the_network(tmp_path: Path) -
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "loaded: []", (args, done.stdout[-300:])
     assert "removed E1 (Ada): 1 templates" in done.stdout
+
+
+def test_cli_enroll_refuses_an_id_that_hides_characters_in_one_line_and_stores_nothing(tmp_path: Path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not read: the id is refused first")
+    assert facegate("--config", str(_config(tmp_path)), "enroll", "list", cwd=tmp_path).returncode == 0  # a database
+    for bad in ("E\u200b001", "../../x", "E\n01"):
+        done = facegate("--config", str(_config(tmp_path)), "enroll", "add", bad, "--name", "Ada", str(photo),
+                        cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: employee id ")
+        assert done.stderr.count("error:") == 1 and "refused" in done.stderr
+    listed = facegate("--config", str(_config(tmp_path)), "enroll", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout.startswith("nobody is enrolled yet"), listed.stdout
