@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
 from evaluation.liveness import TEST, TRAIN, LivenessReport
 from evaluation.liveness_species import (
@@ -40,6 +40,8 @@ SPECIES_COLOURS = {
     ANIMATED: "tab:purple",
     BONA_FIDE: "tab:blue",
 }
+
+SCORE_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # labelled scores on the log axis
 
 
 def percent(rate: dict[str, Any]) -> str:
@@ -97,6 +99,8 @@ def plot_scores(report: LivenessReport, path: str | os.PathLike) -> Path:
         axes.tick_params(axis="y", labelsize=7)
         axes.set_xscale("log")
         axes.set_xlim(low, high)
+        axes.xaxis.set_major_locator(FixedLocator([v for v in SCORE_TICKS if low <= v <= high]))
+        axes.xaxis.set_major_formatter(ScalarFormatter())
         axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_xlabel("score: flow one plane leaves unexplained / eye distance")
         axes.set_title(f"method {method}: test people (peopleDevTest)", fontsize=9)

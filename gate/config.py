@@ -168,7 +168,7 @@ class LivenessSettings(_Section):
     is denied NOT_LIVE."""
 
     enabled: bool = False
-    threshold: float = Field(0.006, gt=0, le=1)  # parallax left unexplained by one plane, in eye distances
+    threshold: float = Field(0.0052, gt=0, le=1)  # parallax left unexplained by one plane, in eye distances
     min_frames: int = Field(12, ge=2, le=300)  # usable frames of a track before there is a verdict
     baseline: int = Field(8, ge=1, le=100)  # frames between the two face patches compared
     max_pairs: int = Field(24, ge=1, le=1000)  # a track's score: the median of its latest pair residuals

@@ -6,8 +6,10 @@ Everything a flat picture can do in front of a camera (move, scale, turn in its 
 every error of the landmark alignment, which is a similarity warp) is a homography, so it leaves almost nothing
 unexplained. A head that turns shows parallax: the nose moves against the cheeks and the curved face stretches
 unevenly, which no homography reproduces. A pair's residual is the mean distance between the flow and the fitted
-homography, as a share of the patch's eye distance; a track's score is the median of its recent pairs. A head
-that does not turn scores low too: the test cannot tell a still head from a photo. See docs/liveness.md.
+homography, as a share of the patch's eye distance; a track's score is the median of its recent pairs. The
+"registered" method first warps the later patch back by that homography and measures the flow again, so a plane
+under any perspective change leaves only flow noise; the "plane" method stops after the first fit. A head that
+does not turn scores low either way: the test cannot tell a still head from a photo. See docs/liveness.md.
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ class LivenessParams:
     """The test's settings. `threshold` is on the score's scale: parallax left unexplained by one plane, as a
     share of the eye distance (see docs/liveness.md for how it was chosen and what it does)."""
 
-    threshold: float = 0.006  # a track scoring at least this is live (lowest ACER on DevTrain: docs/liveness.md)
+    threshold: float = 0.0052  # a track scoring at least this is live (BPCER <= 5 % on DevTrain: docs/liveness.md)
     min_frames: int = 12  # usable frames of a track before there is a verdict (1 s at 12 fps)
     baseline: int = 8  # frames between the two patches compared: parallax grows with the turn between them
     max_pairs: int = 24  # most recent pair residuals a track's score is the median of
     patch_px: int = 64  # side of the landmark-aligned gray patch the flow is measured on
     min_eye_px: float = 12.0  # faces with eyes closer than this in the frame are skipped (too few pixels)
     max_tracks: int = 64  # tracks held at once; the least recently fed is dropped beyond this
-    method: str = "plane"  # how a pair's residual is measured: a name in RESIDUALS
+    method: str = "registered"  # how a pair's residual is measured: a name in RESIDUALS
 
     def __post_init__(self) -> None:
         if self.method not in RESIDUALS:
