@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -104,8 +105,6 @@ READER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a badge reader's id: it goes
 
 def loopback_host(host: str) -> bool:
     """Whether `host` (a listen address's host part) is reachable from this machine only."""
-    import ipaddress
-
     if host == "localhost":
         return True
     try:
@@ -247,8 +246,6 @@ class ServiceSettings(_Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import ipaddress
-
         for entry in value:
             try:
                 ipaddress.ip_network(entry.strip(), strict=False)
