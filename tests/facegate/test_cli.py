@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from facegate_process import facegate_command
 
@@ -172,3 +174,22 @@ def test_cli_enroll_refuses_an_id_that_hides_characters_in_one_line_and_stores_n
         assert done.stderr.count("error:") == 1 and "refused" in done.stderr
     listed = facegate("--config", str(_config(tmp_path)), "enroll", "list", cwd=tmp_path)
     assert listed.returncode == 0 and listed.stdout.startswith("nobody is enrolled yet"), listed.stdout
+
+
+def test_cli_run_refuses_to_start_when_its_journal_cannot_take_a_record(tmp_path: Path):
+    """Before, a journal_path below a regular file ran with exit 0 and no warning: the first decision the
+    database refused would have been lost. Now the gate proves at start that the journal can take one."""
+    (tmp_path / "a-file").write_text("")
+    video = tmp_path / "empty.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/gate.db"\njournal_path = "{tmp_path}/a-file/events.journal"\n'
+        '[gallery]\nindex_path = "g.faiss"\n'
+    )
+    done = facegate("--config", str(config), "run", "--source", str(video), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("error: cannot journal access records at ")
