@@ -176,7 +176,10 @@ def _signed_fields(body: dict) -> SignedClaim:
 
 
 def parse_signed_claim(payload: bytes) -> SignedClaim:
-    """A reader's message as a SignedClaim; ClaimRefused: 400 when it is no JSON object, 401 when it is unsigned."""
+    """A reader's message as a SignedClaim; ClaimRefused: 400 when it is no JSON object or over MAX_BODY_BYTES
+    (over MQTT as over HTTP), 401 when it is unsigned."""
+    if len(payload) > MAX_BODY_BYTES:
+        raise ClaimRefused(f"a claim is at most {MAX_BODY_BYTES} bytes", HTTPStatus.BAD_REQUEST, "malformed")
     try:
         body = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

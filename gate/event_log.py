@@ -304,5 +304,8 @@ class EventLog:
         except FaceGateError as error:
             log.error("journal replay refused: %s", error)
             return 0
+        except OSError as error:  # the journal or its .damaged file on a full disk: tried again later
+            log.error("journal replay deferred: %s (%s)", error.strerror, self.journal.path)
+            return 0
         self.replayed += added
         return added

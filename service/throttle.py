@@ -81,9 +81,19 @@ class SignInThrottle:
         times = self._addresses.get(address, ())
         if len(times) >= self.address_tries:
             return Refusal("too many failed sign-ins from this address", times[0] + self.window_s - now)
-        if len(self._pairs) + len(self._addresses) >= 2 * self.max_tracked:
-            return Refusal("too many sign-in attempts at once: the server is refusing new ones", self.backoff_s)
         return None
+
+    def _make_room(self) -> None:
+        """At the memory bound, forget the least recently active tenth of the pairs (or addresses) rather than
+        refuse everyone: a flood from many addresses must not lock the real admin out."""
+        drop = max(1, self.max_tracked // 10)
+        if len(self._pairs) >= self.max_tracked:
+            for key in sorted(self._pairs, key=lambda pair: self._pairs[pair].last)[:drop]:
+                del self._pairs[key]
+        if len(self._addresses) >= self.max_tracked:
+            latest = {address: (times[-1] if times else 0.0) for address, times in self._addresses.items()}
+            for address in sorted(latest, key=latest.__getitem__)[:drop]:
+                del self._addresses[address]
 
     def admit(self, name: str, address: str) -> Refusal | None:
         """Count an attempt at `name` from `address` before its password is checked; a Refusal when it must wait."""
@@ -93,6 +103,7 @@ class SignInThrottle:
             refusal = self._refusal(name, address, now)
             if refusal is not None:
                 return refusal
+            self._make_room()
             tries = self._pairs.setdefault((name, address), _Tries())
             tries.count += 1
             tries.last = now

@@ -3,6 +3,8 @@
 # For ids without " or \. Send it with curl or mosquitto_pub:
 #   sh claim.sh E042 | curl --data-binary @- http://127.0.0.1:8765/claim
 #   sh claim.sh E042 | mosquitto_pub -h broker.lan -u reader-front-door -P ... -q 1 -t facegate/front-door/claim -s
+# openssl takes the secret on its command line, where other users of this machine can read it (ps): run it only on
+# the reader's own box, or sign with `facegate card claim` / Python's hmac, which read the secret from its file.
 set -eu
 gate=${FACEGATE_GATE_ID:-front-door}
 reader=${FACEGATE_READER:-lobby}

@@ -126,6 +126,8 @@ def forged(kind: str) -> bytes:
         return LOBBY.sign(GATE, "E001", now=now + 31)
     if kind == "bare id":
         return b"E001"
+    if kind == "oversized":  # MQTT has no Content-Length check of its own: the parser bounds every transport
+        return json.dumps({**genuine, "padding": "x" * MAX_BODY_BYTES}).encode()
     return json.dumps({**genuine, "time": str(genuine["time"])}).encode()  # "bad time"
 
 
@@ -139,6 +141,7 @@ REFUSALS = {
     "from the future": (HTTPStatus.FORBIDDEN, "stale"),
     "bare id": (HTTPStatus.BAD_REQUEST, "malformed"),
     "bad time": (HTTPStatus.BAD_REQUEST, "malformed"),
+    "oversized": (HTTPStatus.BAD_REQUEST, "malformed"),
 }
 
 

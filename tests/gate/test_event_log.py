@@ -207,3 +207,17 @@ def test_with_a_key_journal_lines_are_sealed_and_replay_with_it(tmp_path: Path) 
         assert other.replay() == 0 and log.journal.path.read_bytes() == raw  # refused, kept whole
     log.database = Database(f"sqlite:///{tmp_path / 'gate.db'}", cipher=key)
     assert log.replay() == 1 and log.database.event_face("f" * 32) == record.crop
+
+
+def test_a_replay_that_cannot_set_damaged_lines_aside_keeps_the_journal_and_does_not_raise(
+    database: Database, tmp_path: Path
+) -> None:
+    log = EventLog(database, tmp_path / "events.journal")
+    log.journal.append(event("a"))
+    with log.journal.path.open("ab") as handle:
+        handle.write(b'{"event": garbage}\n')
+    log.journal.damaged_path.mkdir()  # where the damaged line would go cannot be written (as on a full disk)
+    assert log.replay() == 0 and log.journal.waiting() == 2  # kept whole; tried again at the next tick
+    log.journal.damaged_path.rmdir()
+    assert log.replay() == 0 and not log.journal.pending()  # its event was committed the first time: not twice
+    assert [e.event_uid for e in database.events()] == ["a" * 32]

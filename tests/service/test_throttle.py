@@ -46,3 +46,13 @@ def test_an_address_is_capped_across_names_and_forgotten_after_the_window() -> N
     time.sleep(1.05)  # past the window, and past the once-a-second pruning
     assert throttle.admit("vic", "10.0.0.9") is None
     assert set(throttle._addresses) == {"10.0.0.9"} and set(throttle._pairs) == {("vic", "10.0.0.9")}
+
+
+def test_at_its_memory_bound_the_throttle_forgets_the_oldest_instead_of_refusing_everyone() -> None:
+    """A flood from many addresses used to fill the bound and then refuse every sign-in, the real admin's too."""
+    throttle = SignInThrottle(free_tries=1, backoff_s=60, window_s=60, max_tracked=20)
+    for i in range(100):
+        throttle.admit("admin", f"10.0.{i // 250}.{i % 250}")
+    assert len(throttle._pairs) <= 20 and len(throttle._addresses) <= 20
+    assert throttle.admit("admin", "192.0.2.1") is None  # the real admin from a fresh address
+    assert throttle.admit("admin", "10.0.0.99") is not None  # a recent attacker is still made to wait
