@@ -109,9 +109,7 @@ def run_cameras(cameras: list[tuple[Runtime, FrameSource, Actuator]]) -> list[Ga
             threading.Thread(target=_read, args=(camera.source, camera.handoff, stop), name=name, daemon=True).start()
         _rounds(running, arrived, stop)
         stopped = stop.is_set()
-        for camera in running:
-            end_loop(camera.loop)
-    summaries = [camera.loop.summary(stopped_by_signal=stopped) for camera in running]
+        summaries = [end_loop(camera.loop, stopped) for camera in running]
     return [replace(summary, frame_ages_s=list(c.ages)) for summary, c in zip(summaries, running, strict=True)]
 
 

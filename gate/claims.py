@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import secrets
-import stat
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from gate.config import CardSettings, Settings, loopback_host
+from gate.encryption import ensure_private, write_private_file
 from gate.errors import FaceGateError
 from gate.identifiers import employee_id
 
@@ -313,7 +313,6 @@ def read_secret(settings: Settings, reader_id: str) -> ReaderKey:
 def _secret_file_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
-        mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         raise FaceGateError(
             f"card reader secret {path}: no such file (`facegate card secret PATH` writes one)"
@@ -322,25 +321,13 @@ def _secret_file_text(path: Path) -> str:
         raise FaceGateError(
             f"cannot read card reader secret {path}: {getattr(error, 'strerror', None) or error}"
         ) from None
-    if mode & 0o077:
-        log.warning("card reader secret %s can be read by other users (mode %o): chmod 600 it", path, mode)
+    ensure_private(path, "card reader secret")
     return text
 
 
 def write_secret_file(path: Path) -> None:
     """Write a fresh reader secret (32 random bytes, urlsafe base64) to a new owner-only file; never overwrites."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        raise FaceGateError(f"{path} exists: a reader secret is never overwritten") from None
-    except OSError as error:
-        raise FaceGateError(f"cannot create reader secret {path}: {error.strerror}") from None
-    try:
-        os.fchmod(handle, 0o600)
-        os.write(handle, (secrets.token_urlsafe(32) + "\n").encode("ascii"))
-    finally:
-        os.close(handle)
+    write_private_file(path, secrets.token_urlsafe(32) + "\n", "reader secret")
 
 
 def claim_verifier(settings: Settings) -> ClaimVerifier:

@@ -274,7 +274,10 @@ class GateLoop:
 
     def summary(self, stopped_by_signal: bool) -> GateSummary:
         tracks = sorted(self.reports.values(), key=lambda report: report.track_id)
-        tally = replace(self.tally, lost=self.events.lost, waiting=self.events.journal.waiting())
+        refused = sum(self.claims.refusals().values()) if self.claims is not None else 0
+        tally = replace(
+            self.tally, lost=self.events.lost, waiting=self.events.journal.waiting(), claims_refused=refused
+        )
         return GateSummary(self.frames, self.processed, list(self.decisions), tracks, stopped_by_signal, tally)
 
     def _report(self, track_id: int) -> TrackReport:
@@ -303,7 +306,6 @@ class GateLoop:
         id does not go on the record; the log line gives the reasons."""
         refusals = self.claims.refusals() if self.claims is not None else Counter()
         total = sum(refusals.values())
-        self.tally.claims_refused = total
         soon = self._now - self._last_refusal_event < REFUSED_CLAIMS_EVENT_S
         if total == self._claims_refused_recorded or (soon and not now):
             return
@@ -548,8 +550,9 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
         if video is not None:
             cleanup.callback(video.close)
         stopped = _watch(source, loop, video)
-        end_loop(loop)  # inside: the tracks still open are decided (and published) before the cleanup
-    return loop.summary(stopped_by_signal=stopped)
+        # inside: the tracks still open are decided (and published) before the cleanup closes the feeds
+        summary = end_loop(loop, stopped)
+    return summary
 
 
 def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: FrameSource) -> GateLoop:
@@ -573,19 +576,20 @@ def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: 
     return loop
 
 
-def end_loop(loop: GateLoop) -> None:
+def end_loop(loop: GateLoop, stopped_by_signal: bool = False) -> GateSummary:
     """The camera's frames have ended: its open tracks decided, its last heartbeat written, what the decisions
-    came to logged (and records still waiting in the journal, or lost, said loudly)."""
+    came to logged (records still waiting in the journal, or lost, said loudly); returns the run's summary."""
     loop.finish()
     loop.heartbeat.tick(loop.frames, force=True)
-    tally = loop.summary(stopped_by_signal=False).tally
+    summary = loop.summary(stopped_by_signal)
+    tally, described = summary.tally, summary.tally.describe()
     log.info(
         "gate %s stopped: %d frames (%d processed), %d decisions: %s",
         loop.gate_id,
         loop.frames,
         loop.processed,
         len(loop.decisions),
-        tally.describe(),
+        described,
     )
     if tally.waiting:
         log.warning(
@@ -595,4 +599,5 @@ def end_loop(loop: GateLoop) -> None:
             loop.events.journal.path,
         )
     if not tally.complete:
-        log.critical("gate %s: not every decision was recorded: %s", loop.gate_id, tally.describe())
+        log.critical("gate %s: not every decision was recorded: %s", loop.gate_id, described)
+    return summary

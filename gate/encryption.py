@@ -116,22 +116,28 @@ def parse_key(text: str, source: str) -> Cipher:
     return Cipher(key, source)
 
 
-def write_key_file(path: Path) -> None:
-    """Write a fresh key to a new file, owner-only (0600); an existing file is never overwritten."""
+def write_private_file(path: Path, text: str, what: str) -> None:
+    """Write `text` to a new owner-only (0600) file, fsynced; an existing file is never overwritten (a key or a
+    secret others depend on). `what` names the file in the one-line errors."""
     path = Path(path)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE)
     except FileExistsError:
-        raise FaceGateError(f"{path} exists: a key file is never overwritten (what it sealed needs it)") from None
+        raise FaceGateError(f"{path} exists: a {what} is never overwritten (what depends on it needs it)") from None
     except OSError as error:
-        raise FaceGateError(f"cannot create key file {path}: {error.strerror}") from None
+        raise FaceGateError(f"cannot create {what} {path}: {error.strerror}") from None
     try:
         os.fchmod(handle, PRIVATE_MODE)
-        os.write(handle, (new_key_text() + "\n").encode("ascii"))
+        os.write(handle, text.encode("utf-8"))
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def write_key_file(path: Path) -> None:
+    """Write a fresh key to a new file, owner-only (0600); an existing file is never overwritten."""
+    write_private_file(path, new_key_text() + "\n", "key file")
 
 
 def _read_key_file(path: Path) -> str:

@@ -328,9 +328,10 @@ def test_reader_secrets_come_from_a_file_or_the_environment_and_are_checked(tmp_
     with pytest.raises(FaceGateError, match=r"no reader 'front' \(configured: lobby, side\)"):
         read_secret(settings, "front")
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="gate.claims"):
+    with caplog.at_level(logging.WARNING, logger="gate.encryption"):
         read_secret(settings, "lobby")
-    assert any("can be read by other users" in r.getMessage() for r in caplog.records)
+    assert any("could be read by other users" in r.getMessage() for r in caplog.records)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # made owner-only again, as every file holding a secret
     assert "s" * 10 not in repr(LOBBY)  # the secret is never shown
 
 
