@@ -166,7 +166,7 @@ def _fresh(faces: list[UsableFace], known: set[str], outcomes: dict[Path, PhotoO
     return fresh
 
 
-def _every_outcome(
+def every_outcome(
     files: Sequence[Path], outcomes: dict[Path, PhotoOutcome], refused: Sequence[PhotoOutcome]
 ) -> list[PhotoOutcome]:
     """Each photo's outcome (once each) when the enrolment is refused: the refused photo's, the others' as they
@@ -187,7 +187,7 @@ def _write_or_refuse(
     try:
         write_with_index(database, gallery, write)
     except EnrollmentRefused as refused:
-        refused.outcomes = _every_outcome(files, outcomes, refused.outcomes)
+        refused.outcomes = every_outcome(files, outcomes, refused.outcomes)
         raise
 
 

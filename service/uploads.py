@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import HTTPException
 from starlette.datastructures import UploadFile
 
-from enrollment.people import EnrollmentRefused
+from enrollment.people import EnrollmentRefused, every_outcome
 from enrollment.photos import PhotoOutcome
 from gate.errors import FaceGateError
 from gate.imageio import load_image
@@ -73,9 +73,7 @@ def save_photos(uploads: Sequence[UploadFile], folder: Path, max_bytes: int) -> 
         paths.append(target)
     if unreadable:
         first = next(iter(unreadable.values()))
-        left_out = "not added: the enrolment was refused"
-        outcomes = [unreadable.get(path, PhotoOutcome(path, "rejected", left_out)) for path in paths]
-        raise EnrollmentRefused(f"{first.path.name}: {first.reason}", outcomes)
+        raise EnrollmentRefused(f"{first.path.name}: {first.reason}", every_outcome(paths, unreadable, []))
     return paths
 
 
