@@ -378,7 +378,7 @@ class GateLoop:
         if decision is not None:
             self._decided(decision)
         if track_id in self._awaiting_liveness:  # left before its liveness verdict: not shown to be live
-            self._act(_not_live(self._awaiting_liveness.pop(track_id)))
+            self._act(_denied(self._awaiting_liveness.pop(track_id), Verdict.NOT_LIVE))
         if self.liveness is not None:
             self.liveness.end(track_id)
         self._faces.pop(track_id, None)
@@ -406,7 +406,7 @@ class GateLoop:
                 continue
             del self._awaiting_liveness[track_id]
             log.info("track %d: liveness score %.4f after %d frames", track_id, verdict.score, verdict.frames)
-            self._act(decision if verdict.live else _not_live(decision))
+            self._act(decision if verdict.live else _denied(decision, Verdict.NOT_LIVE))
 
     def _act(self, decision: Decision) -> None:
         """Record the decision (database or journal) before the door opens, then record what the door did. A grant
@@ -417,7 +417,7 @@ class GateLoop:
             log.critical(
                 "door %s kept shut for %s: no room to record what it would do", self.gate_id, decision.employee_id
             )
-            decision = _kept_shut(decision)
+            decision = _denied(decision, Verdict.NO_ROOM)
             self.tally.kept_shut += 1
         self.decisions.append(decision)
         opens = decision.granted and decision.employee_id is not None
@@ -502,14 +502,10 @@ def _liveness_tracker(settings: LivenessSettings) -> LivenessTracker | None:
     return LivenessTracker(params)
 
 
-def _kept_shut(grant: Decision) -> Decision:
-    """A grant turned into a denial for want of room to record it; the recognised person kept as the nearest."""
-    return replace(grant, verdict=Verdict.NO_ROOM, employee_id=None, name=None, nearest=grant.employee_id)
-
-
-def _not_live(grant: Decision) -> Decision:
-    """A grant turned into a denial by the liveness test; the recognised person is kept as the nearest."""
-    return replace(grant, verdict=Verdict.NOT_LIVE, employee_id=None, name=None, nearest=grant.employee_id)
+def _denied(grant: Decision, verdict: Verdict) -> Decision:
+    """A grant turned into a denial after the policy decided (NOT_LIVE by the liveness test, NO_ROOM for want of
+    room to record it); the recognised person is kept as the nearest."""
+    return replace(grant, verdict=verdict, employee_id=None, name=None, nearest=grant.employee_id)
 
 
 def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
