@@ -30,10 +30,10 @@ from evaluation.verification import (
     pairs_among,
     read_pairs,
 )
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.pipeline import FacePipeline
-from gate.scoring import cohort_people
+from gate.model.embedder import Embedder
+from gate.model.scoring import cohort_people
+from gate.vision.faces import FacePipeline
 from training.calibration import FARS, calibrate
 from training.crops import crop_template_of
 from training.data import VALIDATION_SPLIT, build_pool

@@ -31,10 +31,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gate.alignment import similarity_transform
-from gate.detection import Detector, Face, central_face
 from gate.errors import FaceGateError
-from gate.imageio import load_image
+from gate.vision.alignment import similarity_transform
+from gate.vision.detection import Detector, Face, central_face
+from gate.vision.imageio import load_image
 
 SIZE = 150  # dlib's face-recognition chip: get_face_chip_details(shape, 150, padding)
 PADDING = 0.25  # compute_face_descriptor's default padding

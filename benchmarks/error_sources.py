@@ -22,9 +22,9 @@ from peer_dlib import pair_crops, teacher_scores
 from tqdm import tqdm
 
 from evaluation.verification import read_pairs
-from gate.detection import Detector, central_face
-from gate.embedder import Embedder
-from gate.imageio import load_image
+from gate.model.embedder import Embedder
+from gate.vision.detection import Detector, central_face
+from gate.vision.imageio import load_image
 from training.datasets import dataset_root, lfw_images
 from training.metrics import kfold_accuracy
 

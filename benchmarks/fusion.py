@@ -17,9 +17,9 @@ import numpy as np
 
 from evaluation.results import ScoredPairs
 from evaluation.verification import evaluate_pairs, paired_difference_intervals, read_pairs, scored_pairs
-from gate.embedder import Embedder
-from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS
-from gate.pipeline import FacePipeline
+from gate.model.card import SHIPPED_CARD, SHIPPED_MODELS
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
 from training.datasets import dataset_root, lfw_images
 
 

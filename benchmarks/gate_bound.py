@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.walkups import pick_walkers
-from gate.embedder import Embedder
+from gate.model.embedder import Embedder
 from training.calibrate_card import embed_with_progress
 from training.crops import load_crops
 from training.datasets import dataset_root

@@ -19,7 +19,7 @@ The detection section (on by default; `--detection-only` runs just it, `--full-e
 splits MTCNN's time on the 1-face frame into its stages (forward hooks on PNet, RNet and ONet), with the usual
 20 px smallest face and with the one derived from the quality gate; then, on a walk-up (the 1-face frame's photo
 moving and growing), detection and the whole frame per frame with a full search every frame and with following
-(gate.face_follow), and how many processed frames a face that comes into view waits to be found, at every phase
+(gate.vision.following), and how many processed frames a face that comes into view waits to be found, at every phase
 of the full-search schedule. `--walkups N` adds N simulated turnstile walk-ups (evaluation.turnstile) of random
 LFW people, each frame's largest face through the pipeline with a full search and followed: usable frames,
 rejection reasons, and faces reported after the person has left.
@@ -49,15 +49,15 @@ import torch
 
 from evaluation.turnstile import TurnstileSpec, background, expose
 from evaluation.turnstile import walk_frames as turnstile_frames
-from gate.alignment import CropTemplate
-from gate.backbones import build_backbone, template_for_backbone
 from gate.config import DetectorSettings, GallerySettings
-from gate.detection import Detector, Face
-from gate.embedder import Embedder
-from gate.face_follow import FaceFollower, Followed
-from gate.imageio import load_image
-from gate.model_card import SHIPPED_CARD
-from gate.pipeline import FacePipeline
+from gate.model.backbones import build_backbone, template_for_backbone
+from gate.model.card import SHIPPED_CARD
+from gate.model.embedder import Embedder
+from gate.vision.alignment import CropTemplate
+from gate.vision.detection import Detector, Face
+from gate.vision.faces import FacePipeline
+from gate.vision.following import FaceFollower, Followed
+from gate.vision.imageio import load_image
 from training.datasets import dataset_root
 from training.export import CardFields, export_model
 from training.teacher import load_dlib

@@ -7,7 +7,7 @@ simulated: a sleep of `delay` x the frame interval per frame, no CPU. Two consum
 `--seconds`:
 
 - in order: cv2.VideoCapture read in the consumer's thread, one frame per pass (LiveSource before issue 14);
-- newest: gate.sources.LiveSource (a reader thread keeps only the newest frame; older ones are dropped).
+- newest: gate.vision.sources.LiveSource (a reader thread keeps only the newest frame; older ones are dropped).
 
 A frame's age is the time the simulated processing ends minus the time the camera captured it: the floor of the
 decision's latency. "dropped" are frames LiveSource read and never yielded; "skipped" are frames the camera passed
@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from evaluation.paced_stream import PacedStream, read_sequence
 from gate.config import CameraSettings
-from gate.sources import LiveSource
+from gate.vision.sources import LiveSource
 
 SIZE = (640, 480)
 MODES = ("in order", "newest")

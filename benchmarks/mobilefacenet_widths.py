@@ -15,7 +15,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from gate.backbones import MobileFaceNet
+from gate.model.backbones import MobileFaceNet
 
 
 def time_forward(network: torch.nn.Module, repeats: int, warmup: int = 5) -> list[float]:

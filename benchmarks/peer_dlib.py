@@ -8,7 +8,7 @@ aligned crops the way the distillation teacher does (training/teacher.py), from 
 dlib's side is face_recognition's default pipeline: the HOG detector (one upsample), the 5-point shape
 predictor and the ResNet descriptor; a pair's score is minus the Euclidean distance of the two descriptors
 (face_recognition accepts a distance of at most 0.6). On both sides a photo with no face found gives its pairs
-the lowest score, and with several faces the central one is used (gate.detection.central_face).
+the lowest score, and with several faces the central one is used (gate.vision.detection.central_face).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.verification import evaluate_pairs, pairs_among, read_pairs, verification_metrics
-from gate.detection import Face, central_face
-from gate.embedder import Embedder
-from gate.imageio import load_image
-from gate.pipeline import FacePipeline
+from gate.model.embedder import Embedder
+from gate.vision.detection import Face, central_face
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import load_image
 from training.crops import load_crops
 from training.datasets import dataset_root, lfw_images, read_people_list
 from training.teacher import DlibTeacher, load_dlib

@@ -28,10 +28,10 @@ import torch
 from latency import PHOTOS as FRAME_PHOTOS
 
 from gate.config import DetectorSettings, QualitySettings
-from gate.embedder import Embedder
-from gate.imageio import load_image
-from gate.model_card import SHIPPED_CARD
-from gate.pipeline import FacePipeline
+from gate.model.card import SHIPPED_CARD
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import load_image
 from training.datasets import lfw_images
 
 PHOTOS = (*FRAME_PHOTOS, "Aaron_Eckhart/Aaron_Eckhart_0001.jpg")  # latency.py's five DevTest photos and one more

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.intervals import paired_tar_intervals
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.scoring import Scorer, cohort_people
+from gate.model.embedder import Embedder
+from gate.model.scoring import Scorer, cohort_people
 from training.calibrate_card import embed_with_progress
 from training.calibration import all_pair_scores, calibrate
 from training.crops import crop_template_of, load_crops

@@ -31,11 +31,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from evaluation.walkups import enrol_employees, pick_walkers, render_walkers, walkup_settings, walkup_spec  # noqa: E402
-from gate.actuators import LogActuator  # noqa: E402
 from gate.config import Settings  # noqa: E402
-from gate.daemon import GateLoop  # noqa: E402
-from gate.runtime import Runtime  # noqa: E402
-from gate.sources import Frame, VideoFileSource  # noqa: E402
+from gate.door.actuators import LogActuator  # noqa: E402
+from gate.runtime.loop import GateLoop  # noqa: E402
+from gate.runtime.parts import Runtime  # noqa: E402
+from gate.vision.sources import Frame, VideoFileSource  # noqa: E402
 from training.datasets import dataset_root  # noqa: E402
 
 SAMPLE_S = 10.0  # how often memory, files and threads are sampled

@@ -28,8 +28,8 @@ RUN = (
 ENROL = """
 import sys
 sys.path.insert(0, {tree!r})
-from gate.model_card import SHIPPED_CARD, read_card
-from gate.store import Database, Person, Template
+from gate.model.card import SHIPPED_CARD, read_card
+from gate.store.database import Database, Person, Template
 card = read_card(SHIPPED_CARD)
 database = Database({url!r})
 with database.session() as session:

@@ -4,7 +4,7 @@ up (the p95 age of a frame, from capture to the end of its processing, under 200
 Run: `python benchmarks/streams.py [--cameras 1 2 3 4 5 6] [--seconds 30] [--faces 1 5] [--follow both]
 [--threads N] [--out docs/streams]`.
 Each camera is a real MJPEG stream over loopback at camera pace (evaluation.paced_stream.PacedStream, what a
-network camera sends), read by gate.sources.LiveSource, all of them served by gate.cameras.run_cameras with the
+network camera sends), read by vision.sources.LiveSource, all served by gate.runtime.cameras.run_cameras with the
 shipped model, as `facegate run` with [[cameras]] does: one detector and one embedder, a gate loop per camera.
 With 1 face the scene is benchmarks/latency.py's walk (one LFW photo walking up and back); with 5 faces, its five
 still tiles. Nobody is enrolled: every face is embedded and searched, as a stranger's would be. The first
@@ -30,11 +30,11 @@ import torch
 from latency import build_frames, walk_frames
 
 from evaluation.paced_stream import PacedStream
-from gate.actuators import LogActuator
-from gate.cameras import run_cameras
 from gate.config import Settings, settings_from_dict
-from gate.runtime import Runtime
-from gate.sources import LiveSource
+from gate.door.actuators import LogActuator
+from gate.runtime.cameras import run_cameras
+from gate.runtime.parts import Runtime
+from gate.vision.sources import LiveSource
 from training.datasets import dataset_root
 
 FPS, SIZE = 10.0, (640, 480)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}")
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("gate.sources").setLevel(logging.CRITICAL)  # each run ends by its streams going away
+    logging.getLogger("gate.vision.sources").setLevel(logging.CRITICAL)  # each run ends by its streams going away
     lfw = dataset_root() / "lfw" / "lfw-deepfunneled"
     scenes = {1: walk_frames(lfw, 120), 5: [build_frames(lfw)["5 faces"]]}
     follows = {"on": [True], "off": [False], "both": [False, True]}[args.follow]

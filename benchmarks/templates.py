@@ -13,8 +13,8 @@ import argparse
 import numpy as np
 
 from evaluation.verification import embed_images
-from gate.embedder import Embedder
-from gate.pipeline import FacePipeline
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
 from training.datasets import dataset_root, lfw_images, read_people
 from training.metrics import cmc, ranks
 

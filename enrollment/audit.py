@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate.store import AuditEntry, Database
+from gate.store.database import AuditEntry, Database
 
 ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt", "deactivate", "reactivate")
 

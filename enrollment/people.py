@@ -18,13 +18,13 @@ from enrollment.photos import PhotoOutcome, UsableFace, expand_photos, read_face
 from enrollment.roster import find_person
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.identifiers import employee_id as valid_employee_id
-from gate.imageio import encode_crop
-from gate.matching import person_scores
-from gate.pipeline import FacePipeline
-from gate.runtime import Runtime
-from gate.store import Database, Owner, Person, Template
+from gate.matching.gallery import Gallery
+from gate.matching.rule import person_scores
+from gate.runtime.parts import Runtime
+from gate.store.database import Database, Owner, Person, Template
+from gate.store.identifiers import employee_id as valid_employee_id
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import encode_crop
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def add_person(
     """
     database, gallery, pipeline, embedder = runtime.database, runtime.gallery, runtime.pipeline, runtime.embedder
     threshold = runtime.threshold if threshold is None else threshold
-    employee_id = valid_employee_id(employee_id)  # the one rule for a new id (gate.identifiers)
+    employee_id = valid_employee_id(employee_id)  # the one rule for a new id (gate.store.identifiers)
     if gallery.model_id != embedder.model_id:
         raise ValueError(f"gallery of model {gallery.model_id} cannot take embeddings of {embedder.model_id}")
     files = expand_photos(photos)

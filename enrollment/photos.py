@@ -11,12 +11,12 @@ from typing import Literal
 
 import numpy as np
 
-from gate import imageio
-from gate.alignment import ARCHIVE, CropTemplate, align, realign, stored_crop_template
 from gate.errors import FaceGateError
-from gate.imageio import image_files, load_image
-from gate.pipeline import FacePipeline
-from gate.quality import Reason
+from gate.vision import imageio
+from gate.vision.alignment import ARCHIVE, CropTemplate, align, realign, stored_crop_template
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import image_files, load_image
+from gate.vision.quality import Reason
 
 log = logging.getLogger(__name__)
 

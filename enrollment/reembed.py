@@ -19,9 +19,9 @@ from tqdm import tqdm
 from enrollment import audit
 from enrollment.photos import decode_crop
 from enrollment.sync import IndexChange, write_with_index
-from gate.embedder import Embedder
-from gate.gallery import Gallery
-from gate.store import Database, Owner, Person, Template
+from gate.matching.gallery import Gallery
+from gate.model.embedder import Embedder
+from gate.store.database import Database, Owner, Person, Template
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from enrollment import audit
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.identifiers import MAX_ID_LENGTH
-from gate.store import Database, Owner, Person, Template, forget_faces
+from gate.matching.gallery import Gallery
+from gate.store.database import Database, Owner, Person, Template, forget_faces
+from gate.store.identifiers import MAX_ID_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class PersonDetail:
 
 def clean_id(employee_id: str) -> str:
     """An employee id to look up: stripped, of a length the database holds (ids enrolled before the rule of
-    gate.identifiers can still be shown and removed; new ones follow that rule)."""
+    gate.store.identifiers can still be shown and removed; new ones follow that rule)."""
     cleaned = employee_id.strip()
     if not cleaned or len(cleaned) > MAX_ID_LENGTH:
         raise FaceGateError(f"employee id must be 1 to {MAX_ID_LENGTH} characters, got {employee_id!r}")

@@ -1,7 +1,7 @@
 """Encryption at rest turned on for a site: seal the templates, crops and event faces stored before, count what is
 sealed, and prove that the configured key opens it.
 
-With a key configured every new template and event face is sealed as it is written (gate/store.py); the rows
+With a key configured every new template and event face is sealed as it is written (gate/store/database.py); the rows
 written before stay plain until `seal_stored` seals them: the templates in one transaction, audited per person,
 then the access events' faces in batches of their own transaction each (a process killed mid-way leaves every
 face either plain or sealed, and the next run seals the rest). SQLite's secure_delete overwrites the old plain
@@ -19,10 +19,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from tqdm import tqdm
 
 from enrollment import audit
-from gate.encryption import Cipher, is_sealed, sealed_clause
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.store import AccessEvent, Database, Person, Template
+from gate.matching.gallery import Gallery
+from gate.store.database import AccessEvent, Database, Person, Template
+from gate.store.encryption import Cipher, is_sealed, sealed_clause
 
 log = logging.getLogger(__name__)
 

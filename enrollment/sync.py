@@ -10,8 +10,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.store import Database, Owner
+from gate.matching.gallery import Gallery
+from gate.store.database import Database, Owner
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import numpy as np
 from evaluation.results import IdentificationResult
 from evaluation.verification import FAILED_SCORE
 from gate.errors import FaceGateError
-from gate.matching import person_scores
-from gate.scoring import Scorer
+from gate.matching.rule import person_scores
+from gate.model.scoring import Scorer
 from training.metrics import allowed_false_accepts, cmc, fnir_at_fpir, ranks
 
 REPORT_FPIRS = ("0.01", "0.003", "0.001")

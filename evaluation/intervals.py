@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from gate.scoring import Scorer
+from gate.model.scoring import Scorer
 from training.calibration import FARS
 from training.metrics import weighted_threshold_at_far
 

@@ -26,11 +26,11 @@ from evaluation.liveness_metrics import (
     species_scores,
 )
 from evaluation.liveness_species import ATTACKS, BONA_FIDE, SPECIES, species_clip
-from gate.detection import Detector, central_face
+from gate.decision.liveness import RESIDUALS, LivenessParams, LivenessTracker, LivenessVerdict
+from gate.decision.tracking import Tracker
 from gate.errors import FaceGateError
-from gate.imageio import image_files, load_image
-from gate.liveness import RESIDUALS, LivenessParams, LivenessTracker, LivenessVerdict
-from gate.tracking import Tracker
+from gate.vision.detection import Detector, central_face
+from gate.vision.imageio import image_files, load_image
 from training.datasets import read_people
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from evaluation.verification import (
     read_pairs,
     verification_intervals,
 )
-from gate.embedder import Embedder
-from gate.pipeline import FacePipeline
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
 from training.datasets import read_people_list
 
 

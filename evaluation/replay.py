@@ -1,5 +1,5 @@
 """The gate's decisions replayed: what one real run recorded (every usable frame's top-1 match and every track's
-end), fed again through the real `gate.policy.Policy` for any N-of-M vote and threshold, and the transaction
+end), fed again through the real `gate.decision.policy.Policy` for any N-of-M vote and threshold, and the transaction
 rates, times and sweeps that follow. By construction the same decisions the running gate would have made."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.intervals import rate
-from gate.config import DecisionSettings
-from gate.gallery import Match
-from gate.model_card import CALIBRATED_FARS, ModelCard
-from gate.policy import Policy, Verdict, threshold_for
+from gate.config import CALIBRATED_FARS, DecisionSettings
+from gate.decision.policy import Policy, Verdict, threshold_for
+from gate.matching.gallery import Match
+from gate.model.card import ModelCard
 
 NO_FACE = "NO_USABLE_FACE"  # a walk none of whose tracks had a usable frame: failure to acquire
 

@@ -45,11 +45,11 @@ from evaluation.study_metrics import (
 )
 from evaluation.turnstile import TurnstileSpec
 from gate.config import DetectorSettings, Settings
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.imageio import load_image
-from gate.model_card import ModelCard
-from gate.pipeline import FacePipeline
+from gate.model.card import ModelCard
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import load_image
 from training.crops import load_crops
 from training.data import held_out_pins
 

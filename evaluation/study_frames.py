@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
-from gate.pipeline import FacePipeline
+from gate.vision.faces import FacePipeline
 
 if TYPE_CHECKING:
     from evaluation.study import StudyConfig

@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 
 from gate.errors import FaceGateError
-from gate.matching import mean_template
+from gate.matching.rule import mean_template
 from training import metrics
 
 TWO_STAGE, END_TO_END, MIDDLE = "two-stage", "end-to-end", "middle"

@@ -96,9 +96,7 @@ def draw_walk(rng: np.random.Generator, spec: TurnstileSpec) -> WalkPath:
     return WalkPath(start, end, light_start, light_end)
 
 
-def walk_frame(
-    photo: np.ndarray, backdrop: np.ndarray, path: WalkPath, t: float, spec: TurnstileSpec
-) -> np.ndarray:
+def walk_frame(photo: np.ndarray, backdrop: np.ndarray, path: WalkPath, t: float, spec: TurnstileSpec) -> np.ndarray:
     """The frame at moment t of a walk (0: far, 1: at the camera), float32, before sensor noise: the photo grown,
     moved along the path, lit, and blurred the more the farther away."""
     canvas = backdrop.copy()

@@ -26,12 +26,12 @@ from tqdm import tqdm
 
 from evaluation.intervals import bootstrap_by_person, person_indices
 from evaluation.results import ScoredPairs, VerificationMetrics, VerificationResult
-from gate.detection import central_face
-from gate.embedder import Embedder
+from gate.config import CALIBRATED_FARS
 from gate.errors import FaceGateError
-from gate.imageio import image_files, load_image
-from gate.model_card import CALIBRATED_FARS
-from gate.pipeline import FacePipeline
+from gate.model.embedder import Embedder
+from gate.vision.detection import central_face
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import image_files, load_image
 from training.metrics import allowed_false_accepts, auc, eer, kfold_accuracy, tar_at_far
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,7 @@ def evaluate_pairs(
     progress: bool = True,
     vectors: dict[str, np.ndarray | None] | None = None,
 ) -> VerificationResult:
-    """Score every pair as the model does (cosine, or normalised: gate/scoring.py) and summarise (module notes).
+    """Score every pair as the model does (cosine, or normalised: gate/model/scoring.py) and summarise (module notes).
     `vectors` (from `embed_named`) saves embedding the images again."""
     image_root = Path(image_root)
     names = check_pairs(pairs, image_root)

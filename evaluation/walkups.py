@@ -5,7 +5,7 @@ policy replayed for a grid of N-of-M votes and thresholds (evaluation/replay.py)
 The networks run once: the real GateLoop (MTCNN, aligner, quality gate, embedder, FAISS gallery, policy, events)
 watches a turnstile video while each frame's processing is timed and every usable frame's top-1 gallery match is
 recorded with its track and time. The recorded sequence of observations and track ends is then fed again through
-the real `gate.policy.Policy` for each (votes_needed, window, threshold): cheap, and by construction the same
+the real `gate.decision.policy.Policy` for each (votes_needed, window, threshold): cheap, and by construction the same
 decisions the running gate would have made (checked against the live run for the configured point).
 
 People are LFW peopleDevTest people only (never trained on by the shipped model): employees have 2+ photos, are
@@ -43,16 +43,16 @@ from evaluation.replay import (
 )
 from evaluation.results import GateReport
 from evaluation.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
-from gate.actuators import LogActuator
 from gate.config import DatabaseSettings, Settings
-from gate.daemon import GateLoop, TrackReport
-from gate.embedder import Embedder
+from gate.decision.policy import threshold_for
+from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
-from gate.gallery import Match
-from gate.imageio import image_files, load_image
-from gate.policy import threshold_for
-from gate.runtime import Runtime
-from gate.sources import VideoFileSource
+from gate.matching.gallery import Match
+from gate.model.embedder import Embedder
+from gate.runtime.loop import GateLoop, TrackReport
+from gate.runtime.parts import Runtime
+from gate.vision.imageio import image_files, load_image
+from gate.vision.sources import VideoFileSource
 from training.datasets import read_people
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """What the commands share: the validated settings, where they came from, the logging, and the gate's parts
-(gate.parts: each built once on first use)."""
+(gate.runtime.parts: each built once on first use)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate.config import Settings
-from gate.parts import LazyParts
+from gate.runtime.parts import LazyParts
 
 QUIET_LIBRARIES = ("faiss.loader",)  # says which CPU build it loaded, at INFO, on every import
 

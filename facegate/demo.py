@@ -17,15 +17,15 @@ import numpy as np
 
 from evaluation.turnstile import Walk
 from evaluation.walkups import MAX_ENROL_PHOTOS, Walker, enrol_employees, render_walkers, walkup_settings, walkup_spec
-from gate.actuators import LogActuator
 from gate.config import Settings
-from gate.daemon import GateSummary, TrackReport, run_gate
-from gate.embedder import Embedder
+from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
-from gate.imageio import image_files
-from gate.runtime import Runtime
-from gate.sources import VideoFileSource
-from gate.store import Database
+from gate.model.embedder import Embedder
+from gate.runtime.loop import GateSummary, TrackReport, run_gate
+from gate.runtime.parts import Runtime
+from gate.store.database import Database
+from gate.vision.imageio import image_files
+from gate.vision.sources import VideoFileSource
 from training.datasets import lfw_images
 
 log = logging.getLogger(__name__)

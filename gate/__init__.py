@@ -1,9 +1,11 @@
-"""FaceGate's runtime, one module a step of a frame's path:
+"""FaceGate's runtime, one room (subpackage) a step of a frame's path:
 
-sources (camera frames) → detection (MTCNN) → alignment (crop templates) → quality (grading) → pipeline (the
-three together) → embedder (+ backbones, dlib_resnet, dlib_format, model_card) → scoring and matching → gallery
-(FAISS over the store's templates) → tracking and aggregation → policy (the door decision) → actuators (the door)
-→ annotate (drawing); daemon runs the loop, runtime holds the parts, config the settings.
+vision (frame → graded aligned crops) → model (crop → embedding) → matching (embedding → best person) →
+decision (a track's matches → a decision) → door (decision → world), with the store recording it all and the
+runtime assembling the parts and running the loop. Shared by every room: config (the settings), errors, devices.
+
+Imports run one way: a room imports only the rooms listed before it in tests/gate/test_rooms.py (vision, model,
+store, matching, decision, door, runtime: the store sits below matching because the gallery syncs from it).
 
 The public API is re-exported here, each name loaded on first use (so `import gate.errors` stays light).
 """
@@ -17,19 +19,19 @@ _API = {
     "Settings": "gate.config",
     "load_settings": "gate.config",
     "FaceGateError": "gate.errors",
-    "FacePipeline": "gate.pipeline",
-    "Embedder": "gate.embedder",
-    "ModelCard": "gate.model_card",
-    "read_card": "gate.model_card",
-    "Database": "gate.store",
-    "Gallery": "gate.gallery",
-    "Match": "gate.gallery",
-    "Policy": "gate.policy",
-    "Runtime": "gate.runtime",
-    "GateLoop": "gate.daemon",
-    "run_gate": "gate.daemon",
-    "open_source": "gate.sources",
-    "build_actuator": "gate.actuators",
+    "FacePipeline": "gate.vision.faces",
+    "Embedder": "gate.model.embedder",
+    "ModelCard": "gate.model.card",
+    "read_card": "gate.model.card",
+    "Database": "gate.store.database",
+    "Gallery": "gate.matching.gallery",
+    "Match": "gate.matching.gallery",
+    "Policy": "gate.decision.policy",
+    "Runtime": "gate.runtime.parts",
+    "GateLoop": "gate.runtime.loop",
+    "run_gate": "gate.runtime.loop",
+    "open_source": "gate.vision.sources",
+    "build_actuator": "gate.door.actuators",
 }
 __all__ = sorted(_API)
 

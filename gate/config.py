@@ -12,10 +12,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gate.errors import FaceGateError
-from gate.model_card import CALIBRATED_FARS
 
 CONFIG_ENV = "FACEGATE_CONFIG"
 DEFAULT_CONFIG = Path("config.toml")
+
+# the per-comparison false-accept rates a card's thresholds are calibrated at, as the card's keys: the one list
+CALIBRATED_FARS = ("0.01", "0.001", "0.0001", "0.00001")
 
 
 class _Section(BaseModel):
@@ -36,14 +38,14 @@ MIN_FACE_PX_FLOOR = 10  # the smallest [detector] min_face_px that may be set (M
 
 
 class DetectorSettings(_Section):
-    # MTCNN's smallest face side searched for; 0: derived from [quality] min_eye_distance_px (gate.detection
+    # MTCNN's smallest face side searched for; 0: derived from [quality] min_eye_distance_px (gate.vision.detection
     # .smallest_face_px), so the pyramid does not look for faces the quality gate would reject as too small
     min_face_px: int = Field(0, ge=0, le=1000)
     thresholds: tuple[Probability, Probability, Probability] = (0.6, 0.7, 0.7)  # MTCNN's stages, each in [0, 1]
     device: str = "cpu"
     # larger images are searched on a copy scaled to this longest side; the crop still comes from the full image
     max_side: int = Field(1280, ge=160, le=10000)
-    # a camera stream's faces followed between full detections by MTCNN's later stages only (gate.face_follow)
+    # a camera stream's faces followed between full detections by MTCNN's later stages only (gate.vision.following)
     follow: bool = True  # off: a full search on every frame (docs/detection-speed.md: same decisions, half the time)
     full_every: int = Field(3, ge=1, le=100)  # following: a full detection every n-th processed frame (new faces)
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gate.errors import FaceGateError
-from gate.store import Base, Database, UTCDateTime, utcnow
+from gate.store.database import Base, Database, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 

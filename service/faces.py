@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-FACE_MEDIA_TYPE = "image/webp"  # templates keep lossless WebP crops, events lossy ones (gate.store)
+FACE_MEDIA_TYPE = "image/webp"  # templates keep lossless WebP crops, events lossy ones (gate.store.database)
 FACE_CACHE = "private, max-age=60"  # the page may reuse a thumbnail for a minute; no proxy keeps it
 
 

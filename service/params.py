@@ -1,4 +1,4 @@
-"""Employee ids as the API takes them (path, form and query parameters): gate.identifiers' one rule, refused with
+"""Employee ids as the API takes them (path, form and query parameters): gate.store.identifiers' one rule, refused with
 a one-line 422 before anything is looked up, so an id is never stored, searched or routed in another spelling."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 
 from gate.errors import FaceGateError
-from gate.identifiers import employee_id
+from gate.store.identifiers import employee_id
 
 
 def api_employee_id(raw: str) -> str:

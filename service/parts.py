@@ -1,4 +1,4 @@
-"""The server's share of the gate: the parts the commands use (gate.parts: each built once per process on first
+"""The server's share of the gate: the parts the commands use (gate.runtime.parts: each built once per process on first
 use, the network only when an enrolment needs it), plus the model card and a lock for changes."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from gate.config import Settings
-from gate.parts import LazyParts
+from gate.runtime.parts import LazyParts
 
 if TYPE_CHECKING:
-    from gate.gallery import Gallery
-    from gate.model_card import ModelCard
+    from gate.matching.gallery import Gallery
+    from gate.model.card import ModelCard
 
 
 class ServiceParts(LazyParts):
-    """One per server process: the gate's parts (gate.parts), its model card, and a `lock` that serialises changes
+    """One per server process: the gate's parts (gate.runtime.parts), its card, and a `lock` that serialises changes
     to who is enrolled (the gallery is one object)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -25,7 +25,7 @@ class ServiceParts(LazyParts):
 
     @cached_property
     def card(self) -> ModelCard:
-        from gate.runtime import card_only
+        from gate.runtime.parts import card_only
 
         return card_only(self.settings).card
 

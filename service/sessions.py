@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ForeignKey, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gate.store import Base, Database, UTCDateTime, utcnow
+from gate.store.database import Base, Database, UTCDateTime, utcnow
 from service.accounts import AdminAccount, Principal, sha256_hex
 
 SESSION_BYTES = 32

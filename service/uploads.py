@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from enrollment.people import EnrollmentRefused, every_outcome
 from enrollment.photos import PhotoOutcome
 from gate.errors import FaceGateError
-from gate.imageio import load_image
+from gate.vision.imageio import load_image
 
 CHUNK = 1 << 20
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from postgres_server import PostgresServer, remove_server, start_server
 
-from gate.backbones import build_backbone
+from gate.model.backbones import build_backbone
 from training.datasets import DATA_ENV, dataset_root
 from training.export import CardFields, export_model
 

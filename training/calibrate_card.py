@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.model_card import ModelCard, sha256_of
-from gate.scoring import Scorer, write_cohort
+from gate.model.card import ModelCard, sha256_of
+from gate.model.embedder import Embedder
+from gate.model.scoring import Scorer, write_cohort
 from training.calibration import FARS, calibrate
 from training.crops import crop_template_of, load_crops
 from training.data import VALIDATION_SPLIT, validation_people
@@ -55,7 +55,7 @@ def calibrate_card(
 ) -> ModelCard:
     """Thresholds at every calibration FAR from the impostor pairs of `people`'s detected crops in `crops_file`
     (aligned to the card's template), written into the card with what they rest on. `note` says who the people
-    are and why the model never saw them. With a `cohort`, scores are normalised against it (gate/scoring.py):
+    are and why the model never saw them. With a `cohort`, scores are normalised against it (gate/model/scoring.py):
     the cohort file is written beside the card and its people are left out of the calibration."""
     embedder = Embedder(card_path)
     if crop_template_of(crops_file) != embedder.template:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gate.model_card import CALIBRATED_FARS
-from gate.scoring import Scorer
+from gate.config import CALIBRATED_FARS
+from gate.model.scoring import Scorer
 from training.metrics import threshold_at_far
 
 FARS = CALIBRATED_FARS

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from gate.alignment import ARCFACE_112, CropTemplate, align, arcface_template
 from gate.errors import FaceGateError
-from gate.imageio import IMAGE_SUFFIXES, decode_crop, encode_crop, load_image
+from gate.vision.alignment import ARCFACE_112, CropTemplate, align, arcface_template
+from gate.vision.imageio import IMAGE_SUFFIXES, decode_crop, encode_crop, load_image
 
 if TYPE_CHECKING:
-    from gate.detection import Detector
+    from gate.vision.detection import Detector
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def build_crops(
 ) -> Path:
     """Detect, align onto `template` and store every photo under root. No-face photos use the mean landmarks of
     the detected ones, scaled to the photo (LFW and Pins photos are roughly centred), and are flagged."""
-    from gate.detection import Detector, central_face  # here: loading stored crops needs no detector stack
+    from gate.vision.detection import Detector, central_face  # here: loading stored crops needs no detector stack
 
     detector = detector or Detector()
     photos = list_photos(root, people)

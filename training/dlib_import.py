@@ -7,11 +7,11 @@ import logging
 from importlib import metadata
 from pathlib import Path
 
-from gate import dlib_resnet
-from gate.backbones import template_for_backbone
-from gate.dlib_format import read_network_file
 from gate.errors import FaceGateError
-from gate.model_card import ModelCard, sha256_of
+from gate.model import dlib_resnet
+from gate.model.backbones import template_for_backbone
+from gate.model.card import ModelCard, sha256_of
+from gate.model.dlib_format import read_network_file
 from training.export import CardFields, export_model
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def import_dlib_model(card_path: Path, source: Path | None = None) -> ModelCard:
                 "sha256": sha256_of(source),
                 "licence": LICENCE,
                 "training_data_caveat": CAVEAT,
-                "conversion": "gate/dlib_format.py reads dlib's float32 tensors; stored as float16",
+                "conversion": "gate/model/dlib_format.py reads dlib's float32 tensors; stored as float16",
                 "distance": "cosine of unit vectors, as the gallery scores (dlib itself uses Euclidean distance 0.6)",
             },
         ),

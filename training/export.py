@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gate.alignment import ARCFACE_112, CropTemplate
-from gate.model_card import ModelCard, sha256_of
+from gate.model.card import ModelCard, sha256_of
+from gate.vision.alignment import ARCFACE_112, CropTemplate
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gate.alignment import CropTemplate
-from gate.dlib_resnet import DlibResNet
-from gate.embedder import load_network, to_tensor
 from gate.errors import FaceGateError
-from gate.model_card import read_card
+from gate.model.card import read_card
+from gate.model.dlib_resnet import DlibResNet
+from gate.model.embedder import load_network, to_tensor
+from gate.vision.alignment import CropTemplate
 from training.calibration import FARS, calibrate
 from training.data import PKSampler, Pool, build_pool
 from training.export import CardFields, export_model

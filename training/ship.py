@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from gate.errors import FaceGateError
-from gate.model_card import SHIPPED_CARD, cohort_path, read_card, sha256_of, weights_path
+from gate.model.card import SHIPPED_CARD, cohort_path, read_card, sha256_of, weights_path
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 

@@ -19,10 +19,10 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from gate.backbones import build_backbone, template_for_backbone
-from gate.embedder import embed_tensor, load_network, to_tensor
 from gate.errors import FaceGateError
-from gate.model_card import read_card
+from gate.model.backbones import build_backbone, template_for_backbone
+from gate.model.card import read_card
+from gate.model.embedder import embed_tensor, load_network, to_tensor
 from training.augment import FaceAugment
 from training.calibration import FARS, calibrate
 from training.config import TrainConfig

@@ -24,7 +24,7 @@ def secret(
     reader: Annotated[str, typer.Option("--reader", help="The reader's id, for the config lines printed.")] = "lobby",
 ) -> None:
     """Write a fresh random reader secret to a new owner-only file and print the config lines that use it."""
-    from gate.claims import write_secret_file
+    from gate.door.claims import write_secret_file
 
     write_secret_file(path)
     typer.echo(f"wrote a new reader secret to {path} (owner-only). Add to config.toml, under [card]:\n")
@@ -72,8 +72,8 @@ def claim(
     password_env: Annotated[str | None, typer.Option(help="mqtt: variable holding that user's password")] = None,
 ) -> None:
     """Sign a claim as a badge reader would and send it to the gate ([card] claims: http or mqtt), or print it."""
-    from gate.claims import read_secret
-    from gate.identifiers import employee_id
+    from gate.door.claims import read_secret
+    from gate.store.identifiers import employee_id
 
     context: AppContext = ctx.obj
     settings = _gate(context.settings, gate_id)
@@ -84,7 +84,7 @@ def claim(
     if settings.card.claims == "http":
         typer.echo(_post(settings, body))
     elif settings.card.claims == "mqtt":
-        from gate.mqtt import send_claim
+        from gate.door.mqtt import send_claim
 
         overrides = {"username": username, "password_env": password_env}
         mqtt = settings.mqtt.model_copy(update={k: v for k, v in overrides.items() if v is not None})

@@ -15,8 +15,8 @@ from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
     from evaluation.results import VerificationResult
-    from gate.embedder import Embedder
-    from gate.pipeline import FacePipeline
+    from gate.model.embedder import Embedder
+    from gate.vision.faces import FacePipeline
 
 
 def format_table(result: VerificationResult) -> str:
@@ -122,8 +122,8 @@ def evaluate(
 
 def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeline]:
     """The configured model and pipeline, or those of another card."""
-    from gate.pipeline import FacePipeline
-    from gate.runtime import load_embedder
+    from gate.runtime.parts import load_embedder
+    from gate.vision.faces import FacePipeline
 
     if card is None:
         return context.embedder, context.pipeline

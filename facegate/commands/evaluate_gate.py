@@ -62,7 +62,7 @@ def evaluate_gate_command(
     for several N/M and thresholds: transaction FAR, FRR, misidentification, time to decision, frame latency."""
     from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
     from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
-    from gate.runtime import load_embedder
+    from gate.runtime.parts import load_embedder
     from training.datasets import dataset_root, lfw_images
 
     context: AppContext = ctx.obj

@@ -54,8 +54,8 @@ def evaluate_liveness_command(
     from evaluation.liveness import LivenessRun, evaluate_liveness
     from evaluation.liveness_report import plot_scores, text_table
     from evaluation.turnstile import WALKUP_MIN_FACE_PX
-    from gate.detection import Detector
-    from gate.liveness import LivenessParams
+    from gate.decision.liveness import LivenessParams
+    from gate.vision.detection import Detector
     from training.datasets import dataset_root, lfw_images
 
     context: AppContext = ctx.obj

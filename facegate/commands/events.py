@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from facegate.context import AppContext
-from gate.csv_cells import safe_row
 from gate.errors import FaceGateError
+from gate.store.csv_cells import safe_row
 
 if TYPE_CHECKING:
-    from gate.store import AccessEventRecord
+    from gate.store.database import AccessEventRecord
 
 FORMATS = ("table", "csv", "json")
 
@@ -36,7 +36,7 @@ def _moment(text: str | None, option: str) -> datetime | None:
 
 def render(events: list[AccessEventRecord], fmt: str) -> str:
     """The events in one of FORMATS."""
-    from gate.store import EVENT_FIELDS
+    from gate.store.database import EVENT_FIELDS
 
     rows = [e.to_json() for e in events]
     if fmt == "json":
@@ -69,8 +69,8 @@ def events(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the screen.")] = None,
 ) -> None:
     """The access log: every door decision with its gate, person, score and reason, newest first."""
-    from gate.event_log import Journal
-    from gate.store import EventFilter
+    from gate.store.database import EventFilter
+    from gate.store.event_log import Journal
 
     if fmt not in FORMATS:
         raise FaceGateError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -15,7 +15,7 @@ from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
     from facegate.demo import DemoRow
-    from gate.daemon import GateSummary
+    from gate.runtime.loop import GateSummary
 
 
 def run(
@@ -27,9 +27,9 @@ def run(
 ) -> None:
     """Run the gate until its camera's frames end or Ctrl-C / SIGTERM: recognise, open the door, record events.
     With [[cameras]] in the config, every camera listed, in this one process."""
-    from gate.actuators import build_actuator
-    from gate.daemon import run_gate
-    from gate.sources import open_source
+    from gate.door.actuators import build_actuator
+    from gate.runtime.loop import run_gate
+    from gate.vision.sources import open_source
 
     app: AppContext = ctx.obj
     settings = app.settings
@@ -51,9 +51,9 @@ def _configured_source(settings: Settings) -> str:
 
 def _run_cameras(app: AppContext) -> None:
     """Every [[cameras]] entry in one process: one detector and embedder, each camera its own loop and door."""
-    from gate.actuators import build_actuator
-    from gate.cameras import run_cameras
-    from gate.sources import open_source
+    from gate.door.actuators import build_actuator
+    from gate.runtime.cameras import run_cameras
+    from gate.vision.sources import open_source
 
     runtime = app.runtime
     with ExitStack() as opened:  # a camera that cannot be opened releases those opened before it

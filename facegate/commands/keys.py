@@ -13,7 +13,7 @@ from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
     from enrollment.sealing import SealingCounts
-    from gate.encryption import Cipher
+    from gate.store.encryption import Cipher
 
 keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args_is_help=True)
 
@@ -21,7 +21,7 @@ keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args
 @keys_app.command("new")
 def new(path: Annotated[Path, typer.Argument(help="The key file to create (never overwritten).")]) -> None:
     """Write a fresh random key to a new owner-only file and print the config lines that use it."""
-    from gate.encryption import write_key_file
+    from gate.store.encryption import write_key_file
 
     write_key_file(path)
     typer.echo(f"wrote a new key to {path} (owner-only). Add to config.toml:\n")
@@ -46,7 +46,7 @@ def encrypt(ctx: typer.Context) -> None:
 
 def _index_state(path: Path, cipher: Cipher | None) -> str:
     """Whether the index file is sealed (and, with a key, whether the key opens it), plain or absent."""
-    from gate.encryption import PREFIX
+    from gate.store.encryption import PREFIX
 
     try:
         data = path.read_bytes()

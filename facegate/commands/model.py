@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gate.model_card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
+from gate.model.card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
 
 model_app = typer.Typer(help="Models: import dlib's network, calibrate thresholds, list.", no_args_is_help=True)
 

@@ -19,7 +19,7 @@ def prepare(
     force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
 ) -> None:
     """Detect and align every training/evaluation photo once with the gate's own pipeline."""
-    from gate.backbones import template_for_backbone
+    from gate.model.backbones import template_for_backbone
     from training.crops import build_crops
     from training.datasets import dataset_root
 

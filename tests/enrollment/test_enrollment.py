@@ -20,16 +20,16 @@ from enrollment import EnrollmentRefused, add_person, list_people, reembed_all, 
 from enrollment.audit import audit_trail
 from enrollment.photos import decode_crop
 from facegate.cli import app
-from gate.alignment import ARCFACE_112, arcface_template
 from gate.config import GallerySettings, Settings
-from gate.dlib_resnet import CROP_TEMPLATE as DLIB_150
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.imageio import encode_crop
-from gate.pipeline import FacePipeline
-from gate.runtime import Runtime
-from gate.store import AccessEventRecord, Database, Template
+from gate.matching.gallery import Gallery
+from gate.model.dlib_resnet import CROP_TEMPLATE as DLIB_150
+from gate.model.embedder import Embedder
+from gate.runtime.parts import Runtime
+from gate.store.database import AccessEventRecord, Database, Template
+from gate.vision.alignment import ARCFACE_112, arcface_template
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import encode_crop
 
 THRESHOLD = 1.01  # above any cosine: no photo ever "looks like" someone else unless a test lowers it
 

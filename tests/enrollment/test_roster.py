@@ -11,8 +11,8 @@ from enrollment.audit import audit_trail
 from enrollment.roster import list_people, set_active
 from gate.config import GallerySettings
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.store import Database, Person, Template
+from gate.matching.gallery import Gallery
+from gate.store.database import Database, Person, Template
 
 DIM = 16
 

@@ -21,9 +21,9 @@ from evaluation.verification import (
     read_pairs,
 )
 from facegate.cli import app
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.pipeline import FacePipeline
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
 from training.datasets import read_people_list
 
 # 2 folds x (2 same + 2 different), names from LFW's pairsDevTest.txt; the last same pair is one image twice.

@@ -18,7 +18,7 @@ from evaluation.verification import Pair, paired_difference_intervals, scored_pa
 from facegate.cli import app
 from gate.config import load_settings
 from gate.errors import FaceGateError
-from gate.matching import person_scores
+from gate.matching.rule import person_scores
 from training.metrics import auc
 
 

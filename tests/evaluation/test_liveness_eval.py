@@ -27,7 +27,7 @@ from evaluation.liveness_species import (
     species_clip,
     species_views,
 )
-from gate.liveness import RESIDUALS
+from gate.decision.liveness import RESIDUALS
 
 SPEC = ClipSpec(width=320, height=240, fps=6.0, walk_s=2.0)
 LANDMARKS = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], np.float32)

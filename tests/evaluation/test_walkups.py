@@ -32,10 +32,10 @@ from evaluation.walkups import check_policies, pick_walkers
 from facegate.cli import main
 from facegate.commands.evaluate_gate import parse_policies
 from gate.config import DecisionSettings
+from gate.decision.policy import Verdict
 from gate.errors import FaceGateError
-from gate.gallery import Match
-from gate.model_card import read_card
-from gate.policy import Verdict
+from gate.matching.gallery import Match
+from gate.model.card import read_card
 
 FPS = 10.0
 POLICY = DecisionSettings(votes_needed=3, window=5, cooldown_s=10.0)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from facegate.cli import app
 from gate.config import load_settings
 from gate.errors import FaceGateError
-from gate.runtime import open_database
+from gate.runtime.parts import open_database
 from service.accounts import check_password, token_principal
 
 PASSWORD = "correct horse battery"

@@ -14,7 +14,7 @@ import pytest
 from facegate_process import facegate_command
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.imageio import load_image
+from gate.vision.imageio import load_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,8 +129,8 @@ REPORT_IMPORTS = (
 def test_commands_that_embed_nothing_do_not_import_the_network(tmp_path: Path) -> None:
     """Issue 14, 7: every command imported torch (6-8 s for `enroll list`); these now load neither the network
     nor Alembic (a database at the newest schema opens without it). benchmarks/startup.py measures the time."""
-    from gate.model_card import SHIPPED_CARD, read_card
-    from gate.store import Database, Person, Template
+    from gate.model.card import SHIPPED_CARD, read_card
+    from gate.store.database import Database, Person, Template
 
     config = _config(tmp_path)
     card = read_card(SHIPPED_CARD)

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from facegate.cli import app
 from gate.errors import FaceGateError
-from gate.event_log import Journal
-from gate.store import AccessEventRecord, Database, Heartbeat
+from gate.store.database import AccessEventRecord, Database, Heartbeat
+from gate.store.event_log import Journal
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from facegate_process import facegate_command
 from small_disk import FILL_SCRIPT, small_disk
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.imageio import load_image
-from gate.store import Database
+from gate.store.database import Database
+from gate.vision.imageio import load_image
 
 pytestmark = pytest.mark.slow  # the real command in subprocesses, the shipped network
 

@@ -20,12 +20,12 @@ from enrollment.audit import audit_trail
 from enrollment.sealing import BATCH, SealingCounts, SealResult, prove_key, seal_stored, sealing_counts
 from facegate.cli import app
 from gate.config import GallerySettings, load_settings
-from gate.encryption import PREFIX, Cipher, new_key_text, parse_key, write_key_file
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.imageio import decode_crop
-from gate.runtime import open_database
-from gate.store import AccessEventRecord, Database, Person, Template
+from gate.matching.gallery import Gallery
+from gate.runtime.parts import open_database
+from gate.store.database import AccessEventRecord, Database, Person, Template
+from gate.store.encryption import PREFIX, Cipher, new_key_text, parse_key, write_key_file
+from gate.vision.imageio import decode_crop
 
 MODEL_ID, DIM = "untrained-test", 128  # the untrained_card fixture's model
 EVENT_FACES = 4  # the site's access events that keep a face (a fifth keeps none)

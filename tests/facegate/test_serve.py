@@ -13,7 +13,7 @@ from facegate_process import free_port, serving
 
 from facegate.commands.serve import is_loopback
 from gate.config import load_settings
-from gate.runtime import open_database
+from gate.runtime.parts import open_database
 from service.accounts import add_token
 
 

@@ -18,8 +18,8 @@ from facegate_process import facegate_command, free_port, serving
 from enrollment.roster import show_person
 from evaluation.paced_stream import PacedStream, video_frames
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.imageio import load_image
-from gate.store import Database
+from gate.store.database import Database
+from gate.vision.imageio import load_image
 from service.accounts import add_token
 
 pytestmark = pytest.mark.slow  # two gate processes, a PostgreSQL server, live streams (about a minute)

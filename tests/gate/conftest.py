@@ -1,6 +1,6 @@
 """Shared fixtures of the gate tests.
 
-gate.store.Base holds every table the migrations create only once the modules defining them are imported: the
+gate.store.database.Base holds every table the migrations create only once the modules defining them are imported: the
 accounts, tokens and sessions of `facegate serve` live in service/ (gate must not import it), so they are
 imported here for the migrations-match-models checks."""
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import service.accounts  # noqa: F401  (registers admin_accounts and api_tokens on gate.store.Base)
+import service.accounts  # noqa: F401  (registers admin_accounts and api_tokens on gate.store.database.Base)
 import service.sessions  # noqa: F401  (registers admin_sessions)
-from gate.embedder import Embedder
-from gate.pipeline import FacePipeline
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
 
 # The gate-loop tests' parts (test_daemon, test_mqtt): an untrained network (mechanics, not accuracy), the real
 # MTCNN pipeline, and two LFW people. A test module may define its own (test_recognition uses the shipped model).

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from gate.actuators import DoorOutcome, DoorRequest, HttpActuator, LogActuator, ShellActuator, build_actuator
 from gate.config import ActuatorSettings
+from gate.door.actuators import DoorOutcome, DoorRequest, HttpActuator, LogActuator, ShellActuator, build_actuator
 from gate.errors import FaceGateError
 
 REQUEST = DoorRequest(gate_id="front", person_id="e7", name="Ada Lovelace", score=0.8123)
@@ -28,7 +28,7 @@ def test_build_actuator_unknown_kind_lists_valid_names() -> None:
 
 
 def test_log_actuator_open_logs_person(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="gate.actuators"):  # evaluate-gate quietens this logger in-process
+    with caplog.at_level("INFO", logger="gate.door.actuators"):  # evaluate-gate quietens this logger in-process
         assert LogActuator().open(REQUEST) is DoorOutcome.OPENED
     assert "Ada Lovelace" in caplog.text
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gate.aggregation import TrackEmbeddings, frame_weight
-from gate.alignment import ARCFACE_112
-from gate.detection import Face
+from gate.decision.aggregation import TrackEmbeddings, frame_weight
+from gate.vision.alignment import ARCFACE_112
+from gate.vision.detection import Face
 
 
 def _unit(*values: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Several cameras in one gate process (gate/cameras.py): one detector and embedder, a loop and a door per camera,
+"""Several cameras, one gate process (gate/runtime/cameras.py): one detector and embedder, a loop and a door per camera,
 each camera read by its own thread; a stalled camera holds up no other."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from test_daemon import SPEC, gate_settings, open_gate
 
 from evaluation.paced_stream import PacedStream
 from evaluation.turnstile import render_turnstile
-from gate.actuators import DoorOutcome, DoorRequest, HoldsNothing
-from gate.cameras import Handoff, run_cameras
 from gate.config import camera_settings, settings_from_dict
-from gate.imageio import load_image
-from gate.runtime import Runtime
-from gate.sources import Frame, LiveSource, VideoFileSource
+from gate.door.actuators import DoorOutcome, DoorRequest, HoldsNothing
+from gate.runtime.cameras import Handoff, run_cameras
+from gate.runtime.parts import Runtime
+from gate.vision.imageio import load_image
+from gate.vision.sources import Frame, LiveSource, VideoFileSource
 
 pytestmark = pytest.mark.slow  # real MTCNN on three cameras, one of them a live stream (about half a minute)
 

@@ -19,7 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from facegate.cli import app
-from gate.claims import (
+from gate.config import CardSettings, settings_from_dict
+from gate.door.claims import (
     MAX_BODY_BYTES,
     ClaimBox,
     ClaimRefused,
@@ -33,7 +34,6 @@ from gate.claims import (
     read_secret,
     write_secret_file,
 )
-from gate.config import CardSettings, settings_from_dict
 from gate.errors import FaceGateError
 
 GATE = "test-door"
@@ -302,7 +302,7 @@ def test_a_remote_listener_needs_allow_remote_and_is_warned_about(monkeypatch, c
     monkeypatch.setenv("FACEGATE_TEST_READER", "r" * 43)
     card = {"claims": "http", "readers": [READER], "listen": "0.0.0.0:0", "allow_remote": True}
     settings = settings_from_dict({"card": card})
-    with caplog.at_level(logging.WARNING, logger="gate.claims"):
+    with caplog.at_level(logging.WARNING, logger="gate.door.claims"):
         feed = open_claims(settings, ClaimBox(time.monotonic))
     feed.close()
     assert any("reachable from the network" in r.getMessage() for r in caplog.records)
@@ -328,7 +328,7 @@ def test_reader_secrets_come_from_a_file_or_the_environment_and_are_checked(tmp_
     with pytest.raises(FaceGateError, match=r"no reader 'front' \(configured: lobby, side\)"):
         read_secret(settings, "front")
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="gate.encryption"):
+    with caplog.at_level(logging.WARNING, logger="gate.store.encryption"):
         read_secret(settings, "lobby")
     assert any("could be read by other users" in r.getMessage() for r in caplog.records)
     assert oct(path.stat().st_mode & 0o777) == "0o600"  # made owner-only again, as every file holding a secret

@@ -1,10 +1,10 @@
-"""gate.csv_cells: text a spreadsheet would take for a formula is quoted with a leading apostrophe, nothing else."""
+"""gate.store.csv_cells: text a spreadsheet would take for a formula gets with a leading apostrophe, nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
-from gate.csv_cells import safe_row, spreadsheet_safe
+from gate.store.csv_cells import safe_row, spreadsheet_safe
 
 
 @pytest.mark.parametrize("text", ["=1+2", "+E1", "-E1", "@SUM(A1)", "\tE1", "\rE1", '=HYPERLINK("http://x")'])

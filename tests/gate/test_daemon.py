@@ -15,19 +15,19 @@ import pytest
 from enrollment.people import add_person
 from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.actuators import DoorOutcome, DoorRequest
 from gate.config import CardSettings, LivenessSettings, Settings, settings_from_dict
-from gate.daemon import DOOR_FAILED, GateLoop, run_gate
-from gate.embedder import Embedder
+from gate.decision.policy import Verdict
+from gate.door.actuators import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
-from gate.event_log import EventLog
-from gate.gallery import Gallery
-from gate.imageio import decode_crop, load_image
-from gate.pipeline import FacePipeline
-from gate.policy import Verdict
-from gate.runtime import Runtime
-from gate.sources import Frame, VideoFileSource
-from gate.store import AccessEventRecord, Database
+from gate.matching.gallery import Gallery
+from gate.model.embedder import Embedder
+from gate.runtime.loop import DOOR_FAILED, GateLoop, run_gate
+from gate.runtime.parts import Runtime
+from gate.store.database import AccessEventRecord, Database
+from gate.store.event_log import EventLog
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import decode_crop, load_image
+from gate.vision.sources import Frame, VideoFileSource
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
 

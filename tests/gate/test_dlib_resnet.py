@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from gate.dlib_format import DlibFormatError, parse_network, read_network_file
-from gate.dlib_resnet import CROP_TEMPLATE, DlibResNet, add_padded
-from gate.embedder import Embedder, to_tensor
 from gate.errors import FaceGateError
-from gate.imageio import load_image
-from gate.model_card import SHIPPED_CARD, read_card, sha256_of
+from gate.model.card import SHIPPED_CARD, read_card, sha256_of
+from gate.model.dlib_format import DlibFormatError, parse_network, read_network_file
+from gate.model.dlib_resnet import CROP_TEMPLATE, DlibResNet, add_padded
+from gate.model.embedder import Embedder, to_tensor
+from gate.vision.imageio import load_image
 from training.dlib_import import import_dlib_model, packaged_network_file
 
 

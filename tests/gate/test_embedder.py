@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from gate.alignment import arcface_template
-from gate.backbones import build_backbone, template_for_backbone
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.model_card import SHIPPED_CARD, locate_card, read_card, shipped_model_names
+from gate.model.backbones import build_backbone, template_for_backbone
+from gate.model.card import SHIPPED_CARD, locate_card, read_card, shipped_model_names
+from gate.model.embedder import Embedder
+from gate.vision.alignment import arcface_template
 from training.export import CardFields, export_model
 from training.ship import MAX_SHIPPED_BYTES
 

@@ -20,7 +20,11 @@ from facegate_process import facegate_command
 from sqlalchemy import LargeBinary, column, select, table, text, type_coerce
 
 from gate.config import GallerySettings, Settings
-from gate.encryption import (
+from gate.errors import FaceGateError
+from gate.matching.gallery import Gallery
+from gate.runtime.parts import open_database
+from gate.store.database import AccessEventRecord, Database, Person, Template
+from gate.store.encryption import (
     OVERHEAD,
     PREFIX,
     Cipher,
@@ -31,10 +35,6 @@ from gate.encryption import (
     sealed_clause,
     write_key_file,
 )
-from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.runtime import open_database
-from gate.store import AccessEventRecord, Database, Person, Template
 
 DIM = 64
 
@@ -215,7 +215,7 @@ def test_the_index_file_is_sealed_and_loads_without_a_rebuild(
     _gallery(db, index)
     data = index.read_bytes()
     assert data.startswith(PREFIX) and not any(v.tobytes()[:16] in data for v in vectors)
-    with caplog.at_level(logging.INFO, logger="gate.gallery"):
+    with caplog.at_level(logging.INFO, logger="gate.matching.gallery"):
         again = _gallery(db, index)
     assert "rebuilding" not in caplog.text
     match = again.search(vectors[:1])[0]
@@ -234,7 +234,7 @@ def test_an_index_sealed_with_another_key_is_rebuilt_with_a_warning(
     _gallery(theirs, tmp_path / "theirs.faiss")
     shutil.copy(tmp_path / "theirs.faiss", tmp_path / "ours.faiss")
     shutil.copy(tmp_path / "theirs.faiss.json", tmp_path / "ours.faiss.json")
-    with caplog.at_level(logging.WARNING, logger="gate.gallery"):
+    with caplog.at_level(logging.WARNING, logger="gate.matching.gallery"):
         gallery = _gallery(ours, tmp_path / "ours.faiss")
     assert "encrypted with another key" in caplog.text
     assert gallery.search(_unit(8))[0].score == pytest.approx(1.0, abs=1e-5)  # type: ignore[union-attr]
@@ -343,7 +343,7 @@ def test_a_key_file_others_could_read_is_made_owner_only(tmp_path: Path, caplog:
 NOT_OWNER = """
 import logging, os, sys
 from pathlib import Path
-from gate.encryption import ensure_private
+from gate.store.encryption import ensure_private
 if os.geteuid() == 0:
     os.setuid(65534)  # nobody: not the file's owner
 logging.basicConfig(format="%(levelname)s %(message)s")
@@ -387,6 +387,6 @@ def test_enroll_list_on_a_database_others_could_read_fixes_it_and_says_so(tmp_pa
     done = subprocess.run(facegate_command("--config", config, "enroll", "list"), capture_output=True, text=True)
     assert done.returncode == 0 and "nobody is enrolled yet" in done.stdout, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.rstrip().endswith(
-        f"WARNING gate.encryption: database {path} could be read by other users (mode 644): made it 600"
+        f"WARNING gate.store.encryption: database {path} could be read by other users (mode 644): made it 600"
     ), done.stderr
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gate.encryption import new_key_text, parse_key
 from gate.errors import FaceGateError
-from gate.event_log import RESERVE_BYTES, EventLog, Journal, Stored
-from gate.store import AccessEventRecord, Database, DoorReport
+from gate.store.database import AccessEventRecord, Database, DoorReport
+from gate.store.encryption import new_key_text, parse_key
+from gate.store.event_log import RESERVE_BYTES, EventLog, Journal, Stored
 
 
 def event(uid: str, employee: str | None = "e1", decision: str = "granted") -> AccessEventRecord:

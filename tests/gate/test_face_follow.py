@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from gate.config import DetectorSettings, QualitySettings, settings_from_dict
-from gate.detection import Box, Detector, Face, smallest_face_px
 from gate.errors import FaceGateError
-from gate.face_follow import FaceFollower, Followed
-from gate.imageio import load_image
-from gate.pipeline import FacePipeline
+from gate.vision.detection import Box, Detector, Face, smallest_face_px
+from gate.vision.faces import FacePipeline
+from gate.vision.following import FaceFollower, Followed
+from gate.vision.imageio import load_image
 
 FRAME = (480, 640, 3)
 

@@ -10,12 +10,12 @@ from small_disk import small_disk
 from test_daemon import Doors, gate_settings, open_gate
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.daemon import GateLoop
-from gate.event_log import EventLog, Stored
-from gate.imageio import load_image
-from gate.runtime import Runtime
-from gate.sources import VideoFileSource
-from gate.store import AccessEventRecord, Database, DoorReport
+from gate.runtime.loop import GateLoop
+from gate.runtime.parts import Runtime
+from gate.store.database import AccessEventRecord, Database, DoorReport
+from gate.store.event_log import EventLog, Stored
+from gate.vision.imageio import load_image
+from gate.vision.sources import VideoFileSource
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=4)
 

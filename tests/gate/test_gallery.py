@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from gate.config import GallerySettings
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.store import Database, Person, Template
+from gate.matching.gallery import Gallery
+from gate.store.database import Database, Person, Template
 
 DIM = 32
 
@@ -106,7 +106,7 @@ def test_gallery_reopen_loads_saved_index_without_rebuild(
 ) -> None:
     _enroll(db, "e1", _unit(np.random.default_rng(2), 4))
     _open(db, tmp_path)
-    with caplog.at_level(logging.INFO, logger="gate.gallery"):
+    with caplog.at_level(logging.INFO, logger="gate.matching.gallery"):
         gallery = _open(db, tmp_path)
     assert len(gallery) == 4 and "rebuilding" not in caplog.text
 
@@ -126,7 +126,7 @@ def test_gallery_sidecar_other_model_rebuilds(db: Database, tmp_path: Path, capl
     gallery = _open(db, tmp_path)
     sidecar = json.loads(gallery.sidecar_path.read_text())
     gallery.sidecar_path.write_text(json.dumps({**sidecar, "model_id": "other"}))
-    with caplog.at_level(logging.INFO, logger="gate.gallery"):
+    with caplog.at_level(logging.INFO, logger="gate.matching.gallery"):
         assert len(_open(db, tmp_path)) == 2
     assert "rebuilding" in caplog.text and "other settings" in caplog.text
     assert json.loads(gallery.sidecar_path.read_text())["model_id"] == "m1"
@@ -293,7 +293,7 @@ def test_an_index_from_another_database_with_the_same_ids_is_rebuilt_and_the_str
     (tmp_path / "ours").mkdir()
     for name in ("gallery.faiss", "gallery.faiss.json"):  # the foreign files, where our gate looks for its own
         (tmp_path / "ours" / name).write_bytes((tmp_path / "theirs" / name).read_bytes())
-    with caplog.at_level(logging.INFO, logger="gate.gallery"):
+    with caplog.at_level(logging.INFO, logger="gate.matching.gallery"):
         gallery = Gallery.open(site["ours"], GallerySettings(), tmp_path / "ours" / "gallery.faiss", "m1", DIM)
     assert "index vectors differ from the database's templates" in caplog.text
     stranger = gallery.search(theirs[:1])[0]  # their employee, a stranger here

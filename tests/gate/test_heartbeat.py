@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gate.heartbeat import HeartbeatWriter
-from gate.store import HEARTBEAT_S, Database
+from gate.store.database import HEARTBEAT_S, Database
+from gate.store.heartbeat import HeartbeatWriter
 
 
 class Clock:

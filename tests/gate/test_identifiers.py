@@ -1,4 +1,4 @@
-"""The one rule for employee ids (gate.identifiers), on the ids an adversarial test slipped through before."""
+"""The one rule for employee ids (gate.store.identifiers), on the ids an adversarial test slipped through before."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from gate.errors import FaceGateError
-from gate.identifiers import MAX_ID_LENGTH, employee_id
+from gate.store.identifiers import MAX_ID_LENGTH, employee_id
 
 REFUSED = {
     "../../x": "'/'",

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gate.detection import Detector
 from gate.errors import FaceGateError
-from gate.imageio import image_files, load_image
+from gate.vision.detection import Detector
+from gate.vision.imageio import image_files, load_image
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 ORIENTATION = 0x0112  # the EXIF tag

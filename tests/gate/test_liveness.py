@@ -10,9 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gate.alignment import arcface_template
-from gate.detection import Face
-from gate.liveness import (
+from gate.decision.liveness import (
     RESIDUALS,
     LivenessParams,
     LivenessTracker,
@@ -21,6 +19,8 @@ from gate.liveness import (
     plane_residual,
     registered_residual,
 )
+from gate.vision.alignment import arcface_template
+from gate.vision.detection import Face
 
 SIZE = (480, 640)  # frame height, width
 FACE_CENTRE = np.array([320.0, 240.0])

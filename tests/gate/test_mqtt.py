@@ -28,20 +28,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.actuators import DoorOutcome, DoorRequest, HoldsNothing, build_actuator
-from gate.claims import ClaimBox, ReaderKey, open_claims
 from gate.config import ActuatorSettings, MqttSettings, Settings, settings_from_dict
-from gate.daemon import GateLoop, end_loop, open_loop, run_gate
-from gate.embedder import Embedder
+from gate.decision.policy import Verdict
+from gate.door.actuators import DoorOutcome, DoorRequest, HoldsNothing, build_actuator
+from gate.door.claims import ClaimBox, ReaderKey, open_claims
+from gate.door.mqtt import OFFLINE, ONLINE, EventPublisher, MqttClaims, MqttLink, send_claim
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.imageio import load_image
-from gate.mqtt import OFFLINE, ONLINE, EventPublisher, MqttClaims, MqttLink, send_claim
-from gate.pipeline import FacePipeline
-from gate.policy import Verdict
-from gate.runtime import Runtime
-from gate.sources import VideoFileSource
-from gate.store import AccessEventRecord, Database
+from gate.matching.gallery import Gallery
+from gate.model.embedder import Embedder
+from gate.runtime.loop import GateLoop, end_loop, open_loop, run_gate
+from gate.runtime.parts import Runtime
+from gate.store.database import AccessEventRecord, Database
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import load_image
+from gate.vision.sources import VideoFileSource
 
 pytestmark = pytest.mark.slow  # every test starts a broker process
 
@@ -369,7 +369,7 @@ def test_a_gate_process_that_dies_is_declared_offline_by_its_last_will(broker: B
     child = f"""
 import sys, time
 from gate.config import MqttSettings
-from gate.mqtt import EventPublisher
+from gate.door.mqtt import EventPublisher
 publisher = EventPublisher(MqttSettings(enabled=True, host="127.0.0.1", port={broker.port}), "test-door")
 assert publisher.link.wait_connected(5)
 print("up", flush=True)

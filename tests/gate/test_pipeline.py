@@ -8,7 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from gate.alignment import (
+from gate.config import DetectorSettings, QualitySettings
+from gate.errors import FaceGateError
+from gate.model.dlib_resnet import CROP_TEMPLATE as DLIB_150
+from gate.vision.alignment import (
     ARCFACE_112,
     ARCHIVE,
     CropTemplate,
@@ -19,13 +22,10 @@ from gate.alignment import (
     stored_crop_template,
     transform_points,
 )
-from gate.config import DetectorSettings, QualitySettings
-from gate.detection import Detector, Face, central_face
-from gate.dlib_resnet import CROP_TEMPLATE as DLIB_150
-from gate.errors import FaceGateError
-from gate.imageio import load_image
-from gate.pipeline import FacePipeline
-from gate.quality import Reason, assess, sharpness, yaw
+from gate.vision.detection import Detector, Face, central_face
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import load_image
+from gate.vision.quality import Reason, assess, sharpness, yaw
 
 
 def test_similarity_transform_recovers_known_rotation_scale_shift():

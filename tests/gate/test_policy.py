@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 
 from gate.config import DecisionSettings
+from gate.decision.policy import Policy, Verdict, threshold_for
 from gate.errors import FaceGateError
-from gate.model_card import read_card
-from gate.policy import Policy, Verdict, threshold_for
+from gate.model.card import read_card
 
 
 @dataclass(frozen=True)

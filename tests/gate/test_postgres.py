@@ -15,8 +15,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from gate.event_log import EventLog
-from gate.store import (
+from gate.store.database import (
     MIGRATIONS,
     SCHEMA_HEAD,
     AccessEventRecord,
@@ -27,6 +26,7 @@ from gate.store import (
     Person,
     Template,
 )
+from gate.store.event_log import EventLog
 
 pytestmark = pytest.mark.slow  # starts a PostgreSQL server (a few seconds, once per session)
 

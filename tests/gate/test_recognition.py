@@ -9,18 +9,18 @@ import pytest
 
 from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.actuators import DoorOutcome, HoldsNothing
 from gate.config import Settings, settings_from_dict
-from gate.daemon import run_gate
-from gate.embedder import Embedder
-from gate.gallery import Gallery
-from gate.gallery import open_gallery as open_model_gallery
-from gate.imageio import image_files, load_image
-from gate.pipeline import FacePipeline
-from gate.policy import threshold_for
-from gate.runtime import Runtime
-from gate.sources import VideoFileSource
-from gate.store import Database
+from gate.decision.policy import threshold_for
+from gate.door.actuators import DoorOutcome, HoldsNothing
+from gate.matching.gallery import Gallery
+from gate.matching.gallery import open_gallery as open_model_gallery
+from gate.model.embedder import Embedder
+from gate.runtime.loop import run_gate
+from gate.runtime.parts import Runtime
+from gate.store.database import Database
+from gate.vision.faces import FacePipeline
+from gate.vision.imageio import image_files, load_image
+from gate.vision.sources import VideoFileSource
 from training.datasets import read_people
 
 ENROLLED = 12  # DevTest people with 4+ photos: 3 enrolled, the 4th probes

@@ -1,4 +1,4 @@
-"""Score normalisation (gate/scoring.py): the scorer, its cohort file on the card, the gallery and calibration."""
+"""Score normalisation (gate/model/scoring.py): the scorer, its cohort file on the card, the gallery and calibration."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from gate.config import GallerySettings
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.gallery import Gallery
-from gate.model_card import read_card, sha256_of
-from gate.scoring import Scorer, card_scorer, cohort_people, write_cohort
-from gate.store import Database
+from gate.matching.gallery import Gallery
+from gate.model.card import read_card, sha256_of
+from gate.model.embedder import Embedder
+from gate.model.scoring import Scorer, card_scorer, cohort_people, write_cohort
+from gate.store.database import Database
 from tests.gate.test_gallery import _enroll, _unit
 from training.calibrate_card import CohortPlan, cohort_candidates, pick_cohort
 from training.data import VALIDATION_SPLIT, validation_people

@@ -13,7 +13,7 @@ import pytest
 from evaluation.paced_stream import PacedStream, read_sequence
 from gate.config import CameraSettings
 from gate.errors import FaceGateError
-from gate.sources import LiveSource, VideoFileSource, open_source
+from gate.vision.sources import LiveSource, VideoFileSource, open_source
 
 FPS = 10.0
 SIZE = (160, 120)  # the paced stream's frames (W, H): small, the tests are about timing

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from gate.errors import FaceGateError
-from gate.store import (
+from gate.store.database import (
     HEARTBEAT_S,
     MIGRATIONS,
     OFFLINE_AFTER_S,

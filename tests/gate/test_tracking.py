@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gate.tracking import Tracker, iou
+from gate.decision.tracking import Tracker, iou
 
 
 def test_iou_same_and_disjoint_boxes_one_and_zero() -> None:

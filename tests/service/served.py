@@ -11,7 +11,7 @@ from facegate_process import Server, free_port, serving
 from service_site import PASSWORD
 
 from gate.config import load_settings
-from gate.runtime import open_database
+from gate.runtime.parts import open_database
 from service.accounts import add_account, add_token
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from gate.config import Settings, settings_from_dict
-from gate.store import Database
+from gate.store.database import Database
 from service.accounts import add_account, add_token
 from service.app import create_app
 

@@ -21,7 +21,7 @@ from facegate_process import facegate_command, free_port, serving
 
 from evaluation.paced_stream import PacedStream, video_frames
 from evaluation.turnstile import TurnstileSpec, render_turnstile
-from gate.imageio import load_image
+from gate.vision.imageio import load_image
 
 pytestmark = pytest.mark.slow  # a server, a browser and a gate process (about a minute)
 

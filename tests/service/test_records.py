@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from PIL import Image
 from service_site import Site, bearer
 
-from gate.store import AccessEventRecord, Heartbeat, utcnow
+from gate.store.database import AccessEventRecord, Heartbeat, utcnow
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 

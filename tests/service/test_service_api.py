@@ -10,7 +10,7 @@ import pytest
 from service_site import PASSWORD, Site, bearer
 from sqlalchemy import update
 
-from gate.store import utcnow
+from gate.store.database import utcnow
 from service.accounts import disable_account, list_tokens, revoke_token
 from service.limits import SMALL_BODY_BYTES
 from service.sessions import AdminSession

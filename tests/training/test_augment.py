@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gate.embedder import to_tensor
+from gate.model.embedder import to_tensor
 from training.augment import FaceAugment
 from training.recipes import make_config
 from training.train import recipe_name

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import FaceGateError
-from gate.model_card import SHIPPED_MODELS
+from gate.model.card import SHIPPED_MODELS
 from training.recipes import make_config
 
 ROOT = Path(__file__).resolve().parents[2]

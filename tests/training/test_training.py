@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from gate.backbones import template_for_backbone
-from gate.embedder import Embedder
 from gate.errors import FaceGateError
-from gate.model_card import SHIPPED_CARD
-from gate.scoring import cohort_people
+from gate.model.backbones import template_for_backbone
+from gate.model.card import SHIPPED_CARD
+from gate.model.embedder import Embedder
+from gate.model.scoring import cohort_people
 from training.calibrate_card import CohortPlan, calibrate_card
 from training.crops import build_crops, load_crops
 from training.data import build_pool

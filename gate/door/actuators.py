@@ -1,0 +1,159 @@
+"""Actuators open the door on a grant: log, run a command, POST JSON or publish it over MQTT; each says what
+happened (opened, failed, timed out); failures are logged, never raised."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from gate.config import ActuatorSettings, CameraSettings, MqttSettings
+from gate.errors import FaceGateError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DoorRequest:
+    """Who is to be let in, where: the fields an actuator may pass on."""
+
+    gate_id: str
+    person_id: str
+    name: str
+    score: float
+
+
+class DoorOutcome(StrEnum):
+    """What the actuator reported; the access event keeps it (only OPENED is a grant)."""
+
+    OPENED = "opened"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+class Actuator(Protocol):
+    def open(self, request: DoorRequest) -> DoorOutcome:
+        """Open the door and say what happened."""
+        ...
+
+    def close(self) -> None:
+        """Release what the actuator holds (a broker connection); the gate calls it once, when it stops."""
+        ...
+
+
+class HoldsNothing:
+    """An actuator that keeps no connection between doors: nothing to release."""
+
+    def close(self) -> None:
+        return None
+
+
+class LogActuator(HoldsNothing):
+    """Only logs the grant (the default; for trials and for doors driven by reading the event table)."""
+
+    def open(self, request: DoorRequest) -> DoorOutcome:
+        log.info(
+            "door %s opens for %s (%s), score %.3f",
+            request.gate_id,
+            request.name,
+            request.person_id,
+            request.score,
+        )
+        return DoorOutcome.OPENED
+
+
+class ShellActuator(HoldsNothing):
+    """Runs `command` (an argv list, no shell) with {person_id}, {name}, {gate_id}, {score} filled in."""
+
+    def __init__(self, settings: ActuatorSettings) -> None:
+        self.command = list(settings.command)
+        self.timeout_s = settings.timeout_s
+
+    def argv(self, request: DoorRequest) -> list[str]:
+        fields = {**asdict(request), "score": f"{request.score:.4f}"}
+        out = []
+        for arg in self.command:
+            for key, value in fields.items():
+                arg = arg.replace("{" + key + "}", str(value))
+            out.append(arg)
+        return out
+
+    def open(self, request: DoorRequest) -> DoorOutcome:
+        argv = self.argv(request)
+        try:
+            result = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            log.error("actuator command %s did not finish within %.1f s", argv[0], self.timeout_s)
+            return DoorOutcome.TIMED_OUT
+        except OSError as error:
+            log.error("actuator command %s could not run: %s", argv[0], error)
+            return DoorOutcome.FAILED
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace").strip()[-200:]
+            log.error("actuator command %s exited with %d: %s", argv[0], result.returncode, stderr)
+            return DoorOutcome.FAILED
+        return DoorOutcome.OPENED
+
+
+class HttpActuator(HoldsNothing):
+    """POSTs the DoorRequest as JSON to `url`; any 2xx answer is success."""
+
+    def __init__(self, settings: ActuatorSettings) -> None:
+        self.url = settings.url
+        self.timeout_s = settings.timeout_s
+
+    def open(self, request: DoorRequest) -> DoorOutcome:
+        body = json.dumps(asdict(request)).encode()
+        http_request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(http_request, timeout=self.timeout_s) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            log.error("actuator %s answered %d %s", self.url, error.code, error.reason)
+            return DoorOutcome.FAILED
+        except TimeoutError:
+            log.error("actuator %s did not answer within %.1f s", self.url, self.timeout_s)
+            return DoorOutcome.TIMED_OUT
+        except (urllib.error.URLError, OSError) as error:
+            if isinstance(getattr(error, "reason", None), TimeoutError):
+                log.error("actuator %s did not answer within %.1f s", self.url, self.timeout_s)
+                return DoorOutcome.TIMED_OUT
+            log.error("actuator %s unreachable: %s", self.url, getattr(error, "reason", error))
+            return DoorOutcome.FAILED
+        return DoorOutcome.OPENED if 200 <= status < 300 else DoorOutcome.FAILED
+
+
+def _mqtt_actuator(settings: ActuatorSettings, mqtt: MqttSettings, gate_id: str) -> Actuator:
+    from gate.door.mqtt import MqttActuator  # paho is loaded only for this kind
+
+    return MqttActuator(settings, mqtt, gate_id)
+
+
+# each kind's factory takes the [actuator] settings, the [mqtt] broker and the gate's id
+ACTUATORS: dict[str, Callable[[ActuatorSettings, MqttSettings, str], Actuator]] = {
+    "log": lambda _settings, _mqtt, _gate_id: LogActuator(),
+    "shell": lambda settings, _mqtt, _gate_id: ShellActuator(settings),
+    "http": lambda settings, _mqtt, _gate_id: HttpActuator(settings),
+    "mqtt": _mqtt_actuator,
+}
+
+
+def build_actuator(
+    settings: ActuatorSettings, mqtt: MqttSettings | None = None, gate_id: str = CameraSettings().gate_id
+) -> Actuator:
+    """The actuator named by `settings.kind`; an unknown kind fails listing the valid ones. The `mqtt` kind
+    publishes on the `mqtt` broker (the config's [mqtt]) as client <client_id>-door."""
+    factory = ACTUATORS.get(settings.kind)
+    if factory is None:
+        raise FaceGateError(f"actuator.kind: unknown actuator {settings.kind!r} (valid: {', '.join(ACTUATORS)})")
+    if settings.kind == "mqtt" and mqtt is None:
+        raise FaceGateError("actuator.kind = 'mqtt' needs the [mqtt] broker settings passed to build_actuator")
+    return factory(settings, mqtt or MqttSettings(), gate_id)

@@ -1,1 +1,0 @@
-"""Alembic migrations of the FaceGate database schema (run by gate.store.Database on open)."""

@@ -1,0 +1,1 @@
+"""The runtime: the parts assembled once, the gate loop and its housekeeping, several cameras, annotation."""

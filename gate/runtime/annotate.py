@@ -1,0 +1,54 @@
+"""Drawing the gate's view: a box and a label per face, and the annotated video they are written to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gate.decision.tracking import Box
+
+GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
+
+
+@dataclass(frozen=True)
+class Overlay:
+    box: Box
+    label: str
+    color: tuple[int, int, int]
+
+
+class AnnotatedVideo:
+    """Writes the frames with their face boxes and labels to an .mp4 (opened on the first frame)."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self._writer: cv2.VideoWriter | None = None
+
+    def write(self, image: np.ndarray, overlays: list[Overlay]) -> None:
+        canvas = image.copy()
+        for overlay in overlays:
+            x1, y1, x2, y2 = (round(v) for v in overlay.box)
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), overlay.color, 2)
+            cv2.putText(
+                canvas,
+                overlay.label,
+                (x1, max(12, y1 - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                overlay.color,
+                1,
+                cv2.LINE_AA,
+            )
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            height, width = canvas.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+        self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()

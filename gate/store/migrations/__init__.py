@@ -1,0 +1,1 @@
+"""Alembic migrations of the FaceGate database schema (run by gate.store.database.Database on open)."""
