@@ -84,7 +84,7 @@ def claim(
     if settings.card.claims == "http":
         typer.echo(_post(settings, body))
     elif settings.card.claims == "mqtt":
-        from gate.door.mqtt import send_claim
+        from gate.door.mqtt_claims import send_claim
 
         overrides = {"username": username, "password_env": password_env}
         mqtt = settings.mqtt.model_copy(update={k: v for k, v in overrides.items() if v is not None})

@@ -6,22 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from itertools import count
 
+from gate.vision.boxes import Box, iou
+
 log = logging.getLogger(__name__)
 
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
-
 MIN_IOU = 0.2  # boxes overlapping less than this are different faces (a walking face moves little per frame)
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes: 1 for the same box, 0 for disjoint ones."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass

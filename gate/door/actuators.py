@@ -9,42 +9,13 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from typing import Protocol
+from dataclasses import asdict
 
 from gate.config import ActuatorSettings, CameraSettings, MqttSettings
+from gate.door.requests import Actuator, DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DoorRequest:
-    """Who is to be let in, where: the fields an actuator may pass on."""
-
-    gate_id: str
-    person_id: str
-    name: str
-    score: float
-
-
-class DoorOutcome(StrEnum):
-    """What the actuator reported; the access event keeps it (only OPENED is a grant)."""
-
-    OPENED = "opened"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-
-
-class Actuator(Protocol):
-    def open(self, request: DoorRequest) -> DoorOutcome:
-        """Open the door and say what happened."""
-        ...
-
-    def close(self) -> None:
-        """Release what the actuator holds (a broker connection); the gate calls it once, when it stops."""
-        ...
 
 
 class HoldsNothing:
@@ -132,7 +103,7 @@ class HttpActuator(HoldsNothing):
 
 
 def _mqtt_actuator(settings: ActuatorSettings, mqtt: MqttSettings, gate_id: str) -> Actuator:
-    from gate.door.mqtt import MqttActuator  # paho is loaded only for this kind
+    from gate.door.mqtt_door import MqttActuator  # paho is loaded only for this kind
 
     return MqttActuator(settings, mqtt, gate_id)
 

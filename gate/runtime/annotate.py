@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gate.decision.tracking import Box
+from gate.vision.boxes import Box
 
 GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
 

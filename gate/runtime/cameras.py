@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gate.door.actuators import Actuator
+from gate.door.requests import Actuator
 from gate.runtime.loop import GateLoop, GateSummary, Sight, end_loop, open_loop, stop_on_signals
 from gate.runtime.parts import Runtime
 from gate.vision.sources import Frame, FrameSource

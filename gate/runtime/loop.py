@@ -23,8 +23,9 @@ from gate.decision.aggregation import TrackEmbeddings, frame_weight
 from gate.decision.liveness import LivenessParams, LivenessTracker
 from gate.decision.policy import Decision, Policy, Verdict
 from gate.decision.tracking import Tracker
-from gate.door.actuators import Actuator, DoorOutcome, DoorRequest
-from gate.door.claims import Claim, ClaimBox, open_claims
+from gate.door.claim_feeds import open_claims
+from gate.door.claims import Claim, ClaimBox
+from gate.door.requests import Actuator, DoorOutcome, DoorRequest
 from gate.matching.gallery import Match
 from gate.runtime.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
 from gate.runtime.parts import Runtime
@@ -36,7 +37,7 @@ from gate.vision.imageio import encode_crop
 from gate.vision.sources import Frame, FrameSource
 
 if TYPE_CHECKING:
-    from gate.door.mqtt import EventPublisher as MqttEventPublisher
+    from gate.door.mqtt_events import EventPublisher as MqttEventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class GateObserver(Protocol):
 
 
 class EventPublisher(Protocol):
-    """Hears every decision's final access event (gate.door.mqtt's publisher); must neither raise nor wait."""
+    """Hears every decision's final access event (gate.door.mqtt_events's publisher); must neither raise nor wait."""
 
     def publish(self, record: AccessEventRecord) -> None: ...
 
@@ -512,7 +513,7 @@ def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
     """The MQTT event publisher when [mqtt] enabled (paho is loaded only then)."""
     if not settings.mqtt.enabled:
         return None
-    from gate.door.mqtt import EventPublisher as MqttEventPublisher
+    from gate.door.mqtt_events import EventPublisher as MqttEventPublisher
 
     return MqttEventPublisher(settings.mqtt, settings.camera.gate_id)
 

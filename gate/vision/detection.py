@@ -17,6 +17,7 @@ import torch
 
 from gate.config import MIN_FACE_PX_FLOOR, DetectorSettings, QualitySettings
 from gate.devices import torch_device
+from gate.vision.boxes import Box
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ RNET_SIZE, ONET_SIZE = 24, 48  # the input sides of MTCNN's second and third net
 # distances from a full detection's on regions 1.0-1.5x the face and off-centre by up to 25 % of it, two 0.09
 RNET_PASSES = 2
 PIXEL_SCALE = 0.0078125  # MTCNN's input normalisation: (pixel - 127.5) / 128
-
-Box = tuple[float, float, float, float]
 
 
 def smallest_face_px(settings: DetectorSettings, quality: QualitySettings) -> float:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gate.decision.tracking import iou
-from gate.vision.detection import Box, Detector, Face
+from gate.vision.boxes import Box, iou
+from gate.vision.detection import Detector, Face
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from gate.config import ActuatorSettings
-from gate.door.actuators import DoorOutcome, DoorRequest, HttpActuator, LogActuator, ShellActuator, build_actuator
+from gate.door.actuators import HttpActuator, LogActuator, ShellActuator, build_actuator
+from gate.door.requests import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 
 REQUEST = DoorRequest(gate_id="front", person_id="e7", name="Ada Lovelace", score=0.8123)

@@ -14,7 +14,8 @@ from test_daemon import SPEC, gate_settings, open_gate
 from evaluation.paced_stream import PacedStream
 from evaluation.turnstile import render_turnstile
 from gate.config import camera_settings, settings_from_dict
-from gate.door.actuators import DoorOutcome, DoorRequest, HoldsNothing
+from gate.door.actuators import HoldsNothing
+from gate.door.requests import DoorOutcome, DoorRequest
 from gate.runtime.cameras import Handoff, run_cameras
 from gate.runtime.parts import Runtime
 from gate.vision.imageio import load_image

@@ -20,17 +20,15 @@ from typer.testing import CliRunner
 
 from facegate.cli import app
 from gate.config import CardSettings, settings_from_dict
+from gate.door.claim_feeds import HttpClaims, StdinClaims, open_claims
 from gate.door.claims import (
     MAX_BODY_BYTES,
     ClaimBox,
     ClaimRefused,
     ClaimVerifier,
-    HttpClaims,
     ReaderKey,
-    StdinClaims,
     canonical_bytes,
     claim_verifier,
-    open_claims,
     read_secret,
     write_secret_file,
 )

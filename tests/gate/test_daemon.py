@@ -17,7 +17,7 @@ from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motio
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.config import CardSettings, LivenessSettings, Settings, settings_from_dict
 from gate.decision.policy import Verdict
-from gate.door.actuators import DoorOutcome, DoorRequest
+from gate.door.requests import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder

@@ -11,7 +11,8 @@ import pytest
 
 from gate.config import DetectorSettings, QualitySettings, settings_from_dict
 from gate.errors import FaceGateError
-from gate.vision.detection import Box, Detector, Face, smallest_face_px
+from gate.vision.boxes import Box
+from gate.vision.detection import Detector, Face, smallest_face_px
 from gate.vision.faces import FacePipeline
 from gate.vision.following import FaceFollower, Followed
 from gate.vision.imageio import load_image

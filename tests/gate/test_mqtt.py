@@ -30,9 +30,13 @@ from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.config import ActuatorSettings, MqttSettings, Settings, settings_from_dict
 from gate.decision.policy import Verdict
-from gate.door.actuators import DoorOutcome, DoorRequest, HoldsNothing, build_actuator
-from gate.door.claims import ClaimBox, ReaderKey, open_claims
-from gate.door.mqtt import OFFLINE, ONLINE, EventPublisher, MqttClaims, MqttLink, send_claim
+from gate.door.actuators import HoldsNothing, build_actuator
+from gate.door.claim_feeds import open_claims
+from gate.door.claims import ClaimBox, ReaderKey
+from gate.door.mqtt_claims import MqttClaims, send_claim
+from gate.door.mqtt_events import EventPublisher
+from gate.door.mqtt_link import OFFLINE, ONLINE, MqttLink
+from gate.door.requests import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
@@ -369,7 +373,7 @@ def test_a_gate_process_that_dies_is_declared_offline_by_its_last_will(broker: B
     child = f"""
 import sys, time
 from gate.config import MqttSettings
-from gate.door.mqtt import EventPublisher
+from gate.door.mqtt_events import EventPublisher
 publisher = EventPublisher(MqttSettings(enabled=True, host="127.0.0.1", port={broker.port}), "test-door")
 assert publisher.link.wait_connected(5)
 print("up", flush=True)

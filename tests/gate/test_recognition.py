@@ -11,7 +11,8 @@ from enrollment.people import add_person
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.config import Settings, settings_from_dict
 from gate.decision.policy import threshold_for
-from gate.door.actuators import DoorOutcome, HoldsNothing
+from gate.door.actuators import HoldsNothing
+from gate.door.requests import DoorOutcome
 from gate.matching.gallery import Gallery
 from gate.matching.gallery import open_gallery as open_model_gallery
 from gate.model.embedder import Embedder

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gate.decision.tracking import Tracker, iou
+from gate.decision.tracking import Tracker
+from gate.vision.boxes import iou
 
 
 def test_iou_same_and_disjoint_boxes_one_and_zero() -> None:
