@@ -13,7 +13,7 @@ import numpy as np
 from evaluation.intervals import rate
 from gate.config import CALIBRATED_FARS, DecisionSettings
 from gate.decision.policy import Policy, Verdict, threshold_for
-from gate.matching.gallery import Match
+from gate.matching.search import Match
 from gate.model.card import ModelCard
 
 NO_FACE = "NO_USABLE_FACE"  # a walk none of whose tracks had a usable frame: failure to acquire

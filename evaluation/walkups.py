@@ -47,7 +47,7 @@ from gate.config import DatabaseSettings, Settings
 from gate.decision.policy import threshold_for
 from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
-from gate.matching.gallery import Match
+from gate.matching.search import Match
 from gate.model.embedder import Embedder
 from gate.runtime.loop import GateLoop, TrackReport
 from gate.runtime.parts import Runtime

@@ -25,7 +25,7 @@ _API = {
     "read_card": "gate.model.card",
     "Database": "gate.store.database",
     "Gallery": "gate.matching.gallery",
-    "Match": "gate.matching.gallery",
+    "Match": "gate.matching.search",
     "Policy": "gate.decision.policy",
     "Runtime": "gate.runtime.parts",
     "GateLoop": "gate.runtime.loop",

@@ -26,7 +26,7 @@ from gate.decision.tracking import Tracker
 from gate.door.claim_feeds import open_claims
 from gate.door.claims import Claim, ClaimBox
 from gate.door.requests import Actuator, DoorOutcome, DoorRequest
-from gate.matching.gallery import Match
+from gate.matching.search import Match
 from gate.runtime.annotate import GREEN, GREY, RED, YELLOW, AnnotatedVideo, Overlay
 from gate.runtime.parts import Runtime
 from gate.store.database import AccessEventRecord, DoorReport, database_error

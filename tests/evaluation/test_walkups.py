@@ -34,7 +34,7 @@ from facegate.commands.evaluate_gate import parse_policies
 from gate.config import DecisionSettings
 from gate.decision.policy import Verdict
 from gate.errors import FaceGateError
-from gate.matching.gallery import Match
+from gate.matching.search import Match
 from gate.model.card import read_card
 
 FPS = 10.0

@@ -143,7 +143,7 @@ def test_gallery_index_swapped_under_sidecar_rebuilds(db: Database, tmp_path: Pa
     rng = np.random.default_rng(6)
     _enroll(db, "e1", _unit(rng, 2))
     gallery = _open(db, tmp_path)
-    gallery.remove(np.array([gallery._ids()[0]]))
+    gallery.remove(np.array([gallery.templates.ids()[0]]))
     gallery.save()
     sidecar = gallery.sidecar_path.read_text()
     gallery.rebuild()  # back to 2 in memory; write only the index, keep the old sidecar (a crash in between)
@@ -198,7 +198,7 @@ def test_gallery_save_blocked_index_path_raises_keeps_sidecar_no_temp(db: Databa
     sidecar = gallery.sidecar_path.read_text()
     gallery.index_path.unlink()
     gallery.index_path.mkdir()  # a folder where the index goes: moving the temporary file there fails
-    gallery.remove(gallery._ids()[:1])
+    gallery.remove(gallery.templates.ids()[:1])
     with pytest.raises(FaceGateError, match="cannot write the gallery index"):
         gallery.save()
     assert gallery.sidecar_path.read_text() == sidecar
