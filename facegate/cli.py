@@ -1,4 +1,5 @@
-"""The `facegate` command: thin subcommands over the functions of gate/, enrollment/ and training/."""
+"""The `facegate` command: thin subcommands over the functions of gate/, enrollment/, training/, evaluation/ and
+service/."""
 
 from __future__ import annotations
 
@@ -29,11 +30,16 @@ from facegate.context import AppContext
 from gate.config import config_path, load_settings
 from gate.errors import FaceGateError
 
+# Help is plain text, not Rich markup: Rich would take `[service]`, `[[cameras]]` or `[default: ...]` in a help
+# string for a style tag and print nothing in its place. The sub-apps (enroll, model, ...) inherit this.
 app = typer.Typer(
-    help="FaceGate: a face-recognition access gate (MTCNN + a triplet-trained embedding network + FAISS).",
+    help="FaceGate: a face-recognition access gate. MTCNN finds and aligns each face, an embedding network "
+    "(by default dlib's face-recognition ResNet, run in PyTorch) describes it, FAISS finds the enrolled person, "
+    "and the door opens when several frames agree above a threshold calibrated at a target false-accept rate.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 

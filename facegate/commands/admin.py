@@ -48,7 +48,9 @@ def admin_add(
         bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
     ] = False,
 ) -> None:
-    """Create an account (the password is asked twice, or read from stdin; stored as an argon2 hash)."""
+    """Create an account that signs in to the page.
+
+    The password is asked twice (or read from stdin) and stored as an argon2 hash."""
     from service.accounts import add_account
 
     context: AppContext = ctx.obj
@@ -79,7 +81,9 @@ def token_add(
     name: Annotated[str, typer.Argument(help="What the token is for, e.g. the machine using it.")],
     role: RoleOption = "viewer",
 ) -> None:
-    """Create an API token and print it: it is shown this once (only its hash is stored)."""
+    """Create an API token and print it, once.
+
+    Only its hash is stored: the token cannot be shown again."""
     from service.accounts import add_token
 
     token = add_token(ctx.obj.database, name, role)
@@ -89,7 +93,9 @@ def token_add(
 
 @token_app.command("list")
 def token_list(ctx: typer.Context) -> None:
-    """Every token (never the token itself), its role, whether revoked, when last used."""
+    """Every token, never the token itself.
+
+    With its role, whether it is revoked and when it was last used."""
     from service.accounts import list_tokens
 
     _echo_credentials(list_tokens(ctx.obj.database), "tokens (facegate token add NAME)")

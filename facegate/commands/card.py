@@ -23,13 +23,15 @@ def secret(
     path: Annotated[Path, typer.Argument(help="The secret file to create (never overwritten).")],
     reader: Annotated[str, typer.Option("--reader", help="The reader's id, for the config lines printed.")] = "lobby",
 ) -> None:
-    """Write a fresh random reader secret to a new owner-only file and print the config lines that use it."""
+    """Write a fresh badge-reader secret to a new file.
+
+    The file is owner-only and never overwritten; prints the config lines that use it."""
     from gate.door.claims import write_secret_file
 
     write_secret_file(path)
     typer.echo(f"wrote a new reader secret to {path} (owner-only). Add to config.toml, under [card]:\n")
     typer.echo(f"[[card.readers]]\nid = {json.dumps(reader)}\nsecret_file = {json.dumps(str(path.resolve()))}\n")
-    typer.echo("and give the badge reader the same secret: it signs each claim with it (docs/mqtt-acl.md).")
+    typer.echo("and give the badge reader the same secret: it signs each claim with it (docs/guide/card-and-face.md).")
 
 
 def _gate(settings: Settings, gate_id: str | None) -> Settings:
@@ -71,7 +73,9 @@ def claim(
     username: Annotated[str | None, typer.Option(help="mqtt: the reader's broker user (else [mqtt])")] = None,
     password_env: Annotated[str | None, typer.Option(help="mqtt: variable holding that user's password")] = None,
 ) -> None:
-    """Sign a claim as a badge reader would and send it to the gate ([card] claims: http or mqtt), or print it."""
+    """Sign a claim as a badge reader would, and send it.
+
+    Sent to the gate as [card] claims says (http or mqtt), or printed with --print."""
     from gate.door.claims import read_secret
     from gate.store.identifiers import employee_id
 

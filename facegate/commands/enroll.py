@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from enrollment.roster import PersonSummary
 
 enroll_app = typer.Typer(
-    help="Enroll people: add, list, show, deactivate, reactivate, remove, reembed.", no_args_is_help=True
+    help="Enrolled people: add, list, show, audit, deactivate, reactivate, remove, reembed.", no_args_is_help=True
 )
 
 
@@ -37,7 +37,11 @@ def add(
         bool, typer.Option(help="Add photos to an enrolled person even if they do not match the person's own.")
     ] = False,
 ) -> None:
-    """Enroll a person from photos, or add photos to an enrolled person (who the new photos must match)."""
+    """Enroll a person, or add photos to one.
+
+    Each photo goes through the gate's own detect, align and quality path; one face a photo. New photos of an
+    enrolled person must match that person (--accept-unmatched insists); photos like another enrolled person's
+    are refused (--force insists)."""
     from enrollment.people import EnrollmentRefused, add_person
 
     context: AppContext = ctx.obj
@@ -75,7 +79,9 @@ def audit(
     ctx: typer.Context,
     employee_id: Annotated[str | None, typer.Argument(help="Only this person's entries (default: everyone's).")] = None,
 ) -> None:
-    """Who changed the enrolment, when, from which host: enrolments, photos added, removals, re-embeddings."""
+    """Who changed the enrolment, when, from where.
+
+    Enrolments, photos added, removals and re-embeddings, with the user (or API account) and host."""
     from enrollment.audit import audit_trail
 
     entries = audit_trail(ctx.obj.database, employee_id)
@@ -108,7 +114,9 @@ def remove(
     employee_id: Annotated[str, typer.Argument(help="Employee id.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a person and their templates (their access events keep the employee id)."""
+    """Delete a person and their templates.
+
+    Their access events stay, with the employee id; the faces kept with those events are deleted."""
     from enrollment.roster import remove_person, show_person
 
     context: AppContext = ctx.obj
@@ -121,7 +129,9 @@ def remove(
 
 @enroll_app.command("deactivate")
 def deactivate(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Employee id.")]) -> None:
-    """Stop letting a person in at every gate, keeping their templates (reactivate undoes it)."""
+    """Stop letting a person in, at every gate.
+
+    Their templates are kept; `facegate enroll reactivate` undoes it."""
     from enrollment.roster import set_active
 
     context: AppContext = ctx.obj
@@ -141,7 +151,10 @@ def reactivate(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(he
 
 @enroll_app.command("reembed")
 def reembed(ctx: typer.Context) -> None:
-    """Compute templates of the configured model from the stored face crops (after a model change)."""
+    """Re-embed everyone for the configured model.
+
+    After a model change: templates are computed from the stored face crops, without the photos; the old
+    model's templates are kept."""
     from enrollment.reembed import reembed_all
 
     context: AppContext = ctx.obj

@@ -97,8 +97,11 @@ def evaluate(
     ] = None,
     model: Annotated[Path | None, typer.Option("--model", help="Model card (.json) to use instead.")] = None,
 ) -> None:
-    """Verification on face pairs (k-fold accuracy, AUC, EER, TAR at fixed FARs, intervals), optionally
-    identification; writes a report a site can keep, and on request calibrates the config's threshold."""
+    """Measure a model on face photos before trusting a threshold.
+
+    Verification on face pairs (k-fold accuracy, AUC, EER, TAR at fixed FARs, 95 % intervals by person),
+    optionally identification (rank-1/5, FNIR at FPIR per gallery size); writes a report a site can keep, and with
+    --write-threshold sets [decision] threshold in the config."""
     from evaluation.model_eval import EvaluationSpec, evaluate_model
     from evaluation.verification import REPORT_FARS
 

@@ -52,14 +52,19 @@ def evaluate_gate_command(
     walk_s: Annotated[float, typer.Option("--walk-seconds", help="How long each walk-up lasts.")] = 2.5,
     policies: Annotated[
         str | None,
-        typer.Option(help="N/M pairs to replay: N agreeing of the last M usable frames [default: 1/1 ... 5/10]."),
+        typer.Option(
+            help="N/M pairs to replay: N agreeing of the last M usable frames (default 1/1,2/3,3/5,4/7,5/10)."
+        ),
     ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Folder holding lfw/ (default: $FACEGATE_DATA, else ../shared/datasets).")
     ] = None,
 ) -> None:
-    """Walk enrolled LFW peopleDevTest people and strangers up to the real gate once, then replay its N-of-M policy
-    for several N/M and thresholds: transaction FAR, FRR, misidentification, time to decision, frame latency."""
+    """Measure the whole gate on simulated walk-ups.
+
+    Walks enrolled LFW peopleDevTest people and strangers up to the real gate once, then replays its N-of-M
+    policy for several N/M and thresholds: strangers let in, employees turned away, misidentifications, time to
+    decision, frame latency."""
     from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
     from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
     from gate.runtime.parts import load_embedder

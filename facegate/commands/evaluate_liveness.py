@@ -42,11 +42,14 @@ def evaluate_liveness_command(
         Path | None, typer.Option(help="Folder holding lfw/ (default: $FACEGATE_DATA, else ../shared/datasets).")
     ] = None,
 ) -> None:
-    """Render each person's presentation attacks (a flat replay, the same with per-frame perspective jitter, prints
+    """Measure the liveness test on simulated attacks.
+
+    Renders each person's presentation attacks (a flat replay, the same with per-frame perspective jitter, prints
     bent mildly and strongly, the photo animated into a head turn) and a 3D-like walk-up (a small synthetic head
-    turn); run MTCNN, the tracker and both liveness methods on every frame; choose thresholds on the train people
-    and report APCER per species (the worst counts) and BPCER with 95 % intervals on the test people. Six clips a
-    person: the defaults (160 people) take about an hour on 2 cores; docs/liveness.md used 30 + 50."""
+    turn); runs MTCNN, the tracker and both liveness methods on every frame; chooses thresholds on the train
+    people and reports APCER per species (the worst counts) and BPCER with 95 % intervals on the test people.
+    Six clips a person: the defaults (160 people) take about an hour on 2 cores; docs/research/liveness.md used
+    30 + 50."""
     import cv2  # the work's imports load when it runs: other commands start without the networks
     import torch
 

@@ -68,7 +68,9 @@ def events(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the screen.")] = None,
 ) -> None:
-    """The access log: every door decision with its gate, person, score and reason, newest first."""
+    """The access log, newest first.
+
+    Every door decision with its gate, person, score and reason, filtered, as a table, CSV or JSON."""
     from gate.store.database import EventFilter
     from gate.store.event_log import Journal
 

@@ -10,7 +10,9 @@ from facegate.context import AppContext
 
 
 def gates(ctx: typer.Context) -> None:
-    """Each gate's last heartbeat: online (seen in the last 15 s) or offline, frames per second, last decision."""
+    """Every gate's heartbeat: online or offline.
+
+    Online means seen in the last 15 s; with each gate's frames per second and last decision."""
     context: AppContext = ctx.obj
     statuses = context.database.gate_statuses()
     if not statuses:

@@ -20,7 +20,9 @@ keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args
 
 @keys_app.command("new")
 def new(path: Annotated[Path, typer.Argument(help="The key file to create (never overwritten).")]) -> None:
-    """Write a fresh random key to a new owner-only file and print the config lines that use it."""
+    """Write a fresh random key to a new file.
+
+    The file is owner-only and never overwritten; prints the config lines that use it."""
     from gate.store.encryption import write_key_file
 
     write_key_file(path)
@@ -32,8 +34,10 @@ def new(path: Annotated[Path, typer.Argument(help="The key file to create (never
 
 @keys_app.command("encrypt")
 def encrypt(ctx: typer.Context) -> None:
-    """Seal every plain template, crop and event face with the configured key, then rebuild the index. Safe to
-    stop and run again: templates are sealed in one transaction, event faces in committed batches."""
+    """Seal the stored face data with the configured key.
+
+    Every plain template, crop and event face, then the index is rebuilt. Safe to stop and run again:
+    templates are sealed in one transaction, event faces in committed batches."""
     from enrollment.sealing import seal_stored
 
     context: AppContext = ctx.obj
@@ -76,8 +80,10 @@ def _key_line(cipher: Cipher | None, counts: SealingCounts, proven: list[str]) -
 
 @keys_app.command("status")
 def status(ctx: typer.Context) -> None:
-    """Which key is configured, proven against a sealed row of each kind (a key that does not open them is an
-    error, exit 2), and how many embeddings, crops and event faces are sealed or still plain."""
+    """Prove the configured key and count what is sealed.
+
+    The key is proven against a sealed row of each kind (a key that does not open them is an error, exit 2);
+    then how many embeddings, crops and event faces are sealed or still plain, and the index file's state."""
     from enrollment.sealing import prove_key, sealing_counts
 
     context: AppContext = ctx.obj

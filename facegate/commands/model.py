@@ -9,7 +9,10 @@ import typer
 
 from gate.model.card import SHIPPED_CARD, SHIPPED_MODELS, read_card, shipped_model_names
 
-model_app = typer.Typer(help="Models: import dlib's network, calibrate thresholds, list.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Models: list the shipped ones, import dlib's network, calibrate thresholds, retrain the last layer.",
+    no_args_is_help=True,
+)
 
 
 @model_app.command("import")
@@ -21,7 +24,10 @@ def import_(
         Path | None, typer.Option(help="dlib's network file (default: the one in face_recognition_models).")
     ] = None,
 ) -> None:
-    """Convert dlib's face-recognition ResNet into a FaceGate model file and card (then `facegate model calibrate`)."""
+    """Convert dlib's network into a model file and card.
+
+    dlib's face-recognition ResNet, read from its file, becomes FaceGate's PyTorch weights and a card; then
+    `facegate model calibrate` sets its thresholds."""
     from training.dlib_import import import_dlib_model
 
     card = import_dlib_model(out, source)
@@ -41,9 +47,11 @@ def calibrate(
         int, typer.Option(help="Score normalisation: top cohort scores per face, e.g. 100 (0: plain cosine).")
     ] = 0,
 ) -> None:
-    """Set the card's thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people; with
-    --top-k, first draw a score-normalisation cohort from them (people with 2+ photos outside the training
-    runs' validation people, so `benchmarks/compare_models.py --validation` can still compare)."""
+    """Set a card's thresholds from people it never saw.
+
+    Thresholds at FAR 1e-2 ... 1e-5 from every impostor pair of never-trained people; with --top-k, first
+    draw a score-normalisation cohort from them (people with 2+ photos outside the training runs' validation
+    people, so `benchmarks/compare_models.py --validation` can still compare)."""
     from training.calibrate_card import CohortPlan, calibrate_card, cohort_candidates
     from training.datasets import dataset_root, read_people
 
@@ -67,7 +75,9 @@ def head(
     out: Annotated[
         Path | None, typer.Option(help="Card to write (default runs/head-<recipe><dim>/model.json).")
     ] = None,
-    base: Annotated[Path, typer.Option(help="The dlib_resnet card whose trunk stays frozen.")] = SHIPPED_CARD,
+    base: Annotated[
+        Path, typer.Option(help="The dlib_resnet card whose trunk stays frozen.", show_default="the shipped default")
+    ] = SHIPPED_CARD,
     crops: Annotated[
         Path, typer.Option(help="Crops aligned for it (`facegate prepare --backbone dlib_resnet`).")
     ] = Path(".crops150"),
@@ -75,7 +85,9 @@ def head(
     epochs: Annotated[int, typer.Option(help="triplet: epochs over the pool.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the validation split and the sampler.")] = 0,
 ) -> None:
-    """Learn the port's last layer again on the training people, trunk frozen (seconds once features are cached)."""
+    """Learn the port's last layer again, trunk frozen.
+
+    On the training people (triplet, WCCN or LDA); seconds once the features are cached."""
     from training.datasets import dataset_root
     from training.frozen_head import HeadConfig, train_head
 
@@ -86,7 +98,9 @@ def head(
 
 @model_app.command("list")
 def list_() -> None:
-    """The models shipped with FaceGate, selectable by name in [model] path ("" is default)."""
+    """The models shipped with FaceGate.
+
+    Select one by name in [model] path of the config ("" is the default), then `facegate enroll reembed`."""
     for name in shipped_model_names():
         card = read_card(SHIPPED_MODELS / f"{name}.json")
         scores = f"S-norm, {card.score_norm['images']}-face cohort" if card.score_norm else "cosine"

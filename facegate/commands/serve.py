@@ -23,8 +23,10 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(ctx: typer.Context) -> None:
-    """Serve the API on [service] host:port (default 127.0.0.1:8080); docs at /docs. Sign in with an account
-    from `facegate admin add`, or send a token from `facegate token add`."""
+    """Serve the admin page and the REST API.
+
+    Listens on [service] host:port (default 127.0.0.1:8080): the page at /, the API's own docs at /docs. Sign in
+    with an account from `facegate admin add`, or send a token from `facegate token add`."""
     import uvicorn
 
     from service import create_app

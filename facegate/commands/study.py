@@ -53,8 +53,10 @@ def study(
     crops: Annotated[Path, typer.Option(help="The Pins aligned-crop file.")] = Path(".crops/pins.npz"),
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Two stages versus end to end: accuracy, TAR and FAR of the gate and of a ResNet-18 classifier (whole frames,
-    or aligned crops) for k photos per employee, on turnstile walk-ups of people the embedder never saw."""
+    """Two stages versus end to end, measured.
+
+    Accuracy, TAR and FAR of the gate and of a ResNet-18 classifier (whole frames, or aligned crops) for k
+    photos per employee, on turnstile walk-ups of people the embedder never saw."""
     from evaluation.study import StudyConfig, StudyPaths, run_study
     from evaluation.study_report import results_table, write_outputs
     from training.datasets import dataset_root

@@ -1,4 +1,5 @@
-"""`facegate` subcommands: prepare (aligned crops), train (triplet network), ship (make a model the default)."""
+"""`facegate` subcommands: prepare (aligned crops), teach (the dlib teacher's cache), train (an embedding
+network), ship (make a model the default)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ def prepare(
     ] = "mobilefacenet",
     force: Annotated[bool, typer.Option(help="Rebuild crops that exist already.")] = False,
 ) -> None:
-    """Detect and align every training/evaluation photo once with the gate's own pipeline."""
+    """Align the training and evaluation photos once.
+
+    Detects and aligns every LFW and Pins photo with the gate's own pipeline, onto the crop template of
+    --backbone, into --crops (lfw.npz, pins.npz)."""
     from gate.model.backbones import template_for_backbone
     from training.crops import build_crops
     from training.datasets import dataset_root
@@ -43,7 +47,9 @@ def teach(
     only: Annotated[str | None, typer.Option(help="One crop file only: lfw or pins.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (dlib uses one core each).")] = 1,
 ) -> None:
-    """Cache the dlib teacher's descriptors of the crops, for `--set distill_weight=1` (needs the peer extra)."""
+    """Cache the dlib teacher's descriptors of the crops.
+
+    For distillation (`facegate train --set distill_weight=1`); needs the peer extra (dlib)."""
     from training.datasets import read_people
     from training.teacher import build_teacher_cache
 
@@ -62,7 +68,12 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.pt.")] = False,
 ) -> None:
-    """Train the embedding network with a triplet loss and online mining; exports <out>/model.json."""
+    """Train an embedding network; exports <out>/model.json.
+
+    A triplet loss with online mining in PxK batches (batch-hard or semi-hard), or contrastive pairs, optionally
+    with an ArcFace term (arcface_weight) and distillation from dlib's network (distill_weight). Every TrainConfig
+    key can be set with --set key=value or a TOML --recipe (recipes/mobilefacenet.toml: the small shipped
+    model's). Crops are prepared first when missing."""
     from training.recipes import make_config
     from training.train import train as run_training
 
@@ -79,7 +90,10 @@ def ship(
         list[Path] | None, typer.Option("--results", help="`facegate evaluate --json` output(s) to record.")
     ] = None,
 ) -> None:
-    """Make a trained model the gate's default (copies it into the package with its card)."""
+    """Make a trained model the gate's default.
+
+    Copies the model and its card into the package as gate/models/default, replacing the shipped default
+    (dlib's ResNet); the --results files are recorded in the card."""
     from training.ship import ship_model
 
     typer.echo(f"shipped: {ship_model(card, results or [])}")
