@@ -35,7 +35,7 @@ from gate.errors import FaceGateError
 app = typer.Typer(
     help="FaceGate: a face-recognition access gate. MTCNN finds and aligns each face, an embedding network "
     "(by default dlib's face-recognition ResNet, run in PyTorch) describes it, FAISS finds the enrolled person, "
-    "and the door opens when several frames agree above a threshold calibrated at a target false-accept rate.",
+    "and the door opens when several frames agree on them above a threshold calibrated on people never seen.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
