@@ -49,7 +49,8 @@ from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
 from gate.matching.search import Match
 from gate.model.embedder import Embedder
-from gate.runtime.loop import GateLoop, TrackReport
+from gate.runtime.loop import GateLoop
+from gate.runtime.results import TrackReport
 from gate.runtime.parts import Runtime
 from gate.vision.imageio import image_files, load_image
 from gate.vision.sources import VideoFileSource

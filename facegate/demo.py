@@ -21,7 +21,8 @@ from gate.config import Settings
 from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
 from gate.model.embedder import Embedder
-from gate.runtime.loop import GateSummary, TrackReport, run_gate
+from gate.runtime.results import GateSummary, TrackReport
+from gate.runtime.run import run_gate
 from gate.runtime.parts import Runtime
 from gate.store.database import Database
 from gate.vision.imageio import image_files

@@ -29,7 +29,7 @@ _API = {
     "Policy": "gate.decision.policy",
     "Runtime": "gate.runtime.parts",
     "GateLoop": "gate.runtime.loop",
-    "run_gate": "gate.runtime.loop",
+    "run_gate": "gate.runtime.run",
     "open_source": "gate.vision.sources",
     "build_actuator": "gate.door.actuators",
 }

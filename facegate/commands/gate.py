@@ -15,7 +15,7 @@ from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
     from facegate.demo import DemoRow
-    from gate.runtime.loop import GateSummary
+    from gate.runtime.results import GateSummary
 
 
 def run(
@@ -28,7 +28,7 @@ def run(
     """Run the gate until its camera's frames end or Ctrl-C / SIGTERM: recognise, open the door, record events.
     With [[cameras]] in the config, every camera listed, in this one process."""
     from gate.door.actuators import build_actuator
-    from gate.runtime.loop import run_gate
+    from gate.runtime.run import run_gate
     from gate.vision.sources import open_source
 
     app: AppContext = ctx.obj

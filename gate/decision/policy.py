@@ -6,7 +6,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -61,6 +61,12 @@ class Decision:
     def decision(self) -> str:
         """ "granted" or "denied", as stored with the access event."""
         return "granted" if self.granted else "denied"
+
+
+def denied(grant: Decision, verdict: Verdict) -> Decision:
+    """A grant turned into a denial after the policy decided (NOT_LIVE by the liveness test, NO_ROOM for want of
+    room to record it); the recognised person is kept as the nearest."""
+    return replace(grant, verdict=verdict, employee_id=None, name=None, nearest=grant.employee_id)
 
 
 def threshold_for(settings: DecisionSettings, card: ModelCard) -> float:

@@ -8,7 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gate.runtime.results import TrackReport
 from gate.vision.boxes import Box
+from gate.vision.faces import FaceCrop
 
 GREEN, RED, YELLOW, GREY = (0, 200, 0), (230, 40, 40), (240, 200, 0), (150, 150, 150)  # RGB
 
@@ -52,3 +54,16 @@ class AnnotatedVideo:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
+
+
+def overlay_for(track_id: int, report: TrackReport, crop: FaceCrop) -> Overlay:
+    """A face's box and label: its decision (green or red), why it was not matched (grey), or its best score."""
+    decision = report.decision
+    if decision is not None:
+        who = decision.name or str(decision.verdict)
+        score = "" if decision.score is None else f" {decision.score:.2f}"
+        return Overlay(crop.face.box, f"{who}{score}", GREEN if decision.granted else RED)
+    if crop.rejected is not None:
+        return Overlay(crop.face.box, f"#{track_id} {crop.rejected}", GREY)
+    score = "" if report.best_score is None else f" {report.best_score:.2f}"
+    return Overlay(crop.face.box, f"#{track_id}{score}", YELLOW)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from gate.door.requests import Actuator
-from gate.runtime.loop import GateLoop, GateSummary, Sight, end_loop, open_loop, stop_on_signals
+from gate.runtime.loop import GateLoop, Sight
 from gate.runtime.parts import Runtime
+from gate.runtime.results import GateSummary
+from gate.runtime.run import end_loop, open_loop, stop_on_signals
 from gate.vision.sources import Frame, FrameSource
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,13 @@ from gate.door.requests import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
-from gate.runtime.loop import DOOR_FAILED, GateLoop, run_gate
+from gate.runtime.loop import GateLoop
 from gate.runtime.parts import Runtime
-from gate.store.database import AccessEventRecord, Database
+from gate.runtime.recorder import DOOR_FAILED
+from gate.runtime.run import run_gate
+from gate.store.database import Database
 from gate.store.event_log import EventLog
+from gate.store.events import AccessEventRecord
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import decode_crop, load_image
 from gate.vision.sources import Frame, VideoFileSource

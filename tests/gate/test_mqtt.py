@@ -40,9 +40,11 @@ from gate.door.requests import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
-from gate.runtime.loop import GateLoop, end_loop, open_loop, run_gate
+from gate.runtime.loop import GateLoop
 from gate.runtime.parts import Runtime
-from gate.store.database import AccessEventRecord, Database
+from gate.runtime.run import end_loop, open_loop, run_gate
+from gate.store.database import Database
+from gate.store.events import AccessEventRecord
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import load_image
 from gate.vision.sources import VideoFileSource

@@ -16,8 +16,8 @@ from gate.door.requests import DoorOutcome
 from gate.matching.gallery import Gallery
 from gate.matching.gallery import open_gallery as open_model_gallery
 from gate.model.embedder import Embedder
-from gate.runtime.loop import run_gate
 from gate.runtime.parts import Runtime
+from gate.runtime.run import run_gate
 from gate.store.database import Database
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import image_files, load_image

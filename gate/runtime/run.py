@@ -1,0 +1,141 @@
+"""Running a gate on a frame source: its loop opened (refusing to start when no decision could be recorded), the
+frames stepped through until they end or SIGINT/SIGTERM, the loop ended and its summary logged; everything it
+opened closed however the run ends."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gate.config import Settings
+from gate.door.claim_feeds import open_claims
+from gate.door.requests import Actuator
+from gate.runtime.annotate import AnnotatedVideo
+from gate.runtime.loop import GateLoop
+from gate.runtime.parts import Runtime
+from gate.runtime.results import GateSummary
+from gate.store.event_log import Journal
+from gate.vision.sources import FrameSource
+
+if TYPE_CHECKING:
+    from gate.door.mqtt_events import EventPublisher as MqttEventPublisher
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the yielded event (the loop finishes its frame, then stops); a second interrupts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be installed from the main thread
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s received: stopping after this frame", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
+    """The MQTT event publisher when [mqtt] enabled (paho is loaded only then)."""
+    if not settings.mqtt.enabled:
+        return None
+    from gate.door.mqtt_events import EventPublisher as MqttEventPublisher
+
+    return MqttEventPublisher(settings.mqtt, settings.camera.gate_id)
+
+
+def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) -> bool:
+    """Step the loop through the source's frames until they end or a signal; True when stopped by a signal."""
+    with stop_on_signals() as stop:
+        try:
+            for frame in source.frames():
+                loop.step(frame)
+                if video is not None:
+                    video.write(frame.image, loop.overlays)
+                if stop.is_set():
+                    break
+        except KeyboardInterrupt:
+            log.warning("interrupted in the middle of a frame")
+            stop.set()
+    return stop.is_set()
+
+
+def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate: Path | None = None) -> GateSummary:
+    """Run the gate on `source` until it ends or SIGINT/SIGTERM; every decision is recorded, then a grant opens
+    the door. `annotate`: also write the frames with boxes, names and scores there. The source, the claim feed,
+    the video, the MQTT publisher ([mqtt] enabled) and the actuator are closed however the run ends (a refusal
+    to start included)."""
+    with ExitStack() as cleanup:
+        cleanup.callback(source.close)
+        cleanup.callback(actuator.close)
+        loop = open_loop(cleanup, runtime, actuator, source)
+        video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
+        if video is not None:
+            cleanup.callback(video.close)
+        stopped = _watch(source, loop, video)
+        # inside: the tracks still open are decided (and published) before the cleanup closes the feeds
+        summary = end_loop(loop, stopped)
+    return summary
+
+
+def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: FrameSource) -> GateLoop:
+    """One camera's gate loop, ready: its MQTT publisher and claim feed opened, the journal of an earlier run
+    replayed, its heartbeat online. `cleanup` closes them. Refuses to start (FaceGateError) when no decision could
+    be recorded, rather than lose them: by the database, or by the journal with its reserve in place."""
+    runtime.database.check_writable()
+    settings = runtime.settings
+    Journal(settings.resolve(settings.database.journal_path)).check_writable()
+    publisher = _open_publisher(runtime.settings)
+    if publisher is not None:
+        cleanup.callback(publisher.close)  # status "offline" after the last decision's event
+    loop = GateLoop(runtime, actuator, publisher=publisher)
+    loop.events.replay()  # decisions journalled while the database was away, last time
+    feed = open_claims(runtime.settings, loop.claims) if loop.claims is not None else None
+    if feed is not None:
+        cleanup.callback(feed.close)
+    gate_id = runtime.settings.camera.gate_id
+    log.info("gate %s watching %s (threshold %.3f)", gate_id, source.description, loop.policy.threshold)
+    loop.heartbeat.tick(0, force=True)  # online from the start
+    return loop
+
+
+def end_loop(loop: GateLoop, stopped_by_signal: bool = False) -> GateSummary:
+    """The camera's frames have ended: its open tracks decided, its last heartbeat written, what the decisions
+    came to logged (records still waiting in the journal, or lost, said loudly); returns the run's summary."""
+    loop.finish()
+    loop.heartbeat.tick(loop.frames, force=True)
+    summary = loop.summary(stopped_by_signal)
+    tally, described = summary.tally, summary.tally.describe()
+    log.info(
+        "gate %s stopped: %d frames (%d processed), %d decisions: %s",
+        loop.gate_id,
+        loop.frames,
+        loop.processed,
+        len(loop.decisions),
+        described,
+    )
+    if tally.waiting:
+        log.warning(
+            "gate %s: %d records wait in %s for the database (added when it is back, or at the next start)",
+            loop.gate_id,
+            tally.waiting,
+            loop.events.journal.path,
+        )
+    if not tally.complete:
+        log.critical("gate %s: not every decision was recorded: %s", loop.gate_id, described)
+    return summary
