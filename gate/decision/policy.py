@@ -35,9 +35,14 @@ class Verdict(StrEnum):
 class Candidate(Protocol):
     """The best gallery match of one frame (gate.matching.gallery.Match fits)."""
 
-    employee_id: str
-    name: str
-    score: float
+    @property
+    def employee_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ class Policy:
         above = match is not None and match.score >= self.threshold
         state.window.append((match, above))
         state.frames += 1
-        if above:
+        if above and match is not None:
             best = state.best.get(match.employee_id)
             if best is None or match.score > best.score:
                 state.best[match.employee_id] = match

@@ -102,7 +102,8 @@ class HttpClaims:
             raise FaceGateError(f"card.listen = {listen!r}: cannot listen there ({error.strerror})") from None
         self.server.daemon_threads = True
         self.verifier = verifier
-        self.address = f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        bound = self.server.server_address
+        self.address = f"{bound[0]!r}:{bound[1]}".strip("'")
         serve = functools.partial(self.server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
         self._thread = threading.Thread(target=serve, name="claims-http", daemon=True)
         self._thread.start()

@@ -289,6 +289,7 @@ def read_secret(settings: Settings, reader_id: str) -> ReaderKey:
     if reader is None:
         known = ", ".join(r.id for r in settings.card.readers) or "none"
         raise FaceGateError(f"card.readers: no reader {reader_id!r} (configured: {known})")
+    text: str | None
     if reader.secret_file:
         path = settings.resolve(reader.secret_file)
         source, text = f"card.readers {reader.id!r}: secret_file {path}", _secret_file_text(path)

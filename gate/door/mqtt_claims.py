@@ -40,7 +40,7 @@ class MqttClaims:
             log.warning("badge claim on %s ignored: retained by the broker, so not a badge read now", self.topic)
             return
         with contextlib.suppress(ClaimRefused):  # counted and logged by the verifier; MQTT has no answer to give
-            self.verifier.admit(message.payload, self._box, f"MQTT {self.topic}")
+            self.verifier.admit(bytes(message.payload), self._box, f"MQTT {self.topic}")
 
     def close(self) -> None:
         self.link.close()

@@ -70,7 +70,8 @@ class MqttLink:
             client.tls_set()
         if will is not None:
             client.will_set(will[0], will[1], qos=QOS, retain=True)
-        client.reconnect_delay_set(min(1.0, settings.reconnect_max_s), settings.reconnect_max_s)
+        # paho's stubs say int; it sleeps any number of seconds, and a test's broker comes back in less than one
+        client.reconnect_delay_set(min(1.0, settings.reconnect_max_s), settings.reconnect_max_s)  # type: ignore[arg-type]
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected

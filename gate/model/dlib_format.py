@@ -47,7 +47,7 @@ class _Stream:
         self.pos += count
         return chunk
 
-    def int(self) -> int:
+    def integer(self) -> int:
         control = self.take(1)[0]
         size = control & 0x0F
         if size == 0 or size > 8 or control & 0x70:
@@ -55,20 +55,20 @@ class _Stream:
         value = int.from_bytes(self.take(size), "little")
         return -value if control & 0x80 else value
 
-    def float(self) -> float:
-        mantissa, exponent = self.int(), self.int()
+    def real(self) -> float:
+        mantissa, exponent = self.integer(), self.integer()
         if exponent >= 32000:  # dlib's codes for inf and NaN
             raise DlibFormatError("a scalar in the file is not finite")
         return math.ldexp(mantissa, exponent)
 
-    def bool(self) -> bool:
+    def flag(self) -> bool:
         byte = self.take(1)
         if byte not in (b"0", b"1"):
             raise DlibFormatError(f"bad bool at byte {self.pos - 1}")
         return byte == b"1"
 
     def string(self) -> str:
-        length = self.int()
+        length = self.integer()
         if not 0 <= length <= 64:
             raise DlibFormatError(f"bad string length {length} at byte {self.pos}")
         return self.take(length).decode("ascii", errors="replace")
@@ -80,16 +80,16 @@ class _Stream:
         return found
 
     def tensor(self) -> np.ndarray:
-        if self.int() != 2:
+        if self.integer() != 2:
             raise DlibFormatError(f"bad tensor version at byte {self.pos}")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
         count = math.prod(shape)
         return np.frombuffer(self.take(4 * count), dtype="<f4").reshape(shape).astype(np.float32)
 
     def alias(self) -> tuple[int, ...]:
-        if self.int() != 1:
+        if self.integer() != 1:
             raise DlibFormatError(f"bad alias-tensor version at byte {self.pos}")
-        return tuple(self.int() for _ in range(4))
+        return tuple(self.integer() for _ in range(4))
 
 
 def layer_list() -> list[tuple[str, str]]:
@@ -108,16 +108,16 @@ def layer_list() -> list[tuple[str, str]]:
 def _read_conv(stream: _Stream, name: str, state: dict[str, np.ndarray]) -> None:
     version = stream.version(_CONV_VERSIONS, "a convolution")
     params = stream.tensor().ravel()
-    filters = stream.int()
+    filters = stream.integer()
     for _ in range(6):  # rows, columns, strides and paddings: the architecture fixes them
-        stream.int()
+        stream.integer()
     shape, _bias_shape = stream.alias(), stream.alias()
     for _ in range(4):  # learning-rate and weight-decay multipliers
-        stream.float()
+        stream.real()
     if version != "con_4":
-        stream.bool()  # use_bias
+        stream.flag()  # use_bias
     if version == "con_6":
-        stream.bool()  # use_relu
+        stream.flag()  # use_relu
     size = math.prod(shape)
     if shape[0] != filters or len(params) != size + filters:
         raise DlibFormatError(f"{name}: a convolution of unexpected shape {shape}")
@@ -128,23 +128,23 @@ def _read_affine(stream: _Stream, name: str, state: dict[str, np.ndarray]) -> No
     version = stream.version(_AFFINE_VERSIONS, "an affine layer")
     params = stream.tensor().ravel()
     stream.alias(), stream.alias()  # gamma, beta: the two halves of params
-    stream.int()  # mode: per channel
+    stream.integer()  # mode: per channel
     if version == "affine_2":
-        stream.bool()  # disabled
+        stream.flag()  # disabled
     half = len(params) // 2
     state[f"{name}.weight"], state[f"{name}.bias"] = params[:half], params[half:]
 
 
 def _read_fc(stream: _Stream, name: str, state: dict[str, np.ndarray]) -> None:
     version = stream.version({"fc_2", "fc_3"}, "a fully connected layer")
-    outputs, inputs = stream.int(), stream.int()
+    outputs, inputs = stream.integer(), stream.integer()
     params = stream.tensor().ravel()
     stream.alias(), stream.alias()
-    stream.int()  # bias mode
+    stream.integer()  # bias mode
     for _ in range(4):
-        stream.float()
+        stream.real()
     if version == "fc_3":
-        stream.bool()
+        stream.flag()
     if len(params) < inputs * outputs:
         raise DlibFormatError(f"{name}: {len(params)} weights for {inputs}x{outputs}")
     # dlib multiplies rows of inputs by an (inputs, outputs) matrix; torch's Linear holds its transpose
@@ -155,14 +155,14 @@ def _read_pool(kind: str) -> Callable[[_Stream, str, dict[str, np.ndarray]], Non
     def read(stream: _Stream, _name: str, _state: dict[str, np.ndarray]) -> None:
         stream.version({f"{kind}_2"}, f"a {kind.replace('_', ' ')} layer")
         for _ in range(6):  # size, strides, paddings
-            stream.int()
+            stream.integer()
 
     return read
 
 
 def _read_relu(stream: _Stream, _name: str, _state: dict[str, np.ndarray]) -> None:
     if stream.version({"relu_", "relu_2"}, "a relu layer") == "relu_2":
-        stream.bool()  # disabled
+        stream.flag()  # disabled
 
 
 def _read_add_prev(stream: _Stream, _name: str, _state: dict[str, np.ndarray]) -> None:
@@ -184,30 +184,30 @@ _READERS: dict[str, Callable[[_Stream, str, dict[str, np.ndarray]], None]] = {
 def _read_layer_trailer(stream: _Stream, version: int, on_input: bool) -> None:
     """What dlib's add_layer writes after its details: three flags and (empty) work tensors."""
     for _ in range(3):
-        stream.bool()
+        stream.flag()
     stream.tensor(), stream.tensor()  # x_grad, cached output
     if on_input or version >= 2:
         stream.tensor()  # grad_final (on the input) or params_grad
     if on_input and version >= 3:
-        stream.int()  # sample expansion factor
+        stream.integer()  # sample expansion factor
 
 
 def parse_network(data: bytes) -> dict[str, torch.Tensor]:
     """The float32 state dict of DlibResNet from the bytes of dlib's network file."""
     stream = _Stream(data)
-    if stream.int() != 1:
+    if stream.integer() != 1:
         raise DlibFormatError("not a dlib network file (no loss layer header)")
     if stream.version({"loss_metric_", "loss_metric_2"}, "dlib's metric loss") == "loss_metric_2":
-        stream.float(), stream.float()  # margin, distance threshold: training only
+        stream.real(), stream.real()  # margin, distance threshold: training only
     layers = layer_list()
-    versions = [stream.int() for _ in layers]  # headers, from the top down
+    versions = [stream.integer() for _ in layers]  # headers, from the top down
     for (kind, _), version in zip(layers, versions, strict=True):
         if version not in ((1,) if kind in _WRAPPERS else (1, 2, 3)):
             raise DlibFormatError(f"unexpected {kind} layer version {version}")
     state: dict[str, np.ndarray] = {}
     stream.version({"input_rgb_image_sized"}, "dlib's RGB input layer")
-    state["input_mean"] = np.array([stream.float() for _ in range(3)], np.float32)
-    if (stream.int(), stream.int()) != (150, 150):
+    state["input_mean"] = np.array([stream.real() for _ in range(3)], np.float32)
+    if (stream.integer(), stream.integer()) != (150, 150):
         raise DlibFormatError("the network's input is not 150x150")
     for position, ((kind, name), version) in enumerate(zip(reversed(layers), reversed(versions), strict=True)):
         if kind in _WRAPPERS:  # details, from the input up

@@ -14,6 +14,8 @@ inference (exact, and about 1.4x faster).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional
@@ -52,6 +54,7 @@ def fold_affine(conv: nn.Conv2d, affine: nn.Module) -> None:
     if not isinstance(affine, Affine):
         return  # folded already
     with torch.no_grad():
+        assert conv.bias is not None  # the port's convolutions all have one
         conv.weight.mul_(affine.weight[:, None, None, None])
         conv.bias.mul_(affine.weight).add_(affine.bias)
 
@@ -103,6 +106,8 @@ def residual_layout() -> list[tuple[int, int, bool]]:
 class DlibResNet(nn.Module):
     """(N, 3, 150, 150) RGB floats in the gates' convention [-1, 1] -> (N, 128) raw descriptors (norm about 1.4)."""
 
+    input_mean: torch.Tensor  # a buffer (saved with the weights)
+
     def __init__(self, embedding_size: int = EMBEDDING_SIZE) -> None:
         super().__init__()
         # dlib's input layer subtracts these (stored in its file) from 0-255 pixels, then divides by 256
@@ -131,11 +136,12 @@ class DlibResNet(nn.Module):
             return self
         scale = 127.5 / 256.0
         shift = (127.5 - self.input_mean) / 256.0
+        assert self.stem.bias is not None
         self.stem.bias.add_((self.stem.weight * shift[None, :, None, None]).sum(dim=(1, 2, 3)))
         self.stem.weight.mul_(scale)
         self.input_folded = True
         fold_affine(self.stem, self.stem_affine)
         self.stem_affine = nn.Identity()
         for block in self.blocks:
-            block.fuse()
+            cast(Residual, block).fuse()
         return self

@@ -48,7 +48,7 @@ class AnnotatedVideo:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             height, width = canvas.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (width, height))
         self._writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:

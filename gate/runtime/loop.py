@@ -201,7 +201,7 @@ class GateLoop:
             decision = self.recorder.room_for(decision)  # noqa: PLW2901 (the decision as it now stands)
             self.decisions.append(decision)
             claim = self.claims.current() if self.claims is not None else None
-            if claim is not None and decision.granted:
+            if claim is not None and decision.granted and self.claims is not None:
                 self.claims.take(claim)  # used: the next person needs their own badge
             face = self._faces.get(decision.track_id)  # kept as lossy WebP for the admin to see who it was
             crop = None if face is None else encode_crop(face, EVENT_CROP_QUALITY)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 from uuid import uuid4
 
 from gate.decision.policy import Decision, Verdict, denied
@@ -43,7 +43,7 @@ class Recorder:
         self.gate_id, self.publisher = gate_id, publisher
         self.tally = RecordTally()
 
-    def event(self, **fields: object) -> AccessEventRecord:
+    def event(self, **fields: Any) -> AccessEventRecord:
         """An access event of this gate, stamped now, with a fresh event_uid."""
         return AccessEventRecord(time=datetime.now(UTC), gate_id=self.gate_id, event_uid=uuid4().hex, **fields)
 
@@ -57,7 +57,7 @@ class Recorder:
         if self.publisher is not None:
             self.publisher.publish(record)
 
-    def deny(self, counted: bool = True, **fields: object) -> None:
+    def deny(self, counted: bool = True, **fields: Any) -> None:
         """Record and publish a denial that no track's decision made (a badge claim's); `counted` in the tally."""
         event = self.event(employee_id=None, score=None, decision="denied", **fields)
         self.record(event)
@@ -104,6 +104,7 @@ class Recorder:
         """Open the door for a recorded grant, then record (the journal's reserve kept for it) what it did."""
         request = DoorRequest(self.gate_id, decision.employee_id or "", decision.name or "", decision.score or 0.0)
         door = self.actuator.open(request)
+        final: tuple[Literal["granted", "denied"], str]
         final = ("granted", record.reason) if door is DoorOutcome.OPENED else ("denied", DOOR_FAILED)
         if door is DoorOutcome.OPENED:
             self.tally.granted += 1

@@ -17,7 +17,7 @@ import torch
 
 from gate.config import MIN_FACE_PX_FLOOR, DetectorSettings, QualitySettings
 from gate.devices import torch_device
-from gate.vision.boxes import Box
+from gate.vision.boxes import Box, as_box
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def _refined(
     ys = squares[:, 1:2] - 1 + side * points[:, 5:]
     boxes = _regress(squares, shift)
     return [
-        Face(box=tuple(float(v) for v in box), prob=float(prob), landmarks=np.stack([x, y], axis=1).astype(np.float32))
+        Face(box=as_box(box), prob=float(prob), landmarks=np.stack([x, y], axis=1).astype(np.float32))
         if prob >= threshold
         else None
         for box, prob, x, y in zip(boxes, probs, xs, ys, strict=True)
@@ -223,7 +223,7 @@ def _faces(
         return []
     faces = [
         Face(
-            box=tuple(float(v) * scale for v in box),
+            box=as_box(box, scale),
             prob=float(prob),
             landmarks=np.asarray(pts, dtype=np.float32) * np.float32(scale),
         )
