@@ -103,7 +103,7 @@ class HttpClaims:
         self.server.daemon_threads = True
         self.verifier = verifier
         bound = self.server.server_address
-        self.address = f"{bound[0]!r}:{bound[1]}".strip("'")
+        self.address = f"{bound[0] if isinstance(bound[0], str) else bound[0].decode()}:{bound[1]}"
         serve = functools.partial(self.server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
         self._thread = threading.Thread(target=serve, name="claims-http", daemon=True)
         self._thread.start()
