@@ -5,7 +5,7 @@ A claim arrives on standard input (one employee id per line: the local reader's 
 it expires. With one candidate instead of the whole gallery, a stranger must resemble the claimed person, not
 anyone enrolled: the stranger rate at a given threshold falls by about the number of people enrolled.
 
-Over HTTP and MQTT a claim is signed JSON (docs/mqtt-acl.md): {"reader", "employee_id", "time" (Unix seconds),
+Over HTTP and MQTT a claim is signed JSON (docs/research/mqtt-acl.md): {"reader", "employee_id", "time" (Unix seconds),
 "nonce", "mac"}, the mac being HMAC-SHA256 with the reader's secret over `canonical_bytes`. `ClaimVerifier` refuses
 an unsigned claim, an unknown reader, a wrong mac, a timestamp further than max_skew_s from the gate's clock, a
 nonce already seen and a reader over its rate; a refused claim never reaches the ClaimBox.
@@ -179,7 +179,7 @@ def parse_signed_claim(payload: bytes) -> SignedClaim:
     except (UnicodeDecodeError, ValueError):
         body = None
     if not isinstance(body, dict):
-        raise ClaimRefused("a claim is a JSON object (docs/mqtt-acl.md)", HTTPStatus.BAD_REQUEST, "malformed")
+        raise ClaimRefused("a claim is a JSON object (docs/research/mqtt-acl.md)", HTTPStatus.BAD_REQUEST, "malformed")
     missing = [name for name in SIGNED_FIELDS if name not in body]
     if missing:
         message = f"unsigned claim: {', '.join(missing)} missing (a claim needs {', '.join(SIGNED_FIELDS)})"

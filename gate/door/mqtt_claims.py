@@ -21,7 +21,7 @@ class MqttClaims:
     """Badge claims from <prefix>/<gate_id>/claim (QoS 1, subscribed again at every reconnection): signed claims
     (gate.door.claims), each checked by `verifier` before it reaches the box. A retained message (an old claim the
     broker kept) and a refused one are logged and dropped. The broker's ACL decides who may publish there at all
-    (docs/mqtt-acl.md); the signature decides which claims count."""
+    (docs/research/mqtt-acl.md); the signature decides which claims count."""
 
     def __init__(self, settings: MqttSettings, gate_id: str, box: ClaimBox, verifier: ClaimVerifier) -> None:
         self.topic = gate_topic(settings, gate_id, "claim")

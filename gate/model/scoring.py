@@ -3,7 +3,7 @@
 With a cohort (embeddings of people neither enrolled nor used to calibrate), each embedding gets the mean and
 spread of its `top_k` highest cosines to the cohort: how close it sits to strangers in general. A pair's cosine s
 becomes 0.5 * ((s - mu_a) / sd_a + (s - mu_b) / sd_b), so a face that resembles many people needs a higher cosine
-to pass than one that resembles few. The card's thresholds are then on this scale (docs/dlib-port.md).
+to pass than one that resembles few. The card's thresholds are then on this scale (docs/research/dlib-port.md).
 """
 
 from __future__ import annotations

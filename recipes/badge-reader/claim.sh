@@ -1,5 +1,5 @@
 #!/bin/sh
-# claim.sh EMPLOYEE_ID: a signed badge claim (docs/mqtt-acl.md) on standard output, with nothing but openssl.
+# claim.sh EMPLOYEE_ID: a signed badge claim (docs/research/mqtt-acl.md) on standard output, with nothing but openssl.
 # For ids without " or \. Send it with curl or mosquitto_pub:
 #   sh claim.sh E042 | curl --data-binary @- http://127.0.0.1:8765/claim
 #   sh claim.sh E042 | mosquitto_pub -h broker.lan -u reader-front-door -P ... -q 1 -t facegate/front-door/claim -s
