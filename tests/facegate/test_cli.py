@@ -89,7 +89,7 @@ def test_cli_demo_small_table_events_and_videos(tmp_path: Path, lfw_root: Path):
     assert events and all(e["decision"] in ("granted", "denied") for e in events)
     for name in ("turnstile.mp4", "annotated.mp4", "table.csv"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
-    # issue 14, 4: the demo's faces, embeddings and decisions were world-readable (0644); now owner-only
+    # the demo's faces, embeddings and decisions were once world-readable (0644); now owner-only
     for path in [tmp_path / "demo", *(tmp_path / "demo").iterdir()]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path.name} is readable by others"
 
@@ -127,10 +127,11 @@ REPORT_IMPORTS = (
 
 
 def test_commands_that_embed_nothing_do_not_import_the_network(tmp_path: Path) -> None:
-    """Issue 14, 7: every command imported torch (6-8 s for `enroll list`); these now load neither the network
+    """Every command once imported torch (6-8 s for `enroll list`); these now load neither the network
     nor Alembic (a database at the newest schema opens without it). benchmarks/startup.py measures the time."""
     from gate.model.card import SHIPPED_CARD, read_card
-    from gate.store.database import Database, Person, Template
+    from gate.store.database import Database
+    from gate.store.schema import Person, Template
 
     config = _config(tmp_path)
     card = read_card(SHIPPED_CARD)
