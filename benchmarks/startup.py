@@ -29,7 +29,8 @@ ENROL = """
 import sys
 sys.path.insert(0, {tree!r})
 from gate.model.card import SHIPPED_CARD, read_card
-from gate.store.database import Database, Person, Template
+from gate.store.database import Database
+from gate.store.schema import Person, Template
 card = read_card(SHIPPED_CARD)
 database = Database({url!r})
 with database.session() as session:

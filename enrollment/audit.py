@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate.store.database import AuditEntry, Database
+from gate.store.audit import AuditNote, add_audit_entry, audit_entries
+from gate.store.database import Database
+from gate.store.schema import AuditEntry
 
 ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt", "deactivate", "reactivate")
 
@@ -45,21 +46,11 @@ def record(session: Session, action: str, employee_id: str, **detail: object) ->
     """Add one audit entry to the session's transaction (it commits, or rolls back, with the change itself)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    session.add(
-        AuditEntry(
-            actor=_actor(),
-            host=socket.gethostname(),
-            action=action,
-            employee_id=employee_id,
-            detail=json.dumps(detail, sort_keys=True, default=str),
-        )
-    )
+    text = json.dumps(detail, sort_keys=True, default=str)
+    add_audit_entry(session, AuditNote(_actor(), socket.gethostname(), action, employee_id, text))
 
 
 def audit_trail(database: Database, employee_id: str | None = None) -> list[AuditEntry]:
     """The audit entries, oldest first, all or one person's."""
-    query = select(AuditEntry).order_by(AuditEntry.id)
-    if employee_id is not None:
-        query = query.where(AuditEntry.employee_id == employee_id)
     with database.session() as session:
-        return list(session.scalars(query))
+        return audit_entries(session, employee_id)

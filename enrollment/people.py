@@ -9,20 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from enrollment import audit
 from enrollment.photos import PhotoOutcome, UsableFace, expand_photos, read_face
-from enrollment.roster import find_person
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.matching.rule import person_scores
 from gate.runtime.parts import Runtime
-from gate.store.database import Database, Owner, Person, Template
+from gate.store import people
+from gate.store.database import Database
 from gate.store.identifiers import employee_id as valid_employee_id
+from gate.store.people import NewTemplate, Owner
+from gate.store.schema import Person
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import encode_crop
 
@@ -97,13 +98,10 @@ def _check_is_them(
 ) -> None:
     """New photos of an enrolled person must match their own templates at the gate's threshold: otherwise anyone's
     face could be added to their record (and open their door)."""
-    model_id = runtime.embedder.model_id
-    own = session.scalars(
-        select(Template.embedding).where(Template.person_id == person.id, Template.model_id == model_id)
-    ).all()
+    own = people.person_vectors(session, person.id, runtime.embedder.model_id)
     if not own:
         return  # nothing of this model to compare with yet (a new person, or templates of another model only)
-    templates = np.stack([np.frombuffer(blob, dtype=np.float32) for blob in own])
+    templates = np.stack(list(own.values()))
     scores = person_scores(vectors, [templates], "best", runtime.embedder.scorer)[:, 0]
     for face, score in zip(faces, scores, strict=True):
         if score < runtime.threshold:
@@ -114,20 +112,12 @@ def _check_is_them(
             raise _refused(what, "if it is them, add --accept-unmatched", "accept_unmatched", face.path)
 
 
-def _known_photos(session: Session, person: Person, model_id: str) -> set[str]:
-    """The sha256 of every photo already enrolled for this person and model."""
-    query = select(Template.image_sha256).where(Template.person_id == person.id, Template.model_id == model_id)
-    return set(session.scalars(query))
-
-
 def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[Person, bool]:
-    person = find_person(session, employee_id)
+    person = people.find_person(session, employee_id)
     if person is None:
         if not name or not name.strip():
             raise _refused(f"{employee_id} is not enrolled yet", "give their name (--name)", "name")
-        person = Person(employee_id=employee_id, name=name.strip(), active=True)
-        session.add(person)
-        return person, True
+        return people.add_person(session, employee_id, name.strip()), True
     if name and name.strip() != person.name:
         raise EnrollmentRefused(f"{employee_id} is enrolled as {person.name!r}, not {name.strip()!r}", [])
     return person, False
@@ -135,23 +125,15 @@ def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[P
 
 def _new_templates(
     session: Session, person: Person, faces: list[UsableFace], vectors: np.ndarray, model_id: str
-) -> list[Template]:
-    templates = [
-        Template(
-            person_id=person.id,
-            embedding=np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
-            embedding_size=len(vector),
-            model_id=model_id,
-            image_sha256=face.sha256,
-            quality=face.quality,
-            source=face.path.name[:255],
-            crop=encode_crop(face.archive_crop),
+) -> list[int]:
+    """Store a template per face (its aligned crop kept for re-embedding); their ids."""
+    new = [
+        NewTemplate(
+            person.id, model_id, vector, face.sha256, face.quality, face.path.name, encode_crop(face.archive_crop)
         )
         for face, vector in zip(faces, vectors, strict=True)
     ]
-    session.add_all(templates)
-    session.flush()
-    return templates
+    return people.add_templates(session, new)
 
 
 def _fresh(faces: list[UsableFace], known: set[str], outcomes: dict[Path, PhotoOutcome]) -> list[int]:
@@ -223,14 +205,13 @@ def add_person(
 
     def write(session: Session) -> IndexChange:
         nonlocal created
-        person, created = _person_for(session, employee_id, name)
-        session.flush()
-        fresh = _fresh(faces, _known_photos(session, person, embedder.model_id), outcomes)
+        person, created = _person_for(session, employee_id, name)  # a new person is flushed: it has its id
+        fresh = _fresh(faces, people.photo_digests(session, person.id, embedder.model_id), outcomes)
         if fresh and not force:
             _check_not_someone_else(gallery, [faces[i] for i in fresh], vectors[fresh], employee_id, threshold)
         if fresh and not created and not accept_unmatched:
             _check_is_them(session, person, [faces[i] for i in fresh], vectors[fresh], runtime)
-        templates = _new_templates(session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id)
+        template_ids = _new_templates(session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id)
         outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
         if fresh or created:
             photos = [faces[i].path.name for i in fresh]
@@ -240,7 +221,7 @@ def add_person(
             return IndexChange()
         owner = Owner(person.id, person.employee_id, person.name)
         return IndexChange(
-            add_ids=[t.id for t in templates],
+            add_ids=template_ids,
             add_vectors=list(vectors[fresh]),
             add_owners=[owner] * len(fresh),
         )

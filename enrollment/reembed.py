@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -21,7 +20,10 @@ from enrollment.photos import decode_crop
 from enrollment.sync import IndexChange, write_with_index
 from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
-from gate.store.database import Database, Owner, Person, Template
+from gate.store import people
+from gate.store.database import Database
+from gate.store.people import NewTemplate, Owner
+from gate.store.schema import Template
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,8 @@ class ReembedResult:
 
 def _sources(session: Session, model_id: str) -> tuple[list[Template], int, int]:
     """One template per (person, photo) lacking a template of model_id; and the counts skipped."""
-    query = select(Template.person_id, Template.image_sha256).where(Template.model_id == model_id)
-    done = {(person_id, sha) for person_id, sha in session.execute(query)}
-    others = session.scalars(select(Template).where(Template.model_id != model_id).order_by(Template.id.desc())).all()
+    done = people.photos_of_model(session, model_id)
+    others = people.templates_of_other_models(session, model_id)
     chosen: dict[tuple[int, str], Template] = {}
     without_crop: set[tuple[int, str]] = set()
     for template in others:
@@ -73,32 +74,24 @@ def reembed_all(database: Database, gallery: Gallery, embedder: Embedder) -> Ree
         sources, already, without_crop = _sources(session, embedder.model_id)
         vectors = _embed_crops(embedder, sources)
         new = [
-            Template(
-                person_id=source.person_id,
-                embedding=vector.tobytes(),
-                embedding_size=len(vector),
-                model_id=embedder.model_id,
-                image_sha256=source.image_sha256,
-                quality=source.quality,
-                source=source.source,
-                crop=source.crop,
-            )
-            for source, vector in zip(sources, vectors, strict=True)
+            NewTemplate(s.person_id, embedder.model_id, vector, s.image_sha256, s.quality, s.source, s.crop)
+            for s, vector in zip(sources, vectors, strict=True)
         ]
-        session.add_all(new)
-        session.flush()
-        owners = {p.id: p.employee_id for p in session.scalars(select(Person))}
+        ids = people.add_templates(session, new)
+        everyone = people.people_by_id(session)
         for person_id in sorted({t.person_id for t in new}):
             added = sum(t.person_id == person_id for t in new)
-            audit.record(session, "reembed", owners[person_id], model_id=embedder.model_id, templates=added)
+            audit.record(
+                session, "reembed", everyone[person_id].employee_id, model_id=embedder.model_id, templates=added
+            )
         counts.append(ReembedResult(embedder.model_id, len(new), already, without_crop))
-        people = {p.id: p for p in session.scalars(select(Person).where(Person.active))}
-        indexed = [(t, v) for t, v in zip(new, vectors, strict=True) if t.person_id in people]
+        active = {person_id: p for person_id, p in everyone.items() if p.active}
+        indexed = [(i, t) for i, t in zip(ids, new, strict=True) if t.person_id in active]
         return IndexChange(
-            add_ids=[t.id for t, _ in indexed],
-            add_vectors=[v for _, v in indexed],
+            add_ids=[i for i, _ in indexed],
+            add_vectors=[t.vector for _, t in indexed],
             add_owners=[
-                Owner(t.person_id, people[t.person_id].employee_id, people[t.person_id].name) for t, _ in indexed
+                Owner(t.person_id, active[t.person_id].employee_id, active[t.person_id].name) for _, t in indexed
             ],
         )
 

@@ -8,16 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from enrollment import audit
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
-from gate.store.database import Database, Owner, Person, Template, forget_faces
+from gate.store import people
+from gate.store.database import Database
+from gate.store.events import forget_event_faces
 from gate.store.identifiers import MAX_ID_LENGTH
+from gate.store.people import Owner, find_person
+from gate.store.schema import Person
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +60,8 @@ def clean_id(employee_id: str) -> str:
     return cleaned
 
 
-def find_person(session: Session, employee_id: str) -> Person | None:
-    return session.scalar(select(Person).where(Person.employee_id == employee_id))
-
-
-def _summaries(session: Session, people: Sequence[Person]) -> list[PersonSummary]:
-    ids = [person.id for person in people]
-    counts: dict[int, dict[str, int]] = {person_id: {} for person_id in ids}
-    query = (
-        select(Template.person_id, Template.model_id, func.count())
-        .where(Template.person_id.in_(ids))
-        .group_by(Template.person_id, Template.model_id)
-    )
-    for person_id, model_id, count in session.execute(query):
-        counts[person_id][model_id] = count
+def _summaries(session: Session, persons: Sequence[Person]) -> list[PersonSummary]:
+    counts = people.template_counts(session, [person.id for person in persons])
     return [
         PersonSummary(
             employee_id=person.employee_id,
@@ -81,15 +71,14 @@ def _summaries(session: Session, people: Sequence[Person]) -> list[PersonSummary
             model_ids=tuple(sorted(counts[person.id])),
             created_at=person.created_at,
         )
-        for person in people
+        for person in persons
     ]
 
 
 def list_people(database: Database) -> list[PersonSummary]:
     """Everyone enrolled, by employee id."""
     with database.session() as session:
-        people = session.scalars(select(Person).order_by(Person.employee_id)).all()
-        return _summaries(session, people) if people else []
+        return _summaries(session, people.all_people(session))
 
 
 class PersonNotFound(FaceGateError):
@@ -111,10 +100,9 @@ def show_person(database: Database, employee_id: str) -> PersonDetail:
     """One person with their templates (model, source photo, quality, date)."""
     with database.session() as session:
         person = _require(session, employee_id)
-        templates = session.scalars(select(Template).where(Template.person_id == person.id).order_by(Template.id))
         infos = [
             TemplateInfo(t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at)
-            for t in templates
+            for t in people.person_templates(session, person.id)
         ]
         return PersonDetail(_summaries(session, [person])[0], infos)
 
@@ -123,14 +111,7 @@ def person_face(database: Database, employee_id: str) -> bytes | None:
     """The aligned face of a person's best enrolment photo (the template the detector was surest of; WebP bytes),
     or None when no template kept its crop."""
     with database.session() as session:
-        person = _require(session, employee_id)
-        query = (
-            select(Template.crop)
-            .where(Template.person_id == person.id, Template.crop.is_not(None))
-            .order_by(Template.quality.desc(), Template.id)
-            .limit(1)
-        )
-        return session.scalar(query)
+        return people.best_crop(session, _require(session, employee_id).id)
 
 
 def remove_person(database: Database, gallery: Gallery, employee_id: str) -> PersonSummary:
@@ -140,20 +121,15 @@ def remove_person(database: Database, gallery: Gallery, employee_id: str) -> Per
     def write(session: Session) -> IndexChange:
         person = _require(session, employee_id)
         removed.append(_summaries(session, [person])[0])
-        rows = session.execute(
-            select(Template.id, Template.embedding).where(
-                Template.person_id == person.id, Template.model_id == gallery.model_id
-            )
-        ).all()
+        vectors = people.person_vectors(session, person.id, gallery.model_id)
         owner = Owner(person.id, person.employee_id, person.name)
-        faces = session.execute(forget_faces(employee_id=person.employee_id)).rowcount  # their faces in the log
-        audit.record(session, "remove", person.employee_id, name=person.name, templates=len(rows), event_faces=faces)
-        session.delete(person)
-        session.flush()
-        indexed = [(template_id, blob) for template_id, blob in rows if template_id in gallery]
+        faces = forget_event_faces(session, employee_id=person.employee_id)  # their faces in the log
+        audit.record(session, "remove", person.employee_id, name=person.name, templates=len(vectors), event_faces=faces)
+        people.delete_person(session, person)
+        indexed = [template_id for template_id in vectors if template_id in gallery]
         return IndexChange(
-            remove_ids=[template_id for template_id, _ in indexed],
-            remove_vectors=[np.frombuffer(blob, dtype=np.float32) for _, blob in indexed],
+            remove_ids=indexed,
+            remove_vectors=[vectors[template_id] for template_id in indexed],
             remove_owners=[owner] * len(indexed),
         )
 
@@ -172,18 +148,13 @@ def set_active(database: Database, gallery: Gallery, employee_id: str, active: b
         if person.active == active:
             changed.append(_summaries(session, [person])[0])
             return IndexChange()
-        rows = session.execute(
-            select(Template.id, Template.embedding).where(
-                Template.person_id == person.id, Template.model_id == gallery.model_id
-            )
-        ).all()
+        own = people.person_vectors(session, person.id, gallery.model_id)
         person.active = active
-        audit.record(session, "reactivate" if active else "deactivate", person.employee_id, templates=len(rows))
+        audit.record(session, "reactivate" if active else "deactivate", person.employee_id, templates=len(own))
         session.flush()
         changed.append(_summaries(session, [person])[0])
         owner = Owner(person.id, person.employee_id, person.name)
-        ids = [template_id for template_id, _ in rows]
-        vectors = [np.frombuffer(blob, dtype=np.float32) for _, blob in rows]
+        ids, vectors = list(own), list(own.values())
         if active:
             return IndexChange(add_ids=ids, add_vectors=vectors, add_owners=[owner] * len(ids))
         indexed = [i for i, template_id in enumerate(ids) if template_id in gallery]

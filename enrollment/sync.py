@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
-from gate.store.database import Database, Owner
+from gate.store.database import Database
+from gate.store.people import Owner
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from gate.decision.policy import threshold_for
 from gate.errors import FaceGateError
 from gate.store.csv_cells import safe_row
-from gate.store.database import AccessEventRecord, EventFilter
+from gate.store.events import AccessEventRecord, EventFilter
 from service.accounts import Principal
 from service.auth import parts_of, principal
 from service.faces import face_response

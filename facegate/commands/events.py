@@ -16,7 +16,7 @@ from gate.errors import FaceGateError
 from gate.store.csv_cells import safe_row
 
 if TYPE_CHECKING:
-    from gate.store.database import AccessEventRecord
+    from gate.store.events import AccessEventRecord
 
 FORMATS = ("table", "csv", "json")
 
@@ -36,7 +36,7 @@ def _moment(text: str | None, option: str) -> datetime | None:
 
 def render(events: list[AccessEventRecord], fmt: str) -> str:
     """The events in one of FORMATS."""
-    from gate.store.database import EVENT_FIELDS
+    from gate.store.events import EVENT_FIELDS
 
     rows = [e.to_json() for e in events]
     if fmt == "json":
@@ -71,8 +71,8 @@ def events(
     """The access log, newest first.
 
     Every door decision with its gate, person, score and reason, filtered, as a table, CSV or JSON."""
-    from gate.store.database import EventFilter
     from gate.store.event_log import Journal
+    from gate.store.events import EventFilter
 
     if fmt not in FORMATS:
         raise FaceGateError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -10,7 +10,7 @@ import paho.mqtt.client as paho
 
 from gate.config import MqttSettings
 from gate.door.mqtt_link import MAX_QUEUED, OFFLINE, ONLINE, MqttLink, client_id, gate_topic
-from gate.store.database import AccessEventRecord
+from gate.store.events import AccessEventRecord
 
 log = logging.getLogger(__name__)
 

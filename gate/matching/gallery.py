@@ -21,7 +21,8 @@ from gate.errors import FaceGateError
 from gate.matching.index_file import IndexFile, expected_sidecar, vectors_digest
 from gate.matching.search import Match, TemplateSet
 from gate.model.scoring import Scorer
-from gate.store.database import Database, Owner, database_error
+from gate.store.database import Database, database_error
+from gate.store.people import Owner
 
 if TYPE_CHECKING:
     from gate.model.card import ModelCard

@@ -12,7 +12,7 @@ import numpy as np
 from gate.config import GallerySettings
 from gate.matching.rule import mean_template, person_scores
 from gate.model.scoring import Scorer
-from gate.store.database import Owner
+from gate.store.people import Owner
 
 SEARCH_DEPTH = 8  # templates looked at per wanted person: a person may have several close templates
 

@@ -30,8 +30,9 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.errors import FaceGateError
-from gate.store.database import AccessEventRecord, Database, DoorReport, database_error
+from gate.store.database import Database, database_error
 from gate.store.encryption import Cipher, ensure_private
+from gate.store.events import AccessEventRecord, DoorReport
 
 log = logging.getLogger(__name__)
 

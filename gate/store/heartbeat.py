@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gate.store.database import HEARTBEAT_S, Database, Heartbeat, database_error
+from gate.store.database import Database, database_error
+from gate.store.gate_status import HEARTBEAT_S, Heartbeat
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,9 @@ from gate.matching.gallery import Gallery
 from gate.model.dlib_resnet import CROP_TEMPLATE as DLIB_150
 from gate.model.embedder import Embedder
 from gate.runtime.parts import Runtime
-from gate.store.database import AccessEventRecord, Database, Template
+from gate.store.database import Database
+from gate.store.events import AccessEventRecord
+from gate.store.schema import Template
 from gate.vision.alignment import ARCFACE_112, arcface_template
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import encode_crop

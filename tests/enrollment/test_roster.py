@@ -12,7 +12,8 @@ from enrollment.roster import list_people, set_active
 from gate.config import GallerySettings
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
-from gate.store.database import Database, Person, Template
+from gate.store.database import Database
+from gate.store.schema import Person, Template
 
 DIM = 16
 

@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from facegate.cli import app
 from gate.errors import FaceGateError
-from gate.store.database import AccessEventRecord, Database, Heartbeat
+from gate.store.database import Database
 from gate.store.event_log import Journal
+from gate.store.events import AccessEventRecord
+from gate.store.gate_status import Heartbeat
 
 
 @pytest.fixture

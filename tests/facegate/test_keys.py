@@ -23,8 +23,10 @@ from gate.config import GallerySettings, load_settings
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.runtime.parts import open_database
-from gate.store.database import AccessEventRecord, Database, Person, Template
+from gate.store.database import Database
 from gate.store.encryption import PREFIX, Cipher, new_key_text, parse_key, write_key_file
+from gate.store.events import AccessEventRecord
+from gate.store.schema import Person, Template
 from gate.vision.imageio import decode_crop
 
 MODEL_ID, DIM = "untrained-test", 128  # the untrained_card fixture's model

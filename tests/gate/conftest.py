@@ -1,8 +1,4 @@
-"""Shared fixtures of the gate tests.
-
-gate.store.database.Base holds every table the migrations create only once the modules defining them are imported: the
-accounts, tokens and sessions of `facegate serve` live in service/ (gate must not import it), so they are
-imported here for the migrations-match-models checks."""
+"""Shared fixtures of the gate tests."""
 
 from __future__ import annotations
 
@@ -10,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import service.accounts  # noqa: F401  (registers admin_accounts and api_tokens on gate.store.database.Base)
-import service.sessions  # noqa: F401  (registers admin_sessions)
 from gate.model.embedder import Embedder
 from gate.vision.faces import FacePipeline
 

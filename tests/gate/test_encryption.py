@@ -23,7 +23,7 @@ from gate.config import GallerySettings, Settings
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.runtime.parts import open_database
-from gate.store.database import AccessEventRecord, Database, Person, Template
+from gate.store.database import Database
 from gate.store.encryption import (
     OVERHEAD,
     PREFIX,
@@ -35,6 +35,8 @@ from gate.store.encryption import (
     sealed_clause,
     write_key_file,
 )
+from gate.store.events import AccessEventRecord
+from gate.store.schema import Person, Template
 
 DIM = 64
 

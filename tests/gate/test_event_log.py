@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from gate.errors import FaceGateError
-from gate.store.database import AccessEventRecord, Database, DoorReport
+from gate.store.database import Database
 from gate.store.encryption import new_key_text, parse_key
 from gate.store.event_log import RESERVE_BYTES, EventLog, Journal, Stored
+from gate.store.events import AccessEventRecord, DoorReport
 
 
 def event(uid: str, employee: str | None = "e1", decision: str = "granted") -> AccessEventRecord:

@@ -12,8 +12,9 @@ from test_daemon import Doors, gate_settings, open_gate
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.runtime.loop import GateLoop
 from gate.runtime.parts import Runtime
-from gate.store.database import AccessEventRecord, Database, DoorReport
+from gate.store.database import Database
 from gate.store.event_log import EventLog, Stored
+from gate.store.events import AccessEventRecord, DoorReport
 from gate.vision.imageio import load_image
 from gate.vision.sources import VideoFileSource
 

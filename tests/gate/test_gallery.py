@@ -15,7 +15,8 @@ from sqlalchemy import select
 from gate.config import GallerySettings
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
-from gate.store.database import Database, Person, Template
+from gate.store.database import Database
+from gate.store.schema import Person, Template
 
 DIM = 32
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gate.store.database import HEARTBEAT_S, Database
+from gate.store.database import Database
+from gate.store.gate_status import HEARTBEAT_S
 from gate.store.heartbeat import HeartbeatWriter
 
 

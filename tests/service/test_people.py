@@ -16,7 +16,7 @@ from service_site import Site, bearer, open_site, site_settings
 
 from enrollment.audit import audit_trail
 from enrollment.roster import list_people
-from gate.store.database import Person
+from gate.store.schema import Person
 
 
 def _png(size: int = 160, seed: int = 0) -> bytes:

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from PIL import Image
 from service_site import Site, bearer
 
-from gate.store.database import AccessEventRecord, Heartbeat, utcnow
+from gate.store.events import AccessEventRecord
+from gate.store.gate_status import Heartbeat
+from gate.store.schema import utcnow
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 

@@ -10,10 +10,9 @@ import pytest
 from service_site import PASSWORD, Site, bearer
 from sqlalchemy import update
 
-from gate.store.database import utcnow
+from gate.store.schema import AdminSession, utcnow
 from service.accounts import disable_account, list_tokens, revoke_token
 from service.limits import SMALL_BODY_BYTES
-from service.sessions import AdminSession
 
 ENDPOINTS = [
     ("GET", "/api/session"),

@@ -1,11 +1,12 @@
-"""Alembic environment: migrate the connection gate.store.database hands over, or the URL of alembic.ini / -x url=."""
+"""Alembic environment: migrate the connection gate.store.database hands over, or the URL of alembic.ini / -x url=;
+the target is gate.store.schema's one metadata (every table)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from gate.store.database import Base
+from gate.store.schema import Base
 
 config = context.config
 
