@@ -6,28 +6,28 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torchvision
+from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from gate.config import SettingsModel
 from training.augment import FaceAugment
 from training.train import use_bf16
 
 
-@dataclass(frozen=True)
-class BaselineConfig:
+class BaselineConfig(SettingsModel):
     """How one classifier is trained: a fixed number of images seen, AdamW with warm-up and cosine decay."""
 
-    samples: int = 6000  # training images seen (steps x batch size), not epochs: the pools differ in size
-    batch_size: int = 32  # small batches: more steps for the same CPU budget (the models are far from converged)
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup: float = 0.05  # share of the steps spent warming up
+    samples: int = Field(6000, ge=1)  # training images seen (steps x batch size), not epochs: the pools differ in size
+    batch_size: int = Field(32, ge=1)  # small batches: more steps for the same CPU budget (far from converged)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup: float = Field(0.05, ge=0, le=1)  # share of the steps spent warming up
     geometry: bool = True  # small random scale/shift/rotation (crops); frames get their geometry from rendering
     amp: bool = True  # bfloat16 autocast where the CPU runs it natively (training.train.use_bf16)
     seed: int = 0

@@ -6,16 +6,16 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from evaluation.results import GateReport
+from evaluation.results import GateReport, Rate
 from evaluation.walkups import MAX_ENROL_PHOTOS
 
 # --- report -------------------------------------------------------------------------------------------------------
 
 
-def _pct(entry: dict) -> str:
-    if entry["rate"] is None:
+def _pct(entry: Rate) -> str:
+    if entry.rate is None:
         return "-"
-    return f"{entry['count']}/{entry['of']} ({100 * entry['rate']:.1f}%)"
+    return f"{entry.count}/{entry.of} ({100 * entry.rate:.1f}%)"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -38,20 +38,20 @@ def main_table(report: GateReport, early_deny: bool | None = None) -> list[list[
     ]
     rows = [header]
     for point in report.grid:
-        if early_deny is not None and point.get("early_deny", early_deny) != early_deny:
+        if early_deny is not None and point.early_deny != early_deny:
             continue
-        grant = point["to_grant"]
+        grant = point.to_grant
         rows.append(
             [
-                f"{point['votes_needed']}/{point['window']}",
-                f"{point['threshold']:.3f} {point['threshold_label']}",
-                _pct(point["far"]),
-                _pct(point["misidentification"]),
-                _pct(point["frr"]),
-                str(point["rejected_own_passed"]["count"]),
-                _pct(point["fta_employees"]),
-                f"{_num(grant['frames']['median'], 1)} / {_num(grant['frames']['p95'], 1)}",
-                f"{_num(grant['ms']['median'])} / {_num(grant['ms']['p95'])}",
+                f"{point.votes_needed}/{point.window}",
+                f"{point.threshold:.3f} {point.threshold_label}",
+                _pct(point.far),
+                _pct(point.misidentification),
+                _pct(point.frr),
+                str(point.rejected_own_passed.count),
+                _pct(point.fta_employees),
+                f"{_num(grant.frames.median, 1)} / {_num(grant.frames.p95, 1)}",
+                f"{_num(grant.ms.median)} / {_num(grant.ms.p95)}",
             ]
         )
     return rows
@@ -77,20 +77,20 @@ def markdown_report(report: GateReport, command: str = "", plot_name: str = "gat
 
 def _md_setup(report: GateReport, command: str) -> list[str]:
     setup = report.setup
-    configured = setup["configured"]
-    enrolled = [e for e in report.enrolment if e["status"] == "enrolled"]
-    refused = [e for e in report.enrolment if e["status"] != "enrolled"]
+    configured = setup.configured
+    enrolled = [e for e in report.enrolment if e.status == "enrolled"]
+    refused = [e for e in report.enrolment if e.status != "enrolled"]
     lines = [
         "# Gate walk-up evaluation",
         "",
-        f"Model `{setup['model_id']}`; {setup['employees']} employees and {setup['strangers']} strangers drawn from "
-        f"LFW {setup['people_file']} (seed {setup['seed']}), never trained on. Employees are enrolled from up to "
+        f"Model `{setup.model_id}`; {setup.employees} employees and {setup.strangers} strangers drawn from "
+        f"LFW {setup.people_file} (seed {setup.seed}), never trained on. Employees are enrolled from up to "
         f"{MAX_ENROL_PHOTOS} photos and walk with a photo that was not enrolled.",
-        f"Video: {setup['frame_size'][0]}x{setup['frame_size'][1]} at {setup['fps']:g} fps, {setup['walk_s']:g} s "
-        f"per walk, {setup['gap_s']:g} s between walks, {setup['frames']} frames, {setup['tracks']} face tracks; "
-        f"smallest face searched {setup['min_face_px']} px; cooldown {setup['cooldown_s']:g} s; configured policy "
-        f"{configured['votes_needed']}/{configured['window']} at threshold {configured['threshold']:.3f} "
-        f"(FAR {configured['target_far']}). Wall time {setup['seconds'] / 60:.1f} min.",
+        f"Video: {setup.frame_size[0]}x{setup.frame_size[1]} at {setup.fps:g} fps, {setup.walk_s:g} s "
+        f"per walk, {setup.gap_s:g} s between walks, {setup.frames} frames, {setup.tracks} face tracks; "
+        f"smallest face searched {setup.min_face_px} px; cooldown {setup.cooldown_s:g} s; configured policy "
+        f"{configured.votes_needed}/{configured.window} at threshold {configured.threshold:.3f} "
+        f"(FAR {configured.target_far}). Wall time {setup.seconds / 60:.1f} min.",
     ]
     if command:
         lines += ["", f"Command: `{command}`"]
@@ -98,7 +98,7 @@ def _md_setup(report: GateReport, command: str) -> list[str]:
         "",
         f"Enrolled {len(enrolled)}/{len(report.enrolment)} employees"
         + (f"; {len(refused)} refused by `add_person`, left out of the rates:" if refused else "."),
-        *(f"- {e['person']}: {e['status'].removeprefix('refused: ')}" for e in refused),
+        *(f"- {e.person}: {e.status.removeprefix('refused: ')}" for e in refused),
         "",
         f"Replaying the configured point reproduces the running gate's decisions: "
         f"{'yes' if report.live_matches_replay else 'NO (a bug)'}.",
@@ -106,7 +106,7 @@ def _md_setup(report: GateReport, command: str) -> list[str]:
 
 
 def _md_transactions(report: GateReport, plot_name: str) -> list[str]:
-    configured_early = report.setup["configured"].get("early_deny", True)
+    configured_early = report.setup.configured.early_deny
     return [
         "",
         "## Transactions",
@@ -147,17 +147,14 @@ def _md_latency(report: GateReport) -> list[str]:
         "| frames | count | p50 ms | p95 ms | p99 ms | mean ms | max ms |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key, label in (("all_frames", "all processed"), ("frames_with_face", "with a face")):
-        s = latency[key]
-        if s["frames"]:
+    for s, label in ((latency.all_frames, "all processed"), (latency.frames_with_face, "with a face")):
+        if s.frames:
             lines.append(
-                f"| {label} | {s['frames']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} | {s['mean']:.1f} "
-                f"| {s['max']:.1f} |"
+                f"| {label} | {s.frames} | {s.p50:.1f} | {s.p95:.1f} | {s.p99:.1f} | {s.mean:.1f} | {s.max:.1f} |"
             )
     return lines + [
         "",
-        f"Frames over the {latency['frame_budget_ms']:.0f} ms budget of {setup['fps']:g} fps: "
-        f"{_pct(latency['over_budget'])}.",
+        f"Frames over the {latency.frame_budget_ms:.0f} ms budget of {setup.fps:g} fps: {_pct(latency.over_budget)}.",
     ]
 
 
@@ -166,18 +163,18 @@ def _md_failures(report: GateReport) -> list[str]:
     failures = [
         w
         for w in report.walks_at_configured
-        if (w["role"] == "employee" and w["granted_as"] != w["employee_id"])
-        or (w["role"] == "stranger" and w["granted_as"] is not None)
+        if (w.role == "employee" and w.granted_as != w.employee_id)
+        or (w.role == "stranger" and w.granted_as is not None)
     ]
     if not failures:
         lines.append("None.")
     for w in failures:
         lines.append(
-            f"- {w['role']} {w['person']}: {w['verdict']}"
-            + (f" as {w['granted_as']}" if w["granted_as"] else "")
-            + f", score {_num(w['score'], 3)}, {w['usable_frames']} usable frames"
-            + (f", {w['top1_own_frames']} with their own id on top" if w["role"] == "employee" else "")
-            + f", best top-1 score {_num(w['best_top1_score'], 3)}"
+            f"- {w.role} {w.person}: {w.verdict}"
+            + (f" as {w.granted_as}" if w.granted_as else "")
+            + f", score {_num(w.score, 3)}, {w.usable_frames} usable frames"
+            + (f", {w.top1_own_frames} with their own id on top" if w.role == "employee" else "")
+            + f", best top-1 score {_num(w.best_top1_score, 3)}"
         )
     return lines
 
@@ -189,13 +186,13 @@ def plot_sweep(report: GateReport, path: Path) -> None:
     setup = report.setup
     figure = Figure(figsize=(10, 4.5), dpi=100)
     panels = figure.subplots(1, 2, sharex=True, sharey=True)
-    for axes, key, title in (
-        (panels[0], "far", f"stranger FAR ({setup['strangers']} strangers)"),
-        (panels[1], "frr", f"FRR ({setup['employees']} employees)"),
+    for axes, rates_of, title in (
+        (panels[0], lambda curve: curve.far, f"stranger FAR ({setup.strangers} strangers)"),
+        (panels[1], lambda curve: curve.frr, f"FRR ({setup.employees} employees)"),
     ):
-        for name, curve in sweep_data["curves"].items():
-            axes.plot(sweep_data["thresholds"], curve[key], label=f"{name} frames")
-        for label, value in setup["thresholds"].items():
+        for name, curve in sweep_data.curves.items():
+            axes.plot(sweep_data.thresholds, rates_of(curve), label=f"{name} frames")
+        for label, value in setup.thresholds.items():
             axes.axvline(value, color="black", linestyle=":", linewidth=0.8)
             text = label.replace(" (configured)", "*").replace("FAR ", "")
             axes.text(value, 0.5, text, rotation=90, fontsize=7, va="center", ha="right")
@@ -205,7 +202,7 @@ def plot_sweep(report: GateReport, path: Path) -> None:
         axes.grid(True, alpha=0.3)
     panels[0].set_ylabel("share of walks")
     panels[1].legend(title="N of M", fontsize=8, loc="upper left")
-    figure.suptitle(f"Walk-ups through the gate, model {setup['model_id']} (dotted: card thresholds by FAR)")
+    figure.suptitle(f"Walk-ups through the gate, model {setup.model_id} (dotted: card thresholds by FAR)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

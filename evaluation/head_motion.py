@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
 import cv2
 import numpy as np
+from pydantic import Field, field_validator
 
-from evaluation.turnstile import TurnstileSpec, WalkPath, background, draw_walk, expose, walk_frame
+from evaluation.turnstile import BACKDROP_CELL_PX, TurnstileSpec, WalkPath, background, draw_walk, expose, walk_frame
+from gate.config import SettingsModel
 
 FLAT, HEAD = "flat", "3d"  # a flat replay (an attack) and a 3D-like walk-up (a bona fide presentation)
 KINDS = (FLAT, HEAD)
@@ -19,18 +22,27 @@ FOCAL = 3.0  # the camera's focal length in photo heights: the head's centre sit
 TURN_ITERATIONS = 4  # fixed-point steps that invert the head's per-pixel displacement
 
 
-@dataclass(frozen=True)
-class ClipSpec:
+Degrees = Annotated[float, Field(ge=0, le=90)]
+
+
+class ClipSpec(SettingsModel):
     """The clips' shape, pacing and how far each kind swings (amplitudes are drawn per clip, in degrees)."""
 
-    width: int = 640
-    height: int = 480
-    fps: float = 12.0
-    walk_s: float = 2.5
-    tilt_deg: tuple[float, float] = (2.0, 10.0)  # flat: the held picture's tilt about its vertical axis
-    yaw_deg: tuple[float, float] = (1.0, 8.0)  # 3D-like: the head turning left and right
-    pitch_share: float = 0.5  # the nod (or forward tilt of the picture) as a share of the turn
-    roll_deg: float = 3.0  # both kinds: the largest in-plane sway
+    width: int = Field(640, ge=BACKDROP_CELL_PX, le=7680)
+    height: int = Field(480, ge=BACKDROP_CELL_PX, le=4320)
+    fps: float = Field(12.0, gt=0, le=240)
+    walk_s: float = Field(2.5, gt=0)
+    tilt_deg: tuple[Degrees, Degrees] = (2.0, 10.0)  # flat: the held picture's tilt about its vertical axis
+    yaw_deg: tuple[Degrees, Degrees] = (1.0, 8.0)  # 3D-like: the head turning left and right
+    pitch_share: float = Field(0.5, ge=0)  # the nod (or forward tilt of the picture) as a share of the turn
+    roll_deg: Degrees = 3.0  # both kinds: the largest in-plane sway
+
+    @field_validator("tilt_deg", "yaw_deg")
+    @classmethod
+    def _range_ordered(cls, amplitudes: tuple[float, float]) -> tuple[float, float]:
+        if amplitudes[0] > amplitudes[1]:
+            raise ValueError(f"{amplitudes}: the smallest amplitude first")
+        return amplitudes
 
     @property
     def turnstile(self) -> TurnstileSpec:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
 from evaluation.head_motion import ClipSpec
 from evaluation.intervals import rate
@@ -26,6 +27,7 @@ from evaluation.liveness_metrics import (
     species_scores,
 )
 from evaluation.liveness_species import ATTACKS, BONA_FIDE, SPECIES, species_clip
+from gate.config import SettingsModel
 from gate.decision.liveness import RESIDUALS, LivenessParams, LivenessTracker, LivenessVerdict
 from gate.decision.tracking import Tracker
 from gate.errors import FaceGateError
@@ -51,29 +53,45 @@ def _silent(description: str, total: int) -> Any:
     return _Bar()
 
 
-@dataclass(frozen=True)
-class LivenessRun:
+class LivenessRun(SettingsModel):
     """What to measure: how many people of each split, the seed, the clips' shape, the species rendered, the
     residual methods compared on the same faces, and the test's other settings."""
 
     lfw_dir: Path
-    train_people: int = 60
-    test_people: int = 100
+    train_people: int = Field(60, ge=1)
+    test_people: int = Field(100, ge=1)
     seed: int = 0
-    clip: ClipSpec = field(default_factory=ClipSpec)
-    params: LivenessParams = field(default_factory=LivenessParams)
+    clip: ClipSpec = ClipSpec()
+    params: LivenessParams = LivenessParams()
     species: tuple[str, ...] = SPECIES
-    methods: tuple[str, ...] = tuple(RESIDUALS)
+    methods: tuple[str, ...] = Field(tuple(RESIDUALS), min_length=1)
 
-    def __post_init__(self) -> None:
-        unknown = [name for name in self.species if name not in SPECIES] + [
-            name for name in self.methods if name not in RESIDUALS
-        ]
-        if unknown or BONA_FIDE not in self.species or not set(self.species) & set(ATTACKS) or not self.methods:
-            raise FaceGateError(
-                f"liveness run: species from {', '.join(SPECIES)} (with {BONA_FIDE} and an attack), methods from "
-                f"{', '.join(RESIDUALS)}; got species {', '.join(self.species)}, methods {', '.join(self.methods)}"
+    @field_validator("species")
+    @classmethod
+    def _bona_fide_and_an_attack(cls, species: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in species if name not in SPECIES]
+        if unknown:
+            raise ValueError(f"unknown species {unknown[0]!r}; valid: {', '.join(SPECIES)}")
+        if BONA_FIDE not in species or not set(species) & set(ATTACKS):
+            raise ValueError(f"needs {BONA_FIDE} and an attack ({', '.join(ATTACKS)})")
+        return species
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in methods if name not in RESIDUALS]
+        if unknown:
+            raise ValueError(f"unknown method {unknown[0]!r}; valid: {', '.join(RESIDUALS)}")
+        return methods
+
+    @model_validator(mode="after")
+    def _clips_long_enough(self) -> LivenessRun:
+        if self.clip.frames < self.params.min_frames:
+            raise ValueError(
+                f"a clip of {self.clip.walk_s:g} s at {self.clip.fps:g} fps has {self.clip.frames} frames, a verdict "
+                f"needs {self.params.min_frames}: walk longer or film faster"
             )
+        return self
 
 
 @dataclass(frozen=True)
@@ -132,7 +150,7 @@ def score_person(
     if face is None:
         log.warning("%s: no face in %s, skipped", person, photo_path.name)
         return []
-    params = [replace(run.params, method=method) for method in run.methods]
+    params = [run.params.model_copy(update={"method": method}) for method in run.methods]
     scores = []
     for species in run.species:
         rng = np.random.default_rng([run.seed, int(split == TEST), index])
@@ -241,7 +259,7 @@ def evaluate_liveness(detector: Detector, run: LivenessRun, progress: Progress =
         "seed": run.seed,
         "species": list(run.species),
         "methods": list(run.methods),
-        "clip": asdict(run.clip),
-        "params": {k: v for k, v in asdict(run.params).items() if k not in ("threshold", "method")},
+        "clip": run.clip.model_dump(),
+        "params": run.params.model_dump(exclude={"threshold", "method"}),
     }
     return LivenessReport(setup, clips, thresholds)

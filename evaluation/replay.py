@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluation.intervals import rate
+from evaluation.results import (
+    Curve,
+    GridPoint,
+    LatencyStats,
+    LatencySummary,
+    PolicySummary,
+    Rate,
+    Spread,
+    Sweep,
+    Timing,
+)
 from gate.config import CALIBRATED_FARS, DecisionSettings
 from gate.decision.policy import Policy, Verdict, threshold_for
 from gate.matching.search import Match
@@ -164,15 +174,15 @@ def walk_outcomes(
 # --- metrics ------------------------------------------------------------------------------------------------------
 
 
-def _spread(values: Sequence[float]) -> dict:
+def _spread(values: Sequence[float]) -> Spread:
     if not values:
-        return {"n": 0, "median": None, "p95": None}
-    return {"n": len(values), "median": float(np.median(values)), "p95": float(np.percentile(values, 95))}
+        return Spread(n=0, median=None, p95=None)
+    return Spread(n=len(values), median=float(np.median(values)), p95=float(np.percentile(values, 95)))
 
 
 def summarize(
     truths: Sequence[Truth], outcomes: Sequence[WalkOutcome], fps: float, latency_ms: dict[int, float]
-) -> dict:
+) -> PolicySummary:
     """Transaction-level rates (with counts) and time to decision for one policy point.
 
     Employees: accepted (granted as themselves), misidentified (granted as another: a false accept), rejected
@@ -187,7 +197,7 @@ def summarize(
     misidentified = [o for o in employees if o.granted and o.granted_as != own[o.person]]
     rejected = [o for o in employees if not o.granted]
 
-    def timing(walks: Sequence[WalkOutcome]) -> dict:
+    def timing(walks: Sequence[WalkOutcome]) -> Timing:
         frames = [o.frames_to_decision for o in walks if o.frames_to_decision is not None]
         video = [f / fps * 1000 for f in frames]
         total = [
@@ -195,7 +205,7 @@ def summarize(
             for o in walks
             if o.frames_to_decision is not None and o.decision_frame is not None
         ]
-        return {"frames": _spread(frames), "video_ms": _spread(video), "ms": _spread(total)}
+        return Timing(frames=_spread(frames), video_ms=_spread(video), ms=_spread(total))
 
     def verdicts(walks: Sequence[WalkOutcome]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -203,20 +213,21 @@ def summarize(
             counts[o.verdict] = counts.get(o.verdict, 0) + 1
         return dict(sorted(counts.items()))
 
-    return {
-        "far": rate(sum(o.granted for o in strangers), len(strangers)),
-        "frr": rate(len(rejected), len(employees)),
-        "tar": rate(len(accepted), len(employees)),
-        "misidentification": rate(len(misidentified), len(employees)),
-        "wrong_opens": rate(sum(o.granted for o in strangers) + len(misidentified), len(strangers) + len(employees)),
-        "fta_employees": rate(sum(o.verdict == NO_FACE for o in employees), len(employees)),
-        "fta_strangers": rate(sum(o.verdict == NO_FACE for o in strangers), len(strangers)),
-        "to_grant": timing(accepted),
-        "to_denial_strangers": timing([o for o in strangers if not o.granted]),
-        "employee_verdicts": verdicts(employees),
-        "stranger_verdicts": verdicts(strangers),
-        "split_walks": sum(o.tracks > 1 for o in outcomes),
-    }
+    strangers_in = sum(o.granted for o in strangers)
+    return PolicySummary(
+        far=Rate.counted(strangers_in, len(strangers)),
+        frr=Rate.counted(len(rejected), len(employees)),
+        tar=Rate.counted(len(accepted), len(employees)),
+        misidentification=Rate.counted(len(misidentified), len(employees)),
+        wrong_opens=Rate.counted(strangers_in + len(misidentified), len(strangers) + len(employees)),
+        fta_employees=Rate.counted(sum(o.verdict == NO_FACE for o in employees), len(employees)),
+        fta_strangers=Rate.counted(sum(o.verdict == NO_FACE for o in strangers), len(strangers)),
+        to_grant=timing(accepted),
+        to_denial_strangers=timing([o for o in strangers if not o.granted]),
+        employee_verdicts=verdicts(employees),
+        stranger_verdicts=verdicts(strangers),
+        split_walks=sum(o.tracks > 1 for o in outcomes),
+    )
 
 
 def stray_grants(truths: Sequence[Truth], recording: Recording, decisions: dict[int, TrackDecision]) -> int:
@@ -241,8 +252,9 @@ def sweep(
     decision: DecisionSettings,
     policies: Sequence[tuple[int, int]],
     thresholds: Sequence[tuple[str, float]],
-) -> list[dict]:
-    """Replay the recording for every (votes_needed, window) x threshold; cooldown and the rest from `decision`.
+) -> list[GridPoint]:
+    """Replay the recording for every (votes_needed, window) x threshold; cooldown, the denial rule and the rest
+    from `decision`.
 
     Besides `summarize`'s rates, each point counts the employees kept out although some usable frame of their
     walk named them at or above the threshold (`rejected_own_passed`): the policy decided before or without it.
@@ -254,15 +266,22 @@ def sweep(
         for label, threshold in thresholds:
             decided = replay(recording.events, settings, threshold)
             outcomes = walk_outcomes(truths, recording.tracks, decided)
-            point = {"votes_needed": votes, "window": window, "threshold": threshold, "threshold_label": label}
-            point |= summarize(truths, outcomes, recording.fps, recording.latency_ms)
-            point["stray_grants"] = stray_grants(truths, recording, decided)
             kept_out = [
                 own_best[i] is not None and own_best[i] >= threshold
                 for i, (truth, outcome) in enumerate(zip(truths, outcomes, strict=True))
                 if truth.role == "employee" and not outcome.granted
             ]
-            point["rejected_own_passed"] = rate(sum(kept_out), sum(t.role == "employee" for t in truths))
+            summary = summarize(truths, outcomes, recording.fps, recording.latency_ms)
+            point = GridPoint(
+                votes_needed=votes,
+                window=window,
+                threshold=threshold,
+                threshold_label=label,
+                **dict(summary),
+                stray_grants=stray_grants(truths, recording, decided),
+                rejected_own_passed=Rate.counted(sum(kept_out), sum(t.role == "employee" for t in truths)),
+                early_deny=decision.early_deny,
+            )
             points.append(point)
     return points
 
@@ -287,43 +306,44 @@ def dense_sweep(
     decision: DecisionSettings,
     policies: Sequence[tuple[int, int]],
     thresholds: Sequence[float],
-) -> dict:
+) -> Sweep:
     """FAR, FRR and misidentification rate on a fine threshold grid, per policy (for the plot)."""
-    curves: dict[str, dict[str, list[float | None]]] = {}
+    curves: dict[str, Curve] = {}
     for votes, window in policies:
         settings = decision.model_copy(update={"votes_needed": votes, "window": window})
-        curve: dict[str, list[float | None]] = {"far": [], "frr": [], "misidentification": []}
+        curve = Curve(far=[], frr=[], misidentification=[])
         for threshold in thresholds:
             outcomes = walk_outcomes(truths, recording.tracks, replay(recording.events, settings, float(threshold)))
             summary = summarize(truths, outcomes, recording.fps, recording.latency_ms)
-            for key in curve:
-                curve[key].append(summary[key]["rate"])
+            curve.far.append(summary.far.rate)
+            curve.frr.append(summary.frr.rate)
+            curve.misidentification.append(summary.misidentification.rate)
         curves[f"{votes}/{window}"] = curve
-    return {"thresholds": [float(t) for t in thresholds], "curves": curves}
+    return Sweep(thresholds=[float(t) for t in thresholds], curves=curves)
 
 
-def latency_summary(recording: Recording) -> dict:
+def latency_summary(recording: Recording) -> LatencySummary:
     """Per-frame processing time percentiles (ms): all processed frames, and those with a face in them."""
 
-    def stats(values: list[float]) -> dict:
+    def stats(values: list[float]) -> LatencyStats:
         if not values:
-            return {"frames": 0}
+            return LatencyStats(frames=0)
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
-        return {
-            "frames": len(values),
-            "p50": float(p50),
-            "p95": float(p95),
-            "p99": float(p99),
-            "mean": float(np.mean(values)),
-            "max": float(np.max(values)),
-        }
+        return LatencyStats(
+            frames=len(values),
+            p50=float(p50),
+            p95=float(p95),
+            p99=float(p99),
+            mean=float(np.mean(values)),
+            max=float(np.max(values)),
+        )
 
     everything = list(recording.latency_ms.values())
     with_face = [ms for frame, ms in recording.latency_ms.items() if recording.faces.get(frame, 0) > 0]
     budget = 1000 / recording.fps
-    return {
-        "all_frames": stats(everything),
-        "frames_with_face": stats(with_face),
-        "frame_budget_ms": budget,
-        "over_budget": rate(sum(ms > budget for ms in everything), len(everything)),
-    }
+    return LatencySummary(
+        all_frames=stats(everything),
+        frames_with_face=stats(with_face),
+        frame_budget_ms=budget,
+        over_budget=Rate.counted(sum(ms > budget for ms in everything), len(everything)),
+    )

@@ -1,11 +1,18 @@
-"""What the evaluations return, typed: a renamed or missing field fails where the result is made, not minutes
-later when a report reads it. Each `to_json()` gives the published JSON, whose keys never change."""
+"""What the evaluations return, typed to their leaves: a renamed or missing field fails where the result is made, not
+minutes later when a report reads it. Each `to_json()` gives the published JSON, whose keys never change; the gate's
+and the study's results are read back from it with `from_json()`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any, Self
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from evaluation.intervals import rate
+from evaluation.study_config import StudyConfig
 
 
 def field_values(result: object, leave_out: tuple[str, ...] = ()) -> dict:
@@ -81,36 +88,292 @@ class VerificationResult(ScoredPairs):
         return out
 
 
-@dataclass
-class GateReport:
+class Record(BaseModel):
+    """A part of a published result: named, typed fields in the published key order; a key it does not know is
+    refused, so a renamed field fails where the result is made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        """The published JSON's dict (json.dumps writes it)."""
+        return self.model_dump()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        """The result back from its published JSON (json.loads of it)."""
+        return cls.model_validate(data)
+
+
+def _unmeasured(value: object) -> bool:
+    return value is None
+
+
+def _optional() -> Any:
+    """A field that may be missing, left out of the JSON when it is (not written as null)."""
+    return Field(None, exclude_if=_unmeasured)
+
+
+# --- the gate's walk-up evaluation (`facegate evaluate-gate`, gate.json) --------------------------------------------
+
+
+class Rate(Record):
+    """A count out of a total, its rate (None without a total) and Wilson's 95 % interval."""
+
+    count: int
+    of: int
+    rate: float | None
+    ci95: list[float]
+
+    @classmethod
+    def counted(cls, count: int, total: int) -> Rate:
+        return cls(**rate(count, total))
+
+
+class Spread(Record):
+    """How many values, their median and 95th percentile (None when there are none)."""
+
+    n: int
+    median: float | None
+    p95: float | None
+
+
+class Timing(Record):
+    """Time to a decision: video frames from the walk's first visible frame, that as video ms at the camera's frame
+    rate, and those ms plus the measured processing time of the deciding frame."""
+
+    frames: Spread
+    video_ms: Spread
+    ms: Spread
+
+
+class PolicySummary(Record):
+    """One policy point's transaction rates: strangers let in (far), employees kept out (frr), let in as
+    themselves (tar) or as another (misidentification), all wrong opens, no usable face (fta), times to a
+    grant and to a stranger's denial, verdict counts and walks split over several tracks."""
+
+    far: Rate
+    frr: Rate
+    tar: Rate
+    misidentification: Rate
+    wrong_opens: Rate
+    fta_employees: Rate
+    fta_strangers: Rate
+    to_grant: Timing
+    to_denial_strangers: Timing
+    employee_verdicts: dict[str, int]
+    stranger_verdicts: dict[str, int]
+    split_walks: int
+
+
+class PolicyPlace(Record):
+    """Where on the grid a point is: the N-of-M vote and the threshold with its label."""
+
+    votes_needed: int
+    window: int
+    threshold: float
+    threshold_label: str
+
+
+class GridPoint(PolicySummary, PolicyPlace):
+    """A grid point: its place, its summary, grants to tracks outside every walk, employees kept out although a
+    usable frame named them at or above the threshold, and the denial rule it was replayed with."""
+
+    stray_grants: int
+    rejected_own_passed: Rate
+    early_deny: bool
+
+
+class Curve(Record):
+    """One N/M policy's rates along the fine threshold grid (None: nobody to rate)."""
+
+    far: list[float | None]
+    frr: list[float | None]
+    misidentification: list[float | None]
+
+
+class Sweep(Record):
+    """The fine threshold grid and each N/M policy's curves on it (keyed "N/M")."""
+
+    thresholds: list[float]
+    curves: dict[str, Curve]
+
+
+class LatencyStats(Record):
+    """Per-frame processing times (ms) of some frames: how many, and when there are any, their percentiles."""
+
+    frames: int
+    p50: float | None = _optional()
+    p95: float | None = _optional()
+    p99: float | None = _optional()
+    mean: float | None = _optional()
+    max: float | None = _optional()
+
+
+class LatencySummary(Record):
+    """Processing time of every processed frame and of those with a face; the frame budget and who went over."""
+
+    all_frames: LatencyStats
+    frames_with_face: LatencyStats
+    frame_budget_ms: float
+    over_budget: Rate
+
+
+class ConfiguredPolicy(Record):
+    """The policy the gate was configured with."""
+
+    votes_needed: int
+    window: int
+    early_deny: bool
+    threshold: float
+    target_far: str
+
+
+class GateSetup(Record):
+    """What was walked and how the camera and the gate were set."""
+
+    model_id: str
+    employees: int
+    strangers: int
+    seed: int
+    people_file: str
+    fps: float
+    walk_s: float
+    gap_s: float
+    frame_size: list[int]
+    min_face_px: int
+    cooldown_s: float
+    track_timeout_s: float
+    configured: ConfiguredPolicy
+    thresholds: dict[str, float]  # label -> the card's threshold
+    policies: list[str]  # "N/M"
+    frames: int
+    tracks: int
+    seconds: float
+
+
+class EnrolledEmployee(Record):
+    """An employee's enrolment: "enrolled" or "refused: <why>", and how many photos were added."""
+
+    person: str
+    employee_id: str
+    status: str
+    photos_added: int
+
+
+class ConfiguredWalk(Record):
+    """One walk at the configured point: who walked when, what the gate did, and per-walk diagnostics."""
+
+    person: str
+    role: str  # "employee", "stranger", or "refused" (enrolment refused)
+    employee_id: str | None
+    first_frame: int
+    last_frame: int
+    verdict: str
+    granted_as: str | None
+    score: float | None
+    tracks: int
+    usable_frames: int
+    decision_frame: int | None
+    frames_to_decision: int | None
+    top1_own_frames: int
+    best_top1_score: float | None
+
+
+class GateReport(Record):
     """`facegate evaluate-gate`'s run: the setup, who was enrolled, whether the replay reproduced the live gate,
     frame latency, the policy grid (per N/M, threshold and denial rule), the fine threshold sweep and every walk
     at the configured point."""
 
-    setup: dict
-    enrolment: list[dict]
+    setup: GateSetup
+    enrolment: list[EnrolledEmployee]
     live_matches_replay: bool
-    latency_ms: dict
-    grid: list[dict]
-    sweep: dict
-    walks_at_configured: list[dict]
-
-    def to_json(self) -> dict:
-        return field_values(self)
+    latency_ms: LatencySummary
+    grid: list[GridPoint]
+    sweep: Sweep
+    walks_at_configured: list[ConfiguredWalk]
 
 
-@dataclass
-class StudyResult:
+# --- the two-stage versus end-to-end study (`facegate study`, study.json) ------------------------------------------
+
+
+class StudyModel(Record):
+    """The embedder the study's gate ran: its card, id, architecture, held-out people and the card's results."""
+
+    card: str
+    model_id: str
+    architecture: str
+    held_out_pins: int
+    results: dict[str, Any]
+
+
+class StudyPeople(Record):
+    """The study's people by role (Pins names)."""
+
+    employees: list[str]
+    calibration: list[str]  # strangers whose walk-ups set the thresholds
+    test: list[str]  # strangers whose walk-ups measure the false-accept rate
+    seen: list[str]  # study people the embedder was trained on (empty unless --allow-seen)
+
+
+class StudyWalks(Record):
+    """How many walk-ups of each group, their frames, and the frame sizes."""
+
+    employee: int
+    calibration: int
+    test: int
+    frames_per_walk: int
+    frames_without_usable_face: int
+    frames: int
+    frame_size: list[int]  # the end-to-end classifier's input (width, height)
+    camera: list[int]  # the rendered camera's (width, height)
+
+
+class SystemMetrics(Record):
+    """One system at one k: closed-set accuracy, TAR (right and accepted), employees accepted as another, FAR on
+    test and on calibration strangers at the threshold set on the latter, walks with no decision, the worst
+    employee's accuracy, and how many walk-ups each figure rests on."""
+
+    accuracy: float
+    tar: float
+    wrong_accept: float
+    far: float
+    far_calibration: float
+    threshold: float
+    no_decision: float
+    worst_person_accuracy: float
+    employee_walks: int
+    calibration_walks: int
+    test_stranger_walks: int
+
+
+class SystemPlace(Record):
+    system: str
+    k: int
+
+
+class StudyRow(SystemMetrics, SystemPlace):
+    """A row of the study's table: the system and k, its metrics, what producing its scores cost (seconds: the
+    classifier's whole training, or enrolling one person at the gate), and how (each system's own details)."""
+
+    seconds: float
+    enrol_runs: list[float] | None = _optional()  # two-stage: seconds of each timed enrolment
+    samples: int | None = _optional()  # classifiers: training images seen
+    pool: int | None = _optional()  # classifiers: training images rendered or cropped
+    input: list[int] | None = _optional()  # classifiers: input height and width
+    render_seconds: float | None = _optional()
+    threads: int | None = _optional()
+    cached: bool | None = _optional()  # classifiers: the result came back from the study's cache
+
+
+class StudyResult(Record):
     """`facegate study`'s run: its settings, the embedder, the people, the walk-ups, one row per system and k,
-    where each baseline catches up, and the warning of a smoke run (None for a real one)."""
+    where each baseline catches up (the smallest k, None: never), and the warning of a smoke run (None for a real
+    one)."""
 
-    config: dict
-    model: dict
-    people: dict
-    walks: dict
-    rows: list[dict]
-    catch_up: dict
+    config: StudyConfig
+    model: StudyModel
+    people: StudyPeople
+    walks: StudyWalks
+    rows: list[StudyRow]
+    catch_up: dict[str, int | None]
     warning: str | None
-
-    def to_json(self) -> dict:
-        return field_values(self)

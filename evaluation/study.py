@@ -21,7 +21,7 @@ import os
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -31,18 +31,10 @@ from tqdm import tqdm
 
 from enrollment.photos import UsableFace, read_face
 from evaluation.baseline import BaselineConfig, predict_proba, train_classifier
-from evaluation.results import StudyResult
+from evaluation.results import StudyModel, StudyPeople, StudyResult, StudyRow, StudyWalks
+from evaluation.study_config import END_TO_END, MIDDLE, TWO_STAGE, StudyConfig
 from evaluation.study_frames import Walks, render_walks, training_frames
-from evaluation.study_metrics import (
-    END_TO_END,
-    MIDDLE,
-    SYSTEMS,
-    TWO_STAGE,
-    catch_up,
-    gallery_scores,
-    system_metrics,
-    walk_scores,
-)
+from evaluation.study_metrics import catch_up, gallery_scores, system_metrics, walk_scores
 from evaluation.turnstile import TurnstileSpec
 from gate.config import DetectorSettings, Settings
 from gate.errors import FaceGateError
@@ -55,76 +47,17 @@ from training.data import held_out_pins
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KS = (1, 2, 5, 10, 20, 50)
 EMPLOYEE, CALIBRATION, TEST = 0, 1, 2  # walk groups: employees' test walk-ups, calibration strangers, test strangers
 CACHE_VERSION = 2  # bump when rendering, detection or training change in a way the cache keys do not see
 
 
-# ---------------------------------------------------------------- configuration and people
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """Everything that shapes the study's numbers (the cache keys are made from it)."""
-
-    ks: tuple[int, ...] = DEFAULT_KS
-    employees: int = 30
-    strangers: int = 10  # split by person: the first half calibrates thresholds, the second half tests them
-    test_photos: int = 10  # per employee: held-out walk-ups
-    stranger_photos: int = 40  # per stranger: walk-ups
-    walk_t: tuple[float, ...] = (0.4, 0.7, 1.0)  # moments of the walk taken as frames (0 far away, 1 at the camera)
-    frame_width: int = 160  # whole frames are downscaled to this for the end-to-end classifier
-    frame_height: int = 120
-    pool_frames: int = 3000  # training frames rendered per k for the end-to-end classifier (then flipped)
-    samples: int = 4000  # training images seen at k = 1; samples_for(k) grows it with log2(k)
-    target_far: float = 0.05  # per walk, on calibration strangers
-    match: str = "best"  # two-stage: score a person by their best template or by their mean template
-    seed: int = 0
-    allow_seen: bool = False
-    systems: tuple[str, ...] = SYSTEMS
-
-    def __post_init__(self) -> None:
-        """One-line errors naming the setting (`facegate study --set name=value`)."""
-        small = [
-            name for name in ("test_photos", "stranger_photos", "pool_frames", "samples") if getattr(self, name) < 1
-        ]
-        problems = [
-            (
-                not self.ks or any(k < 1 for k in self.ks),
-                f"study setting ks must be positive photo counts, got {self.ks}",
-            ),
-            (self.employees < 2, "the study needs at least 2 employees"),
-            (self.strangers < 2, "the study needs at least 2 strangers (one to calibrate, one to test)"),
-            (bool(small), f"study setting {small[0] if small else ''} must be at least 1"),
-            (min(self.frame_width, self.frame_height) < 32, "study settings frame_width and frame_height: at least 32"),
-            (not 0.0 <= self.target_far < 1.0, f"study setting target_far must be in [0, 1), got {self.target_far}"),
-            (self.match not in ("best", "mean"), f"study setting match must be best or mean, got {self.match}"),
-            (
-                not self.systems or not set(self.systems) <= set(SYSTEMS),
-                f"study setting systems takes some of {', '.join(SYSTEMS)}; got {', '.join(self.systems)}",
-            ),
-            (
-                not self.walk_t or any(not 0.0 <= t <= 1.0 for t in self.walk_t),
-                f"walk moments must lie in [0, 1], got {self.walk_t}",
-            ),
-        ]
-        for bad, message in problems:
-            if bad:
-                raise FaceGateError(message)
+# ---------------------------------------------------------------- the people
 
 
 def samples_for(k: int, base: int) -> int:
     """Training images seen by a classifier at k photos per person: base at k = 1, growing with log2(k)
     (x1.5 at k = 2, x3.8 at k = 50), a fixed CPU budget rather than a fixed number of epochs."""
     return int(round(base * (1 + math.log2(k) / 2)))
-
-
-@dataclass(frozen=True)
-class People:
-    employees: list[str]
-    calibration: list[str]  # strangers whose walk-ups set the thresholds
-    test: list[str]  # strangers whose walk-ups measure the false-accept rate
-    seen: list[str]  # study people the embedder was trained on (empty unless --allow-seen)
 
 
 def held_out_names(card: ModelCard) -> list[str]:
@@ -134,7 +67,7 @@ def held_out_names(card: ModelCard) -> list[str]:
 
 def choose_people(
     held_out: Sequence[str], pins_people: Sequence[str], employees: int, strangers: int, allow_seen: bool, seed: int
-) -> People:
+) -> StudyPeople:
     """Employees are the first `employees` held-out names (sorted), strangers the next `strangers`.
 
     Refuses (FaceGateError) when the model holds out too few Pins people or any study person was seen in its
@@ -163,7 +96,7 @@ def choose_people(
             f"{len(seen)} study people were seen by the embedder's training (first: {seen[0]}); "
             "pass --allow-seen only for a smoke test"
         )
-    return People(chosen, stranger_names[:half], stranger_names[half:], seen)
+    return StudyPeople(employees=chosen, calibration=stranger_names[:half], test=stranger_names[half:], seen=seen)
 
 
 def _person_rng(seed: int, name: str, stream: int) -> np.random.Generator:
@@ -191,7 +124,7 @@ def split_employee_photos(
 
 @dataclass
 class StudyData:
-    people: People
+    people: StudyPeople
     enrol_files: list[list[str]]  # per employee: max(ks) files relative to the Pins folder
     enrol_crops: np.ndarray  # (E, max_k, S, S, 3): the aligned crops of those photos (the crop file's)
     enrol_photos: list[list[np.ndarray]]  # the photos themselves, RGB
@@ -203,7 +136,7 @@ def digest(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def prepare_data(people: People, pins_root: Path, crops_path: Path, config: StudyConfig) -> StudyData:
+def prepare_data(people: StudyPeople, pins_root: Path, crops_path: Path, config: StudyConfig) -> StudyData:
     """Split the photos and load the enrolment crops and photos."""
     study = set(people.employees) | set(people.calibration) | set(people.test)
     crop_set = load_crops(crops_path, people=study)
@@ -236,7 +169,7 @@ def walks_key(data: StudyData, config: StudyConfig, spec: TurnstileSpec, pipelin
             "walk_t": config.walk_t,
             "frame": (config.frame_width, config.frame_height),
             "seed": config.seed,
-            "spec": asdict(spec),
+            "spec": spec.model_dump(),
             "crop": pipeline.template.size,
             "detector": detector,
             "quality": pipeline.quality.model_dump(),
@@ -347,7 +280,7 @@ def cached_classifier(system: str, k: int, setup: StudySetup) -> SystemRun:
             "samples": samples_for(k, config.samples),
             "pool": config.pool_frames if system == END_TO_END else None,
             "seed": config.seed,
-            "baseline": asdict(BaselineConfig()),
+            "baseline": BaselineConfig().model_dump(),
         }
     )
     path = cache / f"{system}-k{k}-{key}.npz"
@@ -441,7 +374,7 @@ def run_study(
 
 
 def _study_result(
-    card_path: Path, card: ModelCard, people: People, setup: StudySetup, runs: list[SystemRun]
+    card_path: Path, card: ModelCard, people: StudyPeople, setup: StudySetup, runs: list[SystemRun]
 ) -> StudyResult:
     walks, config = setup.walks, setup.config
     employee = walks.group == EMPLOYEE
@@ -454,34 +387,34 @@ def _study_result(
             run.scores[walks.group == TEST],
             config.target_far,
         )
-        rows.append({"system": run.system, "k": run.k, **metrics, "seconds": run.seconds, **run.details})
+        rows.append(StudyRow(system=run.system, k=run.k, **metrics.model_dump(), seconds=run.seconds, **run.details))
     return StudyResult(
-        config=asdict(config),
-        model={
-            "card": str(card_path),
-            "model_id": card.model_id,
-            "architecture": card.architecture,
-            "held_out_pins": len(held_out_names(card)),
-            "results": card.results,
-        },
-        people=asdict(people),
-        walks={
-            "employee": int(employee.sum()),
-            "calibration": int((walks.group == CALIBRATION).sum()),
-            "test": int((walks.group == TEST).sum()),
-            "frames_per_walk": len(config.walk_t),
-            "frames_without_usable_face": int((~walks.found).sum()),
-            "frames": int(walks.found.size),
-            "frame_size": [config.frame_width, config.frame_height],
-            "camera": [setup.spec.width, setup.spec.height],
-        },
+        config=config,
+        model=StudyModel(
+            card=str(card_path),
+            model_id=card.model_id,
+            architecture=card.architecture,
+            held_out_pins=len(held_out_names(card)),
+            results=card.results,
+        ),
+        people=people,
+        walks=StudyWalks(
+            employee=int(employee.sum()),
+            calibration=int((walks.group == CALIBRATION).sum()),
+            test=int((walks.group == TEST).sum()),
+            frames_per_walk=len(config.walk_t),
+            frames_without_usable_face=int((~walks.found).sum()),
+            frames=int(walks.found.size),
+            frame_size=[config.frame_width, config.frame_height],
+            camera=[setup.spec.width, setup.spec.height],
+        ),
         rows=rows,
         catch_up={system: catch_up(rows, system) for system in (END_TO_END, MIDDLE) if system in config.systems},
         warning=seen_warning(people),
     )
 
 
-def seen_warning(people: People) -> str | None:
+def seen_warning(people: StudyPeople) -> str | None:
     if not people.seen:
         return None
     return (

@@ -8,17 +8,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from evaluation.study_config import StudyConfig
 from evaluation.turnstile import TurnstileSpec, background, draw_walk, expose, walk_frame
 from gate.vision.faces import FacePipeline
-
-if TYPE_CHECKING:
-    from evaluation.study import StudyConfig
 
 
 def shrink(frame: np.ndarray, width: int, height: int) -> np.ndarray:

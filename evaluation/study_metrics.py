@@ -3,15 +3,16 @@ accuracy / TAR / FAR per system and k, two-stage gallery scores, and where a bas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import faiss
 import numpy as np
 
+from evaluation.results import StudyRow, SystemMetrics
+from evaluation.study_config import TWO_STAGE
 from gate.errors import FaceGateError
 from gate.matching.rule import mean_template
 from training import metrics
-
-TWO_STAGE, END_TO_END, MIDDLE = "two-stage", "end-to-end", "middle"
-SYSTEMS = (TWO_STAGE, END_TO_END, MIDDLE)
 
 
 def walk_scores(frame_scores: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -58,7 +59,7 @@ def system_metrics(
     calibration_scores: np.ndarray,
     test_scores: np.ndarray,
     target_far: float,
-) -> dict:
+) -> SystemMetrics:
     """Closed-set accuracy, threshold at the target FAR on calibration strangers, TAR and FAR on test strangers.
 
     accuracy: share of employees' walk-ups whose top employee is right (no threshold). tar: right and accepted.
@@ -76,19 +77,19 @@ def system_metrics(
     correct = predicted == labels
     accepted = top >= threshold
     per_person = [float(np.mean(correct[labels == c])) for c in np.unique(labels)]
-    return {
-        "accuracy": float(np.mean(correct)),
-        "tar": float(np.mean(correct & accepted)),
-        "wrong_accept": float(np.mean(~correct & accepted)),
-        "far": float(np.mean(test_top >= threshold)),
-        "far_calibration": float(np.mean(calibration_top >= threshold)),
-        "threshold": threshold,
-        "no_decision": float(np.mean(predicted < 0)),
-        "worst_person_accuracy": min(per_person),
-        "employee_walks": int(len(labels)),
-        "calibration_walks": int(len(calibration_top)),
-        "test_stranger_walks": int(len(test_top)),
-    }
+    return SystemMetrics(
+        accuracy=float(np.mean(correct)),
+        tar=float(np.mean(correct & accepted)),
+        wrong_accept=float(np.mean(~correct & accepted)),
+        far=float(np.mean(test_top >= threshold)),
+        far_calibration=float(np.mean(calibration_top >= threshold)),
+        threshold=threshold,
+        no_decision=float(np.mean(predicted < 0)),
+        worst_person_accuracy=min(per_person),
+        employee_walks=int(len(labels)),
+        calibration_walks=int(len(calibration_top)),
+        test_stranger_walks=int(len(test_top)),
+    )
 
 
 def gallery_scores(templates: np.ndarray, queries: np.ndarray, match: str = "best") -> np.ndarray:
@@ -113,11 +114,11 @@ def gallery_scores(templates: np.ndarray, queries: np.ndarray, match: str = "bes
     return out
 
 
-def catch_up(rows: list[dict], system: str, reference: str = TWO_STAGE) -> int | None:
+def catch_up(rows: Sequence[StudyRow], system: str, reference: str = TWO_STAGE) -> int | None:
     """The smallest k at which `system` matches or beats the reference on both closed-set accuracy and TAR."""
-    by_k = {(r["system"], r["k"]): r for r in rows}
-    for k in sorted({r["k"] for r in rows}):
+    by_k = {(r.system, r.k): r for r in rows}
+    for k in sorted({r.k for r in rows}):
         mine, ref = by_k.get((system, k)), by_k.get((reference, k))
-        if mine and ref and mine["accuracy"] >= ref["accuracy"] and mine["tar"] >= ref["tar"]:
+        if mine and ref and mine.accuracy >= ref.accuracy and mine.tar >= ref.tar:
             return k
     return None

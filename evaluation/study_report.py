@@ -9,7 +9,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from evaluation.results import StudyResult
-from evaluation.study_metrics import END_TO_END, MIDDLE, SYSTEMS, TWO_STAGE
+from evaluation.study_config import END_TO_END, MIDDLE, SYSTEMS, TWO_STAGE
 
 
 def _fmt(value: float) -> str:
@@ -22,18 +22,18 @@ def results_table(result: StudyResult) -> str:
         "| k | system | closed-set accuracy | TAR | FAR (test strangers) | FAR (calibration) | threshold | cost (s) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    order = {s: i for i, s in enumerate(SYSTEMS)}
-    for row in sorted(result.rows, key=lambda r: (r["k"], order[r["system"]])):
-        cost = f"{row['seconds']:.2f} enrol 1" if row["system"] == TWO_STAGE else f"{row['seconds']:.0f} retrain"
+    order: dict[str, int] = {s: i for i, s in enumerate(SYSTEMS)}
+    for row in sorted(result.rows, key=lambda r: (r.k, order[r.system])):
+        cost = f"{row.seconds:.2f} enrol 1" if row.system == TWO_STAGE else f"{row.seconds:.0f} retrain"
         lines.append(
-            f"| {row['k']} | {row['system']} | {_fmt(row['accuracy'])} | {_fmt(row['tar'])} | {_fmt(row['far'])} "
-            f"| {_fmt(row['far_calibration'])} | {row['threshold']:.3f} | {cost} |"
+            f"| {row.k} | {row.system} | {_fmt(row.accuracy)} | {_fmt(row.tar)} | {_fmt(row.far)} "
+            f"| {_fmt(row.far_calibration)} | {row.threshold:.3f} | {cost} |"
         )
     return "\n".join(lines)
 
 
 def catch_up_text(result: StudyResult) -> str:
-    ks = result.config["ks"]
+    ks = result.config.ks
     lines = []
     for system, k in result.catch_up.items():
         if k is None:
@@ -56,15 +56,15 @@ def report_markdown(result: StudyResult, command: str, plot_name: str) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"Embedder: `{result.model['model_id']}` ({result.model['card']}); its training held out "
-        f"{result.model['held_out_pins']} Pins people.",
-        f"Employees ({len(people['employees'])}): {', '.join(people['employees'])}.",
-        f"Calibration strangers: {', '.join(people['calibration'])}. Test strangers: {', '.join(people['test'])}.",
-        f"Walk-ups: {walks['employee']} employee, {walks['calibration']} calibration-stranger, {walks['test']} "
-        f"test-stranger; {walks['frames_per_walk']} frames each (t = {', '.join(map(str, config['walk_t']))}) at "
-        f"{walks['camera'][0]}x{walks['camera'][1]}; {walks['frames_without_usable_face']} of {walks['frames']} "
+        f"Embedder: `{result.model.model_id}` ({result.model.card}); its training held out "
+        f"{result.model.held_out_pins} Pins people.",
+        f"Employees ({len(people.employees)}): {', '.join(people.employees)}.",
+        f"Calibration strangers: {', '.join(people.calibration)}. Test strangers: {', '.join(people.test)}.",
+        f"Walk-ups: {walks.employee} employee, {walks.calibration} calibration-stranger, {walks.test} "
+        f"test-stranger; {walks.frames_per_walk} frames each (t = {', '.join(map(str, config.walk_t))}) at "
+        f"{walks.camera[0]}x{walks.camera[1]}; {walks.frames_without_usable_face} of {walks.frames} "
         "frames without a usable face.",
-        f"Thresholds set per system and k at FAR {config['target_far']} on the calibration strangers' walk-ups.",
+        f"Thresholds set per system and k at FAR {config.target_far} on the calibration strangers' walk-ups.",
         "",
         results_table(result),
         "",
@@ -84,32 +84,31 @@ def plot_study(result: StudyResult, path: Path) -> None:
     accuracy_axes, far_axes = figure.subplots(1, 2)
     colours = {TWO_STAGE: "tab:blue", END_TO_END: "tab:red", MIDDLE: "tab:green"}
     for system in SYSTEMS:
-        rows = sorted((r for r in result.rows if r["system"] == system), key=lambda r: r["k"])
+        rows = sorted((r for r in result.rows if r.system == system), key=lambda r: r.k)
         if not rows:
             continue
-        ks = [r["k"] for r in rows]
+        ks = [r.k for r in rows]
         colour = colours[system]
-        accuracy_axes.plot(ks, [r["accuracy"] for r in rows], "o-", color=colour, label=f"{system}: accuracy")
-        accuracy_axes.plot(ks, [r["tar"] for r in rows], "s--", color=colour, alpha=0.7, label=f"{system}: TAR")
-        far_axes.plot(ks, [r["far"] for r in rows], "o-", color=colour, label=system)
-    chance = 1 / max(1, len(result.people["employees"]))
-    accuracy_axes.axhline(chance, color="grey", linestyle=":", label=f"chance 1/{len(result.people['employees'])}")
-    target = result.config["target_far"]
+        accuracy_axes.plot(ks, [r.accuracy for r in rows], "o-", color=colour, label=f"{system}: accuracy")
+        accuracy_axes.plot(ks, [r.tar for r in rows], "s--", color=colour, alpha=0.7, label=f"{system}: TAR")
+        far_axes.plot(ks, [r.far for r in rows], "o-", color=colour, label=system)
+    employees = len(result.people.employees)
+    accuracy_axes.axhline(1 / max(1, employees), color="grey", linestyle=":", label=f"chance 1/{employees}")
+    target = result.config.target_far
     far_axes.axhline(target, color="grey", linestyle=":", label=f"target FAR {target}")
     for axes, title, ylabel in (
         (accuracy_axes, "Employees' walk-ups", "closed-set accuracy (solid), TAR (dashed)"),
         (far_axes, "Test strangers' walk-ups", "false-accept rate"),
     ):
         axes.set_xscale("log")
-        ks = result.config["ks"]
-        axes.set_xticks(ks, [str(k) for k in ks])
+        axes.set_xticks(list(result.config.ks), [str(k) for k in result.config.ks])
         axes.minorticks_off()
         axes.set_xlabel("photos per employee (k)")
         axes.set_ylabel(ylabel)
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
     accuracy_axes.set_ylim(0, 1.02)
-    far_axes.set_ylim(0, max(0.2, 1.2 * max((r["far"] for r in result.rows), default=0)))
+    far_axes.set_ylim(0, max(0.2, 1.2 * max((r.far for r in result.rows), default=0)))
     accuracy_axes.legend(fontsize=7, loc="best")
     far_axes.legend(fontsize=7, loc="best")
     if result.warning:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pydantic import Field
+
+from gate.config import SettingsModel
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +32,17 @@ class Walk:
     last_frame: int
 
 
-@dataclass(frozen=True)
-class TurnstileSpec:
+BACKDROP_CELL_PX = 40  # the backdrop's texture varies over cells this large: a frame holds at least one
+
+
+class TurnstileSpec(SettingsModel):
     """The video's shape and pacing."""
 
-    width: int = 640
-    height: int = 480
-    fps: float = 15.0
-    walk_s: float = 2.5
-    gap_s: float = 2.0  # empty frames between people: longer than the tracker's timeout
+    width: int = Field(640, ge=BACKDROP_CELL_PX, le=7680)
+    height: int = Field(480, ge=BACKDROP_CELL_PX, le=4320)
+    fps: float = Field(15.0, gt=0, le=240)
+    walk_s: float = Field(2.5, gt=0)
+    gap_s: float = Field(2.0, ge=0)  # empty frames between people: longer than the tracker's timeout
     seed: int = 0
 
 
@@ -47,7 +52,9 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     ramp = np.linspace(0, 1, height)[:, None, None]
     image = top * (1 - ramp) + bottom * ramp
     texture = cv2.resize(
-        rng.normal(0, 18, size=(height // 40, width // 40, 3)), (width, height), interpolation=cv2.INTER_CUBIC
+        rng.normal(0, 18, size=(height // BACKDROP_CELL_PX, width // BACKDROP_CELL_PX, 3)),
+        (width, height),
+        interpolation=cv2.INTER_CUBIC,
     )
     return np.clip(image + texture, 0, 255).astype(np.float32)
 

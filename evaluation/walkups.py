@@ -15,7 +15,6 @@ other DevTest people, never enrolled, walking with one of their photos.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from enrollment.people import add_person
 from evaluation.replay import (
@@ -43,7 +43,7 @@ from evaluation.replay import (
 )
 from evaluation.results import GateReport
 from evaluation.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
-from gate.config import DatabaseSettings, Settings
+from gate.config import DatabaseSettings, Settings, SettingsModel
 from gate.decision.policy import threshold_for
 from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
@@ -237,26 +237,26 @@ def check_policies(policies: Sequence[tuple[int, int]]) -> list[tuple[int, int]]
     return list(dict.fromkeys(policies))
 
 
-@dataclass(frozen=True)
-class WalkupRun:
-    """What one evaluate-gate run walks: who (drawn from `people_file`'s people in `lfw_dir`), and the camera."""
+class WalkupRun(SettingsModel):
+    """What one evaluate-gate run walks: who (drawn from `people_file`'s people in `lfw_dir`), the camera, and the
+    N-of-M policies replayed (deduplicated, in order)."""
 
     lfw_dir: Path
     people_file: Path
-    employees: int
-    strangers: int
+    employees: int = Field(ge=1)
+    strangers: int = Field(ge=1)
     seed: int = 0
-    fps: float = 12.0
-    walk_s: float = 2.5
-    policies: Sequence[tuple[int, int]] = DEFAULT_POLICIES
+    fps: float = Field(12.0, ge=1, le=120)
+    walk_s: float = Field(2.5, ge=0.5, le=30)
+    policies: tuple[tuple[int, int], ...] = DEFAULT_POLICIES
 
-    def checked(self) -> WalkupRun:
-        """This run with its policies deduplicated; one-line error on a bad policy, frame rate or walk time."""
-        if not 1 <= self.fps <= 120 or not 0.5 <= self.walk_s <= 30:
-            raise FaceGateError(
-                f"fps must be in [1, 120] and walk seconds in [0.5, 30] (got {self.fps} and {self.walk_s})"
-            )
-        return dataclasses.replace(self, policies=check_policies(self.policies))
+    @field_validator("policies")
+    @classmethod
+    def _policies(cls, value: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        try:
+            return tuple(check_policies(value))
+        except FaceGateError as error:
+            raise ValueError(str(error)) from None
 
 
 @dataclass
@@ -272,9 +272,8 @@ class _Walked:
 
 def evaluate_gate(
     settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, progress: Progress = _silent
-) -> dict:
-    """Pick, enrol, render, run the real gate once, replay the policy grid; the JSON-able report."""
-    run = run.checked()
+) -> GateReport:
+    """Pick, enrol, render, run the real gate once, replay the policy grid; the report."""
     started = time.perf_counter()
     walked = _walk_up(settings, embedder, run, out, progress)
     return _gate_report(walkup_settings(settings, out), embedder, run, walked, time.perf_counter() - started)
@@ -305,7 +304,7 @@ def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked:
     truths = truths_for(walked.walkers, walked.walks, walked.enrolled)
     thresholds = threshold_grid(embedder.card, decision)
     grid = [  # the configured early-deny rule first, then the other one
-        point | {"early_deny": early}
+        point
         for early in (decision.early_deny, not decision.early_deny)
         for point in sweep(
             recording, truths, decision.model_copy(update={"early_deny": early}), run.policies, thresholds

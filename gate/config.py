@@ -7,7 +7,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, get_args, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,7 +17,8 @@ CONFIG_ENV = "FACEGATE_CONFIG"
 DEFAULT_CONFIG = Path("config.toml")
 
 # the per-comparison false-accept rates a card's thresholds are calibrated at, as the card's keys: the one list
-CALIBRATED_FARS = ("0.01", "0.001", "0.0001", "0.00001")
+CalibratedFar = Literal["0.01", "0.001", "0.0001", "0.00001"]
+CALIBRATED_FARS: tuple[str, ...] = get_args(CalibratedFar)
 
 
 class _Section(BaseModel):
@@ -71,7 +72,7 @@ class ModelSettings(_Section):
 
 
 class DecisionSettings(_Section):
-    target_far: Literal[*CALIBRATED_FARS] = "0.0001"
+    target_far: CalibratedFar = "0.0001"
     votes_needed: int = Field(3, ge=1, le=100)  # N agreeing frames ...
     window: int = Field(5, ge=1, le=100)  # ... among the last M frames of a track
     early_deny: bool = True  # deny as soon as a full window has no frame above the threshold (else: at track end)

@@ -1,13 +1,14 @@
-"""A training run's settings, validated with bounds like the gate's (pydantic): a wrong value stops the run
-before minutes of loading, with the setting's name. `facegate train --set key=value` and recipes/*.toml set them."""
+"""A training run's settings, validated with bounds like the gate's (gate.config.SettingsModel): a wrong value stops
+the run before minutes of loading, with the setting's name. `facegate train --set key=value` and recipes/*.toml set
+them (training/recipes.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator
-from pydantic.dataclasses import dataclass
+from pydantic import Field, field_validator
 
+from gate.config import SettingsModel
 from gate.model.backbones import backbone_names
 
 Count = Annotated[int, Field(ge=0)]
@@ -15,8 +16,7 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Weight = Annotated[float, Field(ge=0.0)]
 
 
-@dataclass(config=ConfigDict(extra="forbid"))
-class TrainConfig:
+class TrainConfig(SettingsModel):
     """Every knob of a run; saved in the checkpoint and the model card."""
 
     data: str = ""  # holds lfw/ (with peopleDevTrain.txt) and pins/; empty: $FACEGATE_DATA

@@ -13,16 +13,17 @@ validation people (never trained on) and exported with a card like any other.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
+from pydantic import Field
 from tqdm import tqdm
 
+from gate.config import SettingsModel
 from gate.errors import FaceGateError
 from gate.model.card import read_card
 from gate.model.dlib_resnet import DlibResNet
@@ -35,28 +36,24 @@ from training.losses import batch_hard_triplet, normalise
 
 log = logging.getLogger(__name__)
 
-RECIPES = ("triplet", "wccn", "lda")
+Recipe = Literal["triplet", "wccn", "lda"]
+RECIPES: tuple[str, ...] = get_args(Recipe)
 BATCH = 128
 
 
-@dataclass(frozen=True)
-class HeadConfig:
-    recipe: str = "triplet"
-    dim: int = 128  # output size (lda: the discriminant directions kept)
-    epochs: int = 20  # triplet: passes over the pool's labelled crops
-    p: int = 64
-    k: int = 4
-    margin: float = 0.2
-    lr: float = 1e-3
-    shrinkage: float = 0.1  # wccn/lda: within-class covariance shrunk this far towards a scaled identity
-    seed: int = 0
-    val_people: int = 100  # the split every FaceGate run holds out (compare_models --validation reads it)
+class HeadConfig(SettingsModel):
+    """How the last layer is learned again (`facegate model head`)."""
 
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise FaceGateError(f"unknown head recipe {self.recipe!r}; valid: {', '.join(RECIPES)}")
-        if not 8 <= self.dim <= 256 or not 0 <= self.shrinkage <= 1:
-            raise FaceGateError("head dim must be 8..256 and shrinkage 0..1")
+    recipe: Recipe = "triplet"
+    dim: int = Field(128, ge=8, le=256)  # output size (lda: the discriminant directions kept)
+    epochs: int = Field(20, ge=0)  # triplet: passes over the pool's labelled crops
+    p: int = Field(64, ge=2)  # triplet: identities per batch (a triplet needs another person) ...
+    k: int = Field(4, ge=2)  # ... and crops per identity (and a second crop)
+    margin: float = Field(0.2, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    shrinkage: float = Field(0.1, ge=0, le=1)  # wccn/lda: within-class covariance shrunk to a scaled identity
+    seed: int = 0
+    val_people: int = Field(100, ge=0)  # the split every FaceGate run holds out (compare_models --validation reads it)
 
 
 def load_port(card_path: Path) -> DlibResNet:
@@ -166,7 +163,7 @@ def train_head(base_card: Path, crops: Path, lfw_dir: Path, config: HeadConfig, 
             template=CropTemplate.of(base.input_size, base.crop_template),
             thresholds={far: calibration["thresholds"][far] for far in FARS},
             training={
-                "config": {**dataclasses.asdict(config), "holdout_pins": 0},
+                "config": {**config.model_dump(), "holdout_pins": 0},
                 "recipe": f"frozen trunk, last layer: {config.recipe}",
                 "base_model": base.model_id,
                 "train_images": int(labelled.sum()),

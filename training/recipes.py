@@ -1,38 +1,19 @@
-"""Settings from `key=value` overrides, type-checked against a dataclass's defaults: training runs (TrainConfig,
-with a TOML recipe file) and the study (StudyConfig) take them the same way."""
+"""Settings from a recipe file and `key=value` overrides, put through the settings model's own validation (the
+gate's way: gate.config.validated): training runs (TrainConfig, with a TOML recipe file) and the study
+(StudyConfig) take them the same way. A wrong key or value stops the run in one line naming the key."""
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar, get_origin
 
-from pydantic import ValidationError
-
+from gate.config import SettingsModel, validated
 from gate.errors import FaceGateError
 from training.config import TrainConfig
 
-Config = TypeVar("Config")
-
-
-def _coerce(name: str, default: object, value: object, what: str) -> object:
-    """`value` (a string from the command line, or a TOML value) as the type of the field's default."""
-    if isinstance(default, tuple):
-        parts = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[arg-type]
-        kind = type(default[0]) if default else str
-        return tuple(_coerce(name, kind(), part.strip() if isinstance(part, str) else part, what) for part in parts)
-    kind = type(default)
-    if isinstance(value, str) and kind is not str:
-        try:
-            value = {"true": True, "false": False}.get(value.lower(), value) if kind is bool else kind(value)
-        except ValueError:
-            raise FaceGateError(f"{what} setting {name}: expected {kind.__name__}, got {value!r}") from None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind):
-        raise FaceGateError(f"{what} setting {name}: expected {kind.__name__}, got {value!r}")
-    return value
+Config = TypeVar("Config", bound=SettingsModel)
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, str]:
@@ -46,19 +27,18 @@ def parse_overrides(items: list[str] | None) -> dict[str, str]:
     return values
 
 
-def build_config(cls: type[Config], values: dict[str, Any], what: str) -> Config:
-    """`cls` (a dataclass with defaults) with `values` applied, each checked against its default's type."""
-    defaults = cls()
-    names = [f.name for f in dataclasses.fields(defaults)]  # type: ignore[arg-type]
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise FaceGateError(f"unknown {what} setting {unknown[0]!r}; valid: {', '.join(names)}")
-    try:
-        return cls(**{k: _coerce(k, getattr(defaults, k), v, what) for k, v in values.items()})
-    except ValidationError as error:  # a pydantic-checked config (TrainConfig): its first complaint, one line
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise FaceGateError(f"{what} setting {where}: {first['msg']} (got {first.get('input')!r})") from None
+def _listed(model: type[SettingsModel], name: str, value: object) -> object:
+    """A comma-separated string given for a tuple field (`--set ks=1,2,5`) as its items; anything else as given."""
+    field = model.model_fields.get(name)
+    if field is not None and isinstance(value, str) and get_origin(field.annotation) is tuple:
+        return [part.strip() for part in value.split(",")]
+    return value
+
+
+def build_config(model: type[Config], values: Mapping[str, object], what: str) -> Config:
+    """`model` with `values` applied over its defaults, through its validation ("3" becomes 3 where a number is
+    wanted, "1,2" a tuple's items); a FaceGateError "<what> settings: key: what is wrong" otherwise."""
+    return validated(model, {name: _listed(model, name, value) for name, value in values.items()}, f"{what} settings")
 
 
 def make_config(recipe: Path | None = None, overrides: list[str] | None = None, **explicit: object) -> TrainConfig:

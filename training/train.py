@@ -5,7 +5,6 @@ Shaped as torchvision's classification reference: build_* helpers, train_one_epo
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -47,7 +46,7 @@ TRAINING_DATA = (
 
 def recipe_name(config: TrainConfig) -> str:
     """A short name of the losses used, e.g. 'batch_hard+arcface'."""
-    parts = [config.loss] if config.triplet_weight > 0 else []
+    parts: list[str] = [config.loss] if config.triplet_weight > 0 else []
     parts += ["arcface"] if config.arcface_weight > 0 else []
     parts += ["dlib-distill"] if config.distill_weight > 0 else []
     parts += ["singles"] if config.singles_per_batch > 0 else []
@@ -190,7 +189,7 @@ def _checkpoint(path: Path, state: TrainingState, epoch: int, config: TrainConfi
             "optimizer": state.optimizer.state_dict(),
             "scheduler": state.scheduler.state_dict(),
             "epoch": epoch,
-            "config": dataclasses.asdict(config),
+            "config": config.model_dump(),
             "history": history,
         },
         tmp,
@@ -289,7 +288,7 @@ def _export(
             template=template_for_backbone(config.backbone),
             thresholds={far: calibration["thresholds"][far] for far in FARS},
             training={
-                "config": dataclasses.asdict(config),
+                "config": config.model_dump(),
                 "recipe": recipe_name(config),
                 "data": TRAINING_DATA,
                 "train_images": int((pool.train_labels >= 0).sum()),

@@ -67,6 +67,7 @@ def evaluate_gate_command(
     decision, frame latency."""
     from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
     from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
+    from gate.config import validated
     from gate.runtime.parts import load_embedder
     from training.datasets import dataset_root, lfw_images
 
@@ -77,11 +78,13 @@ def evaluate_gate_command(
     lfw_dir, people_file = lfw_images(root), root / "lfw" / "peopleDevTest.txt"
     if not lfw_dir.is_dir():
         raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
+    walkers = {"lfw_dir": lfw_dir, "people_file": people_file, "employees": employees, "strangers": strangers}
+    camera = {"seed": seed, "fps": fps, "walk_s": walk_s, "policies": pairs}
+    run = validated(WalkupRun, walkers | camera, "evaluate-gate")  # a wrong value stops before the model loads
     embedder = context.embedder if model is None else load_embedder(settings, model)
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    run = WalkupRun(lfw_dir, people_file, employees, strangers, seed, fps, walk_s, pairs)
     report = evaluate_gate(settings, embedder, run, out, _bar)
     command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     (out / "gate.json").write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
@@ -92,10 +95,10 @@ def evaluate_gate_command(
     typer.echo(text_table(main_table(report, early)))
     typer.echo(f"\nearly_deny = {str(not early).lower()} (the same frames replayed):")
     typer.echo(text_table(main_table(report, not early)))
-    latency = report.latency_ms["all_frames"]
+    latency = report.latency_ms.all_frames
     typer.echo(
-        f"\nper-frame processing: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms"
-        f" over {latency['frames']} frames"
+        f"\nper-frame processing: p50 {latency.p50:.1f} ms, p95 {latency.p95:.1f} ms, p99 {latency.p99:.1f} ms"
+        f" over {latency.frames} frames"
     )
     typer.echo(f"report {out / 'gate-report.md'}, data {out / 'gate.json'}, plot {out / 'gate.png'}")
 

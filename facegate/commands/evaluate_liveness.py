@@ -53,11 +53,10 @@ def evaluate_liveness_command(
     import cv2  # the work's imports load when it runs: other commands start without the networks
     import torch
 
-    from evaluation.head_motion import ClipSpec
     from evaluation.liveness import LivenessRun, evaluate_liveness
     from evaluation.liveness_report import plot_scores, text_table
     from evaluation.turnstile import WALKUP_MIN_FACE_PX
-    from gate.decision.liveness import LivenessParams
+    from gate.config import validated
     from gate.vision.detection import Detector
     from training.datasets import dataset_root, lfw_images
 
@@ -66,8 +65,8 @@ def evaluate_liveness_command(
     lfw_dir = lfw_images(data if data is not None else dataset_root())
     if not lfw_dir.is_dir():
         raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
-    if fps <= 0 or walk_s * fps < LivenessParams().min_frames:
-        raise FaceGateError(f"--fps x --walk-seconds must give at least {LivenessParams().min_frames} frames")
+    people = {"lfw_dir": lfw_dir, "train_people": train_people, "test_people": test_people, "seed": seed}
+    run = validated(LivenessRun, people | {"clip": {"fps": fps, "walk_s": walk_s}}, "evaluate-liveness")
     detector_settings = settings.detector.model_copy(
         update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
     )
@@ -78,7 +77,6 @@ def evaluate_liveness_command(
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    run = LivenessRun(lfw_dir, train_people, test_people, seed, ClipSpec(fps=fps, walk_s=walk_s))
     report = evaluate_liveness(Detector(detector_settings), run, _bar)
     out.mkdir(parents=True, exist_ok=True)
     result = report.to_json()

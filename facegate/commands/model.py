@@ -88,10 +88,11 @@ def head(
     """Learn the port's last layer again, trunk frozen.
 
     On the training people (triplet, WCCN or LDA); seconds once the features are cached."""
+    from gate.config import validated
     from training.datasets import dataset_root
     from training.frozen_head import HeadConfig, train_head
 
-    config = HeadConfig(recipe=recipe, dim=dim, epochs=epochs, seed=seed)
+    config = validated(HeadConfig, {"recipe": recipe, "dim": dim, "epochs": epochs, "seed": seed}, "model head")
     out = out or Path(f"runs/head-{recipe}{dim}/model.json")
     typer.echo(f"model card: {train_head(base, crops, dataset_root() / 'lfw', config, out)}")
 

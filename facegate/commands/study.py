@@ -39,7 +39,7 @@ def study(
         list[str] | None,
         typer.Option(
             "--set",
-            help="key=value override of the study's settings (evaluation/study.py StudyConfig), repeatable: e.g. "
+            help="key=value override of a study setting (evaluation/study_config.py StudyConfig), repeatable: e.g. "
             "ks=1,2,5 employees=30 strangers=10 test_photos=10 stranger_photos=40 samples=4000 pool_frames=3000 "
             "frame_width=160 frame_height=120 target_far=0.05 match=mean seed=0 systems=two-stage,end-to-end,middle",
         ),

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
+from gate.config import SettingsModel
 from gate.vision.alignment import CropTemplate, arcface_template, similarity_transform
 
 if TYPE_CHECKING:
@@ -34,27 +36,32 @@ FLOW_GRID_PX = 2  # flow is sampled every this many patch pixels for the homogra
 PATCH_MEAN, PATCH_STD = 128.0, 40.0  # every patch is brought to this gray level and contrast (light changes)
 
 
-@dataclass(frozen=True)
-class LivenessParams:
+class LivenessParams(SettingsModel):
     """The test's settings. `threshold` is on the score's scale: parallax left unexplained by one plane, as a
     share of the eye distance (see docs/liveness.md for how it was chosen and what it does)."""
 
-    threshold: float = 0.0052  # a track scoring at least this is live (BPCER <= 5 % on DevTrain: docs/liveness.md)
-    min_frames: int = 12  # usable frames of a track before there is a verdict (1 s at 12 fps)
-    baseline: int = 8  # frames between the two patches compared: parallax grows with the turn between them
-    max_pairs: int = 24  # most recent pair residuals a track's score is the median of
-    patch_px: int = 64  # side of the landmark-aligned gray patch the flow is measured on
-    min_eye_px: float = 12.0  # faces with eyes closer than this in the frame are skipped (too few pixels)
-    max_tracks: int = 64  # tracks held at once; the least recently fed is dropped beyond this
+    # a track scoring at least this is live (BPCER <= 5 % on DevTrain: docs/liveness.md)
+    threshold: float = Field(0.0052, gt=0, le=1)
+    min_frames: int = Field(12, ge=2)  # usable frames of a track before there is a verdict (1 s at 12 fps)
+    baseline: int = Field(8, ge=1)  # frames between the two patches compared: parallax grows with the turn between them
+    max_pairs: int = Field(24, ge=1)  # most recent pair residuals a track's score is the median of
+    patch_px: int = Field(64, ge=32)  # side of the landmark-aligned gray patch the flow is measured on
+    min_eye_px: float = Field(12.0, ge=0)  # faces with eyes closer than this in the frame are skipped (too few pixels)
+    max_tracks: int = Field(64, ge=1)  # tracks held at once; the least recently fed is dropped beyond this
     method: str = "registered"  # how a pair's residual is measured: a name in RESIDUALS
 
-    def __post_init__(self) -> None:
-        if self.method not in RESIDUALS:
-            raise ValueError(f"liveness method {self.method!r}: expected one of {', '.join(RESIDUALS)}")
-        if self.min_frames < self.baseline + 1 or self.baseline < 1 or self.max_pairs < 1:
-            raise ValueError(f"need baseline >= 1, min_frames > baseline and max_pairs >= 1, got {self}")
-        if self.patch_px < 32 or self.max_tracks < 1:
-            raise ValueError(f"need patch_px >= 32 and max_tracks >= 1, got {self}")
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in RESIDUALS:
+            raise ValueError(f"liveness method {method!r}: expected one of {', '.join(RESIDUALS)}")
+        return method
+
+    @model_validator(mode="after")
+    def _baseline_fits(self) -> LivenessParams:
+        if self.min_frames <= self.baseline:
+            raise ValueError(f"min_frames ({self.min_frames}) must exceed baseline ({self.baseline})")
+        return self
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 from facegate_process import facegate_command
 
 from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion, head_depth, head_turn, plane_turn
+from evaluation.liveness import LivenessRun
 from evaluation.liveness_metrics import bpcer_threshold, distribution, error_rates, min_acer_threshold, species_scores
 from evaluation.liveness_species import (
     ANIMATED,
@@ -27,7 +28,9 @@ from evaluation.liveness_species import (
     species_clip,
     species_views,
 )
-from gate.decision.liveness import RESIDUALS
+from gate.config import validated
+from gate.decision.liveness import RESIDUALS, LivenessParams
+from gate.errors import FaceGateError
 
 SPEC = ClipSpec(width=320, height=240, fps=6.0, walk_s=2.0)
 LANDMARKS = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], np.float32)
@@ -221,3 +224,32 @@ def test_evaluate_liveness_small_run_writes_json_and_plot(tmp_path: Path, data_r
         assert test_point["apcer_worst"]["rate"] == max(r["rate"] for r in test_point["apcer"].values())
     assert "evaluate-liveness" in result["setup"]["command"] and "threshold" not in result["setup"]["params"]
     assert (out / "liveness.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"species": ["flat", "jitter"]}, "liveness: species: Value error, needs 3d and an attack (flat, jitter"),
+        ({"species": ["3d", "hologram"]}, "liveness: species: Value error, unknown species 'hologram'; valid: flat"),
+        ({"methods": ["optical"]}, "liveness: methods: Value error, unknown method 'optical'; valid: plane"),
+        ({"methods": []}, "liveness: methods: Tuple should have at least 1 item"),
+        ({"clip": {"fps": 6.0, "walk_s": 1.0}}, "(root): Value error, a clip of 1 s at 6 fps has 6 frames, a verdict"),
+        ({"clip": {"fps": 0}}, "liveness: clip.fps: Input should be greater than 0"),
+        ({"clip": {"tilt_deg": [10, 2]}}, "liveness: clip.tilt_deg: Value error, (10.0, 2.0): the smallest"),
+        ({"train_people": 0}, "liveness: train_people: Input should be greater than or equal to 1"),
+        ({"params": {"baseline": 12}}, "liveness: params: Value error, min_frames (12) must exceed baseline (12)"),
+        ({"frames": 3}, "liveness: frames: unknown key; valid: lfw_dir, train_people"),
+    ],
+)
+def test_liveness_run_refuses_a_bad_setting_in_one_line_naming_it(values: dict, message: str) -> None:
+    with pytest.raises(FaceGateError) as error:
+        validated(LivenessRun, {"lfw_dir": "lfw", **values}, "liveness")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_liveness_run_defaults_and_params_frozen() -> None:
+    run = validated(LivenessRun, {"lfw_dir": "lfw"}, "liveness")
+    assert (run.train_people, run.test_people, run.species, run.methods) == (60, 100, SPECIES, tuple(RESIDUALS))
+    assert run.params == LivenessParams() and run.params.threshold == 0.0052 and run.clip.frames == 30
+    with pytest.raises(ValueError, match="frozen"):
+        run.params.min_frames = 3  # type: ignore[misc]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from evaluation.results import StudyRow
 from evaluation.study import StudyConfig, choose_people, samples_for, split_employee_photos
 from evaluation.study_metrics import catch_up, decide, gallery_scores, system_metrics, threshold_at_far, walk_scores
 from facegate.cli import app
@@ -83,15 +84,15 @@ def test_system_metrics_hand_computed_with_an_employee_never_predicted() -> None
     test = np.array([[0.55, 0.0, 0.0], [0.1, 0.2, 0.3], [0.5, 0.5, 0.0]])
     result = system_metrics(employees, labels, calibration, test, target_far=0.25)
     # calibration tops 0.5, 0.45, 0.3, 0.25: one may pass, so the threshold sits just above 0.45
-    assert 0.45 < result["threshold"] <= 0.5
-    assert result["far_calibration"] == 0.25
-    assert result["accuracy"] == pytest.approx(3 / 5)
-    assert result["tar"] == pytest.approx(2 / 5)  # 0.9 and 0.6 pass, 0.4 does not
-    assert result["wrong_accept"] == pytest.approx(1 / 5)  # employee 2 let in as employee 0
-    assert result["far"] == pytest.approx(1 / 3)  # 0.55 passes, 0.3 does not, the tie is no decision
-    assert result["no_decision"] == pytest.approx(1 / 5)
-    assert result["worst_person_accuracy"] == 0.0  # employee 2
-    assert (result["employee_walks"], result["calibration_walks"], result["test_stranger_walks"]) == (5, 4, 3)
+    assert 0.45 < result.threshold <= 0.5
+    assert result.far_calibration == 0.25
+    assert result.accuracy == pytest.approx(3 / 5)
+    assert result.tar == pytest.approx(2 / 5)  # 0.9 and 0.6 pass, 0.4 does not
+    assert result.wrong_accept == pytest.approx(1 / 5)  # employee 2 let in as employee 0
+    assert result.far == pytest.approx(1 / 3)  # 0.55 passes, 0.3 does not, the tie is no decision
+    assert result.no_decision == pytest.approx(1 / 5)
+    assert result.worst_person_accuracy == 0.0  # employee 2
+    assert (result.employee_walks, result.calibration_walks, result.test_stranger_walks) == (5, 4, 3)
 
 
 def test_system_metrics_without_test_strangers_clear_error() -> None:
@@ -124,18 +125,35 @@ def test_choose_people_refuses_seen_people_unless_allowed() -> None:
     assert len(smoke.seen) == 5 and set(smoke.seen) <= set(pins)
 
 
-def test_study_config_rejects_bad_values() -> None:
-    with pytest.raises(FaceGateError, match="target_far"):
-        StudyConfig(target_far=1.0)
-    with pytest.raises(FaceGateError, match="systems"):
-        StudyConfig(systems=("two-stage", "magic"))
-    with pytest.raises(FaceGateError, match="setting ks"):
-        StudyConfig(ks=(0, 1))
-    with pytest.raises(FaceGateError, match="frame_width and frame_height: at least 32"):
-        StudyConfig(frame_width=16)
-    with pytest.raises(FaceGateError, match="unknown study setting 'employes'"):
-        build_config(StudyConfig, {"employes": "3"}, "study")
-    assert build_config(StudyConfig, {"ks": "1,2", "walk_t": "0.5,1"}, "study").ks == (1, 2)
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"target_far": "1.0"}, "study settings: target_far: Input should be less than 1 (got '1.0')"),
+        ({"systems": "two-stage,magic"}, "study settings: systems.1: Input should be 'two-stage', 'end-to-end' or"),
+        ({"ks": "0,1"}, "study settings: ks.0: Input should be greater than or equal to 1 (got '0')"),
+        ({"ks": ""}, "study settings: ks.0: Input should be a valid integer"),
+        ({"frame_width": "16"}, "study settings: frame_width: Input should be greater than or equal to 32"),
+        ({"employees": "1"}, "study settings: employees: Input should be greater than or equal to 2"),
+        ({"walk_t": "0.5,1.5"}, "study settings: walk_t.1: Input should be less than or equal to 1"),
+        ({"match": "median"}, "study settings: match: Input should be 'best' or 'mean'"),
+        ({"employes": "3"}, "study settings: employes: unknown key; valid: ks, employees, strangers"),
+    ],
+)
+def test_study_config_refuses_a_bad_value_in_one_line_naming_it(values: dict[str, str], message: str) -> None:
+    with pytest.raises(FaceGateError) as error:
+        build_config(StudyConfig, values, "study")
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_study_config_from_strings_and_frozen() -> None:
+    config = build_config(StudyConfig, {"ks": "1,2", "walk_t": "0.5,1", "allow_seen": "true", "seed": "3"}, "study")
+    assert (config.ks, config.walk_t, config.allow_seen, config.seed) == ((1, 2), (0.5, 1.0), True, 3)
+    assert config.model_dump() == StudyConfig(ks=(1, 2), walk_t=(0.5, 1.0), allow_seen=True, seed=3).model_dump()
+    assert StudyConfig().ks == (1, 2, 5, 10, 20, 50) and StudyConfig().target_far == 0.05
+    with pytest.raises(ValueError, match="frozen"):
+        config.seed = 4  # type: ignore[misc]
+    with pytest.raises(ValueError, match="target_far"):  # made in code rather than from a user: a ValidationError
+        StudyConfig(target_far=-0.1)
 
 
 def test_split_employee_photos_disjoint_seeded_skips_undetected() -> None:
@@ -150,15 +168,23 @@ def test_split_employee_photos_disjoint_seeded_skips_undetected() -> None:
         split_employee_photos(files, detected, test_photos=5, max_k=14, seed=0, name="A")
 
 
+def _row(system: str, k: int, accuracy: float, tar: float) -> StudyRow:
+    zero = dict.fromkeys(("wrong_accept", "far", "far_calibration", "threshold", "no_decision"), 0.0)
+    counts = dict.fromkeys(("employee_walks", "calibration_walks", "test_stranger_walks"), 10)
+    return StudyRow(
+        system=system, k=k, accuracy=accuracy, tar=tar, worst_person_accuracy=accuracy, seconds=1.0, **zero, **counts
+    )
+
+
 def test_samples_for_and_catch_up() -> None:
     assert [samples_for(k, 1000) for k in (1, 2, 4)] == [1000, 1500, 2000]
     rows = [
-        {"system": "two-stage", "k": 1, "accuracy": 0.8, "tar": 0.7},
-        {"system": "end-to-end", "k": 1, "accuracy": 0.3, "tar": 0.1},
-        {"system": "two-stage", "k": 5, "accuracy": 0.9, "tar": 0.8},
-        {"system": "end-to-end", "k": 5, "accuracy": 0.95, "tar": 0.7},  # accuracy alone is not enough
-        {"system": "two-stage", "k": 10, "accuracy": 0.9, "tar": 0.8},
-        {"system": "end-to-end", "k": 10, "accuracy": 0.9, "tar": 0.85},
+        _row("two-stage", 1, accuracy=0.8, tar=0.7),
+        _row("end-to-end", 1, accuracy=0.3, tar=0.1),
+        _row("two-stage", 5, accuracy=0.9, tar=0.8),
+        _row("end-to-end", 5, accuracy=0.95, tar=0.7),  # accuracy alone is not enough
+        _row("two-stage", 10, accuracy=0.9, tar=0.8),
+        _row("end-to-end", 10, accuracy=0.9, tar=0.85),
     ]
     assert catch_up(rows, "end-to-end") == 10
     assert catch_up(rows[:4], "end-to-end") is None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 
@@ -54,7 +55,17 @@ def test_render_turnstile_same_seed_same_video_other_seed_differs(tmp_path: Path
     photos = [("a", photo(200))]
     one = read_all(render_turnstile(photos, tmp_path / "1.mp4", SPEC)[0])
     two = read_all(render_turnstile(photos, tmp_path / "2.mp4", SPEC)[0])
-    other = TurnstileSpec(**{**SPEC.__dict__, "seed": 4})
+    other = SPEC.model_copy(update={"seed": 4})
     three = read_all(render_turnstile(photos, tmp_path / "3.mp4", other)[0])
     assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
     assert not np.array_equal(one[0], three[0])
+
+
+def test_spec_is_a_validated_frozen_setting() -> None:
+    assert TurnstileSpec() == TurnstileSpec(width=640, height=480, fps=15.0, walk_s=2.5, gap_s=2.0, seed=0)
+    assert SPEC.fps == 10.0 and isinstance(SPEC.fps, float)
+    for key, bad in (("width", 20), ("fps", 0), ("gap_s", -1), ("colour", 1)):
+        with pytest.raises(ValueError, match=key):
+            TurnstileSpec(**{key: bad})
+    with pytest.raises(ValueError, match="frozen"):
+        SPEC.seed = 5  # type: ignore[misc]

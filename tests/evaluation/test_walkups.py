@@ -28,10 +28,11 @@ from evaluation.replay import (
     walk_outcomes,
     walk_tracks,
 )
-from evaluation.walkups import check_policies, pick_walkers
+from evaluation.results import GateReport
+from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, check_policies, pick_walkers
 from facegate.cli import main
 from facegate.commands.evaluate_gate import parse_policies
-from gate.config import DecisionSettings
+from gate.config import DecisionSettings, validated
 from gate.decision.policy import Verdict
 from gate.errors import FaceGateError
 from gate.matching.search import Match
@@ -91,14 +92,14 @@ def test_replay_outcomes_by_hand():
         ("dan", NO_FACE, None, None),
     ]
     summary = summarize(TRUTHS, walks, FPS, {4: 50.0})
-    assert (summary["far"]["count"], summary["far"]["of"]) == (1, 2)  # the stranger let in
-    assert (summary["misidentification"]["count"], summary["misidentification"]["of"]) == (1, 3)
-    assert (summary["frr"]["count"], summary["tar"]["count"]) == (1, 1)  # bob
-    assert (summary["wrong_opens"]["count"], summary["wrong_opens"]["of"]) == (2, 5)
-    assert (summary["fta_strangers"]["count"], summary["fta_employees"]["count"]) == (1, 0)
-    grant = summary["to_grant"]  # only alice's correct grant: 5 frames at 10 fps = 500 ms, + 50 ms processing
-    assert (grant["frames"]["median"], grant["video_ms"]["median"], grant["ms"]["median"]) == (5, 500, 550)
-    assert summary["employee_verdicts"] == {"BELOW_THRESHOLD": 1, "GRANTED": 2}
+    assert (summary.far.count, summary.far.of) == (1, 2)  # the stranger let in
+    assert (summary.misidentification.count, summary.misidentification.of) == (1, 3)
+    assert (summary.frr.count, summary.tar.count) == (1, 1)  # bob
+    assert (summary.wrong_opens.count, summary.wrong_opens.of) == (2, 5)
+    assert (summary.fta_strangers.count, summary.fta_employees.count) == (1, 0)
+    grant = summary.to_grant  # only alice's correct grant: 5 frames at 10 fps = 500 ms, + 50 ms processing
+    assert (grant.frames.median, grant.video_ms.median, grant.ms.median) == (5, 500, 550)
+    assert summary.employee_verdicts == {"BELOW_THRESHOLD": 1, "GRANTED": 2}
 
 
 def test_replay_matches_policy_for_each_grid_point_and_counts_grants_once():
@@ -116,7 +117,7 @@ def test_tie_between_two_people_is_no_agreement():
     tie = outcomes(truths, events, DecisionSettings(votes_needed=2, window=2))
     assert tie[0].verdict == Verdict.NO_AGREEMENT  # one vote each in every window of two
     summary = summarize(truths, walks, FPS, {})
-    assert summary["frr"]["count"] == 1 and summary["employee_verdicts"] == {"NO_AGREEMENT": 1}
+    assert summary.frr.count == 1 and summary.employee_verdicts == {"NO_AGREEMENT": 1}
 
 
 def test_walk_split_into_two_tracks_is_granted_once():
@@ -131,7 +132,7 @@ def test_walk_split_into_two_tracks_is_granted_once():
     assert [decided[1].verdict, decided[2].verdict] == [Verdict.GRANTED, Verdict.COOLDOWN]
     walks = walk_outcomes(truths, recording(granted_then_cooldown).tracks, decided)
     assert (walks[0].granted_as, walks[0].frames_to_decision) == ("E1", 5)  # the first grant counts
-    assert summarize(truths, walks, FPS, {})["split_walks"] == 1
+    assert summarize(truths, walks, FPS, {}).split_walks == 1
 
 
 def test_walk_with_faces_but_no_usable_frame_fails_to_acquire():
@@ -140,9 +141,9 @@ def test_walk_with_faces_but_no_usable_frame_fails_to_acquire():
     walks = outcomes(truths, events)
     assert [(w.verdict, w.tracks) for w in walks] == [(NO_FACE, 1), (NO_FACE, 0)]
     summary = summarize(truths, walks, FPS, {})
-    assert summary["fta_employees"]["count"] == 1 and summary["frr"]["count"] == 1
-    assert summary["fta_strangers"]["count"] == 1 and summary["far"]["count"] == 0
-    assert summary["to_grant"]["frames"]["n"] == 0
+    assert summary.fta_employees.count == 1 and summary.frr.count == 1
+    assert summary.fta_strangers.count == 1 and summary.far.count == 0
+    assert summary.to_grant.frames.n == 0
 
 
 def test_stranger_let_in_as_employee_puts_that_employee_in_cooldown():
@@ -151,7 +152,7 @@ def test_stranger_let_in_as_employee_puts_that_employee_in_cooldown():
     walks = outcomes(truths, events)
     assert [(w.verdict, w.granted_as) for w in walks] == [(Verdict.GRANTED, "E2"), (Verdict.COOLDOWN, None)]
     summary = summarize(truths, walks, FPS, {})
-    assert summary["far"]["count"] == 1 and summary["frr"]["count"] == 1
+    assert summary.far.count == 1 and summary.frr.count == 1
 
 
 def test_sweep_raising_threshold_lowers_far():
@@ -159,7 +160,7 @@ def test_sweep_raising_threshold_lowers_far():
     events = track(1, 2, [hit("E1", 0.75)] * 5) + track(2, 42, [hit("E1", 0.55)] * 5)  # stranger resembles E1
     points = sweep(recording(events), truths, POLICY.model_copy(update={"cooldown_s": 0.0}), [(3, 5), (1, 1)],
                    [("low", 0.5), ("high", 0.6), ("strict", 0.8)])  # fmt: skip
-    table = {(p["votes_needed"], p["threshold_label"]): (p["far"]["count"], p["frr"]["count"]) for p in points}
+    table = {(p.votes_needed, p.threshold_label): (p.far.count, p.frr.count) for p in points}
     assert table == {
         (3, "low"): (1, 0),  # the stranger's 0.55 passes 0.5: let in
         (3, "high"): (0, 0),
@@ -168,15 +169,15 @@ def test_sweep_raising_threshold_lowers_far():
         (1, "high"): (0, 0),
         (1, "strict"): (0, 1),
     }
-    assert points[0]["far"]["rate"] > points[1]["far"]["rate"]
+    assert points[0].far.rate > points[1].far.rate
 
 
 def test_full_window_below_threshold_denies_before_the_good_frames():
     truths = [Truth("mia", "employee", "E1", 0, 29)]
     events = track(1, 0, [hit("E1", 0.5)] * 5 + [hit("E1", 0.7)] * 5)  # far away first, then close and clear
     points = sweep(recording(events), truths, POLICY, [(3, 5), (3, 10)], [("t", 0.6)])
-    assert [(p["frr"]["count"], p["rejected_own_passed"]["count"]) for p in points] == [(1, 1), (0, 0)]
-    assert points[1]["to_grant"]["frames"]["median"] == 8  # granted on the third good frame
+    assert [(p.frr.count, p.rejected_own_passed.count) for p in points] == [(1, 1), (0, 0)]
+    assert points[1].to_grant.frames.median == 8  # granted on the third good frame
 
 
 def test_walk_tracks_by_frame_range_and_stray_grants():
@@ -193,11 +194,11 @@ def test_latency_percentiles_and_budget():
     latency = {i: float(i + 1) for i in range(100)}  # 1 .. 100 ms
     rec = Recording([], FPS, 100, latency, {i: int(i >= 50) for i in range(100)}, {})
     summary = latency_summary(rec)
-    everything = summary["all_frames"]
-    assert everything["frames"] == 100 and everything["p50"] == pytest.approx(50.5)
-    assert everything["p50"] < everything["p95"] < everything["p99"] <= everything["max"] == 100
-    assert summary["frames_with_face"]["frames"] == 50 and summary["frames_with_face"]["p50"] == pytest.approx(75.5)
-    assert summary["frame_budget_ms"] == 100 and summary["over_budget"]["count"] == 0
+    everything = summary.all_frames
+    assert everything.frames == 100 and everything.p50 == pytest.approx(50.5)
+    assert everything.p50 < everything.p95 < everything.p99 <= everything.max == 100
+    assert summary.frames_with_face.frames == 50 and summary.frames_with_face.p50 == pytest.approx(75.5)
+    assert summary.frame_budget_ms == 100 and summary.over_budget.count == 0
 
 
 def test_wilson_interval():
@@ -224,6 +225,13 @@ def test_policies_are_checked():
     with pytest.raises(FaceGateError, match="N <= M"):
         check_policies([(4, 2)])
     assert check_policies([(1, 1), (1, 1), (2, 3)]) == [(1, 1), (2, 3)]
+    run = {"lfw_dir": "lfw", "people_file": "people.txt", "employees": 2, "strangers": 1}
+    assert validated(WalkupRun, run | {"policies": [[1, 1], [2, 3], [1, 1]]}, "run").policies == ((1, 1), (2, 3))
+    assert validated(WalkupRun, run, "run").policies == DEFAULT_POLICIES
+    with pytest.raises(FaceGateError, match=r"run: policies: Value error, policy 4/2: need 1 <= N <= M"):
+        validated(WalkupRun, run | {"policies": [(4, 2)]}, "run")
+    with pytest.raises(FaceGateError, match=r"run: fps: Input should be less than or equal to 120 \(got 240\)"):
+        validated(WalkupRun, run | {"fps": 240}, "run")
 
 
 def _fake_lfw(root: Path, counts: dict[str, int]) -> tuple[Path, Path]:
@@ -280,7 +288,8 @@ def _config(tmp_path: Path) -> Path:
     [
         (["--policies", "5/3"], "--policies"),
         (["--data", "no-such-folder"], "LFW folder not found"),
-        (["--employees", "0"], "at least 1 employee"),
+        (["--employees", "0"], "evaluate-gate: employees: Input should be greater than or equal to 1 (got 0)"),
+        (["--walk-seconds", "60"], "evaluate-gate: walk_s: Input should be less than or equal to 30 (got 60.0)"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(
@@ -309,7 +318,9 @@ def test_evaluate_gate_end_to_end_small(tmp_path: Path, data_root: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "early_deny = true (configured):"
     assert done.stdout.splitlines()[1].split()[:3] == ["N/M", "threshold", "stranger"]
-    report = json.loads((out / "gate.json").read_text())
+    written = (out / "gate.json").read_text()
+    report = json.loads(written)
+    assert json.dumps(GateReport.from_json(report).to_json(), indent=1) + "\n" == written  # read back, unchanged
     assert report["live_matches_replay"] is True  # the replay reproduces the running gate's own decisions
     walks = report["walks_at_configured"]
     assert len(walks) == 3 and sorted(w["role"] for w in walks if w["role"] != "refused")[-1] == "stranger"

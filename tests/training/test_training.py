@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from gate.config import validated
 from gate.errors import FaceGateError
 from gate.model.backbones import template_for_backbone
 from gate.model.card import SHIPPED_CARD
@@ -155,10 +156,18 @@ def test_train_with_arcface_teacher_and_occlusion_runs_and_exports(tiny_data: Pa
     assert any(key.startswith("1.to_teacher") for key in state)  # heads are checkpointed, not exported
 
 
+def test_head_config_from_a_user_is_checked_in_one_line():
+    assert HeadConfig() == validated(HeadConfig, {"recipe": "triplet", "dim": "128"}, "model head")
+    with pytest.raises(FaceGateError, match="model head: recipe: Input should be 'triplet', 'wccn' or 'lda'"):
+        validated(HeadConfig, {"recipe": "pca"}, "model head")
+    with pytest.raises(FaceGateError, match="model head: dim: Input should be less than or equal to 256"):
+        validated(HeadConfig, {"dim": 512}, "model head")
+
+
 def test_make_config_bad_override_names_key():
     with pytest.raises(FaceGateError, match="epochs"):
         make_config(overrides=["epochs=many"])
-    with pytest.raises(FaceGateError, match="unknown train setting 'colour'"):
+    with pytest.raises(FaceGateError, match="train settings: colour: unknown key; valid: data, crops"):
         make_config(overrides=["colour=red"])
 
 
