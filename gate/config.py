@@ -6,8 +6,9 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, get_args, Literal
+from typing import Annotated, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,8 +22,16 @@ CalibratedFar = Literal["0.01", "0.001", "0.0001", "0.00001"]
 CALIBRATED_FARS: tuple[str, ...] = get_args(CalibratedFar)
 
 
-class _Section(BaseModel):
+class SettingsModel(BaseModel):
+    """A group of settings, the one way FaceGate declares them (this file's sections, and the evaluations' and
+    training's configs): unknown keys refused, numbers bounded by their fields, rules checked by validators, frozen.
+    Values a user gave go through `validated`, which turns a wrong one into a one-line error naming its key."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Section(SettingsModel):
+    """A section of config.toml."""
 
 
 class CameraSettings(_Section):
@@ -328,16 +337,29 @@ def camera_settings(settings: Settings, source: str = "config") -> list[Settings
     return found
 
 
-def _describe(error: ValidationError, source: str, within: str = "") -> str:
+def _describe(error: ValidationError, source: str, within: str = "", valid: Sequence[str] = ()) -> str:
     first = error.errors()[0]
     key = within + (".".join(str(part) for part in first["loc"]) or "(root)")
     message = first["msg"]
     if first["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = "unknown key" + (f"; valid: {', '.join(valid)}" if valid and len(first["loc"]) == 1 else "")
     elif "input" in first and not isinstance(first["input"], dict):
         message += f" (got {first['input']!r})"
     more = len(error.errors()) - 1
     return f"{source}: {key}: {message}" + (f" (and {more} more)" if more else "")
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model], values: Mapping[str, object], source: str) -> Model:
+    """`model` made from `values` a user gave (a recipe file, `--set key=value`: "3" becomes 3 where a number is
+    wanted), or a FaceGateError naming the first offending key in one line, "source: key: what is wrong" (for an
+    unknown key, the valid ones)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise FaceGateError(_describe(error, source, valid=tuple(model.model_fields))) from None
 
 
 def settings_from_dict(data: dict, source: str = "config", base_dir: Path = Path(".")) -> Settings:
