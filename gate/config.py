@@ -56,7 +56,7 @@ class DetectorSettings(_Section):
     # larger images are searched on a copy scaled to this longest side; the crop still comes from the full image
     max_side: int = Field(1280, ge=160, le=10000)
     # a camera stream's faces followed between full detections by MTCNN's later stages only (gate.vision.following)
-    follow: bool = True  # off: a full search on every frame (docs/detection-speed.md: same decisions, half the time)
+    follow: bool = True  # off: a full search on every frame (twice the time; docs/research/detection-speed.md)
     full_every: int = Field(3, ge=1, le=100)  # following: a full detection every n-th processed frame (new faces)
 
     @field_validator("min_face_px")
@@ -141,7 +141,7 @@ class ReaderSettings(_Section):
 
 class CardSettings(_Section):
     """Card + face: a badge reader claims an identity and the gate verifies the face 1:1 against that person.
-    Over http and mqtt a claim counts only when signed by one of `readers` (HMAC-SHA256, docs/mqtt-acl.md)."""
+    Over http and mqtt a claim counts only when signed by one of `readers` (HMAC-SHA256, docs/research/mqtt-acl.md)."""
 
     # off: face only (1:N against everyone); mqtt: from <[mqtt] topic_prefix>/<gate_id>/claim on the [mqtt] broker
     claims: Literal["off", "stdin", "http", "mqtt"] = "off"
@@ -174,7 +174,7 @@ class CardSettings(_Section):
 
 
 class LivenessSettings(_Section):
-    """A passive multi-frame motion test over each face track (off unless measured to work: docs/liveness.md).
+    """A passive multi-frame motion test over each face track (off unless measured to work: docs/research/liveness.md).
     With it on, a grant waits for the track's verdict; a flat-moving face, or a track too short for a verdict,
     is denied NOT_LIVE."""
 

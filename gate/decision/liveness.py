@@ -9,7 +9,7 @@ unevenly, which no homography reproduces. A pair's residual is the mean distance
 homography, as a share of the patch's eye distance; a track's score is the median of its recent pairs. The
 "registered" method first warps the later patch back by that homography and measures the flow again, so a plane
 under any perspective change leaves only flow noise; the "plane" method stops after the first fit. A head that
-does not turn scores low either way: the test cannot tell a still head from a photo. See docs/liveness.md.
+does not turn scores low either way: the test cannot tell a still head from a photo. See docs/research/liveness.md.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ PATCH_MEAN, PATCH_STD = 128.0, 40.0  # every patch is brought to this gray level
 
 class LivenessParams(SettingsModel):
     """The test's settings. `threshold` is on the score's scale: parallax left unexplained by one plane, as a
-    share of the eye distance (see docs/liveness.md for how it was chosen and what it does)."""
+    share of the eye distance (see docs/research/liveness.md for how it was chosen and what it does)."""
 
-    # a track scoring at least this is live (BPCER <= 5 % on DevTrain: docs/liveness.md)
+    # a track scoring at least this is live (BPCER <= 5 % on DevTrain: docs/research/liveness.md)
     threshold: float = Field(0.0052, gt=0, le=1)
     min_frames: int = Field(12, ge=2)  # usable frames of a track before there is a verdict (1 s at 12 fps)
     baseline: int = Field(8, ge=1)  # frames between the two patches compared: parallax grows with the turn between them
