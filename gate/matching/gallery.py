@@ -186,7 +186,9 @@ class Gallery:
         if isinstance(index, str):
             return index
         if self.settings.kind == "hnsw":
-            faiss.downcast_index(index.index).hnsw.efSearch = self.settings.hnsw_ef_search
+            graph = faiss.downcast_index(index.index)
+            assert isinstance(graph, faiss.IndexHNSWFlat)  # the sidecar said hnsw, and the file is one
+            graph.hnsw.efSearch = self.settings.hnsw_ef_search
         self.templates.adopt(index, owners)
         return None
 
@@ -208,8 +210,11 @@ class ModelFacts(Protocol):
     @property
     def model_id(self) -> str: ...
 
-    card: ModelCard
-    scorer: Scorer
+    @property
+    def card(self) -> ModelCard: ...
+
+    @property
+    def scorer(self) -> Scorer: ...
 
 
 def open_gallery(database: Database, settings: Settings, embedder: ModelFacts) -> Gallery:

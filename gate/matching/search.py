@@ -29,6 +29,7 @@ class Match:
 
 def new_index(settings: GallerySettings, embedding_size: int) -> faiss.IndexIDMap2:
     """An empty index of the configured kind (exact inner product, or HNSW) keyed by template id."""
+    base: faiss.Index
     if settings.kind == "hnsw":
         base = faiss.IndexHNSWFlat(embedding_size, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         base.hnsw.efSearch = settings.hnsw_ef_search
