@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from enrollment import audit
 from enrollment.sync import IndexChange, write_with_index
-from gate.errors import FaceGateError
+from gate.errors import FaceGateError, NotFound
 from gate.matching.gallery import Gallery
 from gate.store import people
 from gate.store.database import Database
@@ -81,7 +81,7 @@ def list_people(database: Database) -> list[PersonSummary]:
         return _summaries(session, people.all_people(session))
 
 
-class PersonNotFound(FaceGateError):
+class PersonNotFound(NotFound):
     """No person has this employee id."""
 
     def __init__(self, employee_id: str) -> None:

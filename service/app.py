@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -16,11 +16,11 @@ from starlette.exceptions import HTTPException
 from enrollment.people import EnrollmentRefused
 from enrollment.roster import PersonNotFound
 from gate.config import Settings
-from gate.errors import FaceGateError
+from gate.errors import FaceGateError, NotFound
 from service import people, records, signin
 from service.limits import BodyLimit
 from service.parts import ServiceParts
-from service.people import BYTES_PER_MB, outcome_json, refusal_message
+from service.people import BYTES_PER_MB, outcome_out, refusal_message
 from service.proxies import TrustedProxies
 from service.throttle import SignInThrottle
 from service.web import add_page
@@ -32,7 +32,7 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _error(status: int, message: object, headers: dict | None = None, **extra: object) -> JSONResponse:
+def _error(status: int, message: object, headers: Mapping[str, str] | None = None, **extra: object) -> JSONResponse:
     return JSONResponse({"error": _one_line(message), **extra}, status_code=status, headers=headers)
 
 
@@ -48,18 +48,43 @@ async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
     return _error(422, f"{where}: {first.get('msg', 'invalid')}")
 
 
-async def _refused(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, EnrollmentRefused)
-    return _error(422, refusal_message(error), outcomes=[outcome_json(o) for o in error.outcomes])
+# The status of each kind of user error, the most specific first (the first class the error is an instance of)
+STATUS_OF_ERROR: tuple[tuple[type[FaceGateError], int], ...] = (
+    (EnrollmentRefused, 422),  # the photos were read and refused: nothing stored
+    (NotFound, 404),
+    (FaceGateError, 400),
+)
 
 
-async def _not_found(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, PersonNotFound)
-    return _error(404, f"no person with employee id {error.employee_id!r}")
+def _status_of(error: FaceGateError) -> int:
+    return next(status for kind, status in STATUS_OF_ERROR if isinstance(error, kind))
+
+
+def _in_api_terms(error: FaceGateError) -> str:
+    """The error's message without the command-line advice the CLI's messages carry."""
+    if isinstance(error, EnrollmentRefused):
+        return refusal_message(error)
+    if isinstance(error, PersonNotFound):
+        return f"no person with employee id {error.employee_id!r}"
+    return str(error)
 
 
 async def _user_error(_request: Request, error: Exception) -> JSONResponse:
-    return _error(400, error)
+    assert isinstance(error, FaceGateError)
+    if isinstance(error, EnrollmentRefused):
+        outcomes = [outcome_out(o).model_dump(mode="json") for o in error.outcomes]
+        return _error(_status_of(error), _in_api_terms(error), outcomes=outcomes)
+    return _error(_status_of(error), _in_api_terms(error))
+
+
+# Each route sits under one of these, in this order on /docs
+TAGS = [
+    {"name": "session", "description": "Sign in (a session cookie and its CSRF token), sign out, who is asking."},
+    {"name": "people", "description": "Who is enrolled: list, show, enrol from photos, deactivate, remove."},
+    {"name": "events", "description": "What the gates decided: access events as JSON pages or CSV, their faces."},
+    {"name": "gates", "description": "Each gate's last heartbeat."},
+    {"name": "model", "description": "The model in use and the threshold the gates decide with."},
+]
 
 
 @asynccontextmanager
@@ -74,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="FaceGate",
         summary="People, access events, gates and the model of a FaceGate site.",
         version="1",
+        openapi_tags=TAGS,
         lifespan=_lifespan,
     )
     app.state.parts = ServiceParts(settings)
@@ -84,9 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(EnrollmentRefused, _refused)
-    app.add_exception_handler(PersonNotFound, _not_found)
-    app.add_exception_handler(FaceGateError, _user_error)
+    app.add_exception_handler(FaceGateError, _user_error)  # every kind: STATUS_OF_ERROR
     # the form fields beside the photos are small: a megabyte on top of the photos' limit
     app.add_middleware(BodyLimit, upload_bytes=int((settings.service.max_upload_mb + 1) * BYTES_PER_MB))
     app.add_middleware(TrustedProxies, trusted=settings.service.trusted_proxies)  # outermost: runs first

@@ -17,12 +17,22 @@ from enrollment.photos import PhotoOutcome
 from enrollment.roster import PersonSummary, list_people, person_face, remove_person, set_active, show_person
 from service.accounts import Principal
 from service.auth import admin, parts_of, principal
-from service.faces import face_response
+from service.faces import FACE_RESPONSE, face_response
 from service.params import api_employee_id, path_employee_id
 from service.parts import ServiceParts
+from service.responses import (
+    Enrolment,
+    PeoplePage,
+    PersonDetails,
+    PersonEntry,
+    RefusedEnrolment,
+    RemovedPerson,
+    UploadOutcome,
+    refusals,
+)
 from service.uploads import remove_folder, save_photos
 
-router = APIRouter(prefix="/api/people", tags=["people"])
+router = APIRouter(prefix="/api/people", tags=["people"], responses=refusals(401, 422))
 
 MAX_PAGE = 1000
 BYTES_PER_MB = 1 << 20
@@ -35,12 +45,12 @@ OVERRIDE_ADVICE = {
 }
 
 
-def person_json(person: PersonSummary) -> dict:
-    return asdict(person) | {"model_ids": list(person.model_ids), "created_at": person.created_at.isoformat()}
+def person_entry(person: PersonSummary) -> PersonEntry:
+    return PersonEntry.model_validate(person, from_attributes=True)
 
 
-def outcome_json(outcome: PhotoOutcome) -> dict:
-    return {"photo": outcome.path.name, "status": outcome.status, "reason": outcome.reason}
+def outcome_out(outcome: PhotoOutcome) -> UploadOutcome:
+    return UploadOutcome(photo=outcome.path.name, status=outcome.status, reason=outcome.reason)
 
 
 def refusal_message(refused: EnrollmentRefused) -> str:
@@ -61,23 +71,22 @@ def people(
     search: Annotated[str, Query(max_length=200, description="part of the employee id or name")] = "",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> dict:
+) -> PeoplePage:
     """Everyone enrolled, by employee id: those whose id or name contains `search`, one page."""
     everyone = list_people(parts_of(request).database)
     found = [person for person in everyone if _matches(person, search)] if search.strip() else everyone
     page = found[offset : offset + limit]
-    return {"total": len(found), "offset": offset, "limit": limit, "people": [person_json(p) for p in page]}
+    return PeoplePage(total=len(found), offset=offset, limit=limit, people=[person_entry(p) for p in page])
 
 
-@router.get("/{employee_id}")
-def person(request: Request, _caller: Annotated[Principal, Depends(principal)], employee_id: PathId) -> dict:
+@router.get("/{employee_id}", responses=refusals(404))
+def person(request: Request, _caller: Annotated[Principal, Depends(principal)], employee_id: PathId) -> PersonDetails:
     """One person and their templates (model, source photo, quality, date)."""
     detail = show_person(parts_of(request).database, employee_id)
-    templates = [asdict(t) | {"created_at": t.created_at.isoformat()} for t in detail.templates]
-    return person_json(detail.person) | {"templates": templates}
+    return PersonDetails.model_validate(asdict(detail.person) | {"templates": detail.templates}, from_attributes=True)
 
 
-@router.get("/{employee_id}/face", response_class=Response)
+@router.get("/{employee_id}/face", response_class=Response, responses={**FACE_RESPONSE, **refusals(404)})
 def face(request: Request, _caller: Annotated[Principal, Depends(principal)], employee_id: PathId) -> Response:
     """The aligned face of the person's best enrolment photo (WebP), for a thumbnail; 404 when none is kept."""
     found = person_face(parts_of(request).database, employee_id)
@@ -86,13 +95,9 @@ def face(request: Request, _caller: Annotated[Principal, Depends(principal)], em
     return face_response(found)
 
 
-def _enrol_json(result: EnrollResult) -> dict:
-    return {
-        "employee_id": result.employee_id,
-        "created": result.created,
-        "added": result.added,
-        "outcomes": [outcome_json(o) for o in result.outcomes],
-    }
+def _enrolment(result: EnrollResult) -> Enrolment:
+    outcomes = [outcome_out(o) for o in result.outcomes]
+    return Enrolment(employee_id=result.employee_id, created=result.created, added=result.added, outcomes=outcomes)
 
 
 ENROL_FORM = {
@@ -140,8 +145,12 @@ def _enrol(parts: ServiceParts, form: FormData, folder: Path, caller: Principal)
         return add_person(runtime, employee_id, name, paths, force=force, accept_unmatched=unmatched)
 
 
-@router.post("", openapi_extra=ENROL_FORM)
-async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) -> dict:
+@router.post(
+    "",
+    openapi_extra=ENROL_FORM,
+    responses={**refusals(400, 403, 413, 415), **refusals(422, model=RefusedEnrolment)},
+)
+async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) -> Enrolment:
     """Enrol a person from photos, or add photos to an enrolled one: one outcome per photo with its reason.
     Refused as a whole (nothing stored) as `facegate enroll add` refuses: 422 with the outcomes. The caller's
     rights are checked before the upload is read."""
@@ -151,32 +160,32 @@ async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) 
             result = await run_in_threadpool(_enrol, parts_of(request), form, folder, caller)
     finally:
         remove_folder(folder)
-    return _enrol_json(result)
+    return _enrolment(result)
 
 
-@router.delete("/{employee_id}")
-def remove(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> dict:
+@router.delete("/{employee_id}", responses=refusals(403, 404))
+def remove(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> RemovedPerson:
     """Delete a person, their templates and gallery entries (their access events keep the employee id)."""
     parts = parts_of(request)
     with parts.lock, acting_as(f"api:{caller.name}"):
         removed = remove_person(parts.database, parts.current_gallery(), employee_id)
-    return {"removed": removed.employee_id, "name": removed.name, "templates": removed.templates}
+    return RemovedPerson(removed=removed.employee_id, name=removed.name, templates=removed.templates)
 
 
-def _set_active(request: Request, employee_id: str, caller: Principal, active: bool) -> dict:
+def _set_active(request: Request, employee_id: str, caller: Principal, active: bool) -> PersonEntry:
     parts = parts_of(request)
     with parts.lock, acting_as(f"api:{caller.name}"):
         person = set_active(parts.database, parts.current_gallery(), employee_id, active)
-    return person_json(person)
+    return person_entry(person)
 
 
-@router.post("/{employee_id}/deactivate")
-def deactivate(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> dict:
+@router.post("/{employee_id}/deactivate", responses=refusals(403, 404))
+def deactivate(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> PersonEntry:
     """Stop letting a person in at every gate, keeping their templates."""
     return _set_active(request, employee_id, caller, False)
 
 
-@router.post("/{employee_id}/reactivate")
-def reactivate(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> dict:
+@router.post("/{employee_id}/reactivate", responses=refusals(403, 404))
+def reactivate(request: Request, caller: Annotated[Principal, Depends(admin)], employee_id: PathId) -> PersonEntry:
     """Let a deactivated person in again."""
     return _set_active(request, employee_id, caller, True)

@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import io
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
@@ -16,10 +16,11 @@ from gate.store.csv_cells import safe_row
 from gate.store.events import AccessEventRecord, EventFilter
 from service.accounts import Principal
 from service.auth import parts_of, principal
-from service.faces import face_response
+from service.faces import FACE_RESPONSE, face_response
 from service.params import api_employee_id
+from service.responses import AccessEvent, EventsPage, GateHeartbeat, Gates, ModelInUse, refusals
 
-router = APIRouter(prefix="/api", tags=["records"])
+router = APIRouter(prefix="/api", responses=refusals(401, 422))  # each route names its tag: events, gates or model
 
 MAX_PAGE = 1000
 MAX_CSV_ROWS = 100_000
@@ -52,23 +53,29 @@ def _event_json(event: AccessEventRecord) -> dict:
     return {name: getattr(event, name) for name in EVENT_COLUMNS} | {"time": event.time.isoformat()}
 
 
-@router.get("/events", tags=["events"])
+def _access_event(event: AccessEventRecord, face: bool) -> AccessEvent:
+    return AccessEvent.model_validate({name: getattr(event, name) for name in EVENT_COLUMNS} | {"face": face})
+
+
+@router.get("/events", tags=["events"], responses=refusals(400))
 def events(
     request: Request,
     _caller: Annotated[Principal, Depends(principal)],
     where: Annotated[EventFilter, Depends(event_filter)],
     offset: Annotated[int, Query(ge=0, le=MAX_CSV_ROWS)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> dict:
+) -> EventsPage:
     """Access events, newest first, filtered by gate, person, decision and time; one page."""
     database = parts_of(request).database
     found = database.events(offset + limit, where)[offset:]
     with_faces = database.events_with_faces([e.event_uid for e in found if e.event_uid])
-    listed = [_event_json(e) | {"face": e.event_uid in with_faces} for e in found]
-    return {"offset": offset, "limit": limit, "events": listed}
+    listed = [_access_event(e, e.event_uid in with_faces) for e in found]
+    return EventsPage(offset=offset, limit=limit, events=listed)
 
 
-@router.get("/events/{event_uid}/face", tags=["events"], response_class=Response)
+@router.get(
+    "/events/{event_uid}/face", tags=["events"], response_class=Response, responses={**FACE_RESPONSE, **refusals(404)}
+)
 def event_face(request: Request, event_uid: str, _caller: Annotated[Principal, Depends(principal)]) -> Response:
     """The aligned face of the frame that decided the event (WebP); 404 when none is kept (an older event, one
     past `[events] keep_days`, or a removed person's)."""
@@ -78,7 +85,12 @@ def event_face(request: Request, event_uid: str, _caller: Annotated[Principal, D
     return face_response(face)
 
 
-@router.get("/events.csv", tags=["events"], response_class=Response)
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "one row per event, a header first", "content": {"text/csv": {}}}
+}
+
+
+@router.get("/events.csv", tags=["events"], response_class=Response, responses={**CSV_RESPONSE, **refusals(400)})
 def events_csv(
     request: Request,
     _caller: Annotated[Principal, Depends(principal)],
@@ -96,30 +108,24 @@ def events_csv(
 
 
 @router.get("/gates", tags=["gates"])
-def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> dict:
+def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> Gates:
     """Each gate's last heartbeat, and whether it is online (seen within the last 15 s)."""
     now = datetime.now(UTC)
     statuses = parts_of(request).database.gate_statuses()
-    return {
-        "gates": [
-            {key: value.isoformat() if isinstance(value, datetime) else value for key, value in vars(s).items()}
-            | {"online": s.online(now)}
-            for s in statuses
-        ]
-    }
+    return Gates(gates=[GateHeartbeat.model_validate(vars(s) | {"online": s.online(now)}) for s in statuses])
 
 
 @router.get("/model", tags=["model"])
-def model(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> dict:
+def model(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> ModelInUse:
     """The model in use, its thresholds by target false-accept rate and the threshold the gates decide with."""
     settings = parts_of(request).settings
     card = parts_of(request).card
-    return {
-        "model_id": card.model_id,
-        "architecture": card.architecture,
-        "embedding_size": card.embedding_size,
-        "thresholds": card.thresholds,
-        "target_far": settings.decision.target_far,
-        "threshold": threshold_for(settings.decision, card),
-        "threshold_source": "card" if settings.decision.threshold is None else "config",
-    }
+    return ModelInUse(
+        model_id=card.model_id,
+        architecture=card.architecture,
+        embedding_size=card.embedding_size,
+        thresholds=card.thresholds,
+        target_far=settings.decision.target_far,
+        threshold=threshold_for(settings.decision, card),
+        threshold_source="card" if settings.decision.threshold is None else "config",
+    )

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from service.accounts import MAX_NAME_LENGTH, AdminAccount, Principal, check_password
-from service.auth import CSRF_COOKIE, SESSION_COOKIE, parts_of, principal
+from service.auth import CSRF_COOKIE, SESSION_COOKIE, changer, parts_of, principal
+from service.responses import Caller, SessionStarted, SignedOut, refusals
 from service.sessions import end_session, start_session
 from service.throttle import SignInThrottle
 
@@ -29,13 +30,6 @@ HASH_WAIT_S = 2.0  # an attempt waits this long for a free hash before it is ans
 class SignIn(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
-
-
-class SessionOut(BaseModel):
-    name: str
-    role: str
-    csrf_token: str = Field(description="send it back as the X-CSRF-Token header of every change")
-    expires_at: str
 
 
 def hash_slots() -> asyncio.Semaphore:
@@ -73,8 +67,8 @@ async def _checked(request: Request, credentials: SignIn, address: str) -> Admin
     return account
 
 
-@router.post("", response_model=SessionOut)
-async def sign_in(credentials: SignIn, request: Request, response: Response) -> SessionOut:
+@router.post("", responses=refusals(401, 413, 422, 429))
+async def sign_in(credentials: SignIn, request: Request, response: Response) -> SessionStarted:
     """Sign in with name and password: an HttpOnly session cookie, and the CSRF token for changes. Too many
     attempts at one name from one address wait longer each time (429 with Retry-After)."""
     throttle: SignInThrottle = request.app.state.throttle
@@ -90,23 +84,21 @@ async def sign_in(credentials: SignIn, request: Request, response: Response) -> 
     hours = parts.settings.service.session_hours
     new = await run_in_threadpool(start_session, parts.database, account.id, hours)
     _set_cookies(response, new.session_id, new.csrf_token, int(hours * 3600), request.url.scheme == "https")
-    return SessionOut(
-        name=account.name, role=account.role, csrf_token=new.csrf_token, expires_at=new.expires_at.isoformat()
-    )
+    return SessionStarted(name=account.name, role=account.role, csrf_token=new.csrf_token, expires_at=new.expires_at)
 
 
-@router.get("")
-def who_am_i(caller: Annotated[Principal, Depends(principal)]) -> dict:
+@router.get("", responses=refusals(401))
+def who_am_i(caller: Annotated[Principal, Depends(principal)]) -> Caller:
     """The caller's name, role and how they are signed in."""
-    return {"name": caller.name, "role": caller.role, "kind": caller.kind}
+    return Caller(name=caller.name, role=caller.role, kind=caller.kind)
 
 
-@router.post("/logout")
-def sign_out(request: Request, response: Response, caller: Annotated[Principal, Depends(principal)]) -> dict:
+@router.post("/logout", responses=refusals(401, 403, 422))
+def sign_out(request: Request, response: Response, caller: Annotated[Principal, Depends(changer)]) -> SignedOut:
     """End this session (the cookie stops working at once, also if copied elsewhere)."""
     session_id = request.cookies.get(SESSION_COOKIE)
     if caller.kind == "session" and session_id:
         end_session(parts_of(request).database, session_id)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
-    return {"signed_out": caller.name}
+    return SignedOut(signed_out=caller.name)
