@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -50,8 +50,8 @@ from gate.errors import FaceGateError
 from gate.matching.search import Match
 from gate.model.embedder import Embedder
 from gate.runtime.loop import GateLoop
-from gate.runtime.results import TrackReport
 from gate.runtime.parts import Runtime
+from gate.runtime.results import TrackReport
 from gate.vision.imageio import image_files, load_image
 from gate.vision.sources import VideoFileSource
 from training.datasets import read_people
@@ -384,3 +384,70 @@ def walk_scores(truth: Truth, track_ids: Sequence[int], recording: Recording) ->
     scores = [m.score for m in matches if m is not None]
     own = [m for m in matches if m is not None and truth.employee_id is not None and m.employee_id == truth.employee_id]
     return {"top1_own_frames": len(own), "best_top1_score": max(scores) if scores else None}
+
+
+# --- a small walk-up run: the demo's ----------------------------------------------------------------------------
+
+FOLDER_MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
+Watched = TypeVar("Watched")
+
+
+def pick_folder_walkers(folder: Path, employees: int, strangers: int, seed: int = 0) -> list[Walker]:
+    """`employees` + `strangers` people with FOLDER_MIN_PHOTOS+ photos each, drawn (seeded) from any
+    <person>/<images> folder, in a seeded walking order that mixes the two. Each walks with their first photo; an
+    employee is enrolled from the next MAX_ENROL_PHOTOS."""
+    count = employees + strangers
+    if employees < 0 or strangers < 0 or count == 0:
+        raise FaceGateError(f"need employees, strangers >= 0 and someone to walk (got {employees} and {strangers})")
+    if not folder.is_dir():
+        raise FaceGateError(f"photo folder not found: {folder} (give --data)")
+    eligible = []
+    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
+        photos = image_files(person)
+        if len(photos) >= FOLDER_MIN_PHOTOS:
+            eligible.append((person.name, photos))
+    if len(eligible) < count:
+        raise FaceGateError(f"{folder}: {len(eligible)} people with {FOLDER_MIN_PHOTOS}+ photos, {count} asked")
+    drawn = sorted(np.random.default_rng(seed).choice(len(eligible), size=count, replace=False))
+    chosen = [eligible[i] for i in drawn]  # the first `employees` are enrolled
+    walkers = []
+    for i in np.random.default_rng(seed + 1).permutation(count):  # employees and strangers interleaved
+        name, photos = chosen[i]
+        enrol = tuple(photos[1 : 1 + MAX_ENROL_PHOTOS]) if i < employees else ()
+        walkers.append(Walker(name, "employee" if i < employees else "stranger", photos[0], enrol))
+    return walkers
+
+
+@dataclass(frozen=True)
+class WalkedPast(Generic[Watched]):
+    """One walk-up run: who was enrolled, the video and the walks in it, and what the gate made of them."""
+
+    enrolled: dict[str, Enrolment]
+    video: Path
+    walks: list[Walk]
+    watched: Watched
+
+
+def walk_past_gate(
+    settings: Settings,
+    embedder: Embedder,
+    walkers: Sequence[Walker],
+    out: Path,
+    spec: TurnstileSpec,
+    watch: Callable[[Runtime, Path, list[Walk]], Watched],
+    progress: Progress = _silent,
+) -> WalkedPast[Watched]:
+    """Enrol the employees among `walkers` into a fresh database and gallery in `out`, render everyone's walk-up
+    (`spec`, e.g. walkup_spec's) and hand the open runtime, the video and its walks to `watch`, which runs the real
+    gate over them once. The runtime is closed however that ends."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in WORK_FILES:  # a fresh database and index every run
+        (out / name).unlink(missing_ok=True)
+    runtime = Runtime.open(walkup_settings(settings, out), embedder)
+    try:
+        enrolled = enrol_employees(walkers, runtime, progress)
+        video, walks = render_walkers(walkers, out / "turnstile.mp4", spec, progress)
+        watched = watch(runtime, video, walks)
+    finally:
+        runtime.close()
+    return WalkedPast(enrolled, video, walks, watched)

@@ -1,5 +1,7 @@
-"""The demo: enrol some LFW people, walk them and strangers past the gate in a generated video, tabulate it.
+"""The demo: a small walk-up run (evaluation.walkups) of LFW people past the real gate, tabulated.
 
+Some people are enrolled from a few photos, they and some strangers walk up in a generated turnstile video, the
+real gate watches it (annotating the video), and each walk becomes a row: enrolled or not, the decision, why.
 LFW is read from a folder of <Person>/<Person>_NNNN.jpg: $FACEGATE_DATA/lfw/lfw-deepfunneled where the project's
 datasets are (default ../shared/datasets); elsewhere scikit-learn's LFW fetcher (the `demo` extra) downloads
 the funneled set (about 230 MB, once) into data/lfw.
@@ -12,36 +14,30 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from evaluation.turnstile import Walk
-from evaluation.walkups import MAX_ENROL_PHOTOS, Walker, enrol_employees, render_walkers, walkup_settings, walkup_spec
+from evaluation.walkups import pick_folder_walkers, walk_past_gate, walkup_spec
 from gate.config import Settings
 from gate.door.actuators import LogActuator
 from gate.errors import FaceGateError
 from gate.model.embedder import Embedder
+from gate.runtime.parts import Runtime
 from gate.runtime.results import GateSummary, TrackReport
 from gate.runtime.run import run_gate
-from gate.runtime.parts import Runtime
-from gate.store.database import Database
-from gate.vision.imageio import image_files
 from gate.vision.sources import VideoFileSource
 from training.datasets import lfw_images
+
+if TYPE_CHECKING:
+    from gate.store.events import AccessEventRecord
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ROOT = Path("data/lfw")
-MIN_PHOTOS = 3  # one photo walks past the camera, the others (never the walked one) are enrolled
-DEMO_FILES = (
-    "demo.db",
-    "gallery.faiss",
-    "gallery.faiss.json",
-    "turnstile.mp4",
-    "annotated.mp4",
-    "events.json",
-    "table.csv",
-)
+FPS = 12
+WALK_S = 2.5
+OUTPUTS = ("annotated.mp4", "events.json", "table.csv")  # beside the walk-up's own database, index and video
+HEADER = ("person", "enrolled", "decision", "reason", "frames", "score", "door opened for")
 
 
 @dataclass(frozen=True)
@@ -84,31 +80,6 @@ def find_lfw() -> Path:
     return DOWNLOAD_ROOT / "lfw_home" / "lfw_funneled"
 
 
-def pick_people(data: Path, count: int, seed: int) -> list[tuple[str, list[Path]]]:
-    """`count` people with at least MIN_PHOTOS photos each, drawn reproducibly from an LFW-layout folder."""
-    if not data.is_dir():
-        raise FaceGateError(f"LFW folder not found: {data} (give --data; see `facegate demo --help`)")
-    eligible = []
-    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
-        photos = image_files(folder)
-        if len(photos) >= MIN_PHOTOS:
-            eligible.append((folder.name, photos))
-    if len(eligible) < count:
-        raise FaceGateError(f"{data}: {len(eligible)} people with {MIN_PHOTOS}+ photos, the demo needs {count}")
-    chosen = np.random.default_rng(seed).choice(len(eligible), size=count, replace=False)
-    return [eligible[i] for i in sorted(chosen)]
-
-
-def _walker(name: str, photos: list[Path], employee: bool) -> Walker:
-    """A demo walker walks with their first photo; an employee is enrolled from the next MAX_ENROL_PHOTOS."""
-    return Walker(
-        name,
-        "employee" if employee else "stranger",
-        photos[0],
-        tuple(photos[1 : 1 + MAX_ENROL_PHOTOS]) if employee else (),
-    )
-
-
 def _track_of(walk: Walk, tracks: list[TrackReport]) -> TrackReport | None:
     """The decided track that started during the walk (the first, if the tracker split the walk)."""
     inside = [t for t in tracks if t.decision is not None and walk.first_frame <= t.first_frame <= walk.last_frame]
@@ -134,16 +105,36 @@ def _rows(walks: list[Walk], tracks: list[TrackReport], enrolled: dict[str, str]
     return rows
 
 
-def _write_outputs(out: Path, rows: list[DemoRow], database: Database) -> tuple[Path, Path]:
-    events = [asdict(event) | {"time": event.time.isoformat()} for event in reversed(database.events(limit=10_000))]
+def _write_outputs(out: Path, rows: list[DemoRow], events: list[AccessEventRecord]) -> tuple[Path, Path]:
+    records = [asdict(event) | {"time": event.time.isoformat()} for event in reversed(events)]
     events_path = out / "events.json"
-    events_path.write_text(json.dumps(events, indent=2) + "\n", encoding="utf-8")
+    events_path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
     table_path = out / "table.csv"
     with table_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(DemoRow.__dataclass_fields__))
         writer.writeheader()
         writer.writerows(asdict(row) for row in rows)
     return events_path, table_path
+
+
+def table_text(rows: list[DemoRow]) -> str:
+    """The rows as the aligned table `facegate demo` prints."""
+    lines = [HEADER] + [
+        (
+            row.person,
+            row.enrolled[:40],
+            row.decision,
+            row.reason,
+            "-" if row.frames_to_decision is None else str(row.frames_to_decision),
+            "-" if row.score is None else f"{row.score:.3f}",
+            row.granted_as or "-",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
 
 
 def run_demo(
@@ -155,22 +146,20 @@ def run_demo(
     strangers: int = 2,
     seed: int = 0,
 ) -> DemoResult:
-    """Enrol `people` LFW people, add `strangers`, render their walk-up video, run the real gate on it."""
-    if people < 0 or strangers < 0 or people + strangers == 0:
-        raise FaceGateError("the demo needs --people and --strangers >= 0, and at least one of them")
-    chosen = pick_people(data, people + strangers, seed)
-    order = np.random.default_rng(seed + 1).permutation(len(chosen))  # enrolled and strangers interleaved
-    out.mkdir(parents=True, exist_ok=True)
-    for name in DEMO_FILES:  # a fresh database and index every run
+    """Enrol `people` people of the `data` folder, add `strangers`, render their walk-up video, run the real gate
+    on it (annotating the video), and tabulate each walk."""
+    walkers = pick_folder_walkers(data, people, strangers, seed)
+    for name in OUTPUTS:  # nothing of an earlier run is mistaken for this one's
         (out / name).unlink(missing_ok=True)
-    runtime = Runtime.open(walkup_settings(settings, out, "demo.db"), embedder)
-    walkers = [_walker(*chosen[i], employee=i < people) for i in order]
-    enrolled = {p: "yes" if e.status == "enrolled" else e.status for p, e in enrol_employees(walkers, runtime).items()}
-    spec = walkup_spec(runtime.settings, fps=12, walk_s=2.5, seed=seed)
-    video, walks = render_walkers(walkers, out / "turnstile.mp4", spec)
     annotated = out / "annotated.mp4"
-    summary = run_gate(runtime, VideoFileSource(video), LogActuator(), annotate=annotated)
-    rows = _rows(walks, summary.tracks, enrolled)
-    events, table = _write_outputs(out, rows, runtime.database)
-    runtime.close()
-    return DemoResult(rows, summary, video, annotated, events, table)
+
+    def watch(runtime: Runtime, video: Path, _walks: list[Walk]) -> tuple[GateSummary, list[AccessEventRecord]]:
+        summary = run_gate(runtime, VideoFileSource(video), LogActuator(), annotate=annotated)
+        return summary, runtime.database.events(limit=10_000)
+
+    walked = walk_past_gate(settings, embedder, walkers, out, walkup_spec(settings, FPS, WALK_S, seed), watch)
+    summary, events = walked.watched
+    enrolled = {p: "yes" if e.status == "enrolled" else e.status for p, e in walked.enrolled.items()}
+    rows = _rows(walked.walks, summary.tracks, enrolled)
+    events_path, table = _write_outputs(out, rows, events)
+    return DemoResult(rows, summary, walked.video, annotated, events_path, table)

@@ -14,7 +14,6 @@ from gate.config import Settings, camera_settings
 from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
-    from facegate.demo import DemoRow
     from gate.runtime.results import GateSummary
 
 
@@ -25,8 +24,10 @@ def run(
     ] = None,
     annotate: Annotated[Path | None, typer.Option(help="Also write an annotated video (.mp4) here.")] = None,
 ) -> None:
-    """Run the gate until its camera's frames end or Ctrl-C / SIGTERM: recognise, open the door, record events.
-    With [[cameras]] in the config, every camera listed, in this one process."""
+    """Run the gate: recognise faces, open the door, record.
+
+    Reads [camera] source (or --source) until its frames end or Ctrl-C / SIGTERM, and records every decision
+    before the door opens. With [[cameras]] in the config, every camera listed runs in this one process."""
     from gate.door.actuators import build_actuator
     from gate.runtime.run import run_gate
     from gate.vision.sources import open_source
@@ -89,26 +90,6 @@ def _exit_for(summaries: list[GateSummary]) -> None:
         raise typer.Exit(1)
 
 
-def _table(rows: list[DemoRow]) -> str:
-    header = ("person", "enrolled", "decision", "reason", "frames", "score", "door opened for")
-    lines = [header] + [
-        (
-            row.person,
-            row.enrolled[:40],
-            row.decision,
-            row.reason,
-            "-" if row.frames_to_decision is None else str(row.frames_to_decision),
-            "-" if row.score is None else f"{row.score:.3f}",
-            row.granted_as or "-",
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
-
-
 def demo(
     ctx: typer.Context,
     data: Annotated[
@@ -125,12 +106,16 @@ def demo(
     strangers: Annotated[int, typer.Option(min=0, help="Unknown people walking past.")] = 2,
     seed: Annotated[int, typer.Option(help="Which people, and how they walk.")] = 0,
 ) -> None:
-    """Enrol LFW people from some photos, walk them (other photos) and strangers up to the gate, tabulate."""
-    from facegate.demo import find_lfw, run_demo
+    """The gate on a generated walk-up video, tabulated.
+
+    Enrols --people LFW people from a few photos each, renders a turnstile video of them (each walking with a
+    photo never enrolled) and --strangers others walking up, runs the real gate on it and prints who was let in.
+    Writes the video, the annotated video, events.json and table.csv to --out."""
+    from facegate.demo import find_lfw, run_demo, table_text
 
     app: AppContext = ctx.obj
     result = run_demo(app.settings, app.embedder, data or find_lfw(), out, people, strangers, seed)
-    typer.echo(_table(result.rows))
+    typer.echo(table_text(result.rows))
     typer.echo(f"\nvideo {result.video}, annotated {result.annotated}, events {result.events}, table {result.table}")
 
 
