@@ -78,8 +78,8 @@ class SignInThrottle:
         tries = self._pairs.get((name, address))
         if tries is not None and now < tries.free_at:
             return Refusal("too many sign-in attempts for this name from this address", tries.free_at - now)
-        times = self._addresses.get(address, ())
-        if len(times) >= self.address_tries:
+        times = self._addresses.get(address)
+        if times is not None and len(times) >= self.address_tries:
             return Refusal("too many failed sign-ins from this address", times[0] + self.window_s - now)
         return None
 
