@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torchvision
 from pydantic import Field
-from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -33,7 +32,7 @@ class BaselineConfig(SettingsModel):
     seed: int = 0
 
 
-def build_classifier(classes: int) -> nn.Module:
+def build_classifier(classes: int) -> torchvision.models.ResNet:
     """torchvision's ResNet-18 with random weights (nothing pretrained) and one output per employee."""
     return torchvision.models.resnet18(weights=None, num_classes=classes)
 
@@ -59,7 +58,7 @@ def train_classifier(
     config: BaselineConfig,
     progress: bool = True,
     desc: str = "baseline",
-) -> tuple[nn.Module, float]:
+) -> tuple[torchvision.models.ResNet, float]:
     """Train a fresh classifier on (N, H, W, 3) uint8 RGB images with integer labels in [0, classes).
 
     Returns the model in eval mode and the wall-clock seconds the training took (the cost of a retrain).
@@ -109,7 +108,9 @@ def train_classifier(
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 128, amp: bool = True) -> np.ndarray:
+def predict_proba(
+    model: torchvision.models.ResNet, images: np.ndarray, batch_size: int = 128, amp: bool = True
+) -> np.ndarray:
     """Softmax probabilities (N, classes) float64 of (N, H, W, 3) uint8 images (double precision, so that confident
     answers near 1 stay apart instead of tying at exactly 1.0)."""
     use_amp = use_bf16(torch.device("cpu"), amp)

@@ -156,7 +156,11 @@ def head_turn(photo: np.ndarray, depth: np.ndarray, yaw_deg: float, pitch_deg: f
     grid = np.dstack([xs, ys])
     source = grid
     for _ in range(TURN_ITERATIONS):  # the pixel that lands on each output pixel: source + shift(source) = grid
-        source = grid - cv2.remap(shift, source[..., 0], source[..., 1], cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+        # beyond the photo the shift counts as 0 (BORDER_CONSTANT): how the published liveness clips were rendered;
+        # BORDER_REPLICATE would move the edge pixels and change those numbers
+        source = grid - cv2.remap(
+            shift, source[..., 0], source[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
     return cv2.remap(photo, source[..., 0], source[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 

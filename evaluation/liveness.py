@@ -201,11 +201,15 @@ class LivenessReport:
 
     def by_swing(self, method: str, threshold: float) -> list[dict[str, Any]]:
         """Test BPCER at `threshold` for each band of head-turn amplitude."""
-        head = [c for c in _selected(self.clips, TEST, method) if c.kind == BONA_FIDE and c.score is not None]
+        head = [
+            (c.swing_deg, c.score)
+            for c in _selected(self.clips, TEST, method)
+            if c.kind == BONA_FIDE and c.score is not None
+        ]
         rows = []
         for low, high in SWING_BINS:
-            band = [c for c in head if low <= c.swing_deg and (high is None or c.swing_deg < high)]
-            rows.append({"swing_deg": [low, high], "bpcer": rate(sum(c.score < threshold for c in band), len(band))})
+            band = [score for swing, score in head if low <= swing and (high is None or swing < high)]
+            rows.append({"swing_deg": [low, high], "bpcer": rate(sum(score < threshold for score in band), len(band))})
         return rows
 
     def points(self, method: str) -> dict[str, dict[str, dict[str, Any]]]:

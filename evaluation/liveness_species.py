@@ -82,7 +82,7 @@ def mesh_depth(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
         subdiv.insert((float(np.clip(point[0], 0, shape[1] - 1)), float(np.clip(point[1], 0, shape[0] - 1))))
     depth = np.zeros(shape, np.float32)
     ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    for triangle in subdiv.getTriangleList().reshape(-1, 3, 2):
+    for triangle in np.asarray(subdiv.getTriangleList()).reshape(-1, 3, 2):
         nearest = [int(np.argmin(np.linalg.norm(points - corner, axis=1))) for corner in triangle]
         plane = np.linalg.lstsq(np.c_[points[nearest], np.ones(3)], values[nearest], rcond=None)[0]
         mask = np.zeros(shape, np.uint8)

@@ -7,8 +7,8 @@ import threading
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
-from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -140,7 +140,7 @@ class PacedStream:
             self.accepted += 1
             return True
 
-    def serve(self, out: BinaryIO) -> None:
+    def serve(self, out: BufferedIOBase) -> None:
         """Write frames to one client at the camera's pace until the limit, close() or the client leaves."""
         sequence, sent = self.newest() + 1, 0
         while self.frames_per_connection is None or sent < self.frames_per_connection:
@@ -159,7 +159,7 @@ class PacedStream:
                 self.skipped += max(0, newest - sequence - 1)
             sequence = max(sequence + 1, newest)
 
-    def _write(self, out: BinaryIO, sequence: int) -> bool:
+    def _write(self, out: BufferedIOBase, sequence: int) -> bool:
         if self.images is not None:
             image = self.images[sequence % len(self.images)]
         else:

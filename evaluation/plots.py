@@ -67,7 +67,7 @@ def plot_histograms(result: VerificationResult, path: str | os.PathLike) -> Path
     figure = Figure(figsize=(6, 4.5), dpi=100)
     axes = figure.add_subplot()
     low, high = (float(scores[scored].min()), float(scores[scored].max())) if scored.any() else (0.0, 1.0)
-    bins = np.linspace(low, high, 61)  # the data's own range: cosines near 1, or normalised scores
+    bins = np.linspace(low, high, 61).tolist()  # the data's own range: cosines near 1, or normalised scores
     axes.hist(scores[scored & labels], bins=bins, alpha=0.6, density=True, label="same person (genuine)")
     axes.hist(scores[scored & ~labels], bins=bins, alpha=0.6, density=True, label="different people (impostor)")
     for far, threshold in result.thresholds_at_far.items():

@@ -267,8 +267,8 @@ def sweep(
             decided = replay(recording.events, settings, threshold)
             outcomes = walk_outcomes(truths, recording.tracks, decided)
             kept_out = [
-                own_best[i] is not None and own_best[i] >= threshold
-                for i, (truth, outcome) in enumerate(zip(truths, outcomes, strict=True))
+                best is not None and best >= threshold
+                for best, truth, outcome in zip(own_best, truths, outcomes, strict=True)
                 if truth.role == "employee" and not outcome.granted
             ]
             summary = summarize(truths, outcomes, recording.fps, recording.latency_ms)
@@ -295,8 +295,9 @@ def best_own_scores(truths: Sequence[Truth], recording: Recording) -> list[float
         i = walk_of.get(event.track_id)
         if i is None or not isinstance(event, Observation) or event.match is None:
             continue
-        if event.match.employee_id == truths[i].employee_id and (best[i] is None or event.match.score > best[i]):
-            best[i] = event.match.score
+        score, so_far = event.match.score, best[i]
+        if event.match.employee_id == truths[i].employee_id and (so_far is None or score > so_far):
+            best[i] = score
     return best
 
 
@@ -305,7 +306,7 @@ def dense_sweep(
     truths: Sequence[Truth],
     decision: DecisionSettings,
     policies: Sequence[tuple[int, int]],
-    thresholds: Sequence[float],
+    thresholds: Sequence[float] | np.ndarray,
 ) -> Sweep:
     """FAR, FRR and misidentification rate on a fine threshold grid, per policy (for the plot)."""
     curves: dict[str, Curve] = {}

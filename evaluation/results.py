@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,10 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from evaluation.intervals import rate
 from evaluation.study_config import StudyConfig
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-def field_values(result: object, leave_out: tuple[str, ...] = ()) -> dict:
+
+def field_values(result: DataclassInstance, leave_out: tuple[str, ...] = ()) -> dict:
     """A result's fields by name, in declaration order (the published key order), without copying them."""
-    return {f.name: getattr(result, f.name) for f in fields(result) if f.name not in leave_out}  # type: ignore[arg-type]
+    return {f.name: getattr(result, f.name) for f in fields(result) if f.name not in leave_out}
 
 
 @dataclass

@@ -142,7 +142,9 @@ def prepare_data(people: StudyPeople, pins_root: Path, crops_path: Path, config:
     crop_set = load_crops(crops_path, people=study)
     index_of = {str(f): i for i, f in enumerate(crop_set.file)}
     max_k = max(config.ks)
-    enrol_files, enrol_crops, items = [], [], []
+    enrol_files: list[list[str]] = []
+    enrol_crops: list[np.ndarray] = []
+    items: list[tuple[str, int, int]] = []
     for label, name in enumerate(people.employees):
         rows = np.flatnonzero(crop_set.person == name)
         files = [str(crop_set.file[i]) for i in rows]

@@ -145,7 +145,7 @@ def render_turnstile(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     backdrop = background(spec.width, spec.height, rng)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
     gap, walk = round(spec.gap_s * spec.fps), round(spec.walk_s * spec.fps)
     walks: list[Walk] = []
     index = 0

@@ -135,16 +135,16 @@ def make_pairs(
     different-person pairs (two people, a photo of each) drawn among its own people; distinct and seeded: the
     same folder and seed give the same pairs. `people` keeps only those people."""
     root = Path(root)
-    people = folder_photos(root, people)
-    if len(people) < 2 * folds:
-        raise FaceGateError(f"{root}: {len(people)} people with photos; {folds} folds need at least {2 * folds}")
+    photos = folder_photos(root, people)
+    if len(photos) < 2 * folds:
+        raise FaceGateError(f"{root}: {len(photos)} people with photos; {folds} folds need at least {2 * folds}")
     rng = np.random.default_rng(seed)
-    names = list(people)
+    names = list(photos)
     dealt = [names[i] for i in rng.permutation(len(names))]
     pairs: list[Pair] = []
     for fold in range(folds):
         members = dealt[fold::folds]
-        several = [n for n in members if len(people[n]) >= 2]
+        several = [n for n in members if len(photos[n]) >= 2]
         couples = list(combinations(members, 2))
         if not several:
             raise FaceGateError(f"{root}: fold {fold} has no person with 2 photos; use fewer folds")
@@ -153,13 +153,13 @@ def make_pairs(
             if len(same) == per_fold:
                 break
             name = several[rng.integers(len(several))]
-            a, b = sorted(rng.choice(len(people[name]), 2, replace=False))
-            same[(f"{name}/{people[name][a]}", f"{name}/{people[name][b]}")] = None
+            a, b = sorted(rng.choice(len(photos[name]), 2, replace=False))
+            same[(f"{name}/{photos[name][a]}", f"{name}/{photos[name][b]}")] = None
         count = min(len(same), len(couples))
         pairs += [Pair(left, right, True, fold) for left, right in list(same)[:count]]
         for i in sorted(rng.choice(len(couples), count, replace=False)):
             a, b = couples[i]
-            left, right = f"{a}/{rng.choice(people[a])}", f"{b}/{rng.choice(people[b])}"
+            left, right = f"{a}/{rng.choice(photos[a])}", f"{b}/{rng.choice(photos[b])}"
             pairs.append(Pair(left, right, False, fold))
     return pairs
 
@@ -269,7 +269,7 @@ def evaluate_pairs(
     vectors = vectors if vectors is not None else embed_named(names, image_root, pipeline, embedder, progress)
     found = np.array([vectors[name] is not None for name in names])
     blank = np.zeros(embedder.card.embedding_size, dtype=np.float32)
-    embeddings = np.stack([blank if vectors[name] is None else vectors[name] for name in names]).astype(np.float32)
+    embeddings = np.stack([blank if (v := vectors[name]) is None else v for name in names]).astype(np.float32)
     row = {name: i for i, name in enumerate(names)}
     left = np.array([row[p.left] for p in pairs])
     right = np.array([row[p.right] for p in pairs])

@@ -25,7 +25,7 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, scorer: Scorer | None 
     scores, same = all_pair_scores(embeddings, labels, scorer)
     genuine, impostor = scores[same], scores[~same]
     thresholds = {far: float(threshold_at_far(impostor, float(far))) for far in FARS}
-    summary = {"genuine_pairs": int(len(genuine)), "impostor_pairs": int(len(impostor))}
+    summary: dict[str, float] = {"genuine_pairs": int(len(genuine)), "impostor_pairs": int(len(impostor))}
     for far, threshold in thresholds.items():
         summary[f"tar_at_far_{far}"] = round(float(np.mean(genuine >= threshold)), 4)
     return {"thresholds": thresholds, "summary": summary}

@@ -61,7 +61,9 @@ def load_port(card_path: Path) -> DlibResNet:
     card = read_card(card_path)
     if card.architecture != "dlib_resnet":
         raise FaceGateError(f"{card_path}: a {card.architecture}; a frozen head is trained on a dlib_resnet")
-    return load_network(card_path, card).eval()
+    network = load_network(card_path, card)
+    assert isinstance(network, DlibResNet)  # the card said dlib_resnet, and build_backbone built one
+    return network.eval()
 
 
 @torch.inference_mode()

@@ -7,6 +7,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,8 +37,9 @@ def prepare_targets(descriptors: np.ndarray) -> np.ndarray:
         return centred / np.linalg.norm(centred, axis=1, keepdims=True)
 
 
-def load_dlib() -> tuple[object, object, object]:
-    """(dlib, its 5-point shape predictor, its face-recognition ResNet) from the `teacher` extra."""
+def load_dlib() -> tuple[Any, Any, Any]:
+    """(dlib, its 5-point shape predictor, its face-recognition ResNet) from the `teacher` extra (dlib has no
+    type hints: Any)."""
     try:
         import dlib
         import face_recognition_models as models

@@ -88,7 +88,9 @@ def initial_network(config: TrainConfig) -> nn.Module:
     return load_network(card_path, card)  # the stored weights, not an Embedder's (fused for inference)
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, object]:
+def build_optimizer(
+    model: nn.Module, config: TrainConfig, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with linear warm-up then cosine decay to zero, stepped per batch."""
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
