@@ -6,7 +6,7 @@ and numbered in its pixels, opened by URL through OpenCV (its FFmpeg backend), a
 simulated: a sleep of `delay` x the frame interval per frame, no CPU. Two consumers, each on a fresh stream for
 `--seconds`:
 
-- in order: cv2.VideoCapture read in the consumer's thread, one frame per pass (LiveSource before issue 14);
+- in order: cv2.VideoCapture read in the consumer's thread, one frame per pass (LiveSource before its reader thread);
 - newest: gate.vision.sources.LiveSource (a reader thread keeps only the newest frame; older ones are dropped).
 
 A frame's age is the time the simulated processing ends minus the time the camera captured it: the floor of the

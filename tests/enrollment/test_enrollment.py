@@ -321,7 +321,7 @@ def test_add_person_tiny_bystander_ignored_tiny_subject_too_small(
 
 
 def test_photos_added_to_an_enrolled_person_must_be_them(db: Database, tmp_path: Path, lfw_root: Path) -> None:
-    """Issue 14, 2: `enroll add` to an existing id took anyone's photos ("updated E001: 2 of 2 photos added").
+    """`enroll add` to an existing id took anyone's photos ("updated E001: 2 of 2 photos added").
     With the shipped model: Tony Blair's photo on Colin Powell's record is refused with its score (nothing
     written); another photo of Colin is added; an explicit --accept-unmatched takes the stranger's."""
     embedder = Embedder()
@@ -341,7 +341,7 @@ def test_photos_added_to_an_enrolled_person_must_be_them(db: Database, tmp_path:
 def test_every_enrolment_change_is_audited_with_who_and_where(
     db: Database, gallery: Gallery, pipeline: FacePipeline, embedder: Embedder, lfw_root: Path
 ) -> None:
-    """Issue 14, 2: nothing recorded who enrolled what. Now enrolment, photos added (with any override), removal
+    """Nothing recorded who enrolled what. Now enrolment, photos added (with any override), removal
     and re-embedding each leave an audit entry in the same transaction; a refused change leaves none."""
     _add(db, gallery, pipeline, embedder, "E7", "Colin", _photos(lfw_root, "Colin_Powell", 1))
     _add(db, gallery, pipeline, embedder, "E7", None, _photos(lfw_root, "Colin_Powell", 2), unmatched=True)

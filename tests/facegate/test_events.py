@@ -1,4 +1,4 @@
-"""`facegate events` (the access log read back, filtered and exported; issue 14, 7: there was no command for it)
+"""`facegate events` (the access log read back, filtered and exported)
 and `facegate gates` (each gate online or offline)."""
 
 from __future__ import annotations

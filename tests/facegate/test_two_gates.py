@@ -1,4 +1,4 @@
-"""Issue 15, 2: several gates on one PostgreSQL database. Two `facegate run` processes, each on its own live
+"""Several gates on one PostgreSQL database. Two `facegate run` processes, each on its own live
 stream (a walk-up video served at camera pace), and `facegate serve`, one database; a person enrolled through the
 API while the gates run is granted at both, with no restart, and both gates' events and heartbeats are in the
 database."""

@@ -113,7 +113,7 @@ def test_load_settings_out_of_bounds_value_names_key(tmp_path: Path) -> None:
 
 
 def test_an_mtcnn_stage_threshold_outside_0_1_is_refused_naming_the_key(tmp_path: Path) -> None:
-    """Issue 14, 5: an MTCNN stage threshold of 7.0 was accepted."""
+    """An MTCNN stage threshold of 7.0 was accepted."""
     with pytest.raises(FaceGateError, match=r"detector\.thresholds\.2: .*7") as error:
         load_settings(_write(tmp_path, "[detector]\nthresholds = [0.6, 0.7, 7.0]\n"))
     assert "\n" not in str(error.value)
@@ -211,7 +211,7 @@ def test_cli_config_flag_beats_broken_env_config(tmp_path: Path, monkeypatch: py
 
 
 def test_a_config_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
-    """Issue 14, 7: a folder as --config gave an IsADirectoryError traceback (exit 1)."""
+    """A folder as --config gave an IsADirectoryError traceback (exit 1)."""
     with pytest.raises(FaceGateError, match="cannot read config file") as error:
         load_settings(tmp_path)
     assert "\n" not in str(error.value)
@@ -219,7 +219,7 @@ def test_a_config_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_a_cuda_device_on_a_machine_without_one_is_one_line() -> None:
-    """Issue 14, 7: `[model] device = "cuda"` without a GPU gave torch's RuntimeError traceback."""
+    """`[model] device = "cuda"` without a GPU gave torch's RuntimeError traceback."""
     with pytest.raises(FaceGateError, match=r"model.device = .cuda., but this machine has no usable CUDA GPU"):
         torch_device("cuda", "model.device")
     with pytest.raises(FaceGateError, match="detector.device = 'gpu7' is not a device"):

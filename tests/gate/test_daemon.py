@@ -167,7 +167,7 @@ class StuckDoor(Doors):
 
 
 def test_a_door_that_did_not_open_is_recorded_as_such_not_as_a_grant(tmp_path, embedder, pipeline, people, video):
-    """Issue 14, 3: when the actuator failed, the access event still said `granted`."""
+    """When the actuator failed, the access event still said `granted`."""
     settings = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=60.0)
     name, photos = people[0]
     database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
@@ -179,7 +179,7 @@ def test_a_door_that_did_not_open_is_recorded_as_such_not_as_a_grant(tmp_path, e
 
 
 def test_a_denial_records_the_nearest_enrolled_person_and_their_score(tmp_path, embedder, pipeline, people, video):
-    """Issue 14, 3: denied events now name their nearest candidate (with its score), for audits."""
+    """Denied events now name their nearest candidate (with its score), for audits."""
     settings = gate_settings(tmp_path, threshold=0.99999)  # nobody passes: every track is denied below it
     name, photos = people[0]
     database, gallery = open_gate(settings, embedder, pipeline, enrol=(name, photos[1]))
@@ -193,7 +193,7 @@ def test_a_denial_records_the_nearest_enrolled_person_and_their_score(tmp_path, 
 def test_decisions_while_the_database_is_unwritable_are_journalled_then_replayed(
     tmp_path, embedder, pipeline, people, video
 ):
-    """Issue 14, 3: with the database unwritable the gate opened the door and lost the event. Now the decision
+    """With the database unwritable the gate opened the door and lost the event. Now the decision
     is fsynced to the journal before the door opens, and moved into the database once it takes writes again."""
     settings = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=60.0)
     name, photos = people[0]
@@ -266,7 +266,7 @@ def run_with_claims(loop: GateLoop, path: Path, claims: dict[int, str]) -> None:
 
 
 def test_card_and_face_compares_only_while_a_badge_claim_waits(tmp_path, embedder, pipeline, people, video):
-    """Issue 14, presentation attacks (a): with card + face, no face is matched without a claim; a claim is
+    """Presentation attacks (a): with card + face, no face is matched without a claim; a claim is
     used by one grant; one naming nobody enrolled, or that no face matches in time, is denied on the record."""
     settings = card_settings(tmp_path, timeout_s=SPEC.walk_s)
     name, photos = people[0]
@@ -323,7 +323,7 @@ def clip(kind: str, photo, pipeline: FacePipeline) -> list[Frame]:  # noqa: ANN0
 def test_with_the_liveness_test_on_a_flat_photo_is_denied_and_a_turning_head_let_in(
     tmp_path, embedder, pipeline, people
 ):
-    """Issue 14, presentation attacks (b): a held photo of an employee was let in like the employee."""
+    """Presentation attacks (b): a held photo of an employee was let in like the employee."""
     base = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True)
     settings = base.model_copy(update={"liveness": LivenessSettings(enabled=True)})
     name, photos = people[0]
@@ -342,7 +342,7 @@ def test_with_the_liveness_test_on_a_flat_photo_is_denied_and_a_turning_head_let
 
 
 def test_a_postgresql_server_stopped_mid_run_loses_no_decision(tmp_path, embedder, pipeline, people, video, postgres):
-    """Issue 14's journal on a real server (issue 15, 2): stopped while the first walker is decided, restarted
+    """The journal on a real server, several gates: stopped while the first walker is decided, restarted
     in the gap; both decisions end up in the database, in order, with the door's report."""
     base = gate_settings(tmp_path, threshold=-1.0, allow_loose_threshold=True, cooldown_s=60.0)
     settings = base.model_copy(update={"database": base.database.model_copy(update={"url": postgres.new_database()})})

@@ -283,7 +283,7 @@ def test_gallery_match_mean_scores_person_by_mean_template(db: Database, tmp_pat
 def test_an_index_from_another_database_with_the_same_ids_is_rebuilt_and_the_stranger_denied(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue 14, 1: another site's index (same template ids 1-4, other faces) copied over ours, with its sidecar.
+    """Another site's index (same template ids 1-4, other faces) copied over ours, with its sidecar.
     Checked by ids alone it was loaded, and its stranger matched our employee at 1.0; now its vectors are compared
     with the database's templates and it is rebuilt."""
     rng = np.random.default_rng(7)
@@ -307,7 +307,7 @@ def test_an_index_from_another_database_with_the_same_ids_is_rebuilt_and_the_str
 def test_temp_files_left_by_a_crash_are_removed_on_open_but_not_a_write_in_progress(
     db: Database, tmp_path: Path
 ) -> None:
-    """Issue 14, 7: leftover `*.tmp` files after a crash were never cleaned."""
+    """Leftover `*.tmp` files after a crash were never cleaned."""
     folder = tmp_path / "idx"
     folder.mkdir()
     stale, fresh = folder / "gallery.faiss.abc123.tmp", folder / "gallery.faiss.json.def456.tmp"
@@ -348,7 +348,7 @@ def _two_gates_see_changes_through_the_database(db: Database, tmp_path: Path) ->
 
 
 def test_gates_on_one_database_see_an_enrolment_and_a_removal_made_elsewhere(db: Database, tmp_path: Path) -> None:
-    """Issue 15, 2: a gate learnt of changes from its index file's sidecar, which only works on one machine."""
+    """A gate learnt of changes from its index file's sidecar, which only works on one machine."""
     _two_gates_see_changes_through_the_database(db, tmp_path)
 
 

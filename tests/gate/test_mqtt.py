@@ -563,7 +563,7 @@ class BadgeReads:
 def test_forged_claims_never_open_the_door_and_the_readers_signed_claims_do(
     feed_kind, request, tmp_path, embedder, pipeline, people, reader_secret
 ) -> None:
-    """Issue 22: card + face with claims over HTTP, or over a real mosquitto with the recipe's ACL; the gate
+    """Card + face with claims over HTTP, or over a real mosquitto with the recipe's ACL; the gate
     started as `facegate run` starts it (open_loop: its claim feed and MQTT publisher from the settings)."""
     name, paths = people[0]
     video, walks = render_turnstile([(name, load_image(paths[0]))] * 4, tmp_path / "walks.mp4", SPEC)

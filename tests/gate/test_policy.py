@@ -176,7 +176,7 @@ def test_threshold_for_override_wins_over_card(untrained_card) -> None:
     [(-1.0, "below untrained-test's loosest calibrated threshold 0.5000 \\(FAR 0.01\\)"), (1.5, "outside the cosine")],
 )
 def test_a_threshold_that_would_let_anyone_in_is_refused_in_one_line(untrained_card, threshold, message) -> None:
-    """Issue 14, 5: a threshold of -1 was accepted (every face granted)."""
+    """A threshold of -1 was accepted (every face granted)."""
     with pytest.raises(FaceGateError, match=message) as error:
         threshold_for(DecisionSettings(threshold=threshold), read_card(untrained_card))
     assert "\n" not in str(error.value) and "decision.threshold" in str(error.value)

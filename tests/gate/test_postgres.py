@@ -74,7 +74,7 @@ def test_people_templates_and_events_round_trip_on_postgresql(postgres_url: str)
 
 
 def test_decisions_while_the_server_is_stopped_reach_it_after_its_restart(postgres, tmp_path: Path) -> None:
-    """Issue 14's journal with a real server stopped and restarted: every decision reaches the database."""
+    """The journal with a real server stopped and restarted: every decision reaches the database."""
     url = postgres.new_database()
     log = EventLog(Database(url), tmp_path / "events.journal")
     assert log.record(event("a")) and log.journalled == 0

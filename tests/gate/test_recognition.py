@@ -138,7 +138,7 @@ def probe_embedding(photo: Path, pipeline: FacePipeline, embedder: Embedder):  #
 def test_card_and_face_verifies_the_claimed_person_only_and_lets_in_fewer_strangers(
     tmp_path, lfw_root, dev_test, pipeline, embedder
 ) -> None:
-    """Issue 14, presentation attacks (a): 1:1 against the badge's person. A stranger must now resemble that one
+    """Presentation attacks (a): 1:1 against the badge's person. A stranger must now resemble that one
     person, not any of the 12 enrolled, so fewer get in than 1:N lets in at the same threshold."""
     enrolled, strangers = dev_test
     settings = settings_in(tmp_path, target_far="0.001")

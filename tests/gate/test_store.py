@@ -150,7 +150,7 @@ def test_template_owners_chunked_lookup_finds_all(tmp_path: Path) -> None:
 
 
 def test_a_new_database_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
-    """Issue 14, 4: the database (embeddings and face crops) was created 0644, readable by every local user."""
+    """The database (embeddings and face crops) was created 0644, readable by every local user."""
     previous = os.umask(0o022)
     try:
         Database(f"sqlite:///{tmp_path / 'site' / 'gate.db'}").close()
@@ -161,7 +161,7 @@ def test_a_new_database_is_owner_only_whatever_the_umask(tmp_path: Path) -> None
 
 
 def test_a_removed_persons_face_data_leaves_the_database_file(tmp_path: Path) -> None:
-    """Issue 14, 4: with secure delete on, a removed person's embedding and crop bytes are not left behind in free
+    """With secure delete on, a removed person's embedding and crop bytes are not left behind in free
     pages of the file. (This machine's SQLite build already zeroes freed content by default; the pragma makes it
     so on builds that do not, and this test guards it.)"""
     path = tmp_path / "gate.db"
@@ -184,7 +184,7 @@ def test_a_removed_persons_face_data_leaves_the_database_file(tmp_path: Path) ->
 
 
 def test_a_database_that_cannot_take_an_event_is_refused_in_one_line(tmp_path: Path) -> None:
-    """Issue 14, 3: with the database unwritable the gate started, opened the door and lost the event. The check
+    """With the database unwritable the gate started, opened the door and lost the event. The check
     the gate now runs at start, on a SQLite file opened read-only (this machine's root may write any file)."""
     path = tmp_path / "gate.db"
     Database(f"sqlite:///{path}").close()
@@ -196,7 +196,7 @@ def test_a_database_that_cannot_take_an_event_is_refused_in_one_line(tmp_path: P
 
 
 def test_a_gates_heartbeat_is_replaced_and_read_back_online_until_it_stops(tmp_path: Path) -> None:
-    """Issue 15, 2: each gate writes a heartbeat; one not seen for OFFLINE_AFTER_S is offline."""
+    """Each gate writes a heartbeat; one not seen for OFFLINE_AFTER_S is offline."""
     db = _db(tmp_path)
     start = datetime(2026, 11, 29, 8, tzinfo=UTC)
     db.beat(Heartbeat("front", "host-a", start, start, 0, 0.0))
@@ -210,7 +210,7 @@ def test_a_gates_heartbeat_is_replaced_and_read_back_online_until_it_stops(tmp_p
 
 
 def test_event_faces_are_kept_with_events_and_forgotten_by_age_or_by_person(tmp_path: Path) -> None:
-    """Issue 15, 1: each decision keeps its face; retention and a removal delete those faces, not the events."""
+    """Each decision keeps its face; retention and a removal delete those faces, not the events."""
     db = _db(tmp_path)
     old, new = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
     rows = [

@@ -1,4 +1,4 @@
-"""Issue 15, 4: the admin page in a real headless Chromium (Debian's chromium + chromium-driver, driven by
+"""The admin page in a real headless Chromium (Debian's chromium + chromium-driver, driven by
 Selenium), as an admin uses it while a gate runs on a live stream in which a person walks up: sign in, see the
 person turned away, enrol them from three photos and read each photo's outcome, find them in the list, see their
 grant arrive with its face (no reload), see the gate online, deactivate with a confirmation, sign out, and be
