@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	FACEGATE_DATA=$(FACEGATE_DATA) $(PY) -m pytest
 
 # the admin page and API on [service] host:port; on a new database it first asks for the password of `admin`
