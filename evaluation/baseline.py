@@ -1,4 +1,4 @@
-"""The direct baseline of the two-stage study (issue 4): a ResNet-18 trained from scratch as a classifier that names
+"""The direct baseline of the two-stage study: a ResNet-18 trained from scratch as a classifier that names
 the employee, fed either whole camera frames (end to end: no detection, no crop) or the gate's aligned face crops
 (the middle way). It can reject a stranger only by thresholding its softmax confidence."""
 

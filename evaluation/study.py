@@ -1,4 +1,4 @@
-"""Two stages versus end to end (issue 4, section 3): the gate's pipeline (detect, align, embed, FAISS) against a
+"""Two stages versus end to end: the gate's pipeline (detect, align, embed, FAISS) against a
 ResNet-18 classifier trained from the whole camera frame to the employee, and against the same classifier fed the
 gate's aligned crops (the middle way), for k = 1 ... 50 photos per employee.
 

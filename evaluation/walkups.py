@@ -282,19 +282,14 @@ def evaluate_gate(
 def _walk_up(settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, progress: Progress) -> _Walked:
     """Enrol the employees into a fresh database in `out`, render everyone's walk-up, run the real gate once."""
     walkers = pick_walkers(run.lfw_dir, run.people_file, run.employees, run.strangers, run.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in WORK_FILES:  # a fresh database and index every run
-        (out / name).unlink(missing_ok=True)
-    runtime = Runtime.open(walkup_settings(settings, out), embedder)
-    try:
-        enrolled = enrol_employees(walkers, runtime, progress)
-        spec = walkup_spec(runtime.settings, run.fps, run.walk_s, run.seed)
-        video, walks = render_walkers(walkers, out / "turnstile.mp4", spec, progress)
+    spec = walkup_spec(walkup_settings(settings, out), run.fps, run.walk_s, run.seed)
+
+    def record(runtime: Runtime, video: Path, walks: list[Walk]) -> Recording:
         total_frames = walks[-1].last_frame + 1 + round(spec.gap_s * spec.fps) if walks else 0
-        recording = record_gate(runtime, video, progress, total_frames)
-    finally:
-        runtime.close()
-    return _Walked(walkers, enrolled, spec, walks, recording)
+        return record_gate(runtime, video, progress, total_frames)
+
+    walked = walk_past_gate(settings, embedder, walkers, out, spec, record, progress)
+    return _Walked(walkers, walked.enrolled, spec, walked.walks, walked.watched)
 
 
 def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, seconds: float) -> GateReport:
