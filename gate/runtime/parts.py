@@ -1,6 +1,9 @@
-"""The gate's parts, opened once: settings, pipeline, embedder, database and gallery travel together.
+"""The gate's parts, assembled in one place: settings, pipeline, embedder, database and gallery travel together.
 
-Enrolment, the daemon, the demo and the evaluations take one `Runtime` instead of the five parts by hand.
+`Runtime` opens them all at once (the gate loop, enrolment, the demo and the evaluations take one instead of five
+parts by hand); `LazyParts` builds each on first use, for a command or a server process that may need only some:
+listing people or the access log never loads the network. Each heavy module (torch, FAISS, the store) is imported
+only where its part is built, so importing this module, as every command does, costs nothing (nor --help).
 """
 
 from __future__ import annotations
@@ -11,15 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.config import Settings
-from gate.decision.policy import threshold_for
-from gate.matching.gallery import Gallery, open_gallery
-from gate.model.card import ModelCard, locate_card, read_card
-from gate.model.scoring import Scorer, card_scorer
-from gate.store.database import Database
-from gate.store.encryption import load_cipher
 
-if TYPE_CHECKING:  # the network (torch) is imported only where one is loaded: listing people needs none
+if TYPE_CHECKING:  # each imported where its part is built (see above)
+    from gate.matching.gallery import Gallery
+    from gate.model.card import ModelCard
     from gate.model.embedder import Embedder
+    from gate.model.scoring import Scorer
+    from gate.store.database import Database
     from gate.vision.faces import FacePipeline
 
 
@@ -35,6 +36,7 @@ class Runtime:
     def open(cls, settings: Settings, embedder: Embedder | None = None, database: Database | None = None) -> Runtime:
         """Every part from the settings (the configured model unless `embedder`, the configured database unless
         `database`); the gallery is loaded, or rebuilt from the database."""
+        from gate.matching.gallery import open_gallery
         from gate.vision.faces import FacePipeline
 
         embedder = embedder or load_embedder(settings)
@@ -45,6 +47,8 @@ class Runtime:
     @property
     def threshold(self) -> float:
         """The decision threshold: the configured override, else the card's at the configured FAR."""
+        from gate.decision.policy import threshold_for
+
         return threshold_for(self.settings.decision, self.embedder.card)
 
     def close(self) -> None:
@@ -53,6 +57,9 @@ class Runtime:
 
 def open_database(settings: Settings) -> Database:
     """The configured database ([database] url), its templates sealed with the configured key if one is set."""
+    from gate.store.database import Database
+    from gate.store.encryption import load_cipher
+
     return Database(settings.database_url, cipher=load_cipher(settings))
 
 
@@ -70,6 +77,9 @@ class CardOnly:
 
 def card_only(settings: Settings) -> CardOnly:
     """The configured model's card and scorer, for work that compares stored templates but embeds nothing."""
+    from gate.model.card import locate_card, read_card
+    from gate.model.scoring import card_scorer
+
     path = locate_card(settings.model.path, settings.base_dir)
     card = read_card(path)
     return CardOnly(card, card_scorer(path, card))
@@ -77,6 +87,7 @@ def card_only(settings: Settings) -> CardOnly:
 
 def load_embedder(settings: Settings, card: Path | None = None) -> Embedder:
     """The configured model ([model] path), or the model of `card`, on the configured device and flip averaging."""
+    from gate.model.card import locate_card
     from gate.model.embedder import Embedder
 
     model = settings.model
@@ -108,6 +119,8 @@ class LazyParts:
     def gallery(self) -> Gallery:
         """The configured model's gallery (loaded, or rebuilt from the database); the model's card is enough
         while no network has been loaded (a removal embeds nothing)."""
+        from gate.matching.gallery import open_gallery
+
         model = self.__dict__.get("embedder") or card_only(self.settings)
         return open_gallery(self.database, self.settings, model)
 

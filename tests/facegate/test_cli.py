@@ -164,6 +164,18 @@ def test_commands_that_embed_nothing_do_not_import_the_network(tmp_path: Path) -
     assert "removed E1 (Ada): 1 templates" in done.stdout
 
 
+def test_help_and_the_commands_that_touch_no_database_load_neither_faiss_nor_the_store(tmp_path: Path) -> None:
+    """`--help`, shell completion, `card secret` and `keys new` answer in a fraction of a second: importing the
+    commands loads no FAISS and no SQLAlchemy (each part's modules are imported where it is built)."""
+    light = ("faiss", "sqlalchemy", *NETWORK_MODULES)
+    report = REPORT_IMPORTS.replace(repr(NETWORK_MODULES), repr(light))
+    for args in (["--help"], ["run", "--help"], ["card", "--help"], ["keys", "--help"]):
+        command = [sys.executable, "-c", report, *args]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "loaded: []", (args, done.stdout[-300:])
+
+
 def test_cli_enroll_refuses_an_id_that_hides_characters_in_one_line_and_stores_nothing(tmp_path: Path):
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"not read: the id is refused first")
