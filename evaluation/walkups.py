@@ -8,9 +8,10 @@ recorded with its track and time. The recorded sequence of observations and trac
 the real `gate.decision.policy.Policy` for each (votes_needed, window, threshold): cheap, and by construction the same
 decisions the running gate would have made (checked against the live run for the configured point).
 
-People are LFW peopleDevTest people only (never trained on by the shipped model): employees have 2+ photos, are
-enrolled from all their photos but one (up to MAX_ENROL_PHOTOS) and walk with the one left out; strangers are
-other DevTest people, never enrolled, walking with one of their photos.
+For `evaluate-gate`, people are LFW peopleDevTest people only (never trained on by the shipped model): employees
+have 2+ photos, are enrolled from all their photos but one (up to MAX_ENROL_PHOTOS) and walk with the one left out;
+strangers are other DevTest people, never enrolled, walking with one of their photos. The demo draws its people from
+any <person>/<images> folder (`pick_folder_walkers`); both go through `walk_past_gate` (enrol, render, run once).
 """
 
 from __future__ import annotations
@@ -215,12 +216,12 @@ def record_gate(runtime: Runtime, video: Path, progress: Progress = _silent, tot
 # --- the whole evaluation -----------------------------------------------------------------------------------------
 
 
-def walkup_settings(settings: Settings, out: Path, database_file: str = "gate.db") -> Settings:
+def walkup_settings(settings: Settings, out: Path) -> Settings:
     """The user's settings with a fresh database and gallery in `out`, and no search for faces too small to pass the
     quality gate (WALKUP_MIN_FACE_PX)."""
     gallery = settings.gallery.model_copy(update={"index_path": str((out / "gallery.faiss").resolve())})
     database = DatabaseSettings(
-        url=f"sqlite:///{(out / database_file).resolve()}", journal_path=str((out / "events.journal").resolve())
+        url=f"sqlite:///{(out / WORK_FILES[0]).resolve()}", journal_path=str((out / "events.journal").resolve())
     )
     detector = settings.detector.model_copy(
         update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
@@ -293,7 +294,7 @@ def _walk_up(settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, 
 
 
 def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, seconds: float) -> GateReport:
-    """Replay the recorded run over the policy grid and the fine threshold sweep; the JSON-able report."""
+    """Replay the recorded run over the policy grid and the fine threshold sweep: the gate's report."""
     recording, decision = walked.recording, settings.decision
     configured = threshold_for(decision, embedder.card)
     truths = truths_for(walked.walkers, walked.walks, walked.enrolled)

@@ -148,6 +148,10 @@ def run_demo(
 ) -> DemoResult:
     """Enrol `people` people of the `data` folder, add `strangers`, render their walk-up video, run the real gate
     on it (annotating the video), and tabulate each walk."""
+    if people < 0 or strangers < 0 or people + strangers == 0:  # said in the demo's own options
+        raise FaceGateError("the demo needs --people and --strangers >= 0, and at least one of them")
+    if not data.is_dir():
+        raise FaceGateError(f"LFW folder not found: {data} (give --data; see `facegate demo --help`)")
     walkers = pick_folder_walkers(data, people, strangers, seed)
     for name in OUTPUTS:  # nothing of an earlier run is mistaken for this one's
         (out / name).unlink(missing_ok=True)

@@ -337,9 +337,12 @@ def camera_settings(settings: Settings, source: str = "config") -> list[Settings
     return found
 
 
-def _describe(error: ValidationError, source: str, within: str = "", valid: Sequence[str] = ()) -> str:
+def _describe(
+    error: ValidationError, source: str, within: str = "", valid: Sequence[str] = (), names: Mapping[str, str] = {}
+) -> str:
     first = error.errors()[0]
     key = within + (".".join(str(part) for part in first["loc"]) or "(root)")
+    key = names.get(key, key)
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key" + (f"; valid: {', '.join(valid)}" if valid and len(first["loc"]) == 1 else "")
@@ -352,14 +355,14 @@ def _describe(error: ValidationError, source: str, within: str = "", valid: Sequ
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def validated(model: type[Model], values: Mapping[str, object], source: str) -> Model:
+def validated(model: type[Model], values: Mapping[str, object], source: str, options: Mapping[str, str] = {}) -> Model:
     """`model` made from `values` a user gave (a recipe file, `--set key=value`: "3" becomes 3 where a number is
     wanted), or a FaceGateError naming the first offending key in one line, "source: key: what is wrong" (for an
-    unknown key, the valid ones)."""
+    unknown key, the valid ones). `options`: the name the user typed for a key (e.g. "walk_s": "--walk-seconds")."""
     try:
         return model.model_validate(values)
     except ValidationError as error:
-        raise FaceGateError(_describe(error, source, valid=tuple(model.model_fields))) from None
+        raise FaceGateError(_describe(error, source, valid=tuple(model.model_fields), names=options)) from None
 
 
 def settings_from_dict(data: dict, source: str = "config", base_dir: Path = Path(".")) -> Settings:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
 
 
+OPTIONS = {"walk_s": "--walk-seconds", "lfw_dir": "--data", "people_file": "--data"}  # model keys as typed
+
+
 def parse_policies(text: str) -> list[tuple[int, int]]:
     """ "1/1,2/3,3/5" -> [(1, 1), (2, 3), (3, 5)]; a malformed or impossible item is a one-line error."""
     policies = []
@@ -80,7 +83,8 @@ def evaluate_gate_command(
         raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
     walkers = {"lfw_dir": lfw_dir, "people_file": people_file, "employees": employees, "strangers": strangers}
     camera = {"seed": seed, "fps": fps, "walk_s": walk_s, "policies": pairs}
-    run = validated(WalkupRun, walkers | camera, "evaluate-gate")  # a wrong value stops before the model loads
+    # a wrong value stops before the model loads, named as the user typed it
+    run = validated(WalkupRun, walkers | camera, "evaluate-gate", {k: f"--{k}" for k in (*walkers, *camera)} | OPTIONS)
     embedder = context.embedder if model is None else load_embedder(settings, model)
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:
