@@ -21,7 +21,7 @@ from service.faces import FACE_RESPONSE, face_response
 from service.params import api_employee_id, path_employee_id
 from service.parts import ServiceParts
 from service.responses import (
-    Enrolment,
+    EnrolmentDone,
     PeoplePage,
     PersonDetails,
     PersonEntry,
@@ -95,9 +95,9 @@ def face(request: Request, _caller: Annotated[Principal, Depends(principal)], em
     return face_response(found)
 
 
-def _enrolment(result: EnrollResult) -> Enrolment:
+def _enrolment(result: EnrollResult) -> EnrolmentDone:
     outcomes = [outcome_out(o) for o in result.outcomes]
-    return Enrolment(employee_id=result.employee_id, created=result.created, added=result.added, outcomes=outcomes)
+    return EnrolmentDone(employee_id=result.employee_id, created=result.created, added=result.added, outcomes=outcomes)
 
 
 ENROL_FORM = {
@@ -150,7 +150,7 @@ def _enrol(parts: ServiceParts, form: FormData, folder: Path, caller: Principal)
     openapi_extra=ENROL_FORM,
     responses={**refusals(400, 403, 413, 415), **refusals(422, model=RefusedEnrolment)},
 )
-async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) -> Enrolment:
+async def enrol(request: Request, caller: Annotated[Principal, Depends(admin)]) -> EnrolmentDone:
     """Enrol a person from photos, or add photos to an enrolled one: one outcome per photo with its reason.
     Refused as a whole (nothing stored) as `facegate enroll add` refuses: 422 with the outcomes. The caller's
     rights are checked before the upload is read."""

@@ -18,7 +18,7 @@ from service.accounts import Principal
 from service.auth import parts_of, principal
 from service.faces import FACE_RESPONSE, face_response
 from service.params import api_employee_id
-from service.responses import AccessEvent, EventsPage, GateHeartbeat, Gates, ModelInUse, refusals
+from service.responses import EventEntry, EventsPage, GateHeartbeat, Gates, ModelInUse, refusals
 
 router = APIRouter(prefix="/api", responses=refusals(401, 422))  # each route names its tag: events, gates or model
 
@@ -53,8 +53,8 @@ def _event_json(event: AccessEventRecord) -> dict:
     return {name: getattr(event, name) for name in EVENT_COLUMNS} | {"time": event.time.isoformat()}
 
 
-def _access_event(event: AccessEventRecord, face: bool) -> AccessEvent:
-    return AccessEvent.model_validate({name: getattr(event, name) for name in EVENT_COLUMNS} | {"face": face})
+def _access_event(event: AccessEventRecord, face: bool) -> EventEntry:
+    return EventEntry.model_validate({name: getattr(event, name) for name in EVENT_COLUMNS} | {"face": face})
 
 
 @router.get("/events", tags=["events"], responses=refusals(400))

@@ -40,18 +40,15 @@ class SignedOut(BaseModel):
     signed_out: str = Field(description="the name whose session ended")
 
 
-class _PersonFields(BaseModel):
+class PersonEntry(BaseModel):
+    """A person as listed (the fields in the order the API has always sent them)."""
+
     employee_id: str
     name: str
     active: bool = Field(description="false: deactivated, no gate lets them in")
+    templates: int = Field(description="how many templates, of every model")
     model_ids: list[str] = Field(description="the models the person has templates of")
     created_at: Moment
-
-
-class PersonEntry(_PersonFields):
-    """A person as listed."""
-
-    templates: int = Field(description="how many templates, of every model")
 
 
 class PeoplePage(BaseModel):
@@ -75,10 +72,15 @@ class TemplateEntry(BaseModel):
     created_at: Moment
 
 
-class PersonDetails(_PersonFields):
+class PersonDetails(BaseModel):
     """A person with their templates."""
 
+    employee_id: str
+    name: str
+    active: bool = Field(description="false: deactivated, no gate lets them in")
     templates: list[TemplateEntry]
+    model_ids: list[str] = Field(description="the models the person has templates of")
+    created_at: Moment
 
 
 class UploadOutcome(BaseModel):
@@ -89,7 +91,7 @@ class UploadOutcome(BaseModel):
     reason: str = Field(description="why it was rejected or skipped; empty when added")
 
 
-class Enrolment(BaseModel):
+class EnrolmentDone(BaseModel):
     """An enrolment that stored something: one outcome per photo, in upload order."""
 
     employee_id: str
@@ -104,7 +106,7 @@ class RemovedPerson(BaseModel):
     templates: int = Field(description="how many templates were deleted")
 
 
-class AccessEvent(BaseModel):
+class EventEntry(BaseModel):
     """One door decision."""
 
     time: Moment
@@ -125,7 +127,7 @@ class EventsPage(BaseModel):
 
     offset: int
     limit: int
-    events: list[AccessEvent]
+    events: list[EventEntry]
 
 
 class GateHeartbeat(BaseModel):
