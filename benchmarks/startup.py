@@ -28,9 +28,13 @@ RUN = (
 ENROL = """
 import sys
 sys.path.insert(0, {tree!r})
-from gate.model.card import SHIPPED_CARD, read_card
-from gate.store.database import Database
-from gate.store.schema import Person, Template
+try:  # gate/ in rooms
+    from gate.model.card import SHIPPED_CARD, read_card
+    from gate.store.database import Database
+    from gate.store.schema import Person, Template
+except ImportError:  # an older tree (--before), gate/ one flat folder
+    from gate.model_card import SHIPPED_CARD, read_card
+    from gate.store import Database, Person, Template
 card = read_card(SHIPPED_CARD)
 database = Database({url!r})
 with database.session() as session:

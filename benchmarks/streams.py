@@ -4,7 +4,7 @@ up (the p95 age of a frame, from capture to the end of its processing, under 200
 Run: `python benchmarks/streams.py [--cameras 1 2 3 4 5 6] [--seconds 30] [--faces 1 5] [--follow both]
 [--threads N] [--out docs/streams]`.
 Each camera is a real MJPEG stream over loopback at camera pace (evaluation.paced_stream.PacedStream, what a
-network camera sends), read by vision.sources.LiveSource, all served by gate.runtime.cameras.run_cameras with the
+network camera sends), read by gate.vision.sources.LiveSource, all served by gate.runtime.cameras.run_cameras with the
 shipped model, as `facegate run` with [[cameras]] does: one detector and one embedder, a gate loop per camera.
 With 1 face the scene is benchmarks/latency.py's walk (one LFW photo walking up and back); with 5 faces, its five
 still tiles. Nobody is enrolled: every face is embedded and searched, as a stranger's would be. The first

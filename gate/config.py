@@ -8,7 +8,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar, get_args
+from typing import Annotated, Literal, Self, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -173,22 +173,30 @@ class CardSettings(_Section):
         return self
 
 
-class LivenessSettings(_Section):
+class LivenessRules(SettingsModel):
+    """The liveness test's settings a site may change, the one place they and their bounds are written: [liveness]
+    adds whether it runs, gate.decision.liveness.LivenessParams the test's inner workings."""
+
+    # a track scoring at least this is live: parallax left unexplained by one plane, in eye distances (BPCER <= 5 %
+    # on DevTrain: docs/research/liveness.md)
+    threshold: float = Field(0.0052, gt=0, le=1)
+    min_frames: int = Field(12, ge=2, le=300)  # usable frames of a track before there is a verdict (1 s at 12 fps)
+    baseline: int = Field(8, ge=1, le=100)  # frames between the two face patches compared (parallax grows with it)
+    max_pairs: int = Field(24, ge=1, le=1000)  # a track's score: the median of its latest pair residuals
+
+    @model_validator(mode="after")
+    def _baseline_fits(self) -> Self:
+        if self.min_frames <= self.baseline:
+            raise ValueError(f"min_frames ({self.min_frames}) must exceed baseline ({self.baseline})")
+        return self
+
+
+class LivenessSettings(LivenessRules, _Section):
     """A passive multi-frame motion test over each face track (off unless measured to work: docs/research/liveness.md).
     With it on, a grant waits for the track's verdict; a flat-moving face, or a track too short for a verdict,
     is denied NOT_LIVE."""
 
     enabled: bool = False
-    threshold: float = Field(0.0052, gt=0, le=1)  # parallax left unexplained by one plane, in eye distances
-    min_frames: int = Field(12, ge=2, le=300)  # usable frames of a track before there is a verdict
-    baseline: int = Field(8, ge=1, le=100)  # frames between the two face patches compared
-    max_pairs: int = Field(24, ge=1, le=1000)  # a track's score: the median of its latest pair residuals
-
-    @model_validator(mode="after")
-    def _baseline_fits(self) -> LivenessSettings:
-        if self.min_frames <= self.baseline:
-            raise ValueError(f"min_frames ({self.min_frames}) must exceed baseline ({self.baseline})")
-        return self
 
 
 class EncryptionSettings(_Section):

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Response
 
-FACE_MEDIA_TYPE = "image/webp"  # templates keep lossless WebP crops, events lossy ones (gate.store.database)
+FACE_MEDIA_TYPE = "image/webp"  # templates keep lossless WebP crops, events lossy ones (gate.store.schema)
 FACE_CACHE = "private, max-age=60"  # the page may reuse a thumbnail for a minute; no proxy keeps it
 # what a face route answers, for its `responses` (the route's response_class says nothing of it)
 FACE_RESPONSE: dict[int | str, dict[str, Any]] = {

@@ -4,13 +4,16 @@ stands, or becomes a NOT_LIVE denial (so does one whose track ends first). Every
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gate.config import LivenessSettings
+from gate.config import LivenessRules, LivenessSettings
 from gate.decision.liveness import LivenessParams, LivenessTracker
 from gate.decision.policy import Decision, Verdict, denied
-from gate.vision.detection import Face
+
+if TYPE_CHECKING:  # torch is loaded by whoever made the face
+    from gate.vision.detection import Face
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +24,8 @@ class HeldGrants:
     def __init__(self, settings: LivenessSettings) -> None:
         self.liveness: LivenessTracker | None = None
         if settings.enabled:
-            params = LivenessParams(
-                threshold=settings.threshold,
-                min_frames=settings.min_frames,
-                baseline=settings.baseline,
-                max_pairs=settings.max_pairs,
-            )
-            self.liveness = LivenessTracker(params)
+            rules = settings.model_dump(include=set(LivenessRules.model_fields))
+            self.liveness = LivenessTracker(LivenessParams(**rules))
         self._waiting: dict[int, Decision] = {}  # grants held until their track's liveness verdict
 
     def see(self, track_id: int, image: np.ndarray, face: Face) -> None:

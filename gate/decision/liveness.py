@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from gate.config import SettingsModel
+from gate.config import LivenessRules
 from gate.vision.alignment import CropTemplate, arcface_template, similarity_transform
 
 if TYPE_CHECKING:
@@ -36,15 +36,10 @@ FLOW_GRID_PX = 2  # flow is sampled every this many patch pixels for the homogra
 PATCH_MEAN, PATCH_STD = 128.0, 40.0  # every patch is brought to this gray level and contrast (light changes)
 
 
-class LivenessParams(SettingsModel):
-    """The test's settings. `threshold` is on the score's scale: parallax left unexplained by one plane, as a
-    share of the eye distance (see docs/research/liveness.md for how it was chosen and what it does)."""
+class LivenessParams(LivenessRules):
+    """The test's settings: a site's (LivenessRules: threshold, frames, baseline, pairs) and its inner workings.
+    `threshold` is on the score's scale (see docs/research/liveness.md for how it was chosen and what it does)."""
 
-    # a track scoring at least this is live (BPCER <= 5 % on DevTrain: docs/research/liveness.md)
-    threshold: float = Field(0.0052, gt=0, le=1)
-    min_frames: int = Field(12, ge=2)  # usable frames of a track before there is a verdict (1 s at 12 fps)
-    baseline: int = Field(8, ge=1)  # frames between the two patches compared: parallax grows with the turn between them
-    max_pairs: int = Field(24, ge=1)  # most recent pair residuals a track's score is the median of
     patch_px: int = Field(64, ge=32)  # side of the landmark-aligned gray patch the flow is measured on
     min_eye_px: float = Field(12.0, ge=0)  # faces with eyes closer than this in the frame are skipped (too few pixels)
     max_tracks: int = Field(64, ge=1)  # tracks held at once; the least recently fed is dropped beyond this
@@ -56,12 +51,6 @@ class LivenessParams(SettingsModel):
         if method not in RESIDUALS:
             raise ValueError(f"liveness method {method!r}: expected one of {', '.join(RESIDUALS)}")
         return method
-
-    @model_validator(mode="after")
-    def _baseline_fits(self) -> LivenessParams:
-        if self.min_frames <= self.baseline:
-            raise ValueError(f"min_frames ({self.min_frames}) must exceed baseline ({self.baseline})")
-        return self
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ class Gallery:
             return index
         if self.settings.kind == "hnsw":
             graph = faiss.downcast_index(index.index)
-            assert isinstance(graph, faiss.IndexHNSWFlat)  # the sidecar said hnsw, and the file is one
+            if not isinstance(graph, faiss.IndexHNSWFlat):  # the sidecar said hnsw
+                return "index file of another kind or dimension"
             graph.hnsw.efSearch = self.settings.hnsw_ef_search
         self.templates.adopt(index, owners)
         return None

@@ -18,7 +18,8 @@ REFUSED_CLAIMS_EVENT_S = 10.0  # refused badge claims go on the record as at mos
 
 
 class ClaimDesk:
-    """The gate's ClaimBox (`box`) read once per processed frame through `current()`."""
+    """The gate's ClaimBox (`box`): `current()` once per processed frame, the claim a face is compared with;
+    `waiting()` the claim a decision is recorded with, `used(claim)` once it let someone in."""
 
     def __init__(
         self, box: ClaimBox, recorder: Recorder, gallery: Gallery, timeout_s: float, clock: Callable[[], float]
@@ -39,6 +40,12 @@ class ClaimDesk:
             self._deny(claim, Verdict.CLAIM_UNKNOWN)
             return None
         return claim
+
+    def waiting(self) -> Claim | None:
+        return self.box.current()
+
+    def used(self, claim: Claim) -> None:
+        self.box.take(claim)
 
     def record_refused(self, now: bool = False) -> None:
         """Claims the feed refused since the last such record, as one CLAIM_REFUSED denial (`now`: whatever the

@@ -87,8 +87,9 @@ class GateLoop:
         self.housekeeping = Housekeeping(self.gallery, self.events, settings.events.keep_days)
         # card + face: faces are compared with the badge's person only, and only while a claim waits
         self.claims = ClaimBox(self._clock) if settings.card.claims != "off" else None
-        desk = None if self.claims is None else (self.claims, self.recorder, self.gallery, settings.card.timeout_s)
-        self.desk = None if desk is None else ClaimDesk(*desk, self._clock)
+        self.desk: ClaimDesk | None = None
+        if self.claims is not None:
+            self.desk = ClaimDesk(self.claims, self.recorder, self.gallery, settings.card.timeout_s, self._clock)
         self._faces: dict[int, np.ndarray] = {}  # each open track's latest usable aligned face, kept with its event
         self.reports: dict[int, TrackReport] = {}
         self.decisions: deque[Decision] = deque(maxlen=KEPT_TRACKS)
@@ -198,14 +199,13 @@ class GateLoop:
         for decision in decisions:
             report = self.reports[decision.track_id]
             report.decision, report.decision_frame = decision, min(self._frame_index, report.last_frame)
-            decision = self.recorder.room_for(decision)  # noqa: PLW2901 (the decision as it now stands)
-            self.decisions.append(decision)
-            claim = self.claims.current() if self.claims is not None else None
-            if claim is not None and decision.granted and self.claims is not None:
-                self.claims.take(claim)  # used: the next person needs their own badge
+            claim = self.desk.waiting() if self.desk is not None else None
             face = self._faces.get(decision.track_id)  # kept as lossy WebP for the admin to see who it was
             crop = None if face is None else encode_crop(face, EVENT_CROP_QUALITY)
-            self.recorder.act(decision, claim.employee_id if claim is not None else None, crop)
+            final = self.recorder.act(decision, claim.employee_id if claim is not None else None, crop)
+            self.decisions.append(final)
+            if claim is not None and final.granted and self.desk is not None:
+                self.desk.used(claim)  # the next person needs their own badge
 
 
 def match_faces(

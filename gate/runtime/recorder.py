@@ -65,7 +65,7 @@ class Recorder:
             self.tally.denied += 1
         self.publish(event)
 
-    def room_for(self, decision: Decision) -> Decision:
+    def _room_for(self, decision: Decision) -> Decision:
         """The decision, or NO_ROOM for a grant whose door report could not be recorded (the door keeps shut)."""
         if not decision.granted or self.events.room_for_door_report():
             return decision
@@ -73,9 +73,11 @@ class Recorder:
         self.tally.kept_shut += 1
         return denied(decision, Verdict.NO_ROOM)
 
-    def act(self, decision: Decision, claimed_id: str | None, crop: bytes | None) -> None:
+    def act(self, decision: Decision, claimed_id: str | None, crop: bytes | None) -> Decision:
         """Record the decision before the door opens, then record what the door did. A grant opens the door only
-        when both can be recorded: else it is kept shut (its record lost)."""
+        when both can be recorded: else it is kept shut (NO_ROOM, or its record lost). Returns the decision as it
+        now stands (a grant with no room to record the door is a NO_ROOM denial)."""
+        decision = self._room_for(decision)
         opens = decision.granted and decision.employee_id is not None
         record = self.event(
             employee_id=decision.employee_id,
@@ -99,6 +101,7 @@ class Recorder:
             self.tally.kept_shut += 1
         else:
             self._open_door(decision, record)
+        return decision
 
     def _open_door(self, decision: Decision, record: AccessEventRecord) -> None:
         """Open the door for a recorded grant, then record (the journal's reserve kept for it) what it did."""

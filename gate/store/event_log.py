@@ -9,7 +9,7 @@ journal not yet emptied) adds nothing twice.
 A line is written whole or not at all: a short write is continued, a failed one cut back to the last line end, and
 a tail torn by a crash is cut off before the next append, so one damaged line never swallows the next. Beside the
 journal lies a reserve, a preallocated file released when the disk fills, so that what the door did after a
-decision can still be written; while it is gone, the gate opens no door (gate.runtime.loop).
+decision can still be written; while it is gone, the gate opens no door (gate.runtime.recorder).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 from gate.model.embedder import Embedder
 from gate.vision.faces import FacePipeline
 
-# The gate-loop tests' parts (test_daemon, test_mqtt): an untrained network (mechanics, not accuracy), the real
+# The gate-loop tests' parts (test_loop, test_mqtt): an untrained network (mechanics, not accuracy), the real
 # MTCNN pipeline, and two LFW people. A test module may define its own (test_recognition uses the shipped model).
 
 

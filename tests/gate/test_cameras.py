@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_daemon import SPEC, gate_settings, open_gate
+from test_loop import SPEC, gate_settings, open_gate
 
 from evaluation.paced_stream import PacedStream
 from evaluation.turnstile import render_turnstile

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from small_disk import small_disk
-from test_daemon import Doors, gate_settings, open_gate
+from test_loop import Doors, gate_settings, open_gate
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
 from gate.runtime.loop import GateLoop

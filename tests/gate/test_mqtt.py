@@ -54,7 +54,7 @@ pytestmark = pytest.mark.slow  # every test starts a broker process
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 REQUEST = DoorRequest("test-door", "e1", "Ada Lovelace", 0.91)
 EVENT_FIELDS = {"gate_id", "employee_id", "decision", "reason", "score", "door", "time", "event_uid"}
-SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)  # as tests/gate/test_daemon.py
+SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)  # as tests/gate/test_loop.py
 
 
 class Doors(HoldsNothing):
@@ -409,7 +409,7 @@ def test_publishing_while_the_broker_is_away_neither_raises_nor_waits() -> None:
 
 
 def mqtt_gate_settings(tmp_path: Path, port: int, cooldown_s: float) -> Settings:
-    """test_daemon's gate; threshold -1: every match is a vote (the untrained model's scores mean nothing)."""
+    """test_loop's gate; threshold -1: every match is a vote (the untrained model's scores mean nothing)."""
     decision = {"track_timeout_s": 0.5, "votes_needed": 2, "window": 3, "cooldown_s": cooldown_s}
     return settings_from_dict(
         {
