@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
 
 
-OPTIONS = {"walk_s": "--walk-seconds", "lfw_dir": "--data", "people_file": "--data"}  # model keys as typed
+# WalkupRun's keys as the user typed them, for a refusal
+OPTIONS = {key: f"--{key}" for key in ("employees", "strangers", "seed", "fps", "policies")} | {
+    "walk_s": "--walk-seconds",
+    "lfw_dir": "--data",
+    "people_file": "--data",
+}
 
 
 def parse_policies(text: str) -> list[tuple[int, int]]:
@@ -83,8 +88,7 @@ def evaluate_gate_command(
         raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
     walkers = {"lfw_dir": lfw_dir, "people_file": people_file, "employees": employees, "strangers": strangers}
     camera = {"seed": seed, "fps": fps, "walk_s": walk_s, "policies": pairs}
-    # a wrong value stops before the model loads, named as the user typed it
-    run = validated(WalkupRun, walkers | camera, "evaluate-gate", {k: f"--{k}" for k in (*walkers, *camera)} | OPTIONS)
+    run = validated(WalkupRun, walkers | camera, "evaluate-gate", OPTIONS)  # before the model loads
     embedder = context.embedder if model is None else load_embedder(settings, model)
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:

@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 QUIET_LOGGERS = ("gate", "training")
 
 
+# LivenessRun's keys as the user typed them, for a refusal
+OPTIONS = {"lfw_dir": "--data", "train_people": "--train-people", "test_people": "--test-people", "seed": "--seed"} | {
+    "clip.fps": "--fps",
+    "clip.walk_s": "--walk-seconds",
+    "(root)": "--walk-seconds, --fps",
+}
+
+
 def _bar(description: str, total: int) -> tqdm:
     from tqdm import tqdm
 
@@ -66,9 +74,7 @@ def evaluate_liveness_command(
     if not lfw_dir.is_dir():
         raise FaceGateError(f"LFW folder not found: {lfw_dir} (give --data or set $FACEGATE_DATA)")
     people = {"lfw_dir": lfw_dir, "train_people": train_people, "test_people": test_people, "seed": seed}
-    options = {"lfw_dir": "--data", "train_people": "--train-people", "test_people": "--test-people", "seed": "--seed"}
-    clip = {"clip.fps": "--fps", "clip.walk_s": "--walk-seconds", "(root)": "--walk-seconds, --fps"}
-    run = validated(LivenessRun, people | {"clip": {"fps": fps, "walk_s": walk_s}}, "evaluate-liveness", options | clip)
+    run = validated(LivenessRun, people | {"clip": {"fps": fps, "walk_s": walk_s}}, "evaluate-liveness", OPTIONS)
     detector_settings = settings.detector.model_copy(
         update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
     )
