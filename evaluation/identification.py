@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluation.results import IdentificationResult
+from evaluation.results import GalleryEntry, GallerySkipped, IdentificationResult
 from evaluation.verification import FAILED_SCORE
 from gate.errors import FaceGateError
 from gate.matching.rule import person_scores
@@ -83,12 +83,12 @@ def identification_metrics(
     embedding, or None where no face was found; pairs scored by `scorer` (the model's; default cosine)."""
     photos = _Photos(vectors)
     enrolled = [p for p in split.enrolled if any(vectors[t] is not None for t in split.templates[p])]
-    sizes: dict[str, dict] = {}
+    sizes: dict[str, GalleryEntry | GallerySkipped] = {}
     for size in gallery_sizes:
         if size > len(enrolled):
-            sizes[str(size)] = {"skipped": f"only {len(enrolled)} people could be enrolled"}
+            sizes[str(size)] = GallerySkipped(skipped=f"only {len(enrolled)} people could be enrolled")
         elif not any(split.probes[p] for p in enrolled[:size]):
-            sizes[str(size)] = {"skipped": "no enrolled person in it has a probe photo"}
+            sizes[str(size)] = GallerySkipped(skipped="no enrolled person in it has a probe photo")
         else:
             sizes[str(size)] = _gallery_entry(split, photos, enrolled[:size], match, scorer)
     return IdentificationResult(
@@ -119,7 +119,7 @@ class _Photos:
 
 def _gallery_entry(
     split: IdentificationSplit, photos: _Photos, people: list[str], match: str, scorer: Scorer | None
-) -> dict:
+) -> GalleryEntry:
     """One gallery size: `people` enrolled, their probes and every stranger searched."""
     templates = [np.nan_to_num(photos.rows(split.templates[p]), nan=0.0) for p in people]
     templates = [t[np.linalg.norm(t, axis=1) > 0] for t in templates]
@@ -132,22 +132,20 @@ def _gallery_entry(
     mated = np.array([p != "" for p in probe_ids])
     gallery_ids = np.array(people, dtype=object)
     curve = cmc(ranks(scores[mated], probe_ids[mated], gallery_ids), min(MAX_CMC_RANK, len(people)))
-    entry = {
-        "identities": len(people),
-        "mated_probes": int(mated.sum()),
-        "strangers": int((~mated).sum()),
-        "probes_without_face": int((~found & mated).sum()),
-        "strangers_without_face": int((~found & ~mated).sum()),
-        "rank1": float(curve[0]),
-        "rank5": float(curve[min(5, len(curve)) - 1]),
-        "cmc": curve.tolist(),
-        "fnir_at_fpir": {},
-        "thresholds_at_fpir": {},
-        "fpir_support": {},
-    }
+    strangers = int((~mated).sum())
+    fnir, thresholds = {}, {}
     for fpir in REPORT_FPIRS:
-        fnir, threshold = fnir_at_fpir(scores, probe_ids, gallery_ids, float(fpir))
-        entry["fnir_at_fpir"][fpir] = fnir
-        entry["thresholds_at_fpir"][fpir] = threshold
-        entry["fpir_support"][fpir] = allowed_false_accepts(int((~mated).sum()), float(fpir))
-    return entry
+        fnir[fpir], thresholds[fpir] = fnir_at_fpir(scores, probe_ids, gallery_ids, float(fpir))
+    return GalleryEntry(
+        identities=len(people),
+        mated_probes=int(mated.sum()),
+        strangers=strangers,
+        probes_without_face=int((~found & mated).sum()),
+        strangers_without_face=int((~found & ~mated).sum()),
+        rank1=float(curve[0]),
+        rank5=float(curve[min(5, len(curve)) - 1]),
+        cmc=curve.tolist(),
+        fnir_at_fpir=fnir,
+        thresholds_at_fpir=thresholds,
+        fpir_support={fpir: allowed_false_accepts(strangers, float(fpir)) for fpir in REPORT_FPIRS},
+    )

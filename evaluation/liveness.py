@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from evaluation.head_motion import ClipSpec
-from evaluation.intervals import rate
 from evaluation.liveness_metrics import (
     AT_BPCER,
     MIN_ACER,
@@ -27,6 +26,19 @@ from evaluation.liveness_metrics import (
     species_scores,
 )
 from evaluation.liveness_species import ATTACKS, BONA_FIDE, SPECIES, species_clip
+from evaluation.results import (
+    ClipScore,
+    LivenessPoint,
+    LivenessResult,
+    LivenessRunParams,
+    LivenessSetup,
+    MethodResult,
+    Rate,
+    ScoreSpread,
+    SplitRates,
+    SplitSpreads,
+    SwingBand,
+)
 from gate.config import SettingsModel
 from gate.decision.liveness import RESIDUALS, LivenessParams, LivenessTracker, LivenessVerdict
 from gate.decision.tracking import Tracker
@@ -92,21 +104,6 @@ class LivenessRun(SettingsModel):
                 f"needs {self.params.min_frames}: walk longer or film faster"
             )
         return self
-
-
-@dataclass(frozen=True)
-class ClipScore:
-    """One clip scored by one method: whose photo, which split and species, the walker track's score (None: no
-    verdict, too few usable frames), the frames fed to that track and the clip's swing amplitude in degrees (the
-    picture's tilt or the head's turn)."""
-
-    person: str
-    split: str
-    kind: str
-    method: str
-    score: float | None
-    frames: int
-    swing_deg: float
 
 
 def pick_people(lfw_dir: Path, people_file: Path, count: int, rng: np.random.Generator) -> list[tuple[str, Path]]:
@@ -191,7 +188,7 @@ def _selected(clips: Sequence[ClipScore], split: str, method: str) -> list[ClipS
 class LivenessReport:
     """The run's setup, every clip's score under every method, and each method's thresholds chosen on train."""
 
-    setup: dict[str, Any]
+    setup: LivenessSetup
     clips: list[ClipScore]
     thresholds: dict[str, dict[str, float]]  # method -> threshold name -> value
 
@@ -199,7 +196,7 @@ class LivenessReport:
         """Species -> the scores of that split's clips scored by `method` (clips without a verdict left out)."""
         return species_scores([(c.kind, c.score) for c in _selected(self.clips, split, method)])
 
-    def by_swing(self, method: str, threshold: float) -> list[dict[str, Any]]:
+    def by_swing(self, method: str, threshold: float) -> list[SwingBand]:
         """Test BPCER at `threshold` for each band of head-turn amplitude."""
         head = [
             (c.swing_deg, c.score)
@@ -209,36 +206,40 @@ class LivenessReport:
         rows = []
         for low, high in SWING_BINS:
             band = [score for swing, score in head if low <= swing and (high is None or swing < high)]
-            rows.append({"swing_deg": [low, high], "bpcer": rate(sum(score < threshold for score in band), len(band))})
+            bpcer = Rate.counted(sum(score < threshold for score in band), len(band))
+            rows.append(SwingBand(swing_deg=[low, high], bpcer=bpcer))
         return rows
 
-    def points(self, method: str) -> dict[str, dict[str, dict[str, Any]]]:
-        """Threshold name -> split -> error rates (per-species APCER, the worst, BPCER) at that threshold."""
-        no_verdict = {
-            split: sum(c.score is None for c in _selected(self.clips, split, method)) for split in (TRAIN, TEST)
-        }
+    def split_rates(self, split: str, method: str, threshold: float) -> SplitRates:
+        """The split's error rates under `method` at `threshold`, and its clips without a verdict."""
+        no_verdict = sum(c.score is None for c in _selected(self.clips, split, method))
+        rates = error_rates(self.scores(split, method), threshold, BONA_FIDE)
+        return SplitRates(**dict(rates), no_verdict=no_verdict)
+
+    def points(self, method: str) -> dict[str, LivenessPoint]:
+        """Threshold name -> the error rates (per-species APCER, the worst, BPCER) at it on train and on test."""
         return {
-            name: {
-                split: {**error_rates(self.scores(split, method), value, BONA_FIDE), "no_verdict": no_verdict[split]}
-                for split in (TRAIN, TEST)
-            }
-            for name, value in self.thresholds[method].items()
+            name: LivenessPoint(train=self.split_rates(TRAIN, method, v), test=self.split_rates(TEST, method, v))
+            for name, v in self.thresholds[method].items()
         }
 
-    def to_json(self) -> dict[str, Any]:
-        methods = {
-            method: {
-                "thresholds": self.thresholds[method],
-                "points": self.points(method),
-                "test_bpcer_by_swing": {name: self.by_swing(method, v) for name, v in self.thresholds[method].items()},
-                "distributions": {
-                    split: {kind: distribution(s) for kind, s in self.scores(split, method).items()}
-                    for split in (TRAIN, TEST)
-                },
-            }
-            for method in self.thresholds
-        }
-        return {"setup": self.setup, "methods": methods, "clips": [asdict(clip) for clip in self.clips]}
+    def method_result(self, method: str) -> MethodResult:
+        """The method's thresholds, its rates at each, test BPCER by head turn, and its score spreads."""
+
+        def spreads(split: str) -> dict[str, ScoreSpread]:
+            return {kind: distribution(scores) for kind, scores in self.scores(split, method).items()}
+
+        return MethodResult(
+            thresholds=self.thresholds[method],
+            points=self.points(method),
+            test_bpcer_by_swing={name: self.by_swing(method, v) for name, v in self.thresholds[method].items()},
+            distributions=SplitSpreads(train=spreads(TRAIN), test=spreads(TEST)),
+        )
+
+    def result(self) -> LivenessResult:
+        """The published result (liveness.json)."""
+        methods = {method: self.method_result(method) for method in self.thresholds}
+        return LivenessResult(setup=self.setup, methods=methods, clips=self.clips)
 
 
 def choose_thresholds(clips: Sequence[ClipScore], method: str) -> dict[str, float]:
@@ -257,13 +258,13 @@ def evaluate_liveness(detector: Detector, run: LivenessRun, progress: Progress =
     people = {split: split_people(run, split) for split in (TRAIN, TEST)}  # bad counts fail before any work
     clips = [clip for split in (TRAIN, TEST) for clip in score_split(detector, split, people[split], run, progress)]
     thresholds = {method: choose_thresholds(clips, method) for method in run.methods}
-    setup = {
-        "train_people": run.train_people,
-        "test_people": run.test_people,
-        "seed": run.seed,
-        "species": list(run.species),
-        "methods": list(run.methods),
-        "clip": run.clip.model_dump(),
-        "params": run.params.model_dump(exclude={"threshold", "method"}),
-    }
+    setup = LivenessSetup(
+        train_people=run.train_people,
+        test_people=run.test_people,
+        seed=run.seed,
+        species=list(run.species),
+        methods=list(run.methods),
+        clip=run.clip,
+        params=LivenessRunParams(**run.params.model_dump(exclude={"threshold", "method"})),
+    )
     return LivenessReport(setup, clips, thresholds)

@@ -6,11 +6,10 @@ and the two ways a threshold is chosen. Pure functions over score lists: a score
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
-from evaluation.intervals import rate
+from evaluation.results import ErrorRates, Rate, ScoreSpread, SpeciesRate
 from gate.errors import FaceGateError
 
 TARGET_BPCER = 0.05  # the second operating point: the strictest threshold that turns away at most this share
@@ -27,24 +26,24 @@ def species_scores(scored: Iterable[tuple[str, float | None]]) -> dict[str, list
     return grouped
 
 
-def error_rates(by_species: Mapping[str, Sequence[float]], threshold: float, bona_fide: str) -> dict[str, Any]:
+def error_rates(by_species: Mapping[str, Sequence[float]], threshold: float, bona_fide: str) -> ErrorRates:
     """At `threshold`: each attack species' APCER (its clips scored live), the worst species' (ties: the first),
     and BPCER (the `bona_fide` clips scored not live); each a count, total, rate and Wilson 95 % interval."""
     apcer = {
-        species: rate(sum(s >= threshold for s in scores), len(scores))
+        species: Rate.counted(sum(s >= threshold for s in scores), len(scores))
         for species, scores in by_species.items()
         if species != bona_fide
     }
-    rated = [species for species, value in apcer.items() if value["rate"] is not None]
+    rated = {species: value.rate for species, value in apcer.items() if value.rate is not None}
     if not rated:
         raise FaceGateError("no attack clip got a verdict: APCER cannot be computed")
-    worst = max(rated, key=lambda species: apcer[species]["rate"])
+    worst = max(rated, key=lambda species: rated[species])
     head = by_species.get(bona_fide, [])
-    return {
-        "apcer": apcer,
-        "apcer_worst": {"species": worst, **apcer[worst]},
-        "bpcer": rate(sum(s < threshold for s in head), len(head)),
-    }
+    return ErrorRates(
+        apcer=apcer,
+        apcer_worst=SpeciesRate(species=worst, **dict(apcer[worst])),
+        bpcer=Rate.counted(sum(s < threshold for s in head), len(head)),
+    )
 
 
 def min_acer_threshold(attacks: Mapping[str, Sequence[float]], bona_fide: Sequence[float]) -> float:
@@ -75,10 +74,10 @@ def bpcer_threshold(bona_fide: Sequence[float], target: float = TARGET_BPCER) ->
     return float(np.sort(bona_fide)[int(np.floor(target * len(bona_fide)))])
 
 
-def distribution(scores: Sequence[float]) -> dict[str, float | int]:
+def distribution(scores: Sequence[float]) -> ScoreSpread:
     """Count, extremes and quantiles of some scores."""
     if not scores:
-        return {"n": 0}
+        return ScoreSpread(n=0)
     quantiles = np.quantile(scores, [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
     names = ("min", "p05", "p25", "median", "p75", "p95", "max")
-    return {"n": len(scores), **{name: round(float(q), 5) for name, q in zip(names, quantiles, strict=True)}}
+    return ScoreSpread(n=len(scores), **{name: round(float(q), 5) for name, q in zip(names, quantiles, strict=True)})

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-from evaluation.liveness import TEST, TRAIN, LivenessReport
+from evaluation.liveness import TEST, LivenessReport
 from evaluation.liveness_species import (
     ANIMATED,
     BEND_MILD,
@@ -22,6 +21,7 @@ from evaluation.liveness_species import (
     JITTER,
     SPECIES,
 )
+from evaluation.results import Rate
 
 THRESHOLD_LABELS = {"min_acer": "lowest ACER on train", "bpcer_5pct": "BPCER <= 5 % on train"}
 SPECIES_LABELS = {
@@ -44,12 +44,12 @@ SPECIES_COLOURS = {
 SCORE_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # labelled scores on the log axis
 
 
-def percent(rate: dict[str, Any]) -> str:
+def percent(rate: Rate) -> str:
     """A rate as '5.0 % (5/100; 2.2-11.2)', or '-' when nothing was counted."""
-    if rate["rate"] is None:
+    if rate.rate is None:
         return "-"
-    low, high = rate["ci95"]
-    return f"{100 * rate['rate']:.1f} % ({rate['count']}/{rate['of']}; {100 * low:.1f}-{100 * high:.1f})"
+    low, high = rate.ci95
+    return f"{100 * rate.rate:.1f} % ({rate.count}/{rate.of}; {100 * low:.1f}-{100 * high:.1f})"
 
 
 def method_table(report: LivenessReport, method: str) -> list[str]:
@@ -59,15 +59,15 @@ def method_table(report: LivenessReport, method: str) -> list[str]:
         value = report.thresholds[method][name]
         lines.append(f"method {method}, threshold {THRESHOLD_LABELS.get(name, name)}: {value:.5f}")
         lines.append(f"  {'':<34} {'train':<28} {'test':<28}")
-        for species in point[TRAIN]["apcer"]:
-            cells = [percent(point[split]["apcer"][species]) for split in (TRAIN, TEST)]
+        train, test = point.train, point.test
+        for species in train.apcer:
+            cells = [percent(split.apcer[species]) for split in (train, test)]
             lines.append(f"  APCER {SPECIES_LABELS.get(species, species):<28} {cells[0]:<28} {cells[1]:<28}")
-        worst = [f"{percent(point[s]['apcer_worst'])} {point[s]['apcer_worst']['species']}" for s in (TRAIN, TEST)]
+        worst = [f"{percent(split.apcer_worst)} {split.apcer_worst.species}" for split in (train, test)]
         lines.append(f"  {'APCER, worst species':<34} {worst[0]:<28} {worst[1]}")
-        bpcer = [percent(point[split]["bpcer"]) for split in (TRAIN, TEST)]
+        bpcer = [percent(split.bpcer) for split in (train, test)]
         lines.append(f"  {'BPCER, 3D-like walk-ups':<34} {bpcer[0]:<28} {bpcer[1]:<28}")
-        no_verdict = [point[split]["no_verdict"] for split in (TRAIN, TEST)]
-        lines.append(f"  {'clips without a verdict':<34} {no_verdict[0]:<28} {no_verdict[1]}")
+        lines.append(f"  {'clips without a verdict':<34} {train.no_verdict:<28} {test.no_verdict}")
     return lines
 
 

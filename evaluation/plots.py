@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from evaluation.results import IdentificationResult, VerificationResult
+from evaluation.results import GalleryEntry, IdentificationResult, VerificationResult
 from training.metrics import roc
 
 
@@ -86,8 +86,8 @@ def plot_cmc(identification: IdentificationResult, path: str | os.PathLike) -> P
     figure = Figure(figsize=(6, 4.5), dpi=100)
     axes = figure.add_subplot()
     for size, entry in identification.gallery_sizes.items():
-        if "cmc" in entry:
-            curve = entry["cmc"]
+        if isinstance(entry, GalleryEntry):
+            curve = entry.cmc
             axes.plot(range(1, len(curve) + 1), curve, marker=".", label=f"{size} people")
     axes.set_xlabel("rank")
     axes.set_ylabel("identification rate")

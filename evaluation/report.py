@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evaluation.results import IdentificationResult, VerificationResult
+from evaluation.results import GallerySkipped, IdentificationResult, VerificationResult
 
 
 def _pct(value: float) -> str:
@@ -13,7 +13,7 @@ def _pct(value: float) -> str:
 
 
 def _interval(result: VerificationResult, key: str, percent: bool = True) -> str:
-    ci = (result.confidence_intervals or {}).get("intervals", {}).get(key)
+    ci = result.confidence_intervals.intervals.get(key) if result.confidence_intervals else None
     if ci is None:
         return "–"
     low, high = ci
@@ -53,11 +53,11 @@ def verification_section(result: VerificationResult) -> list[str]:
                 f"(needs ≥ {int(round(1 / float(far)))} impostor pairs) | – |"
             )
     ci = result.confidence_intervals
-    if ci:
+    if ci is not None:
         lines += [
             "",
-            f"Intervals: {ci['resamples']} resamples of the people (with replacement; every pair of a drawn person "
-            f"comes along), {ci['skipped']} skipped for lacking genuine or impostor pairs.",
+            f"Intervals: {ci.resamples} resamples of the people (with replacement; every pair of a drawn person "
+            f"comes along), {ci.skipped} skipped for lacking genuine or impostor pairs.",
         ]
     return lines
 
@@ -77,19 +77,19 @@ def identification_section(identification: IdentificationResult) -> list[str]:
     ]
     rows = []
     for size, entry in identification.gallery_sizes.items():
-        if "skipped" in entry:
-            rows.append(f"| {size} | skipped: {entry['skipped']} |")
+        if isinstance(entry, GallerySkipped):
+            rows.append(f"| {size} | skipped: {entry.skipped} |")
             continue
-        fpirs = fpirs or list(entry["fnir_at_fpir"])
+        fpirs = fpirs or list(entry.fnir_at_fpir)
         cells = [
-            f"FNIR {_pct(entry['fnir_at_fpir'][f])} (thr {entry['thresholds_at_fpir'][f]:.3f})"
-            if entry["fpir_support"][f]
+            f"FNIR {_pct(entry.fnir_at_fpir[f])} (thr {entry.thresholds_at_fpir[f]:.3f})"
+            if entry.fpir_support[f]
             else "below resolution"
             for f in fpirs
         ]
         rows.append(
-            f"| {size} | {entry['mated_probes']} | {entry['strangers']} | {_pct(entry['rank1'])} | "
-            f"{_pct(entry['rank5'])} | " + " | ".join(cells) + " |"
+            f"| {size} | {entry.mated_probes} | {entry.strangers} | {_pct(entry.rank1)} | "
+            f"{_pct(entry.rank5)} | " + " | ".join(cells) + " |"
         )
     fpirs = fpirs or []
     lines.append(

@@ -1,6 +1,7 @@
 """What the evaluations return, typed to their leaves: a renamed or missing field fails where the result is made, not
-minutes later when a report reads it. Each `to_json()` gives the published JSON, whose keys never change; the gate's
-and the study's results are read back from it with `from_json()`."""
+minutes later when a report reads it. Each `to_json()` gives the published JSON, whose keys never change; the
+records (the gate's, the study's, the liveness test's, `facegate evaluate`'s intervals and identification) are read
+back from it with `from_json()`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from evaluation.head_motion import ClipSpec
 from evaluation.intervals import rate
 from evaluation.study_config import StudyConfig
 
@@ -49,23 +51,6 @@ class ScoredPairs(VerificationMetrics):
 
 
 @dataclass
-class IdentificationResult:
-    """Open-set identification as the gallery grows: per gallery size (as a string) rank-1/5, CMC and FNIR at
-    each FPIR with its threshold and support, or {"skipped": why}."""
-
-    match: str
-    templates_per_person: int
-    enrolled_people: int
-    not_enrolled_no_face: int
-    stranger_people: int
-    stranger_photos: int
-    gallery_sizes: dict[str, dict]
-
-    def to_json(self) -> dict:
-        return field_values(self)
-
-
-@dataclass
 class VerificationResult(ScoredPairs):
     """A model evaluated on pairs of photos: the metrics and their raw scores (not published), what the run
     covered, and, when computed, person-bootstrap intervals and identification."""
@@ -76,19 +61,15 @@ class VerificationResult(ScoredPairs):
     failure_to_acquire_rate: float
     pairs_failed: int
     model_id: str
-    confidence_intervals: dict | None = None
+    confidence_intervals: BootstrapIntervals | None = None
     identification: IdentificationResult | None = None
 
     def to_json(self) -> dict:
-        """Every field but the raw arrays, the optional parts only when present, in the published order."""
-        out = field_values(self, leave_out=("scores", "labels"))
-        if self.confidence_intervals is None:
-            del out["confidence_intervals"]
-        if self.identification is None:
-            del out["identification"]
-        else:
-            out["identification"] = self.identification.to_json()
-        return out
+        """Every field but the raw arrays, the optional parts (the last two) only when present, in the published
+        order."""
+        optional = {"confidence_intervals": self.confidence_intervals, "identification": self.identification}
+        out = field_values(self, leave_out=("scores", "labels", *optional))
+        return out | {name: part.to_json() for name, part in optional.items() if part is not None}
 
 
 class Record(BaseModel):
@@ -114,6 +95,60 @@ def _unmeasured(value: object) -> bool:
 def _optional() -> Any:
     """A field that may be missing, left out of the JSON when it is (not written as null)."""
     return Field(None, exclude_if=_unmeasured)
+
+
+# --- `facegate evaluate`'s intervals and identification (results.json) --------------------------------------------
+
+
+class BootstrapIntervals(Record):
+    """Person-bootstrap intervals (evaluation/intervals.py): each metric's [low, high] at `confidence` (keyed
+    accuracy, auc, eer, tar_at_far_<far>), the resamples used and those skipped (no genuine or impostor pair)."""
+
+    intervals: dict[str, list[float]]
+    confidence: float
+    resamples: int
+    skipped: int
+
+
+class GallerySkipped(Record):
+    """A gallery size that was not measured, and why."""
+
+    skipped: str
+
+
+class GalleryEntry(Record):
+    """One gallery size: its people, the probes searched (mated and strangers, those without a face), rank-1 and
+    rank-5, the CMC up to rank 20, and at each FPIR the FNIR, its threshold and how many strangers it lets match
+    someone at most (0: below the data's resolution)."""
+
+    identities: int
+    mated_probes: int
+    strangers: int
+    probes_without_face: int
+    strangers_without_face: int
+    rank1: float
+    rank5: float
+    cmc: list[float]
+    fnir_at_fpir: dict[str, float]
+    thresholds_at_fpir: dict[str, float]
+    fpir_support: dict[str, int]
+
+    def supported_fpirs(self) -> list[str]:
+        """The FPIRs the strangers can resolve (at least one may match someone), in the reported order."""
+        return [fpir for fpir, support in self.fpir_support.items() if support]
+
+
+class IdentificationResult(Record):
+    """Open-set identification as the gallery grows: how people were matched and enrolled, the strangers, and per
+    gallery size (as a string) its measures or why it was skipped."""
+
+    match: str
+    templates_per_person: int
+    enrolled_people: int
+    not_enrolled_no_face: int
+    stranger_people: int
+    stranger_photos: int
+    gallery_sizes: dict[str, GalleryEntry | GallerySkipped]
 
 
 # --- the gate's walk-up evaluation (`facegate evaluate-gate`, gate.json) --------------------------------------------
@@ -380,3 +415,123 @@ class StudyResult(Record):
     rows: list[StudyRow]
     catch_up: dict[str, int | None]
     warning: str | None
+
+
+# --- the liveness test per attack species (`facegate evaluate-liveness`, liveness.json) ----------------------------
+
+
+class LivenessRunParams(Record):
+    """The liveness test's settings the run used (LivenessParams without its threshold and method: the run
+    chooses the one and compares the other)."""
+
+    min_frames: int
+    baseline: int
+    max_pairs: int
+    patch_px: int
+    min_eye_px: float
+    max_tracks: int
+
+
+class LivenessSetup(Record):
+    """What was measured: the people of each split, the seed, the species and methods, the clips and the test's
+    settings; the command line and the detector's smallest face when the command wrote it."""
+
+    train_people: int
+    test_people: int
+    seed: int
+    species: list[str]
+    methods: list[str]
+    clip: ClipSpec
+    params: LivenessRunParams
+    command: str | None = _optional()
+    detector_min_face_px: int | None = _optional()
+
+
+class SpeciesName(Record):
+    species: str
+
+
+class SpeciesRate(Rate, SpeciesName):
+    """An attack species' APCER, the species named first."""
+
+
+class ErrorRates(Record):
+    """At one threshold: each attack species' APCER (its clips scored live), the worst species' (ties: the first)
+    and BPCER (bona fide clips scored not live)."""
+
+    apcer: dict[str, Rate]
+    apcer_worst: SpeciesRate
+    bpcer: Rate
+
+
+class SplitRates(ErrorRates):
+    """The error rates on one split's clips, and how many of its clips got no verdict."""
+
+    no_verdict: int
+
+
+class LivenessPoint(Record):
+    """A threshold (chosen on train) applied to the train and the test people."""
+
+    train: SplitRates
+    test: SplitRates
+
+
+class SwingBand(Record):
+    """Test BPCER of the walk-ups whose head turned within [low, high) degrees (high None: no bound)."""
+
+    swing_deg: list[float | None]
+    bpcer: Rate
+
+
+class ScoreSpread(Record):
+    """How many scores, and when there are any, their extremes and quantiles (rounded to 5 decimals)."""
+
+    n: int
+    min: float | None = _optional()
+    p05: float | None = _optional()
+    p25: float | None = _optional()
+    median: float | None = _optional()
+    p75: float | None = _optional()
+    p95: float | None = _optional()
+    max: float | None = _optional()
+
+
+class SplitSpreads(Record):
+    """Per split, each species' score spread."""
+
+    train: dict[str, ScoreSpread]
+    test: dict[str, ScoreSpread]
+
+
+class MethodResult(Record):
+    """One method: its thresholds (name -> value), the error rates at each, test BPCER by head-turn band at each,
+    and the score spreads per split and species."""
+
+    thresholds: dict[str, float]
+    points: dict[str, LivenessPoint]
+    test_bpcer_by_swing: dict[str, list[SwingBand]]
+    distributions: SplitSpreads
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    """One clip scored by one method: whose photo, which split and species, the walker track's score (None: no
+    verdict, too few usable frames), the frames fed to that track and the clip's swing amplitude in degrees (the
+    picture's tilt or the head's turn)."""
+
+    person: str
+    split: str
+    kind: str
+    method: str
+    score: float | None
+    frames: int
+    swing_deg: float
+
+
+class LivenessResult(Record):
+    """`facegate evaluate-liveness`'s run: the setup, each method's thresholds and rates, and every clip's score."""
+
+    setup: LivenessSetup
+    methods: dict[str, MethodResult]
+    clips: list[ClipScore]

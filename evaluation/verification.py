@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.intervals import bootstrap_by_person, person_indices
-from evaluation.results import ScoredPairs, VerificationMetrics, VerificationResult
+from evaluation.results import BootstrapIntervals, ScoredPairs, VerificationMetrics, VerificationResult
 from gate.config import CALIBRATED_FARS
 from gate.errors import FaceGateError
 from gate.model.embedder import Embedder
@@ -318,7 +318,9 @@ def _verification_values(scores: np.ndarray, labels: np.ndarray, folds: np.ndarr
     return values
 
 
-def verification_intervals(result: ScoredPairs, pairs: list[Pair], resamples: int = 1000, seed: int = 0) -> dict:
+def verification_intervals(
+    result: ScoredPairs, pairs: list[Pair], resamples: int = 1000, seed: int = 0
+) -> BootstrapIntervals:
     """Bootstrap 95 % intervals, resampled by person (evaluation/intervals.py), of the k-fold accuracy, AUC, EER
     and the TAR at each reported FAR the pairs can resolve."""
     scores, labels = result.scores, result.labels
@@ -329,7 +331,7 @@ def verification_intervals(result: ScoredPairs, pairs: list[Pair], resamples: in
         return _verification_values(scores[index], labels[index], folds[index], fars)
 
     left, right = _pair_people(pairs)
-    return bootstrap_by_person(statistic, left, right, labels, resamples=resamples, seed=seed)
+    return BootstrapIntervals.from_json(bootstrap_by_person(statistic, left, right, labels, resamples, seed))
 
 
 def paired_difference_intervals(

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 def format_table(result: VerificationResult) -> str:
     """The result as aligned `name  value` lines."""
-    intervals = (result.confidence_intervals or {}).get("intervals", {})
+    from evaluation.results import GallerySkipped
+
+    intervals = result.confidence_intervals.intervals if result.confidence_intervals else {}
 
     def ci(key: str) -> str:
         return f"  [95% CI {intervals[key][0]:.4f}, {intervals[key][1]:.4f}]" if key in intervals else ""
@@ -41,13 +43,11 @@ def format_table(result: VerificationResult) -> str:
     rows.append(("no face found", f"{result.failed_to_detect} images, {result.pairs_failed} pairs"))
     sizes = result.identification.gallery_sizes if result.identification is not None else {}
     for size, entry in sizes.items():
-        if "skipped" in entry:
-            rows.append((f"gallery {size}", f"skipped: {entry['skipped']}"))
+        if isinstance(entry, GallerySkipped):
+            rows.append((f"gallery {size}", f"skipped: {entry.skipped}"))
             continue
-        fnir = ", ".join(
-            f"FNIR {entry['fnir_at_fpir'][f]:.3f} @ FPIR {f}" for f in entry["fnir_at_fpir"] if entry["fpir_support"][f]
-        )
-        rows.append((f"gallery {size}", f"rank-1 {entry['rank1']:.4f}, rank-5 {entry['rank5']:.4f}; {fnir or '-'}"))
+        fnir = ", ".join(f"FNIR {entry.fnir_at_fpir[f]:.3f} @ FPIR {f}" for f in entry.supported_fpirs())
+        rows.append((f"gallery {size}", f"rank-1 {entry.rank1:.4f}, rank-5 {entry.rank5:.4f}; {fnir or '-'}"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

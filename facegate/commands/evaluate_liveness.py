@@ -7,6 +7,7 @@ import json
 import logging
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -87,10 +88,10 @@ def evaluate_liveness_command(
             logging.getLogger(name).setLevel(logging.WARNING)
     report = evaluate_liveness(Detector(detector_settings), run, _bar)
     out.mkdir(parents=True, exist_ok=True)
-    result = report.to_json()
     command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    result["setup"] = {**result["setup"], "command": command, "detector_min_face_px": detector_settings.min_face_px}
-    (out / "liveness.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    ran = report.setup.model_copy(update={"command": command, "detector_min_face_px": detector_settings.min_face_px})
+    result = replace(report, setup=ran).result()
+    (out / "liveness.json").write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
     plot_scores(report, out / "liveness.png")
     typer.echo(text_table(report))
     typer.echo(f"data {out / 'liveness.json'}, plot {out / 'liveness.png'}")

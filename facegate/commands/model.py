@@ -53,6 +53,7 @@ def calibrate(
     draw a score-normalisation cohort from them (people with 2+ photos outside the training runs' validation
     people, so `benchmarks/compare_models.py --validation` can still compare)."""
     from training.calibrate_card import CohortPlan, calibrate_card, cohort_candidates
+    from training.calibration import CalibrationSummary
     from training.datasets import dataset_root, read_people
 
     people = people or dataset_root() / "lfw" / "peopleDevTrain.txt"
@@ -60,13 +61,13 @@ def calibrate(
     note = f"every detected crop of the people in {people.name} (people the model never trained on)"
     plan = CohortPlan(cohort_candidates(counts), top_k=top_k) if top_k > 0 else None
     result = calibrate_card(card, crops, set(counts), note, plan)
-    summary = result.results["calibration"]
-    typer.echo(f"{card}: {summary['impostor_pairs']} impostor and {summary['genuine_pairs']} genuine pairs")
+    summary = CalibrationSummary.of_card(result)
+    typer.echo(f"{card}: {summary.impostor_pairs} impostor and {summary.genuine_pairs} genuine pairs")
     if result.score_norm:
         norm = result.score_norm
         typer.echo(f"  scores normalised against {norm['images']} crops of {norm['people']} people, top {top_k}")
     for far, threshold in result.thresholds.items():
-        typer.echo(f"  FAR {far:>8}: threshold {threshold:.4f}, TAR {summary[f'tar_at_far_{far}']:.3f}")
+        typer.echo(f"  FAR {far:>8}: threshold {threshold:.4f}, TAR {summary.tar_at_far[far]:.3f}")
 
 
 @model_app.command("head")

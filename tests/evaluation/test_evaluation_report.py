@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 from evaluation.identification import IdentificationSplit, identification_metrics, split_people
 from evaluation.intervals import bootstrap_by_person, pair_weights, person_indices
 from evaluation.report import write_report
-from evaluation.results import IdentificationResult, ScoredPairs, VerificationResult
+from evaluation.results import (
+    BootstrapIntervals,
+    GalleryEntry,
+    GallerySkipped,
+    IdentificationResult,
+    ScoredPairs,
+    VerificationResult,
+)
 from evaluation.verification import Pair, paired_difference_intervals, scored_pairs
 from facegate.cli import app
 from gate.config import load_settings
@@ -166,18 +173,22 @@ def test_identification_metrics_hand_computed_with_missing_faces() -> None:
     out = identification_metrics(split, vectors, [2, 3, 4], match="best")
     assert out.enrolled_people == 3 and out.not_enrolled_no_face == 1 and out.templates_per_person == 1
     assert out.stranger_people == 2 and out.stranger_photos == 4
-    assert out.gallery_sizes["4"] == {"skipped": "only 3 people could be enrolled"}
+    assert out.gallery_sizes["4"] == GallerySkipped(skipped="only 3 people could be enrolled")
     two = out.gallery_sizes["2"]  # gallery A, B; probes A/1 (rank 1), A/2 (rank 2), B/1 (no face: rank 2)
-    assert two["mated_probes"] == 3 and two["strangers"] == 4 and two["probes_without_face"] == 1
-    assert two["strangers_without_face"] == 1
-    assert two["rank1"] == pytest.approx(1 / 3) and two["cmc"] == pytest.approx([1 / 3, 1.0])
+    assert isinstance(two, GalleryEntry)
+    assert two.mated_probes == 3 and two.strangers == 4 and two.probes_without_face == 1
+    assert two.strangers_without_face == 1
+    assert two.rank1 == pytest.approx(1 / 3) and two.cmc == pytest.approx([1 / 3, 1.0])
     # strangers' top scores: S/1 0.707, S/2 0.707, S/3 -0.174, T/1 -1; FPIR 0.01 of 4 allows none: the threshold
     # sits just above 0.707, so A/1 (0.985) is still identified: FNIR 2/3
-    assert two["fnir_at_fpir"]["0.01"] == pytest.approx(2 / 3)
-    assert two["thresholds_at_fpir"]["0.01"] == pytest.approx(np.cos(np.deg2rad(45)), abs=1e-6)
-    assert two["fpir_support"]["0.01"] == 0
+    assert two.fnir_at_fpir["0.01"] == pytest.approx(2 / 3)
+    assert two.thresholds_at_fpir["0.01"] == pytest.approx(np.cos(np.deg2rad(45)), abs=1e-6)
+    assert two.fpir_support["0.01"] == 0 and two.supported_fpirs() == []
     three = out.gallery_sizes["3"]
-    assert three["rank1"] == pytest.approx(1 / 3)  # C has no probe: the same 3 mated probes
+    assert isinstance(three, GalleryEntry) and three.rank1 == pytest.approx(1 / 3)  # C has no probe: same 3 probes
+    text = json.dumps(out.to_json(), indent=2)  # the published entries read back give the same JSON text
+    assert json.dumps(IdentificationResult.from_json(json.loads(text)).to_json(), indent=2) == text
+    assert list(json.loads(text)["gallery_sizes"]["2"])[-3:] == ["fnir_at_fpir", "thresholds_at_fpir", "fpir_support"]
 
 
 # --- writing the threshold into the config -------------------------------------------------------------------
@@ -190,21 +201,26 @@ def test_report_marks_unsupported_fars_and_lists_identification(tmp_path: Path) 
         "accuracy": 0.9, "accuracy_std": 0.05, "auc": 0.95, "eer": 0.1,
         "tar_at_far": {"0.01": 0.5}, "fnmr_at_fmr": {"0.01": 0.5}, "thresholds_at_far": {"0.01": 0.7},
         "far_support": {"0.01": 0},
-        "confidence_intervals": {"intervals": {"auc": [0.9, 0.99]}, "resamples": 10, "skipped": 0},
+        "confidence_intervals": {"intervals": {"auc": [0.9, 0.99]}, "confidence": 0.95, "resamples": 10, "skipped": 0},
         "identification": {
             "match": "best", "templates_per_person": 1, "enrolled_people": 5, "not_enrolled_no_face": 0,
             "stranger_people": 2, "stranger_photos": 4,
             "gallery_sizes": {
-                "5": {"mated_probes": 6, "strangers": 4, "rank1": 0.5, "rank5": 1.0,
+                "5": {"identities": 5, "mated_probes": 6, "strangers": 4, "probes_without_face": 0,
+                      "strangers_without_face": 0, "rank1": 0.5, "rank5": 1.0, "cmc": [0.5, 0.5, 1.0, 1.0, 1.0],
                       "fnir_at_fpir": {"0.01": 0.5}, "thresholds_at_fpir": {"0.01": 0.6}, "fpir_support": {"0.01": 0}},
                 "10": {"skipped": "only 5 people could be enrolled"},
             },
         },
     }  # fmt: skip
-    identification = IdentificationResult(**published.pop("identification"))
+    identification = IdentificationResult.from_json(published.pop("identification"))
+    intervals = BootstrapIntervals.from_json(published.pop("confidence_intervals"))
     raw = {"scores": np.zeros(20), "labels": np.zeros(20, dtype=bool)}
-    result = VerificationResult(**published, **raw, identification=identification)
-    assert result.to_json() == published | {"identification": identification.to_json()}  # what the JSON holds
+    result = VerificationResult(**published, **raw, confidence_intervals=intervals, identification=identification)
+    assert result.to_json() == published | {  # what the JSON holds
+        "confidence_intervals": intervals.to_json(),
+        "identification": identification.to_json(),
+    }
     text = write_report(result, tmp_path / "report.md", "facegate evaluate x", {}).read_text(encoding="utf-8")
     assert "facegate evaluate x" in text
     assert "below this data's resolution (needs ≥ 100 impostor pairs)" in text

@@ -14,8 +14,9 @@ import pytest
 from facegate_process import facegate_command
 
 from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion, head_depth, head_turn, plane_turn
-from evaluation.liveness import LivenessRun
+from evaluation.liveness import LivenessReport, LivenessRun
 from evaluation.liveness_metrics import bpcer_threshold, distribution, error_rates, min_acer_threshold, species_scores
+from evaluation.liveness_report import text_table
 from evaluation.liveness_species import (
     ANIMATED,
     ATTACKS,
@@ -28,10 +29,12 @@ from evaluation.liveness_species import (
     species_clip,
     species_views,
 )
+from evaluation.results import LivenessResult
 from gate.config import validated
 from gate.decision.liveness import RESIDUALS, LivenessParams
 from gate.errors import FaceGateError
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 SPEC = ClipSpec(width=320, height=240, fps=6.0, walk_s=2.0)
 LANDMARKS = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], np.float32)
 FACE_REGION = (slice(70, 190), slice(70, 180))  # rows, columns of the 250 px photo around the face
@@ -118,14 +121,28 @@ def test_error_rates_per_species_by_hand() -> None:
     by_species = species_scores(scored)
     assert by_species == {"flat": [0.001, 0.02], "jitter": [0.03, 0.04], HEAD: [0.03, 0.004, 0.05]}
     rates = error_rates(by_species, 0.01, HEAD)
-    assert (rates["apcer"]["flat"]["count"], rates["apcer"]["flat"]["of"]) == (1, 2)
-    assert rates["apcer_worst"]["species"] == "jitter" and rates["apcer_worst"]["rate"] == 1.0
-    assert (rates["bpcer"]["count"], rates["bpcer"]["of"]) == (1, 3)
-    low, high = rates["apcer"]["flat"]["ci95"]
+    assert (rates.apcer["flat"].count, rates.apcer["flat"].of) == (1, 2)
+    assert rates.apcer_worst.species == "jitter" and rates.apcer_worst.rate == 1.0
+    assert (rates.bpcer.count, rates.bpcer.of) == (1, 3)
+    low, high = rates.apcer["flat"].ci95
     assert low == pytest.approx(0.0945, abs=1e-3) and high == pytest.approx(0.9055, abs=1e-3)  # Wilson, 1 of 2
     tie = error_rates({"flat": [0.02], "jitter": [0.03], HEAD: [0.05]}, 0.01, HEAD)
-    assert tie["apcer_worst"]["species"] == "flat"  # equal rates: the first species listed
-    assert distribution([1.0, 2.0, 3.0])["median"] == 2.0 and distribution([]) == {"n": 0}
+    assert tie.apcer_worst.species == "flat"  # equal rates: the first species listed
+    assert distribution([1.0, 2.0, 3.0]).median == 2.0 and distribution([]).to_json() == {"n": 0}
+
+
+def test_published_report_is_rebuilt_from_its_clips_and_thresholds() -> None:
+    """docs/liveness/liveness.json: its clips and each method's thresholds give back every rate, band and spread
+    in it, byte for byte, and the table of those rates."""
+    text = (DOCS / "liveness" / "liveness.json").read_text(encoding="utf-8")
+    published = LivenessResult.from_json(json.loads(text))
+    thresholds = {name: method.thresholds for name, method in published.methods.items()}
+    report = LivenessReport(published.setup, published.clips, thresholds)
+    assert json.dumps(report.result().to_json(), indent=1) + "\n" == text
+    table = text_table(report).splitlines()
+    assert table[0] == "method plane, threshold lowest ACER on train: 0.02380"
+    worst = "  APCER, worst species               10.0 % (3/30; 3.5-25.6) animated 14.0 % (7/50; 7.0-26.2) animated"
+    assert table[7] == worst
 
 
 def test_min_acer_threshold_takes_the_worst_species_by_hand() -> None:
@@ -206,23 +223,26 @@ def test_evaluate_liveness_small_run_writes_json_and_plot(tmp_path: Path, data_r
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("method plane, threshold lowest ACER on train")
     assert "APCER, worst species" in done.stdout and "BPCER, 3D-like walk-ups" in done.stdout
-    result = json.loads((out / "liveness.json").read_text())
-    clips = result["clips"]
+    text = (out / "liveness.json").read_text()
+    result = LivenessResult.from_json(json.loads(text))  # every key known, none missing
+    assert json.dumps(result.to_json(), indent=1) + "\n" == text
+    clips = result.clips
     methods = tuple(RESIDUALS)
-    assert {(c["split"], c["kind"], c["method"]) for c in clips} == {
+    assert {(c.split, c.kind, c.method) for c in clips} == {
         (split, species, method) for split in ("train", "test") for species in SPECIES for method in methods
     }
     assert len(clips) == 2 * len(SPECIES) * len(methods)
-    assert all(c["score"] is not None and c["frames"] >= 12 for c in clips)  # MTCNN found the walker in each
+    assert all(c.score is not None and c.frames >= 12 for c in clips)  # MTCNN found the walker in each
     for method in methods:
-        scores = {c["kind"]: c["score"] for c in clips if c["method"] == method and c["split"] == "test"}
+        scores = {c.kind: c.score for c in clips if c.method == method and c.split == "test"}
         assert scores["flat"] < scores[HEAD], (method, scores)
-        entry = result["methods"][method]
-        assert set(entry["thresholds"]) == {"min_acer", "bpcer_5pct"}
-        test_point = entry["points"]["min_acer"]["test"]
-        assert set(test_point["apcer"]) == set(ATTACKS) and test_point["bpcer"]["of"] == 1
-        assert test_point["apcer_worst"]["rate"] == max(r["rate"] for r in test_point["apcer"].values())
-    assert "evaluate-liveness" in result["setup"]["command"] and "threshold" not in result["setup"]["params"]
+        entry = result.methods[method]
+        assert set(entry.thresholds) == {"min_acer", "bpcer_5pct"}
+        test_point = entry.points["min_acer"].test
+        assert set(test_point.apcer) == set(ATTACKS) and test_point.bpcer.of == 1
+        assert test_point.apcer_worst.rate == max(r.rate or 0.0 for r in test_point.apcer.values())
+    assert result.setup.command is not None and "evaluate-liveness" in result.setup.command
+    assert "threshold" not in json.loads(text)["setup"]["params"]
     assert (out / "liveness.png").stat().st_size > 10_000
 
 

@@ -1,10 +1,12 @@
-"""The gate's and the study's typed results: each written to its JSON and read back gives the same JSON text (keys,
-key order, values), fields left unmeasured are absent rather than null, and a key the result does not know is
-refused where the result is made."""
+"""The evaluations' typed results (the gate's, the study's, `facegate evaluate`'s and the liveness test's): each
+written to its JSON and read back gives the same JSON text (keys, key order, values), the published files included;
+fields left unmeasured are absent rather than null, and a key the result does not know is refused where the result
+is made."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,11 +22,25 @@ from evaluation.replay import (
     latency_summary,
     sweep,
 )
-from evaluation.results import GateReport, GridPoint, LatencyStats, StudyResult, StudyRow
+from evaluation.results import (
+    BootstrapIntervals,
+    GalleryEntry,
+    GallerySkipped,
+    GateReport,
+    GridPoint,
+    IdentificationResult,
+    LatencyStats,
+    LivenessResult,
+    ScoreSpread,
+    StudyResult,
+    StudyRow,
+    VerificationResult,
+)
 from evaluation.study_config import StudyConfig
 from gate.config import DecisionSettings
 from gate.matching.search import Match
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 FPS = 10.0
 TRUTHS = [Truth("ann", "employee", "E1", 0, 19), Truth("sam", "stranger", None, 30, 49)]
 DECISION = DecisionSettings(votes_needed=2, window=3, cooldown_s=0.0)
@@ -126,3 +142,57 @@ def test_study_result_json_round_trip_keeps_each_systems_own_keys() -> None:
     again = StudyResult.from_json({k: v for k, v in data.items() if k != "command"})
     assert json.dumps(again.to_json() | {"command": "facegate study"}, indent=2) == text
     assert again.rows[1].input == [48, 64] and again.catch_up == {"end-to-end": None, "middle": 1}
+
+
+def test_published_evaluation_reads_back_to_the_same_json_text() -> None:
+    """docs/evaluation/results.json, as `facegate evaluate --identification` wrote it: the intervals and the
+    identification read into their records, with the verification fields, write the same text."""
+    text = (DOCS / "evaluation" / "results.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    intervals = BootstrapIntervals.from_json(data.pop("confidence_intervals"))
+    identification = IdentificationResult.from_json(data.pop("identification"))
+    raw = {"scores": np.zeros(0), "labels": np.zeros(0, dtype=bool)}
+    result = VerificationResult(**data, **raw, confidence_intervals=intervals, identification=identification)
+    assert json.dumps(result.to_json(), indent=2) + "\n" == text
+    assert intervals.resamples == 1000 and set(intervals.intervals) >= {"accuracy", "auc", "eer"}
+    largest = identification.gallery_sizes["1000"]
+    assert isinstance(largest, GalleryEntry) and largest.identities == 1000 and len(largest.cmc) == 20
+    assert largest.supported_fpirs() == ["0.01", "0.003", "0.001"]  # 1040 strangers resolve FPIR 0.001
+
+
+def test_identification_skipped_sizes_read_back_and_a_renamed_key_is_refused() -> None:
+    entry = {
+        "identities": 2, "mated_probes": 3, "strangers": 4, "probes_without_face": 1, "strangers_without_face": 0,
+        "rank1": 0.5, "rank5": 1.0, "cmc": [0.5, 1.0], "fnir_at_fpir": {"0.01": 0.25},
+        "thresholds_at_fpir": {"0.01": 0.7}, "fpir_support": {"0.01": 0},
+    }  # fmt: skip
+    published = {
+        "match": "mean", "templates_per_person": 2, "enrolled_people": 2, "not_enrolled_no_face": 0,
+        "stranger_people": 2, "stranger_photos": 4,
+        "gallery_sizes": {"2": entry, "10": {"skipped": "only 2 people could be enrolled"}},
+    }  # fmt: skip
+    result = IdentificationResult.from_json(published)
+    assert isinstance(result.gallery_sizes["2"], GalleryEntry) and result.gallery_sizes["2"].supported_fpirs() == []
+    assert result.gallery_sizes["10"] == GallerySkipped(skipped="only 2 people could be enrolled")
+    assert json.dumps(result.to_json()) == json.dumps(published)
+    renamed = {k: v for k, v in entry.items() if k != "rank1"} | {"rank_1": 0.5}
+    with pytest.raises(ValidationError, match="rank_1"):
+        IdentificationResult.from_json({**published, "gallery_sizes": {"2": renamed}})
+
+
+def test_published_liveness_result_reads_back_to_the_same_json_text() -> None:
+    """docs/liveness/liveness.json, as `facegate evaluate-liveness` wrote it, byte for byte."""
+    text = (DOCS / "liveness" / "liveness.json").read_text(encoding="utf-8")
+    result = LivenessResult.from_json(json.loads(text))
+    assert json.dumps(result.to_json(), indent=1) + "\n" == text
+    assert result.setup.command is not None and result.setup.clip.fps == 12.0 and result.setup.params.min_frames == 12
+    point = result.methods["plane"].points["min_acer"]
+    assert point.test.apcer_worst.species == "animated" and point.test.apcer_worst.count == 7
+    assert list(point.test.apcer_worst.to_json()) == ["species", "count", "of", "rate", "ci95"]
+    assert result.methods["plane"].test_bpcer_by_swing["min_acer"][-1].swing_deg == [4.0, None]
+    assert len(result.clips) == 960 and result.clips[0].person == "Angelina_Jolie"
+
+
+def test_an_empty_score_spread_is_only_its_count() -> None:
+    assert ScoreSpread(n=0).to_json() == {"n": 0}
+    assert ScoreSpread.from_json({"n": 0}).median is None
