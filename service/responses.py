@@ -4,7 +4,7 @@ refusals: every 4xx is {"error": "<one line>"}, a refused enrolment adds each ph
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
@@ -17,6 +17,8 @@ Moment = Annotated[
     PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+Templates = TypeVar("Templates")
 
 
 class Caller(BaseModel):
@@ -40,15 +42,19 @@ class SignedOut(BaseModel):
     signed_out: str = Field(description="the name whose session ended")
 
 
-class PersonEntry(BaseModel):
-    """A person as listed (the fields in the order the API has always sent them)."""
+class _Person(BaseModel, Generic[Templates]):
+    """A person's fields, in the order the API has always sent them; `templates` a count or the list."""
 
     employee_id: str
     name: str
     active: bool = Field(description="false: deactivated, no gate lets them in")
-    templates: int = Field(description="how many templates, of every model")
+    templates: Templates
     model_ids: list[str] = Field(description="the models the person has templates of")
     created_at: Moment
+
+
+class PersonEntry(_Person[int]):
+    """A person as listed; `templates`: how many, of every model."""
 
 
 class PeoplePage(BaseModel):
@@ -72,15 +78,8 @@ class TemplateEntry(BaseModel):
     created_at: Moment
 
 
-class PersonDetails(BaseModel):
+class PersonDetails(_Person[list[TemplateEntry]]):
     """A person with their templates."""
-
-    employee_id: str
-    name: str
-    active: bool = Field(description="false: deactivated, no gate lets them in")
-    templates: list[TemplateEntry]
-    model_ids: list[str] = Field(description="the models the person has templates of")
-    created_at: Moment
 
 
 class UploadOutcome(BaseModel):

@@ -13,14 +13,19 @@ from gate.store.database import Database
 from gate.store.schema import AdminAccount, AdminSession, ApiToken, utcnow
 
 
-def add_account(database: Database, name: str, password_hash: str, role: str) -> bool:
-    """Store a new enabled account; False (nothing stored) when the name is taken."""
+def _add_unique(database: Database, row: AdminAccount | ApiToken) -> bool:
+    """Store a new row; False (nothing stored) when its name is taken."""
     try:
         with database.session() as session:
-            session.add(AdminAccount(name=name, password_hash=password_hash, role=role, disabled=False))
+            session.add(row)
     except IntegrityError:
         return False
     return True
+
+
+def add_account(database: Database, name: str, password_hash: str, role: str) -> bool:
+    """Store a new enabled account; False (nothing stored) when the name is taken."""
+    return _add_unique(database, AdminAccount(name=name, password_hash=password_hash, role=role, disabled=False))
 
 
 def accounts(database: Database) -> list[AdminAccount]:
@@ -46,12 +51,7 @@ def disable_account(database: Database, name: str) -> bool:
 
 def add_token(database: Database, name: str, token_sha256: str, role: str) -> bool:
     """Store a new token by its sha256; False (nothing stored) when the name is taken (revoked tokens keep it)."""
-    try:
-        with database.session() as session:
-            session.add(ApiToken(name=name, token_sha256=token_sha256, role=role))
-    except IntegrityError:
-        return False
-    return True
+    return _add_unique(database, ApiToken(name=name, token_sha256=token_sha256, role=role))
 
 
 def tokens(database: Database) -> list[ApiToken]:
