@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from gate.config import CardSettings, Settings
 from gate.errors import FaceGateError
-from gate.store.encryption import ensure_private, write_private_file
+from gate.store.encryption import environment_text, read_private_file, write_private_file
 from gate.store.identifiers import employee_id
 
 log = logging.getLogger(__name__)
@@ -289,35 +288,19 @@ def read_secret(settings: Settings, reader_id: str) -> ReaderKey:
     if reader is None:
         known = ", ".join(r.id for r in settings.card.readers) or "none"
         raise FaceGateError(f"card.readers: no reader {reader_id!r} (configured: {known})")
-    text: str | None
     if reader.secret_file:
         path = settings.resolve(reader.secret_file)
-        source, text = f"card.readers {reader.id!r}: secret_file {path}", _secret_file_text(path)
+        source = f"card.readers {reader.id!r}: secret_file {path}"
+        text = read_private_file(path, f"card reader secret {path}", "card reader secret", "facegate card secret PATH")
     else:
-        source, text = f"card.readers {reader.id!r}: secret_env {reader.secret_env}", os.environ.get(reader.secret_env)
-        if text is None:
-            raise FaceGateError(f"{source}: the environment variable is not set")
+        source = f"card.readers {reader.id!r}: secret_env {reader.secret_env}"
+        text = environment_text(reader.secret_env, source)
     secret = text.strip()
     if len(secret) < MIN_SECRET_CHARS:
         raise FaceGateError(
             f"{source}: a secret of at least {MIN_SECRET_CHARS} characters is needed (`facegate card secret PATH`)"
         )
     return ReaderKey(reader.id, secret.encode("utf-8"))
-
-
-def _secret_file_text(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FaceGateError(
-            f"card reader secret {path}: no such file (`facegate card secret PATH` writes one)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise FaceGateError(
-            f"cannot read card reader secret {path}: {getattr(error, 'strerror', None) or error}"
-        ) from None
-    ensure_private(path, "card reader secret")
-    return text
 
 
 def write_secret_file(path: Path) -> None:

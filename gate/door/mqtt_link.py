@@ -5,7 +5,6 @@ mqtt_door (the door actuator), mqtt_claims (badge claims in), mqtt_events (every
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 
@@ -13,7 +12,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gate.config import MqttSettings
-from gate.errors import FaceGateError
+from gate.store.encryption import environment_text
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +36,7 @@ def broker_password(settings: MqttSettings) -> str | None:
     """The password from the environment variable named by `password_env` (None without one)."""
     if not settings.password_env:
         return None
-    password = os.environ.get(settings.password_env)
-    if password is None:
-        raise FaceGateError(f"mqtt.password_env: environment variable {settings.password_env} is not set")
-    return password
+    return environment_text(settings.password_env, f"mqtt.password_env {settings.password_env}")
 
 
 class MqttLink:

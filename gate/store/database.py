@@ -20,7 +20,7 @@ from sqlalchemy.pool import StaticPool
 
 from gate.errors import FaceGateError
 from gate.store import events, gate_status, people
-from gate.store.encryption import Cipher, ensure_private
+from gate.store.encryption import PRIVATE_MODE, Cipher, ensure_private
 from gate.store.events import AccessEventRecord, DoorReport, EventFilter
 from gate.store.gate_status import Heartbeat
 from gate.store.people import Owner
@@ -65,7 +65,7 @@ def _create_private(path: Path) -> None:
         return
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # SQLite takes an empty file as new
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE))  # SQLite takes an empty file as new
     except FileExistsError:
         pass  # another process made it first
     except OSError as error:

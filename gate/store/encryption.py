@@ -140,16 +140,26 @@ def write_key_file(path: Path) -> None:
     write_private_file(path, new_key_text() + "\n", "key file")
 
 
-def _read_key_file(path: Path) -> str:
-    source = f"encryption.key_file {path}"
+def read_private_file(path: Path, source: str, label: str, maker: str, encoding: str = "utf-8") -> str:
+    """A secret's file as text (a key, a reader's secret), its mode tightened to owner-only (`label` names it in
+    the log); a FaceGateError naming `source` when it is missing (`maker` is the command that writes one) or
+    unreadable."""
     try:
-        text = path.read_text(encoding="ascii")
+        text = path.read_text(encoding=encoding)
     except FileNotFoundError:
-        raise FaceGateError(f"{source}: no such file (`facegate keys new PATH` writes one)") from None
+        raise FaceGateError(f"{source}: no such file (`{maker}` writes one)") from None
     except (OSError, UnicodeDecodeError) as error:
-        detail = getattr(error, "strerror", None) or "not a key file"
+        detail = getattr(error, "strerror", None) or f"not {encoding} text"
         raise FaceGateError(f"cannot read {source}: {detail}") from None
-    ensure_private(path, "encryption.key_file")
+    ensure_private(path, label)
+    return text
+
+
+def environment_text(name: str, source: str) -> str:
+    """The value of environment variable `name`; a FaceGateError naming `source` when it is not set."""
+    text = os.environ.get(name)
+    if text is None:
+        raise FaceGateError(f"{source}: the environment variable is not set")
     return text
 
 
@@ -160,12 +170,12 @@ def load_cipher(settings: Settings) -> Cipher | None:
         raise FaceGateError("set encryption.key_file or encryption.key_env, not both")
     if config.key_file:
         path = settings.resolve(config.key_file)
-        return parse_key(_read_key_file(path), f"encryption.key_file {path}")
+        source = f"encryption.key_file {path}"
+        text = read_private_file(path, source, "encryption.key_file", "facegate keys new PATH", encoding="ascii")
+        return parse_key(text, source)
     if config.key_env:
         source = f"encryption.key_env {config.key_env}"
-        text = os.environ.get(config.key_env)
-        if text is None:
-            raise FaceGateError(f"{source}: the environment variable is not set")
+        text = environment_text(config.key_env, source)
         if not text.strip():
             raise FaceGateError(f"{source}: the environment variable is empty")
         return parse_key(text, source)

@@ -104,21 +104,7 @@ def latest_events(session: Session, limit: int = 100, where: EventFilter | None 
     query = select(AccessEvent).order_by(AccessEvent.time.desc(), AccessEvent.id.desc()).limit(limit)
     for condition in (where or EventFilter()).conditions():
         query = query.where(condition)
-    return [
-        AccessEventRecord(
-            e.time,
-            e.gate_id,
-            e.employee_id,
-            e.score,
-            e.decision,  # type: ignore[arg-type]
-            e.reason,
-            e.candidate_id,
-            e.event_uid,
-            e.door,
-            e.claimed_id,
-        )
-        for e in session.scalars(query)
-    ]
+    return [AccessEventRecord(**{name: getattr(e, name) for name in EVENT_FIELDS}) for e in session.scalars(query)]
 
 
 def event_face(session: Session, event_uid: str) -> bytes | None:

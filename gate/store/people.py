@@ -104,10 +104,9 @@ def all_people(session: Session) -> list[Person]:
     return list(session.scalars(select(Person).order_by(Person.employee_id)))
 
 
-def people_by_id(session: Session, active_only: bool = False) -> dict[int, Person]:
-    """Person id -> person, everyone or the active only."""
-    query = select(Person).where(Person.active) if active_only else select(Person)
-    return {person.id: person for person in session.scalars(query)}
+def people_by_id(session: Session) -> dict[int, Person]:
+    """Person id -> person, everyone."""
+    return {person.id: person for person in session.scalars(select(Person))}
 
 
 def template_counts(session: Session, person_ids: Sequence[int]) -> dict[int, dict[str, int]]:

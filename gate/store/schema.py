@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import numpy as np
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -122,9 +121,6 @@ class Template(Base):
     crop: Mapped[bytes | None] = mapped_column(SealedBytes())  # aligned crop, lossless WebP bytes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     person: Mapped[Person] = relationship(back_populates="templates")
-
-    def vector(self) -> np.ndarray:
-        return np.frombuffer(self.embedding, dtype=np.float32)
 
 
 class AccessEvent(Base):
