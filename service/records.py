@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from gate.decision.policy import threshold_for
-from gate.errors import FaceGateError
-from gate.store.csv_cells import safe_row
-from gate.store.events import AccessEventRecord, EventFilter
+from gate.store.csv_cells import csv_text
+from gate.store.events import EVENT_FIELDS, AccessEventRecord, EventFilter, parse_moment
 from service.accounts import Principal
 from service.auth import parts_of, principal
 from service.faces import FACE_RESPONSE, face_response
@@ -24,18 +20,6 @@ router = APIRouter(prefix="/api", responses=refusals(401, 422))  # each route na
 
 MAX_PAGE = 1000
 MAX_CSV_ROWS = 100_000
-EVENT_COLUMNS = tuple(f.name for f in dataclasses.fields(AccessEventRecord) if f.name != "crop")
-
-
-def _moment(text: str | None, name: str) -> datetime | None:
-    """An ISO date or time (UTC unless it says otherwise), or None."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise FaceGateError(f"{name} {text!r}: expected an ISO date or time, e.g. 2026-11-29T08:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def event_filter(
@@ -46,15 +30,11 @@ def event_filter(
     until: Annotated[str | None, Query(description="before this ISO date/time")] = None,
 ) -> EventFilter:
     employee_id = api_employee_id(person) if person else None
-    return EventFilter(gate or None, employee_id, decision, _moment(since, "since"), _moment(until, "until"))
-
-
-def _event_json(event: AccessEventRecord) -> dict:
-    return {name: getattr(event, name) for name in EVENT_COLUMNS} | {"time": event.time.isoformat()}
+    return EventFilter(gate or None, employee_id, decision, parse_moment(since, "since"), parse_moment(until, "until"))
 
 
 def _access_event(event: AccessEventRecord, face: bool) -> EventEntry:
-    return EventEntry.model_validate({name: getattr(event, name) for name in EVENT_COLUMNS} | {"face": face})
+    return EventEntry.model_validate({name: getattr(event, name) for name in EVENT_FIELDS} | {"face": face})
 
 
 @router.get("/events", tags=["events"], responses=refusals(400))
@@ -99,12 +79,10 @@ def events_csv(
 ) -> Response:
     """The same events as CSV (newest first), for a spreadsheet: a cell that would start a formula (=, +, -, @)
     is written with a leading apostrophe."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EVENT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(safe_row(_event_json(e)) for e in parts_of(request).database.events(limit, where))
+    events = parts_of(request).database.events(limit, where)
+    text = csv_text(EVENT_FIELDS, (e.to_json() for e in events))
     headers = {"Content-Disposition": 'attachment; filename="facegate-events.csv"'}
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/gates", tags=["gates"])

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +10,6 @@ import typer
 
 from facegate.context import AppContext
 from gate.errors import FaceGateError
-from gate.store.csv_cells import safe_row
 
 if TYPE_CHECKING:
     from gate.store.events import AccessEventRecord
@@ -21,32 +17,16 @@ if TYPE_CHECKING:
 FORMATS = ("table", "csv", "json")
 
 
-def _moment(text: str | None, option: str) -> datetime | None:
-    """An ISO date or time (UTC unless it says otherwise), or None."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise FaceGateError(
-            f"{option} {text!r}: expected an ISO date or time, e.g. 2026-11-29 or 2026-11-29T08:00"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def render(events: list[AccessEventRecord], fmt: str) -> str:
     """The events in one of FORMATS."""
+    from gate.store.csv_cells import csv_text
     from gate.store.events import EVENT_FIELDS
 
     rows = [e.to_json() for e in events]
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=EVENT_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(safe_row(row) for row in rows)
-        return out.getvalue().rstrip("\n")
+        return csv_text(EVENT_FIELDS, rows).rstrip("\n")
     lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} {'door':9} score"]
     for e in events:
         score = "" if e.score is None else f"{e.score:.3f}"
@@ -72,13 +52,13 @@ def events(
 
     Every door decision with its gate, person, score and reason, filtered, as a table, CSV or JSON."""
     from gate.store.event_log import Journal
-    from gate.store.events import EventFilter
+    from gate.store.events import EventFilter, parse_moment
 
     if fmt not in FORMATS:
         raise FaceGateError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if decision not in (None, "granted", "denied"):
         raise FaceGateError(f"--decision must be granted or denied, got {decision!r}")
-    where = EventFilter(gate, person, decision, _moment(since, "--since"), _moment(until, "--until"))  # type: ignore[arg-type]
+    where = EventFilter(gate, person, decision, parse_moment(since, "--since"), parse_moment(until, "--until"))  # type: ignore[arg-type]
     context: AppContext = ctx.obj
     text = render(context.database.events(limit, where), fmt)
     journal = Journal(context.settings.resolve(context.settings.database.journal_path))

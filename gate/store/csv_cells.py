@@ -4,6 +4,10 @@ OWASP's CSV-injection advice says. Numbers are left as they are."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -17,3 +21,12 @@ def spreadsheet_safe(value: object) -> object:
 def safe_row(row: dict[str, object]) -> dict[str, object]:
     """A csv.DictWriter row with every cell made spreadsheet_safe."""
     return {key: spreadsheet_safe(value) for key, value in row.items()}
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[dict[str, object]]) -> str:
+    """A header of `columns`, then one line per row, every cell spreadsheet_safe."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(safe_row(row) for row in rows)
+    return out.getvalue()

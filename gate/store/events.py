@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, cast
 
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
+from gate.errors import FaceGateError
 from gate.store.schema import AccessEvent, in_chunks
 
 Decision = Literal["granted", "denied"]
@@ -40,6 +41,19 @@ class AccessEventRecord:
 
 
 EVENT_FIELDS = tuple(name for name in AccessEventRecord.__dataclass_fields__ if name != "crop")  # what is listed
+
+
+def parse_moment(text: str | None, name: str) -> datetime | None:
+    """An event filter's ISO date or time (UTC unless it says otherwise), or None; `name` is the option's."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FaceGateError(
+            f"{name} {text!r}: expected an ISO date or time, e.g. 2026-11-29 or 2026-11-29T08:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
