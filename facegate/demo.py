@@ -106,7 +106,7 @@ def _rows(walks: list[Walk], tracks: list[TrackReport], enrolled: dict[str, str]
 
 
 def _write_outputs(out: Path, rows: list[DemoRow], events: list[AccessEventRecord]) -> tuple[Path, Path]:
-    records = [asdict(event) | {"time": event.time.isoformat()} for event in reversed(events)]
+    records = [event.to_json() for event in reversed(events)]
     events_path = out / "events.json"
     events_path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
     table_path = out / "table.csv"

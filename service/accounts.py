@@ -67,7 +67,8 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
-def _check_role(role: str) -> Role:
+def check_role(role: str) -> Role:
+    """`role` as a Role; a one-line FaceGateError for any other text (a row edited by hand, a typo)."""
     if role not in ROLES:
         raise FaceGateError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     return role
@@ -75,7 +76,7 @@ def _check_role(role: str) -> Role:
 
 def add_account(database: Database, name: str, password: str, role: str = "admin") -> None:
     """Create an account; its password is stored as an argon2 hash."""
-    name, role = _clean_name(name), _check_role(role)
+    name, role = _clean_name(name), check_role(role)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise FaceGateError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if not stored.add_account(database, name, _hasher.hash(password), role):
@@ -109,7 +110,7 @@ def check_password(database: Database, name: str, password: str) -> AdminAccount
 
 def add_token(database: Database, name: str, role: str = "viewer") -> str:
     """Create an API token and return it: this is the only time it can be seen (only its sha256 is stored)."""
-    name, role = _clean_name(name), _check_role(role)
+    name, role = _clean_name(name), check_role(role)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     if not stored.add_token(database, name, sha256_hex(token), role):
         raise FaceGateError(f"a token named {name!r} exists already (revoked tokens keep their name)")
@@ -133,4 +134,4 @@ def revoke_token(database: Database, name: str) -> None:
 def token_principal(database: Database, token: str) -> Principal | None:
     """Who a bearer token belongs to (and its last use noted), or None for an unknown or revoked token."""
     row = stored.use_token(database, sha256_hex(token))
-    return None if row is None else Principal(row.name, _check_role(row.role), "token")
+    return None if row is None else Principal(row.name, check_role(row.role), "token")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from gate.store import accounts as stored
 from gate.store.database import Database
 from gate.store.schema import utcnow
-from service.accounts import Principal, sha256_hex
+from service.accounts import Principal, check_role, sha256_hex
 
 SESSION_BYTES = 32
 
@@ -52,7 +52,7 @@ def find_session(database: Database, session_id: str) -> SignedIn | None:
     signed, account = found
     if signed.expires_at <= utcnow() or account.disabled:
         return None
-    return SignedIn(Principal(account.name, account.role, "session"), signed.csrf_sha256)  # type: ignore[arg-type]
+    return SignedIn(Principal(account.name, check_role(account.role), "session"), signed.csrf_sha256)
 
 
 def end_session(database: Database, session_id: str) -> None:

@@ -41,7 +41,9 @@ def run(
         return
     frames = open_source(source or _configured_source(settings), settings.camera)
     door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
-    _exit_for([_print_summary(run_gate(app.runtime, frames, door, annotate=annotate), None)])
+    summary = run_gate(app.runtime, frames, door, annotate=annotate)
+    _print_summary(summary, None)
+    _exit_for([summary])
 
 
 def _configured_source(settings: Settings) -> str:
@@ -67,20 +69,16 @@ def _run_cameras(app: AppContext) -> None:
             cameras.append((replace(runtime, settings=settings), frames, door))
         opened.pop_all()  # run_cameras closes them from here on
     summaries = run_cameras(cameras)
-    _exit_for(
-        [
-            _print_summary(summary, camera.settings.camera.gate_id)
-            for (camera, _, _), summary in zip(cameras, summaries, strict=True)
-        ]
-    )
+    for (camera, _, _), summary in zip(cameras, summaries, strict=True):
+        _print_summary(summary, camera.settings.camera.gate_id)
+    _exit_for(summaries)
 
 
-def _print_summary(summary: GateSummary, gate_id: str | None) -> GateSummary:
+def _print_summary(summary: GateSummary, gate_id: str | None) -> None:
     typer.echo(
         f"{gate_id + ': ' if gate_id else ''}{summary.frames} frames ({summary.processed} processed), "
         f"{len(summary.decisions)} decisions: {summary.tally.describe()}"
     )
-    return summary
 
 
 def _exit_for(summaries: list[GateSummary]) -> None:
