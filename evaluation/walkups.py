@@ -42,7 +42,7 @@ from evaluation.replay import (
     walk_outcomes,
     walk_tracks,
 )
-from evaluation.results import GateReport
+from evaluation.results import ConfiguredPolicy, EnrolledEmployee, GateReport, GateSetup
 from evaluation.turnstile import WALKUP_MIN_FACE_PX, TurnstileSpec, Walk, render_turnstile
 from gate.config import DatabaseSettings, Settings, SettingsModel
 from gate.decision.policy import threshold_for
@@ -62,7 +62,8 @@ log = logging.getLogger(__name__)
 MAX_ENROL_PHOTOS = 4  # as the demo: an employee is enrolled from up to 4 photos, never the one that walks
 DEFAULT_POLICIES: tuple[tuple[int, int], ...] = ((1, 1), (2, 3), (3, 5), (4, 7), (5, 10))
 FRAME_SIZE = (480, 360)  # the demo's frames
-WORK_FILES = ("gate.db", "gallery.faiss", "gallery.faiss.json", "turnstile.mp4")
+DATABASE_FILE = "gate.db"  # each walk-up run's own database, in its output folder
+WORK_FILES = (DATABASE_FILE, "gallery.faiss", "gallery.faiss.json", "turnstile.mp4")
 
 Progress = Callable[[str, int], Any]  # (description, total) -> a bar with update(n) and close(), e.g. tqdm
 
@@ -120,27 +121,25 @@ def pick_walkers(lfw_dir: Path, people_file: Path, employees: int, strangers: in
     return [walkers[i] for i in rng.permutation(len(walkers))]
 
 
-@dataclass(frozen=True)
-class Enrolment:
-    person: str
-    employee_id: str
-    status: str  # "enrolled" or "refused: <why>"
-    photos_added: int
-
-
-def enrol_employees(walkers: Sequence[Walker], runtime: Runtime, progress: Progress = _silent) -> dict[str, Enrolment]:
+def enrol_employees(
+    walkers: Sequence[Walker], runtime: Runtime, progress: Progress = _silent
+) -> dict[str, EnrolledEmployee]:
     """Enrol every employee with the real `add_person`; a refusal is recorded, not raised."""
     employees = [w for w in walkers if w.role == "employee"]
-    result: dict[str, Enrolment] = {}
+    result: dict[str, EnrolledEmployee] = {}
     bar = progress("enrolling", len(employees))
     for index, walker in enumerate(sorted(employees, key=lambda w: w.person)):
         employee_id = f"E{index + 1:03d}"
         try:
             done = add_person(runtime, employee_id, walker.person.replace("_", " "), list(walker.enrol_photos))
-            result[walker.person] = Enrolment(walker.person, employee_id, "enrolled", done.added)
+            result[walker.person] = EnrolledEmployee(
+                person=walker.person, employee_id=employee_id, status="enrolled", photos_added=done.added
+            )
         except FaceGateError as error:  # no usable photo, or taken for someone already enrolled
             log.warning("%s not enrolled: %s", walker.person, error)
-            result[walker.person] = Enrolment(walker.person, employee_id, f"refused: {error}", 0)
+            result[walker.person] = EnrolledEmployee(
+                person=walker.person, employee_id=employee_id, status=f"refused: {error}", photos_added=0
+            )
         bar.update(1)
     bar.close()
     return result
@@ -221,7 +220,7 @@ def walkup_settings(settings: Settings, out: Path) -> Settings:
     quality gate (WALKUP_MIN_FACE_PX)."""
     gallery = settings.gallery.model_copy(update={"index_path": str((out / "gallery.faiss").resolve())})
     database = DatabaseSettings(
-        url=f"sqlite:///{(out / WORK_FILES[0]).resolve()}", journal_path=str((out / "events.journal").resolve())
+        url=f"sqlite:///{(out / DATABASE_FILE).resolve()}", journal_path=str((out / "events.journal").resolve())
     )
     detector = settings.detector.model_copy(
         update={"min_face_px": max(settings.detector.min_face_px, WALKUP_MIN_FACE_PX)}
@@ -265,7 +264,7 @@ class _Walked:
     """One recorded run: who was enrolled, the walks in the video, and what the gate saw."""
 
     walkers: list[Walker]
-    enrolled: dict[str, Enrolment]
+    enrolled: dict[str, EnrolledEmployee]
     spec: TurnstileSpec
     walks: list[Walk]
     recording: Recording
@@ -283,7 +282,7 @@ def evaluate_gate(
 def _walk_up(settings: Settings, embedder: Embedder, run: WalkupRun, out: Path, progress: Progress) -> _Walked:
     """Enrol the employees into a fresh database in `out`, render everyone's walk-up, run the real gate once."""
     walkers = pick_walkers(run.lfw_dir, run.people_file, run.employees, run.strangers, run.seed)
-    spec = walkup_spec(walkup_settings(settings, out), run.fps, run.walk_s, run.seed)
+    spec = walkup_spec(settings, run.fps, run.walk_s, run.seed)
 
     def record(runtime: Runtime, video: Path, walks: list[Walk]) -> Recording:
         total_frames = walks[-1].last_frame + 1 + round(spec.gap_s * spec.fps) if walks else 0
@@ -312,8 +311,8 @@ def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked:
     configured_decided = replay(recording.events, decision, configured)
     configured_walks = walk_outcomes(truths, recording.tracks, configured_decided)
     return GateReport(
-        setup=_setup(settings, embedder, run, walked, configured) | {"seconds": seconds},
-        enrolment=[asdict(e) for e in sorted(walked.enrolled.values(), key=lambda e: e.employee_id)],
+        setup=_setup(settings, embedder, run, walked, configured, thresholds, seconds),
+        enrolment=sorted(walked.enrolled.values(), key=lambda e: e.employee_id),
         live_matches_replay=live_agrees(recording, configured_decided),
         latency_ms=latency_summary(recording),
         grid=grid,
@@ -327,36 +326,47 @@ def _gate_report(settings: Settings, embedder: Embedder, run: WalkupRun, walked:
     )
 
 
-def _setup(settings: Settings, embedder: Embedder, run: WalkupRun, walked: _Walked, configured: float) -> dict:
+def _setup(
+    settings: Settings,
+    embedder: Embedder,
+    run: WalkupRun,
+    walked: _Walked,
+    configured: float,
+    thresholds: list[tuple[str, float]],
+    seconds: float,
+) -> GateSetup:
     """The report's "setup": what was walked, how the camera and the configured gate were set."""
-    return {
-        "model_id": embedder.model_id,
-        "employees": run.employees,
-        "strangers": run.strangers,
-        "seed": run.seed,
-        "people_file": str(run.people_file.name),
-        "fps": run.fps,
-        "walk_s": run.walk_s,
-        "gap_s": walked.spec.gap_s,
-        "frame_size": list(FRAME_SIZE),
-        "min_face_px": settings.detector.min_face_px,
-        "cooldown_s": settings.decision.cooldown_s,
-        "track_timeout_s": settings.decision.track_timeout_s,
-        "configured": {
-            "votes_needed": settings.decision.votes_needed,
-            "window": settings.decision.window,
-            "early_deny": settings.decision.early_deny,
-            "threshold": configured,
-            "target_far": settings.decision.target_far,
-        },
-        "thresholds": dict(threshold_grid(embedder.card, settings.decision)),
-        "policies": [f"{n}/{m}" for n, m in run.policies],
-        "frames": walked.recording.frames,
-        "tracks": len(walked.recording.tracks),
-    }
+    decision = settings.decision
+    policy = ConfiguredPolicy(
+        votes_needed=decision.votes_needed,
+        window=decision.window,
+        early_deny=decision.early_deny,
+        threshold=configured,
+        target_far=decision.target_far,
+    )
+    return GateSetup(
+        model_id=embedder.model_id,
+        employees=run.employees,
+        strangers=run.strangers,
+        seed=run.seed,
+        people_file=str(run.people_file.name),
+        fps=run.fps,
+        walk_s=run.walk_s,
+        gap_s=walked.spec.gap_s,
+        frame_size=list(FRAME_SIZE),
+        min_face_px=settings.detector.min_face_px,
+        cooldown_s=decision.cooldown_s,
+        track_timeout_s=decision.track_timeout_s,
+        configured=policy,
+        thresholds=dict(thresholds),
+        policies=[f"{n}/{m}" for n, m in run.policies],
+        frames=walked.recording.frames,
+        tracks=len(walked.recording.tracks),
+        seconds=seconds,
+    )
 
 
-def truths_for(walkers: Sequence[Walker], walks: Sequence[Walk], enrolled: dict[str, Enrolment]) -> list[Truth]:
+def truths_for(walkers: Sequence[Walker], walks: Sequence[Walk], enrolled: dict[str, EnrolledEmployee]) -> list[Truth]:
     truths = []
     for walker, walk in zip(walkers, walks, strict=True):
         role, employee_id = walker.role, None
@@ -418,7 +428,7 @@ def pick_folder_walkers(folder: Path, employees: int, strangers: int, seed: int 
 class WalkedPast(Generic[Watched]):
     """One walk-up run: who was enrolled, the video and the walks in it, and what the gate made of them."""
 
-    enrolled: dict[str, Enrolment]
+    enrolled: dict[str, EnrolledEmployee]
     video: Path
     walks: list[Walk]
     watched: Watched

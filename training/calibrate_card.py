@@ -14,7 +14,7 @@ from gate.errors import FaceGateError
 from gate.model.card import ModelCard, sha256_of
 from gate.model.embedder import Embedder
 from gate.model.scoring import Scorer, write_cohort
-from training.calibration import FARS, calibrate
+from training.calibration import CARD_ENTRY, FARS, CalibrationSummary, calibrate
 from training.crops import crop_template_of, load_crops
 from training.data import VALIDATION_SPLIT, validation_people
 
@@ -76,15 +76,16 @@ def calibrate_card(
         raise FaceGateError(f"{crops_file}: fewer than two of the given people have detected crops to calibrate on")
     labels = np.searchsorted(names, crop_set.person[calibrating])
     result = calibrate(embeddings[calibrating], labels, scorer)
-    summary = {**result["summary"], "people": len(names), "images": len(labels), "who": note}
+    summary = CalibrationSummary.from_json(result["summary"])
+    summary = dataclasses.replace(summary, people=len(names), images=len(labels), who=note)
     card = dataclasses.replace(
         embedder.card,
         thresholds={far: result["thresholds"][far] for far in FARS},
-        results={**embedder.card.results, "calibration": summary},
+        results={**embedder.card.results, CARD_ENTRY: summary.to_json()},
         score_norm=score_norm,
     )
     Path(card_path).write_text(card.to_json(), encoding="utf-8")
-    log.info("calibrated %s on %d impostor pairs", card_path, summary["impostor_pairs"])
+    log.info("calibrated %s on %d impostor pairs", card_path, summary.impostor_pairs)
     return card
 
 
