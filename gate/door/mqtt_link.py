@@ -5,6 +5,7 @@ mqtt_door (the door actuator), mqtt_claims (badge claims in), mqtt_events (every
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -12,7 +13,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gate.config import MqttSettings
-from gate.store.encryption import environment_text
+from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ def broker_password(settings: MqttSettings) -> str | None:
     """The password from the environment variable named by `password_env` (None without one)."""
     if not settings.password_env:
         return None
-    return environment_text(settings.password_env, f"mqtt.password_env {settings.password_env}")
+    password = os.environ.get(settings.password_env)
+    if password is None:
+        raise FaceGateError(f"mqtt.password_env: environment variable {settings.password_env} is not set")
+    return password
 
 
 class MqttLink:
