@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 15.0  # used when a source does not report its frame rate
 CLOSE_TIMEOUT_S = 5.0  # how long close() waits for a read in progress (a stalled stream blocks longer)
+
+# what a source is doing now, as the heartbeat and the Gates page report it: "waiting" (no frame yet: a camera not
+# reachable so far), "streaming", "lost" (a camera that gave frames and stopped: being reconnected), "ended"
+CameraState = Literal["waiting", "streaming", "lost", "ended"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class FrameSource(Protocol):
     fps: float
     description: str
     live: bool  # a camera (the newest frame matters, old ones may be dropped) rather than a recording
+
+    @property
+    def state(self) -> CameraState: ...
 
     def frames(self) -> Iterator[Frame]: ...
 
@@ -70,6 +77,11 @@ class VideoFileSource:
             raise FaceGateError(f"{self.path}: not a video OpenCV can read (try converting it to .mp4)")
         self._first: np.ndarray | None = first
         self.fps = _fps(self._capture)
+        self._ended = False
+
+    @property
+    def state(self) -> CameraState:
+        return "ended" if self._ended else "streaming"
 
     def frames(self) -> Iterator[Frame]:
         index = 0
@@ -81,8 +93,10 @@ class VideoFileSource:
             ok, image = self._capture.read()
             if not ok:
                 image = None
+        self._ended = True
 
     def close(self) -> None:
+        self._ended = True
         self._capture.release()
 
 
@@ -150,6 +164,7 @@ class LiveSource:
             raise FaceGateError(f"cannot open {self.description}: check camera.source (index, URL, permissions)")
         self.fps = _fps(capture)
         self.reconnects = 0  # successful reopenings so far
+        self._state: CameraState = "streaming"
         self._yielded = 0
         self._stop = threading.Event()
         self._sleep = sleep if sleep is not None else self._stop.wait
@@ -163,6 +178,10 @@ class LiveSource:
     def dropped(self) -> int:
         """Frames read from the camera and never yielded (replaced by a newer one, or left at close)."""
         return self._newest.replaced
+
+    @property
+    def state(self) -> CameraState:
+        return self._state
 
     @property
     def reading(self) -> bool:
@@ -193,10 +212,14 @@ class LiveSource:
                     self._newest.put(image, time.monotonic())
                     continue
                 capture.release()
+                self._state = "lost"
                 capture = self._reconnect()
+                if capture is not None:
+                    self._state = "streaming"
         finally:
             if capture is not None:
                 capture.release()
+            self._state = "ended"
             self._newest.end(discard=self._stop.is_set())
 
     def _reconnect(self) -> cv2.VideoCapture | None:
