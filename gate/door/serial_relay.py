@@ -135,11 +135,10 @@ class SerialRelayActuator:
         self._connected().write(frame)
 
     def _connected(self) -> serial.Serial:
-        """The open port, opened now if it is not (exclusive: a second gate on the same board fails to start)."""
+        """The open port, opened now if it is not. Not exclusive: the doors of several cameras may share a board,
+        each its own channel (every frame goes out in one write)."""
         if self._serial is None:
-            self._serial = serial.Serial(
-                self.port, self.baudrate, timeout=self.timeout_s, write_timeout=self.timeout_s, exclusive=True
-            )
+            self._serial = serial.Serial(self.port, self.baudrate, timeout=self.timeout_s, write_timeout=self.timeout_s)
         return self._serial
 
     def _drop(self) -> None:
