@@ -219,21 +219,65 @@ MqttTopic = Annotated[str, Field(pattern=MQTT_TOPIC)]
 
 
 class ActuatorSettings(_Section):
-    kind: Literal["log", "shell", "http", "mqtt"] = "log"
+    kind: Literal["log", "shell", "http", "mqtt", "http_relay", "serial_relay"] = "log"
     command: list[str] = []  # shell: argv; {person_id}, {name}, {gate_id}, {score} are filled in
-    url: str = ""  # http: POSTed a JSON body
+    url: str = ""  # http: POSTed a JSON body; http_relay: the relay's address, e.g. http://192.168.1.50
     topic: str = ""  # mqtt: the door request is published here (QoS 1) on the [mqtt] broker
     timeout_s: float = Field(3.0, gt=0, le=60)
+    # http_relay and serial_relay: how long the relay stays on (http_relay: the relay's own timer switches it off)
+    open_s: float = Field(3.0, gt=0, le=300)
+    # http_relay: shelly_gen1 (GET /relay/<relay>?turn=on&timer=<open_s>) or shelly_rpc (Gen2+:
+    # GET /rpc/Switch.Set?id=<relay>&on=true&toggle_after=<open_s>)
+    api: Literal["shelly_gen1", "shelly_rpc"] = "shelly_gen1"
+    relay: int = Field(0, ge=0, le=15)  # http_relay: the relay's number as the device counts (from 0)
+    username: str = ""  # http_relay: HTTP basic or digest login (empty with a password: "admin")
+    password_file: str = ""  # http_relay: an absolute path of a file holding the password (never the password)
+    password_env: str = ""  # or the name of an environment variable holding it
+    port: str = ""  # serial_relay: the board's serial port, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...
+    baudrate: int = Field(9600, ge=300, le=921600)
+    channel: int = Field(1, ge=1, le=16)  # serial_relay: the relay on the board (from 1), for the LCUS frames
+    on_bytes: str = ""  # serial_relay: other boards' frames as hex ("A0 01 01 A2"); empty: LCUS frames of channel
+    off_bytes: str = ""
 
     @model_validator(mode="after")
     def _target_given(self) -> ActuatorSettings:
         if self.kind == "shell" and not self.command:
             raise ValueError("kind = 'shell' needs command = [argv...]")
-        if self.kind == "http" and not self.url.startswith(("http://", "https://")):
-            raise ValueError("kind = 'http' needs url = 'http(s)://...'")
+        if self.kind in ("http", "http_relay") and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"kind = {self.kind!r} needs url = 'http(s)://...'")
         if self.kind == "mqtt" and not re.match(MQTT_TOPIC, self.topic):
             raise ValueError("kind = 'mqtt' needs topic = 'a/topic' (no wildcards + or #)")
+        if self.kind == "http_relay":
+            _check_relay_login(self)
+        if self.kind == "serial_relay":
+            _check_serial_relay(self)
         return self
+
+
+def _check_relay_login(settings: ActuatorSettings) -> None:
+    """http_relay's login: one password source at most, a file named by its absolute path, a user with a password."""
+    if "@" in settings.url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ValueError("url: no login in the url (user:password@): give username, and password_file or password_env")
+    if settings.password_file and settings.password_env:
+        raise ValueError("kind = 'http_relay': set password_file or password_env, not both")
+    if settings.password_file and not Path(settings.password_file).is_absolute():
+        raise ValueError(f"password_file = {settings.password_file!r}: give the file's absolute path")
+    if settings.username and not (settings.password_file or settings.password_env):
+        raise ValueError(f"username = {settings.username!r} needs password_file or password_env")
+
+
+def _check_serial_relay(settings: ActuatorSettings) -> None:
+    """serial_relay: a port, and on_bytes/off_bytes both given (hex) or both left to the LCUS frames."""
+    if not settings.port:
+        raise ValueError("kind = 'serial_relay' needs port = '/dev/ttyUSB0' (the board's serial port)")
+    if bool(settings.on_bytes) != bool(settings.off_bytes):
+        raise ValueError("kind = 'serial_relay': give on_bytes and off_bytes together (or neither, for LCUS boards)")
+    for key in ("on_bytes", "off_bytes"):
+        text = getattr(settings, key)
+        try:
+            bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(f"{key} = {text!r} is not hex bytes (e.g. 'A0 01 01 A2')") from None
 
 
 class MqttSettings(_Section):

@@ -1,4 +1,5 @@
-"""Actuators open the door on a grant: log, run a command, POST JSON or publish it over MQTT; each says what
+"""Actuators open the door on a grant: log, run a command, POST JSON, publish it over MQTT, or pulse a relay (a
+Shelly-style HTTP relay, gate/door/http_relay.py; a USB/serial board, gate/door/serial_relay.py); each says what
 happened (opened, failed, timed out); failures are logged, never raised."""
 
 from __future__ import annotations
@@ -108,12 +109,26 @@ def _mqtt_actuator(settings: ActuatorSettings, mqtt: MqttSettings, gate_id: str)
     return MqttActuator(settings, mqtt, gate_id)
 
 
+def _http_relay(settings: ActuatorSettings, _mqtt: MqttSettings, _gate_id: str) -> Actuator:
+    from gate.door.http_relay import HttpRelayActuator  # reads the relay's password now: a missing one stops the start
+
+    return HttpRelayActuator(settings)
+
+
+def _serial_relay(settings: ActuatorSettings, _mqtt: MqttSettings, _gate_id: str) -> Actuator:
+    from gate.door.serial_relay import SerialRelayActuator  # pyserial is loaded only for this kind
+
+    return SerialRelayActuator(settings)
+
+
 # each kind's factory takes the [actuator] settings, the [mqtt] broker and the gate's id
 ACTUATORS: dict[str, Callable[[ActuatorSettings, MqttSettings, str], Actuator]] = {
     "log": lambda _settings, _mqtt, _gate_id: LogActuator(),
     "shell": lambda settings, _mqtt, _gate_id: ShellActuator(settings),
     "http": lambda settings, _mqtt, _gate_id: HttpActuator(settings),
     "mqtt": _mqtt_actuator,
+    "http_relay": _http_relay,
+    "serial_relay": _serial_relay,
 }
 
 

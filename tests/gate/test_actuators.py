@@ -24,7 +24,7 @@ def test_build_actuator_default_is_log() -> None:
 
 
 def test_build_actuator_unknown_kind_lists_valid_names() -> None:
-    with pytest.raises(FaceGateError, match="log, shell, http"):
+    with pytest.raises(FaceGateError, match="log, shell, http, mqtt, http_relay, serial_relay"):
         build_actuator(ActuatorSettings.model_construct(kind="relay"))
 
 
