@@ -70,6 +70,8 @@ def serve(
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     configured = context.settings.service.model_dump()
     service = validated(ServiceSettings, {**configured, **overrides}, "serve", {"host": "--host", "port": "--port"})
+    context.require_config()
+    check_port_free(service.host, service.port)  # before the database: a port taken is the one line printed
     if not is_loopback(service.host):
         log.warning(
             "%s: the API is reachable from the network; put TLS (a reverse proxy) in front of it",
@@ -78,7 +80,6 @@ def serve(
     if not any(account.state == "active" for account in list_accounts(context.database)):
         log.warning("no account can sign in to the page yet: create one with `facegate admin add NAME`")
     context.database.close()  # fail here, in one line, if the database cannot be opened; the app opens its own
-    check_port_free(service.host, service.port)
     # X-Forwarded-* are believed only from [service] trusted_proxies, by the app itself (service.proxies);
     # uvicorn's own proxy_headers would believe them from 127.0.0.1 by default
     uvicorn.run(

@@ -165,7 +165,9 @@ def test_commands_keeping_site_data_refuse_without_a_config(no_config_anywhere: 
     with pytest.raises(FaceGateError) as refused:
         invoke(*args)
     message = str(refused.value)
-    assert message.startswith("no config file found (no --config or $FACEGATE_CONFIG; looked for ") and "\n" not in message
+    assert (
+        message.startswith("no config file found (no --config or $FACEGATE_CONFIG; looked for ") and "\n" not in message
+    )
     assert str(no_config_anywhere / "config.toml") in message and "create one with `facegate init DIR`" in message
     assert list(no_config_anywhere.iterdir()) == []  # no ./data made wherever the command was started
 

@@ -121,7 +121,7 @@ def test_keys_new_names_the_key_in_the_shipped_config_which_then_loads_and_decry
 
 def test_keys_new_refuses_a_second_key_before_making_it(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text("[encryption]\nkey_env = \"SITE_KEY\"\n", encoding="utf-8")
+    config.write_text('[encryption]\nkey_env = "SITE_KEY"\n', encoding="utf-8")
     with pytest.raises(FaceGateError, match="already names a key \\(encryption.key_env = 'SITE_KEY'\\)"):
         run(config, "new", str(tmp_path / "site.key"))
     assert not (tmp_path / "site.key").exists()
@@ -137,7 +137,7 @@ def test_keys_new_print_and_no_config_print_the_line_to_add(
     config = tmp_path / "config.toml"
     config.write_text(template_text(), encoding="utf-8")
     output = run(config, "new", "--print", str(tmp_path / "keys" / "site.key"))
-    assert 'Put this line under [encryption] in' in output and '\nkey_file = "keys/site.key"\n' in output
+    assert "Put this line under [encryption] in" in output and '\nkey_file = "keys/site.key"\n' in output
     assert config.read_text(encoding="utf-8") == template_text()
     outcome = CliRunner().invoke(app, ["keys", "new", "elsewhere.key"])  # in a folder with no config at all
     assert outcome.exit_code == 0, outcome.output
