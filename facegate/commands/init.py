@@ -4,7 +4,7 @@ owner-only data/ folder, and, as asked, an encryption key and the first admin ac
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +24,7 @@ class Answers:
 
     key: bool
     admin: str | None  # the first admin account's name; None: none now
-    password: str = ""
+    password: str = field(default="", repr=False)
 
 
 def _ask(key: bool | None, admin: str | None, no_admin: bool, password_stdin: bool, yes: bool) -> Answers:
