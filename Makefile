@@ -22,6 +22,7 @@ test: $(VENV)/.installed
 	FACEGATE_DATA=$(FACEGATE_DATA) $(PY) -m pytest
 
 # the admin page and API on [service] host:port; on a new database it first asks for the password of `admin`
+# (`facegate admin add` states the rule, at least 10 characters, and asks again for a shorter one)
 serve: $(VENV)/.installed
 	@if $(VENV)/bin/facegate admin list | grep -q '^no accounts'; then \
 		echo "no account yet: choose a password for the first admin, 'admin'"; \

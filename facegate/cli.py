@@ -20,6 +20,7 @@ from facegate.commands import (
     events,
     gate,
     gates,
+    init,
     keys,
     model,
     serve,
@@ -27,7 +28,7 @@ from facegate.commands import (
     train,
 )
 from facegate.context import AppContext
-from gate.config import config_path, load_settings
+from gate.config import CONFIG_NAME, config_path, read_settings
 from gate.errors import FaceGateError
 
 # Help is plain text, not Rich markup: Rich would take `[service]`, `[[cameras]]` or `[default: ...]` in a help
@@ -48,10 +49,20 @@ def _root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config file (default: $FACEGATE_CONFIG or ./config.toml)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file. Without it: $FACEGATE_CONFIG, else the first that exists of ./config.toml, the "
+            "user's config folder (~/.config/facegate/config.toml on Linux) and /etc/facegate/config.toml. "
+            "Commands that keep site data in its database (run, serve, enroll, admin, events, ...) refuse to start "
+            "without one: `facegate init DIR` writes one.",
+        ),
     ] = None,
 ) -> None:
-    context = AppContext(load_settings(config), config_path(config))
+    if ctx.invoked_subcommand == "init":  # it makes the config: none need exist, nor the one named be readable
+        return
+    path = config_path(config)
+    context = AppContext(read_settings(path), path or Path(CONFIG_NAME), config_found=path is not None)
     context.configure_logging()
     ctx.obj = context
 
@@ -65,6 +76,7 @@ for module in (
     evaluate_gate,
     evaluate_liveness,
     model,
+    init,
     keys,
     admin,
     card,

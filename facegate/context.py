@@ -17,6 +17,7 @@ QUIET_LIBRARIES = ("faiss.loader",)  # says which CPU build it loaded, at INFO, 
 class AppContext(LazyParts):
     settings: Settings
     config_file: Path = Path("config.toml")  # where the settings come from (or would, for the defaults)
+    config_found: bool = True  # False: none found, the defaults; the site's data is refused (gate.runtime.parts)
 
     def configure_logging(self) -> None:
         level = self.settings.logging.level

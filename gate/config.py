@@ -10,12 +10,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar, get_args
 
+from click import get_app_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gate.errors import FaceGateError
 
 CONFIG_ENV = "FACEGATE_CONFIG"
-DEFAULT_CONFIG = Path("config.toml")
+CONFIG_NAME = "config.toml"
+SYSTEM_CONFIG = Path("/etc/facegate") / CONFIG_NAME
 
 # the per-comparison false-accept rates a card's thresholds are calibrated at, as the card's keys: the one list
 CalibratedFar = Literal["0.01", "0.001", "0.0001", "0.00001"]
@@ -429,19 +431,37 @@ def settings_from_dict(data: dict, source: str = "config", base_dir: Path = Path
     return settings
 
 
-def config_path(explicit: str | os.PathLike | None = None) -> Path:
-    """Which config file to read: --config, else $FACEGATE_CONFIG, else ./config.toml."""
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+def config_search() -> tuple[Path, ...]:
+    """Where a config file is looked for when neither --config nor $FACEGATE_CONFIG names one, in order:
+    ./config.toml, the user's config folder (click's get_app_dir: ~/.config/facegate on Linux), /etc/facegate."""
+    return Path(CONFIG_NAME), Path(get_app_dir("facegate")) / CONFIG_NAME, SYSTEM_CONFIG
 
 
-def load_settings(explicit: str | os.PathLike | None = None) -> Settings:
-    """Read and validate the config file. A missing default file gives the built-in defaults."""
-    path = config_path(explicit)
-    if not path.exists():
-        if explicit or os.environ.get(CONFIG_ENV):
-            raise FaceGateError(f"config file not found: {path}")
+def config_path(explicit: str | os.PathLike | None = None) -> Path | None:
+    """Which config file to read: --config, else $FACEGATE_CONFIG (either must exist: a FaceGateError names it),
+    else the first of config_search() that exists; None when there is none (the built-in defaults)."""
+    named = explicit or os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.exists():
+            raise FaceGateError(f"config file not found: {path}" + ("" if explicit else f" (${CONFIG_ENV})"))
+        return path
+    return next((path for path in config_search() if path.exists()), None)
+
+
+def no_config_found() -> str:
+    """The one-line refusal of work that keeps site data (a database, an index, crops) when no config was found:
+    the defaults would put it in ./data wherever the command was started."""
+    looked = ", ".join(str(path.absolute()) for path in config_search())
+    return (
+        f"no config file found (no --config or ${CONFIG_ENV}; looked for {looked}); "
+        "create one with `facegate init DIR` (then run from DIR, or pass --config DIR/config.toml)"
+    )
+
+
+def read_settings(path: Path | None) -> Settings:
+    """Read and validate the config file at `path`; None gives the built-in defaults."""
+    if path is None:
         return Settings()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -450,3 +470,8 @@ def load_settings(explicit: str | os.PathLike | None = None) -> Settings:
     except OSError as error:  # a folder, or a file this user may not read
         raise FaceGateError(f"cannot read config file {path}: {error.strerror}") from None
     return settings_from_dict(data, source=str(path), base_dir=path.resolve().parent)
+
+
+def load_settings(explicit: str | os.PathLike | None = None) -> Settings:
+    """The settings of the config file config_path() finds (the built-in defaults when it finds none)."""
+    return read_settings(config_path(explicit))

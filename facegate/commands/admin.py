@@ -12,6 +12,7 @@ from facegate.context import AppContext
 from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
+    from gate.store.database import Database
     from service.accounts import CredentialInfo
 
 admin_app = typer.Typer(help="Accounts that sign in to facegate serve: add, list, disable.", no_args_is_help=True)
@@ -30,13 +31,33 @@ def _echo_credentials(rows: Sequence[CredentialInfo], what: str) -> None:
         typer.echo(f"{row.name:<24} {row.role:<7} {row.state:<9} {row.created_at:%Y-%m-%d %H:%M} {used}")
 
 
-def _read_password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool) -> str:
+    """The new account's password: the first line of standard input (checked by add_account), or asked for with
+    its rule said first; one too short, or not repeated the same, is asked for again."""
+    from service.accounts import MIN_PASSWORD_LENGTH
+
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise FaceGateError("--password-stdin: no password on standard input")
         return password
-    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    typer.echo(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    while True:
+        password = typer.prompt("password", hide_input=True)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            typer.echo(f"too short ({len(password)} characters): at least {MIN_PASSWORD_LENGTH}; try again")
+        elif typer.prompt("the same again", hide_input=True) != password:
+            typer.echo("the two differ; try again")
+        else:
+            return password
+
+
+def add_admin(database: Database, name: str, role: str, password_stdin: bool) -> None:
+    """Create account `name` with its password read as read_password says (`facegate admin add`, `facegate init`)."""
+    from service.accounts import add_account
+
+    add_account(database, name, read_password(password_stdin), role)
+    typer.echo(f"account {name} added ({role})")
 
 
 @admin_app.command("add")
@@ -50,12 +71,9 @@ def admin_add(
 ) -> None:
     """Create an account that signs in to the page.
 
-    The password is asked twice (or read from stdin) and stored as an argon2 hash."""
-    from service.accounts import add_account
-
+    The password (at least 10 characters) is asked twice, or read from stdin, and stored as an argon2 hash."""
     context: AppContext = ctx.obj
-    add_account(context.database, name, _read_password(password_stdin), role)
-    typer.echo(f"account {name} added ({role})")
+    add_admin(context.database, name, role, password_stdin)
 
 
 @admin_app.command("list")

@@ -34,6 +34,7 @@ def run(
 
     app: AppContext = ctx.obj
     settings = app.settings
+    app.require_config()  # without a config file, refuse before a camera is tried (the database would)
     if settings.cameras:
         if source is not None or annotate is not None:
             raise FaceGateError("--source and --annotate are for one camera: [[cameras]] gives each its source")

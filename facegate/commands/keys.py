@@ -19,16 +19,38 @@ keys_app = typer.Typer(help="Encryption at rest: new, encrypt, status.", no_args
 
 
 @keys_app.command("new")
-def new(path: Annotated[Path, typer.Argument(help="The key file to create (never overwritten).")]) -> None:
-    """Write a fresh random key to a new file.
+def new(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The key file to create (never overwritten).")],
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Leave the config alone: print the line to put in it.")
+    ] = False,
+) -> None:
+    """Write a fresh random key to a new file, and name it in the config.
 
-    The file is owner-only and never overwritten; prints the config lines that use it."""
+    The file is owner-only and never overwritten. Its path is set as [encryption] key_file in the config file in
+    use (comments kept; refused if the config already names a key); with --print, or without a config file, the
+    line to put under its [encryption] is printed instead."""
+    from facegate.config_file import check_no_second_key, key_file_setting, write_key_file_setting
     from gate.store.encryption import write_key_file
 
-    write_key_file(path)
-    typer.echo(f"wrote a new key to {path} (owner-only). Add to config.toml:\n")
-    typer.echo(f"[encryption]\nkey_file = {json.dumps(str(path.resolve()))}\n")
-    typer.echo("then run `facegate keys encrypt` to seal what is already stored. Keep the key apart from the")
+    context: AppContext = ctx.obj
+    config = context.config_file
+    if context.config_found and not print_only:
+        check_no_second_key(config)  # before a key is made for nothing
+        write_key_file(path)
+        try:
+            write_key_file_setting(config, path)
+        except FaceGateError as error:
+            raise FaceGateError(f"wrote the key {path}, but not into the config: {error}") from None
+        typer.echo(f"wrote a new key to {path} (owner-only), set as [encryption] key_file in {config}")
+    else:
+        write_key_file(path)
+        setting = key_file_setting(path, config) if context.config_found else str(path.resolve())
+        where = config if context.config_found else "your config.toml"
+        typer.echo(f"wrote a new key to {path} (owner-only). Put this line under [encryption] in {where}:\n")
+        typer.echo(f"key_file = {json.dumps(setting)}\n")
+    typer.echo("Then run `facegate keys encrypt` to seal what is already stored. Keep the key apart from the")
     typer.echo("database's backups: without it the templates cannot be read, and with it a backup is plain again.")
 
 

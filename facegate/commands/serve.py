@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
+import socket
+from typing import Annotated
 
 import typer
 
 from facegate.context import AppContext
+from gate.config import ServiceSettings, validated
+from gate.errors import FaceGateError
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +27,55 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(ctx: typer.Context) -> None:
+def check_port_free(host: str, port: int) -> None:
+    """Bind every address of host:port as the server will (asyncio: SO_REUSEADDR, IPv6 sockets IPv6 only) and let
+    go again, so a port another program holds is one line here rather than uvicorn's error and exit status 3."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise FaceGateError(f"cannot listen on {host}: {error.strerror}; check --host or [service] host") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise FaceGateError(
+                        f"{where} is already in use; pick another with --port or [service] port"
+                    ) from None
+                raise FaceGateError(f"cannot listen on {where}: {error.strerror}") from None
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen on this address (default: [service] host).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Listen on this port (default: [service] port).")
+    ] = None,
+) -> None:
     """Serve the admin page and the REST API.
 
-    Listens on [service] host:port (default 127.0.0.1:8080): the page at /, the API's own docs at /docs. Sign in
-    with an account from `facegate admin add`, or send a token from `facegate token add`."""
+    Listens on [service] host:port (default 127.0.0.1:8080), or --host/--port: the page at /, the API's own docs
+    at /docs. Sign in with an account from `facegate admin add`, or send a token from `facegate token add`."""
     import uvicorn
 
     from service import create_app
     from service.accounts import list_accounts
 
     context: AppContext = ctx.obj
-    service = context.settings.service
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    configured = context.settings.service.model_dump()
+    service = validated(ServiceSettings, {**configured, **overrides}, "serve", {"host": "--host", "port": "--port"})
+    context.require_config()
+    check_port_free(service.host, service.port)  # before the database: a port taken is the one line printed
     if not is_loopback(service.host):
         log.warning(
-            "[service] host = %s: the API is reachable from the network; put TLS (a reverse proxy) in front of it",
-            service.host,
+            "%s: the API is reachable from the network; put TLS (a reverse proxy) in front of it",
+            f"--host {host}" if host else f"[service] host = {service.host}",
         )
     if not any(account.state == "active" for account in list_accounts(context.database)):
         log.warning("no account can sign in to the page yet: create one with `facegate admin add NAME`")

@@ -13,7 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.config import Settings
+from gate.config import Settings, no_config_found
+from gate.errors import FaceGateError
 
 if TYPE_CHECKING:  # each imported where its part is built (see above)
     from gate.matching.gallery import Gallery
@@ -97,12 +98,21 @@ def load_embedder(settings: Settings, card: Path | None = None) -> Embedder:
 
 class LazyParts:
     """Database, embedder, pipeline, gallery and the whole runtime, each built once when first asked for.
-    Subclasses provide `settings` (an attribute or a dataclass field)."""
+    Subclasses provide `settings` (an attribute or a dataclass field), and `config_found` False when no config
+    file was found: the settings are then the built-in defaults, and the site's data (the database, and the index,
+    crops and journal that follow it) is refused here rather than made in ./data wherever the command started."""
 
     settings: Settings
+    config_found: bool = True
+
+    def require_config(self) -> None:
+        """Refuse (one line, naming `facegate init`) when no config file was found."""
+        if not self.config_found:
+            raise FaceGateError(no_config_found())
 
     @cached_property
     def database(self) -> Database:
+        self.require_config()
         return open_database(self.settings)
 
     @cached_property

@@ -77,3 +77,14 @@ def test_token_shown_once_works_until_revoked(config: Path) -> None:
     run(config, "token", "revoke", "door-panel")
     assert token_principal(database, token) is None
     assert "revoked" in run(config, "token", "list")
+
+
+def test_admin_add_states_the_rule_before_asking_and_asks_again_for_a_short_or_unequal_password(config: Path):
+    answers = f"short\n{PASSWORD}\n{PASSWORD}x\n{PASSWORD}\n{PASSWORD}\n"  # too short; not repeated the same; right
+    output = run(config, "admin", "add", "ada", stdin=answers)
+    assert output.index("The password needs at least 10 characters.") < output.index("password:")
+    assert "too short (5 characters): at least 10; try again" in output and "the two differ; try again" in output
+    assert output.rstrip().endswith("account ada added (admin)")
+    database = open_database(load_settings(config))
+    assert check_password(database, "ada", PASSWORD) is not None
+    assert check_password(database, "ada", "short") is None

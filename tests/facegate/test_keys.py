@@ -19,12 +19,13 @@ from typer.testing import CliRunner
 from enrollment.audit import audit_trail
 from enrollment.sealing import BATCH, SealingCounts, SealResult, prove_key, seal_stored, sealing_counts
 from facegate.cli import app
+from facegate.config_file import template_text
 from gate.config import GallerySettings, load_settings
 from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.runtime.parts import open_database
 from gate.store.database import Database
-from gate.store.encryption import PREFIX, Cipher, new_key_text, parse_key, write_key_file
+from gate.store.encryption import PREFIX, Cipher, load_cipher, new_key_text, parse_key, write_key_file
 from gate.store.events import AccessEventRecord
 from gate.store.schema import Person, Template
 from gate.vision.imageio import decode_crop
@@ -89,23 +90,59 @@ def _raw_event_faces(path: Path) -> dict[str, bytes]:
 
 
 def _add_key(config: Path) -> Cipher:
-    """`keys new` beside the config, its lines added to the config; the key's cipher."""
+    """`keys new` beside the config, which it names there; the key's cipher."""
     key = config.parent / "site.key"
-    output = run(config, "new", str(key))
-    config.write_text(config.read_text() + output[output.index("[encryption]") :].split("\n\n")[0] + "\n")
+    run(config, "new", str(key))
     return parse_key(key.read_text(), "test")
 
 
-def test_keys_new_writes_an_owner_only_key_and_prints_its_config_lines(tmp_path: Path) -> None:
+def test_keys_new_names_the_key_in_the_shipped_config_which_then_loads_and_decrypts(tmp_path: Path) -> None:
+    """The shipped config.toml already has an [encryption] table: the key_file is set in it (comments kept), not
+    a second [encryption] appended (which TOML refuses)."""
     config = tmp_path / "config.toml"
-    config.write_text("", encoding="utf-8")
+    config.write_text(template_text(), encoding="utf-8")
     output = run(config, "new", str(tmp_path / "site.key"))
+    assert f"set as [encryption] key_file in {config}" in output
     assert stat.S_IMODE((tmp_path / "site.key").stat().st_mode) == 0o600
-    lines = output[output.index("[encryption]") :].split("\n\n")[0]
-    config.write_text(lines + "\n", encoding="utf-8")
-    assert load_settings(config).encryption.key_file == str((tmp_path / "site.key").resolve())
-    with pytest.raises(FaceGateError, match="exists: a key file is never overwritten"):
+    text = config.read_text(encoding="utf-8")
+    assert text.count("[encryption]") == 1 and text.count("\n") == template_text().count("\n")
+    line = next(line for line in text.splitlines() if line.startswith("key_file ="))
+    shipped = next(line for line in template_text().splitlines() if line.startswith("key_file ="))
+    assert line.startswith('key_file = "site.key"   ') and line.index("#") == shipped.index("#")  # comment kept
+    assert [line for line in text.splitlines() if "key_file" not in line] == [
+        line for line in template_text().splitlines() if "key_file" not in line
+    ]
+    settings = load_settings(config)
+    assert settings.encryption.key_file == "site.key"  # beside the config: relative, the two move together
+    cipher = load_cipher(settings)
+    sealed = parse_key((tmp_path / "site.key").read_text(), "the file").seal(b"a face")
+    assert cipher is not None and cipher.unseal(sealed) == b"a face"
+
+
+def test_keys_new_refuses_a_second_key_before_making_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[encryption]\nkey_env = "SITE_KEY"\n', encoding="utf-8")
+    with pytest.raises(FaceGateError, match="already names a key \\(encryption.key_env = 'SITE_KEY'\\)"):
         run(config, "new", str(tmp_path / "site.key"))
+    assert not (tmp_path / "site.key").exists()
+    config.write_text("", encoding="utf-8")
+    run(config, "new", str(tmp_path / "site.key"))
+    with pytest.raises(FaceGateError, match="exists: a key file is never overwritten"):
+        run(config, "new", "--print", str(tmp_path / "site.key"))
+
+
+def test_keys_new_print_and_no_config_print_the_line_to_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_config_anywhere: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(template_text(), encoding="utf-8")
+    output = run(config, "new", "--print", str(tmp_path / "keys" / "site.key"))
+    assert "Put this line under [encryption] in" in output and '\nkey_file = "keys/site.key"\n' in output
+    assert config.read_text(encoding="utf-8") == template_text()
+    outcome = CliRunner().invoke(app, ["keys", "new", "elsewhere.key"])  # in a folder with no config at all
+    assert outcome.exit_code == 0, outcome.output
+    assert f'key_file = "{no_config_anywhere / "elsewhere.key"}"' in outcome.output
+    assert "your config.toml" in outcome.output and not (no_config_anywhere / "config.toml").exists()
 
 
 def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarray, list[bytes]]) -> None:

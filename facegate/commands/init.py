@@ -1,0 +1,140 @@
+"""`facegate init [DIR]`: a new site in a folder: its commented config.toml (every setting at its default), an
+owner-only data/ folder, and, as asked, an encryption key and the first admin account."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gate.config import CONFIG_NAME, Settings
+from gate.errors import FaceGateError
+
+DATA_FOLDER = "data"  # where the template's database, journal and index lie, relative to the config
+KEY_NAME = "facegate.key"  # beside the config, not in data/: a backup of data/ must not carry the key to it
+PRIVATE_FOLDER = 0o700
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the new site gets beyond its config and data folder."""
+
+    key: bool
+    admin: str | None  # the first admin account's name; None: none now
+    password: str = field(default="", repr=False)
+
+
+def _ask(key: bool | None, admin: str | None, no_admin: bool, password_stdin: bool, yes: bool) -> Answers:
+    """The flags' answers, the questions not answered by a flag asked (with --yes: their defaults taken)."""
+    from facegate.commands.admin import read_password
+
+    if admin is not None and no_admin:
+        raise FaceGateError("--admin NAME or --no-admin, not both")
+    if key is None:
+        key = yes or typer.confirm(
+            f"Encrypt face data at rest with a new key file ({KEY_NAME}, owner-only)?", default=True
+        )
+    ask_admin = admin is None and not (no_admin or yes)
+    if ask_admin and typer.confirm("Create the first admin account of the admin page (facegate serve)?", default=True):
+        admin = typer.prompt("its name", default="admin")
+    if admin is None or no_admin:
+        return Answers(key, None)
+    return Answers(key, admin, read_password(password_stdin))
+
+
+def _private_folder(path: Path) -> None:
+    try:
+        path.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        os.chmod(path, PRIVATE_FOLDER)
+    except OSError as error:
+        raise FaceGateError(f"cannot make the data folder {path}: {error.strerror}") from None
+
+
+def _key(path: Path) -> str:
+    """A new key file at `path`, or the one already there (what it sealed needs it) once it proves a key."""
+    from gate.store.encryption import parse_key, read_private_file, write_key_file
+
+    if path.exists():
+        source = f"{path} (already there)"
+        parse_key(read_private_file(path, source, "key file", "facegate keys new PATH", encoding="ascii"), source)
+        return f"kept  {path}: the key file already there"
+    write_key_file(path)
+    return f"made  {path} (owner-only): the key; keep a copy apart from the database's backups"
+
+
+def _add_admin(settings: Settings, name: str, password: str) -> str:
+    """The first account, in the new site's database."""
+    from gate.runtime.parts import open_database
+    from service.accounts import add_account
+
+    database = open_database(settings)
+    try:
+        add_account(database, name, password, "admin")
+    finally:
+        database.close()
+    return f"added account {name} (admin), to sign in to the admin page"
+
+
+def _next_steps(config: Path, admin: str | None) -> list[str]:
+    here = config.parent.resolve() == Path.cwd().resolve()
+    command = "facegate" if here else f"facegate --config {config}"
+    steps = [
+        f"edit {config}: [camera] source and gate_id, [actuator] for the door",
+        f"{command} doctor    checks the setup",
+        f"{command} run       the gate",
+        f"{command} serve     the admin page and the REST API",
+    ]
+    if admin is None:
+        steps.insert(1, f"{command} admin add NAME    an account for the admin page")
+    return steps
+
+
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="The site's folder: its config.toml, data/ and key (made if absent).")
+    ] = Path("."),
+    key: Annotated[
+        bool | None,
+        typer.Option("--key/--no-key", help=f"Make an encryption key file ({KEY_NAME}) for face data at rest."),
+    ] = None,
+    admin: Annotated[str | None, typer.Option("--admin", help="Create the first admin account, of this name.")] = None,
+    no_admin: Annotated[bool, typer.Option("--no-admin", help="Create no account now.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the admin's password from the first line of stdin.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Ask nothing: a key unless --no-key, no account unless --admin.")
+    ] = False,
+) -> None:
+    """Make a new site: config.toml, data/, a key and the first admin.
+
+    Writes DIR/config.toml from the commented template (every setting at its default; an existing one is never
+    overwritten) and an owner-only DIR/data for the database, journal and index. Asks whether to make an
+    encryption key (DIR/facegate.key, owner-only, named in the config's [encryption] key_file) and the first
+    admin account (password of at least 10 characters); --key/--no-key, --admin NAME, --no-admin and --yes
+    answer for scripts. Relative paths in the config are relative to its folder."""
+    from facegate.config_file import create_config, from_template
+
+    config = folder / CONFIG_NAME
+    if config.exists() or config.is_symlink():
+        raise FaceGateError(f"{config} exists: it is never overwritten (edit it, or init another folder)")
+    answers = _ask(key, admin, no_admin, password_stdin, yes)
+    _private_folder(folder / DATA_FOLDER)
+    done = [f"made  {folder / DATA_FOLDER}/ (owner-only): the database, journal and index go here"]
+    if answers.key:
+        done.append(_key(folder / KEY_NAME))
+    text, settings = from_template(config, folder / KEY_NAME if answers.key else None)
+    if answers.admin is not None:  # before the config is written: a refused name leaves no config to redo
+        done.append(_add_admin(settings, answers.admin, answers.password))
+    create_config(config, text)
+    typer.echo(f"wrote {config}: every setting at its default, with what it does")
+    typer.echo("\n".join(done))
+    typer.echo("next:\n" + "\n".join(f"  {step}" for step in _next_steps(config, answers.admin)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command to the main app."""
+    app.command("init")(init)
