@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -73,34 +71,39 @@ class ShellActuator(HoldsNothing):
         return DoorOutcome.OPENED
 
 
-class HttpActuator(HoldsNothing):
-    """POSTs the DoorRequest as JSON to `url`; any 2xx answer is success."""
+class HttpActuator:
+    """POSTs the DoorRequest as JSON to `url` over httpx; any 2xx answer is success. A redirect is an answer, not
+    followed (a 3xx is failed: following it would turn the POST into a GET that another page may answer 200)."""
 
     def __init__(self, settings: ActuatorSettings) -> None:
+        import httpx  # loaded only for the kinds that speak HTTP
+
         self.url = settings.url
         self.timeout_s = settings.timeout_s
+        self._client = httpx.Client(follow_redirects=False, timeout=settings.timeout_s)
 
     def open(self, request: DoorRequest) -> DoorOutcome:
+        import httpx
+
         body = json.dumps(asdict(request)).encode()
-        http_request = urllib.request.Request(
-            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(http_request, timeout=self.timeout_s) as response:
-                status = response.status
-        except urllib.error.HTTPError as error:
-            log.error("actuator %s answered %d %s", self.url, error.code, error.reason)
-            return DoorOutcome.FAILED
-        except TimeoutError:
+            with self._client.stream(
+                "POST", self.url, content=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                status, reason = response.status_code, response.reason_phrase  # the body is never read
+        except httpx.TimeoutException:
             log.error("actuator %s did not answer within %.1f s", self.url, self.timeout_s)
             return DoorOutcome.TIMED_OUT
-        except (urllib.error.URLError, OSError) as error:
-            if isinstance(getattr(error, "reason", None), TimeoutError):
-                log.error("actuator %s did not answer within %.1f s", self.url, self.timeout_s)
-                return DoorOutcome.TIMED_OUT
-            log.error("actuator %s unreachable: %s", self.url, getattr(error, "reason", error))
+        except httpx.HTTPError as error:
+            log.error("actuator %s unreachable: %s", self.url, error)
             return DoorOutcome.FAILED
-        return DoorOutcome.OPENED if 200 <= status < 300 else DoorOutcome.FAILED
+        if not 200 <= status < 300:
+            log.error("actuator %s answered %d %s", self.url, status, reason)
+            return DoorOutcome.FAILED
+        return DoorOutcome.OPENED
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def _mqtt_actuator(settings: ActuatorSettings, mqtt: MqttSettings, gate_id: str) -> Actuator:

@@ -4,26 +4,20 @@ JSON saying it is on; anything else is failed or timed out, logged, never raised
 
 Gen1 (`shelly_gen1`): GET <url>/relay/<relay>?turn=on&timer=<open_s>, answered {"ison": true, ...}.
 Gen2+ (`shelly_rpc`): GET <url>/rpc/Switch.Set?id=<relay>&on=true&toggle_after=<open_s>, answered {"was_on": ...}.
-A relay that asks for a login (401) gets HTTP basic or digest (MD5 or SHA-256, as Gen2+ asks) with the password
-read once at start from a file or an environment variable. No proxy, no redirects, the answer read up to
+A relay that asks for a login (401) gets httpx's HTTP basic or digest (MD5, SHA-256, ... as Gen2+ asks) with the
+password read once at start from a file or an environment variable. No proxy, no redirects, the answer read up to
 MAX_ANSWER_BYTES and by a deadline of timeout_s.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.client
+import contextlib
 import json
 import logging
-import re
-import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from email.message import Message
 from pathlib import Path
+
+import httpx
 
 from gate.config import ActuatorSettings
 from gate.door.requests import DoorOutcome, DoorRequest
@@ -34,8 +28,6 @@ log = logging.getLogger(__name__)
 
 MAX_ANSWER_BYTES = 16 * 1024  # a relay's JSON is a few hundred bytes: anything longer is not a relay answering
 DEFAULT_USER = "admin"  # Shelly's login name (Gen2+ knows no other)
-DIGESTS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
-AUTH_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
 class RelayError(Exception):
@@ -44,13 +36,6 @@ class RelayError(Exception):
 
 class RelayTimeout(RelayError):
     """The relay did not answer in time; the door's outcome is timed out."""
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A relay does not redirect: a 3xx is its answer (failed), and the login is never sent elsewhere."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
 
 
 def relay_url(settings: ActuatorSettings) -> str:
@@ -81,74 +66,26 @@ def relay_password(settings: ActuatorSettings) -> str | None:
     return password
 
 
-def challenges(headers: Message) -> dict[str, dict[str, str]]:
-    """The WWW-Authenticate challenges of a 401, by lower-case scheme: {"digest": {"realm": ..., ...}}."""
-    found: dict[str, dict[str, str]] = {}
-    for value in headers.get_all("WWW-Authenticate") or []:
-        scheme, _, rest = value.strip().partition(" ")
-        params = {}
-        for match in AUTH_PARAM.finditer(rest):
-            key, quoted, bare = match.groups()
-            params[key.lower()] = bare if bare is not None else quoted.replace('\\"', '"')
-        found[scheme.lower()] = params
-    return found
-
-
-def digest_authorization(
-    challenge: dict[str, str], user: str, password: str, method: str, uri: str, cnonce: str = ""
-) -> str:
-    """The Authorization header answering a Digest challenge (RFC 7616: MD5 or SHA-256, qop auth or none)."""
-    algorithm = challenge.get("algorithm", "MD5").upper()
-    hasher = DIGESTS.get(algorithm)
-    if hasher is None:
-        raise RelayError(f"asks for digest algorithm {algorithm}, which this gate does not speak (MD5, SHA-256)")
-
-    def digest(text: str) -> str:
-        return hasher(text.encode("utf-8")).hexdigest()
-
-    realm, nonce = challenge.get("realm", ""), challenge.get("nonce", "")
-    secret, target = digest(f"{user}:{realm}:{password}"), digest(f"{method}:{uri}")
-    qops = [qop.strip() for qop in challenge.get("qop", "").split(",") if qop.strip()]
-    fields = {"username": user, "realm": realm, "nonce": nonce, "uri": uri, "algorithm": algorithm}
-    if "auth" in qops:
-        cnonce = cnonce or secrets.token_hex(16)
-        fields |= {"qop": "auth", "nc": "00000001", "cnonce": cnonce}
-        fields["response"] = digest(f"{secret}:{nonce}:00000001:{cnonce}:auth:{target}")
-    elif qops:
-        raise RelayError(f"asks for digest qop {challenge['qop']!r}, which this gate does not speak (auth)")
-    else:
-        fields["response"] = digest(f"{secret}:{nonce}:{target}")
-    if "opaque" in challenge:
-        fields["opaque"] = challenge["opaque"]
-    bare = ("algorithm", "qop", "nc")
-    return "Digest " + ", ".join(f"{k}={v}" if k in bare else f'{k}="{v}"' for k, v in fields.items())
-
-
-def _read_bounded(response: http.client.HTTPResponse, deadline: float) -> bytes:
-    """The answer's body, at most MAX_ANSWER_BYTES, read by `deadline` (a relay that drips bytes times out)."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.read1(MAX_ANSWER_BYTES + 1 - size):
-        size += len(chunk)
-        chunks.append(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise RelayError(f"answered more than {MAX_ANSWER_BYTES} bytes")
-        if time.monotonic() > deadline:
-            raise RelayTimeout("the answer did not end in time")
-    return b"".join(chunks)
-
-
 class HttpRelayActuator:
     """Switches a Shelly-style relay on for open_s seconds (the relay's own timer switches it off); see the module."""
 
     def __init__(self, settings: ActuatorSettings) -> None:
         self.api = settings.api
         self.url = relay_url(settings)
+        try:
+            httpx.URL(self.url)
+        except httpx.InvalidURL as error:
+            raise FaceGateError(f"actuator.url {settings.url!r}: {error}") from None
         self.where = settings.url.rstrip("/")  # for the log: the relay, without the query
         self.timeout_s = settings.timeout_s
         password = relay_password(settings)  # read now: a missing password stops the start, not a grant
         self._login = None if password is None else (settings.username or DEFAULT_USER, password)
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+        self._client = httpx.Client(
+            headers={"Accept": "application/json", "Accept-Encoding": "identity"},  # read as sent: no inflating
+            follow_redirects=False,  # a 3xx is the relay's answer (failed): the login is never sent elsewhere
+            trust_env=False,  # no proxy (nor .netrc) from the environment
+            limits=httpx.Limits(max_keepalive_connections=0),  # a fresh connection per grant: none goes stale
+        )
 
     def __repr__(self) -> str:
         return f"HttpRelayActuator(url={self.url!r}, api={self.api!r})"  # never the password
@@ -172,42 +109,43 @@ class HttpRelayActuator:
         return self._verdict(body)
 
     def close(self) -> None:
-        return None  # nothing held: the relay's own timer ends the pulse
+        self._client.close()  # the relay's own timer ends the pulse
 
     def _switch_on(self, deadline: float) -> tuple[int, bytes]:
-        """(status, body) of the switching GET, answering a login challenge once when the relay asks for one."""
-        status, headers, body = self._get(None, deadline)
-        if status != 401 or self._login is None:
-            return status, body
-        asked = challenges(headers)
-        user, password = self._login
-        if "digest" in asked:
-            target = urllib.parse.urlsplit(self.url)
-            uri = f"{target.path}?{target.query}"  # the request target the digest covers
-            authorization = digest_authorization(asked["digest"], user, password, "GET", uri)
-        elif "basic" in asked:
-            authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        else:
-            raise RelayError(f"asks for a login this gate does not speak: {', '.join(asked) or 'none named'}")
-        status, _, body = self._get(authorization, deadline)
-        return status, body
-
-    def _get(self, authorization: str | None, deadline: float) -> tuple[int, Message, bytes]:
-        headers = {"Accept": "application/json"}
-        if authorization is not None:
-            headers["Authorization"] = authorization
-        request = urllib.request.Request(self.url, headers=headers)
+        """(status, body) of the switching GET, answering a login challenge once when the relay asks for one. The
+        401 is closed unread, not handed to httpx's auth loop, which would read its body without bound or deadline."""
         try:
-            with self._opener.open(request, timeout=max(deadline - time.monotonic(), 0.001)) as response:
-                return response.status, response.headers, _read_bounded(response, deadline)
-        except urllib.error.HTTPError as error:  # an answer, not a failure to reach the relay
-            error.close()
-            return error.code, error.headers, b""
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            reason = getattr(error, "reason", error)
-            if isinstance(reason, TimeoutError):
-                raise RelayTimeout(str(reason) or "timed out") from None
-            raise RelayError(f"unreachable: {reason}") from None
+            request = self._client.build_request("GET", self.url)
+            with self._send(request, deadline) as answer:
+                if answer.status_code != 401 or self._login is None:
+                    return answer.status_code, _body(answer, deadline)
+                request = self._logged_in(request, answer, self._login)
+            with self._send(request, deadline) as answer:
+                return answer.status_code, _body(answer, deadline)
+        except httpx.TimeoutException as error:
+            raise RelayTimeout(str(error) or "timed out") from None
+        except httpx.HTTPError as error:
+            raise RelayError(f"unreachable: {error}") from None
+
+    def _send(self, request: httpx.Request, deadline: float) -> contextlib.closing[httpx.Response]:
+        """The relay's answer, its body not read yet; each step of it (connect, send, each read) by `deadline`."""
+        request.extensions["timeout"] = httpx.Timeout(max(deadline - time.monotonic(), 0.001)).as_dict()
+        return contextlib.closing(self._client.send(request, stream=True))
+
+    @staticmethod
+    def _logged_in(request: httpx.Request, challenge: httpx.Response, login: tuple[str, str]) -> httpx.Request:
+        """`request` again with the login the 401 `challenge` asks for: httpx's digest (preferred) or basic."""
+        asked = {value.split(" ", 1)[0].lower() for value in challenge.headers.get_list("WWW-Authenticate")}
+        if "digest" in asked:
+            flow = httpx.DigestAuth(*login).sync_auth_flow(request)
+            next(flow)  # the bare request, already sent: `challenge` is its answer
+            try:
+                return flow.send(challenge)
+            except (httpx.ProtocolError, KeyError, NotImplementedError) as error:  # a challenge httpx cannot answer
+                raise RelayError(f"asks for a digest login this gate cannot answer ({error!r})") from None
+        if "basic" in asked:
+            return next(httpx.BasicAuth(*login).sync_auth_flow(request))
+        raise RelayError(f"asks for a login this gate does not speak: {', '.join(sorted(asked)) or 'none named'}")
 
     def _verdict(self, body: bytes) -> DoorOutcome:
         """Opened when the relay's JSON says it switched on: Gen1 {"ison": true}, Gen2+ {"was_on": ...}."""
@@ -226,3 +164,17 @@ class HttpRelayActuator:
             log.error("relay %s answered without switching on: %r", self.where, body[:120])
             return DoorOutcome.FAILED
         return DoorOutcome.OPENED
+
+
+def _body(answer: httpx.Response, deadline: float) -> bytes:
+    """A 200's body, at most MAX_ANSWER_BYTES, read by `deadline` (a relay that drips bytes times out); none else's."""
+    if answer.status_code != 200:
+        return b""
+    body = b""
+    for chunk in answer.iter_raw():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise RelayError(f"answered more than {MAX_ANSWER_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise RelayTimeout("the answer did not end in time")
+    return body

@@ -74,6 +74,13 @@ class _Recorder(BaseHTTPRequestHandler):
         type(self).bodies.append(json.loads(self.rfile.read(length)))
         time.sleep(type(self).delay_s)
         self.send_response(type(self).status)
+        if type(self).status == 302:
+            self.send_header("Location", "/elsewhere")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802 (a page that answers 200 to a GET: where a followed redirect would land)
+        type(self).bodies.append({"GET": self.path})
+        self.send_response(200)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -103,6 +110,13 @@ def test_http_actuator_posts_json_body(server: HTTPServer) -> None:
 def test_http_actuator_server_error_reports_failed(server: HTTPServer) -> None:
     _Recorder.status = 500
     assert HttpActuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST) is DoorOutcome.FAILED
+
+
+def test_http_actuator_follows_no_redirect(server: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    _Recorder.status = 302
+    assert HttpActuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST) is DoorOutcome.FAILED
+    assert len(_Recorder.bodies) == 1  # the POST only: no GET to /elsewhere
+    assert "answered 302" in caplog.text
 
 
 def test_http_actuator_slow_answer_reports_timed_out(server: HTTPServer) -> None:

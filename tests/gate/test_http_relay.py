@@ -21,7 +21,7 @@ import pytest
 
 from gate.config import ActuatorSettings, settings_from_dict
 from gate.door.actuators import build_actuator
-from gate.door.http_relay import HttpRelayActuator, digest_authorization
+from gate.door.http_relay import HttpRelayActuator
 from gate.door.requests import DoorOutcome, DoorRequest
 from gate.errors import FaceGateError
 
@@ -30,24 +30,26 @@ PASSWORD = "correct horse"
 REALM = "shellyplus1-a8032ab12345"
 
 
-def _digest_ok(header: str, method: str) -> bool:
-    """The relay's side of digest SHA-256 (qop auth), written out here from RFC 7616."""
+def _digest_ok(header: str, method: str, algorithm: str) -> bool:
+    """The relay's side of digest SHA-256 or MD5 (qop auth), written out here from RFC 7616."""
     fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header.removeprefix("Digest ")))
 
     def sha(text: str) -> str:
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hashlib.new(algorithm.replace("-", "").lower(), text.encode()).hexdigest()
 
     ha1, ha2 = sha(f"admin:{REALM}:{PASSWORD}"), sha(f"{method}:{fields['uri']}")
     expected = sha(f"{ha1}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:{fields['qop']}:{ha2}")
-    return fields["username"] == "admin" and fields["nonce"] == "5f1e8c" and fields["response"] == expected
+    named = fields["username"] == "admin" and fields["nonce"] == "5f1e8c" and fields["algorithm"] == algorithm
+    return named and fields["response"] == expected
 
 
 class Shelly(BaseHTTPRequestHandler):
     """A relay's HTTP API: records each request (path, query, Authorization) and answers as `mode` says."""
 
     requests: list[tuple[str, dict[str, list[str]], str]] = []
-    mode = "on"  # on, off, error, text, huge, stall, drip
+    mode = "on"  # on, off, error, text, huge, stall, drip, redirect; slow_challenge: a 401 whose body never ends
     login = ""  # "", basic or digest
+    algorithm = "SHA-256"  # digest's: SHA-256 (Gen2+) or MD5
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         parts = urlsplit(self.path)
@@ -57,6 +59,12 @@ class Shelly(BaseHTTPRequestHandler):
             return
         if self.mode == "stall":
             time.sleep(1.5)
+        if self.mode == "redirect":  # to the same relay: a gate that followed it would switch the relay on
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         rpc = parts.path.startswith("/rpc/")
         answers = {
             "off": {"ison": False, "has_timer": False},
@@ -81,15 +89,26 @@ class Shelly(BaseHTTPRequestHandler):
         basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
         if not self.login or (self.login == "basic" and authorization == basic):
             return True
-        if self.login == "digest" and authorization.startswith("Digest ") and _digest_ok(authorization, "GET"):
+        if (
+            self.login == "digest"
+            and authorization.startswith("Digest ")
+            and _digest_ok(authorization, "GET", self.algorithm)
+        ):
             return True
         self.send_response(401)
         if self.login == "basic":
             self.send_header("WWW-Authenticate", 'Basic realm="shelly1-34945"')
         else:
             self.send_header(
-                "WWW-Authenticate", f'Digest qop="auth", realm="{REALM}", nonce="5f1e8c", algorithm=SHA-256'
+                "WWW-Authenticate", f'Digest qop="auth", realm="{REALM}", nonce="5f1e8c", algorithm={self.algorithm}'
             )
+        if self.mode == "slow_challenge":
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"<html>login")
+            self.wfile.flush()
+            time.sleep(1.5)
+            return False
         self.send_header("Content-Length", "0")
         self.end_headers()
         return False
@@ -100,7 +119,7 @@ class Shelly(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def shelly() -> Iterator[str]:
-    Shelly.requests, Shelly.mode, Shelly.login = [], "on", ""
+    Shelly.requests, Shelly.mode, Shelly.login, Shelly.algorithm = [], "on", "", "SHA-256"
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Shelly)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -136,11 +155,21 @@ def test_http_relay_basic_login_from_a_private_file(shelly: str, tmp_path: Path)
     assert secret.stat().st_mode & 0o777 == 0o600  # narrowed like every secret's file
 
 
-def test_http_relay_digest_sha256_login_from_the_environment(shelly: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    Shelly.login = "digest"
+@pytest.mark.parametrize("algorithm", ["SHA-256", "MD5"])
+def test_http_relay_digest_login_from_the_environment(
+    shelly: str, algorithm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Shelly.login, Shelly.algorithm = "digest", algorithm
     monkeypatch.setenv("RELAY_PASSWORD", PASSWORD)
     assert relay(shelly, api="shelly_rpc", password_env="RELAY_PASSWORD").open(REQUEST) is DoorOutcome.OPENED
     assert Shelly.requests[-1][2].startswith('Digest username="admin"')
+
+
+def test_http_relay_never_waits_for_a_challenge_body(shelly: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    Shelly.login, Shelly.mode = "digest", "slow_challenge"  # the 401 is closed unread, its login answered at once
+    monkeypatch.setenv("RELAY_PASSWORD", PASSWORD)
+    assert relay(shelly, password_env="RELAY_PASSWORD", timeout_s=0.5).open(REQUEST) is DoorOutcome.OPENED
+    assert len(Shelly.requests) == 2
 
 
 def test_http_relay_wrong_password_reports_failed(
@@ -153,26 +182,19 @@ def test_http_relay_wrong_password_reports_failed(
     assert "refused the login (401): check username and the password" in caplog.text
 
 
+def test_http_relay_digest_it_cannot_answer_reports_failed(
+    shelly: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    Shelly.login, Shelly.algorithm = "digest", "SHA3-256"  # not in httpx's digest: logged and failed, never raised
+    monkeypatch.setenv("RELAY_PASSWORD", PASSWORD)
+    assert relay(shelly, password_env="RELAY_PASSWORD").open(REQUEST) is DoorOutcome.FAILED
+    assert len(Shelly.requests) == 1
+    assert "asks for a digest login this gate cannot answer" in caplog.text
+
+
 def test_http_relay_login_needed_but_none_configured_reports_failed(shelly: str) -> None:
     Shelly.login = "basic"
     assert relay(shelly).open(REQUEST) is DoorOutcome.FAILED
-
-
-def test_digest_matches_the_rfc_7616_example() -> None:
-    challenge = {
-        "realm": "http-auth@example.org",
-        "qop": "auth, auth-int",
-        "algorithm": "SHA-256",
-        "nonce": "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
-        "opaque": "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS",
-    }
-    cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
-    header = digest_authorization(challenge, "Mufasa", "Circle of Life", "GET", "/dir/index.html", cnonce)
-    assert 'response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"' in header
-    md5 = digest_authorization(
-        {**challenge, "algorithm": "MD5"}, "Mufasa", "Circle of Life", "GET", "/dir/index.html", cnonce
-    )
-    assert 'response="8ca523f5e9506fed4657c9700eebdbec"' in md5
 
 
 @pytest.mark.parametrize("mode", ["off", "error", "text", "huge"])
@@ -190,6 +212,21 @@ def test_http_relay_slow_answer_reports_timed_out(shelly: str, mode: str) -> Non
     started = time.monotonic()
     assert relay(shelly, timeout_s=0.3).open(REQUEST) is DoorOutcome.TIMED_OUT
     assert time.monotonic() - started < 1.0
+
+
+def test_http_relay_follows_no_redirect(shelly: str, caplog: pytest.LogCaptureFixture) -> None:
+    Shelly.mode = "redirect"
+    assert relay(shelly).open(REQUEST) is DoorOutcome.FAILED
+    assert len(Shelly.requests) == 1
+    assert "answered 302" in caplog.text
+
+
+def test_http_relay_ignores_a_proxy_from_the_environment(shelly: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there: a gate using it would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert relay(shelly).open(REQUEST) is DoorOutcome.OPENED
 
 
 def test_http_relay_nobody_listening_reports_failed(shelly: str) -> None:
