@@ -108,6 +108,8 @@ def evaluate(
     context: AppContext = ctx.obj
     if write_threshold_far is not None and write_threshold_far not in REPORT_FARS:
         raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {write_threshold_far!r}")
+    if write_threshold_far is not None:
+        context.require_config()  # the threshold is written into the site's config, never a new ./config.toml
     spec = EvaluationSpec(
         images, pairs_file, people, folds, per_fold, seed, identification, tuple(_sizes(gallery_sizes)), enrol,
         stranger_share, bootstrap,

@@ -157,6 +157,7 @@ SITE_COMMANDS = [
     ["keys", "status"],
     ["run", "--source", "97"],  # refused before the camera is tried
     ["serve"],
+    ["evaluate", "--images", ".", "--write-threshold", "0.001"],  # refused before any pair is embedded
 ]
 
 
