@@ -50,9 +50,10 @@ def _root(
         Path | None,
         typer.Option("--config", "-c", help="Config file (default: $FACEGATE_CONFIG or ./config.toml)."),
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log everything at DEBUG, libraries too.")] = False,
 ) -> None:
     context = AppContext(load_settings(config), config_path(config))
-    context.configure_logging()
+    context.configure_logging(verbose)
     ctx.obj = context
 
 
