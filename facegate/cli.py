@@ -13,6 +13,7 @@ import typer
 from facegate.commands import (
     admin,
     card,
+    doctor,
     enroll,
     evaluate,
     evaluate_gate,
@@ -72,6 +73,7 @@ for module in (
     serve,
     study,
     train,
+    doctor,
 ):
     module.register(app)
 
