@@ -12,6 +12,7 @@ import typer
 
 from facegate.commands import (
     admin,
+    backup,
     card,
     doctor,
     enroll,
@@ -74,6 +75,7 @@ for module in (
     study,
     train,
     doctor,
+    backup,
 ):
     module.register(app)
 
