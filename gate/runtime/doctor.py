@@ -223,9 +223,9 @@ def check_camera(settings: Settings, pipeline: Callable[[], FacePipeline], timeo
         return Finding("FAIL", "camera", f"{camera.gate_id}: {error}")
     if frame is None:
         return Finding("FAIL", "camera", f"{camera.gate_id}: {camera.source} ended without a frame")
+    took = time.monotonic() - started  # to open it and get a frame (not to load the detector after)
     height, width = frame.image.shape[:2]
     status, faces = describe_faces(frame, pipeline(), settings.quality.min_eye_distance_px)
-    took = time.monotonic() - started
     found = f"{camera.gate_id}: {camera.source}: a {width}x{height} frame in {took:.1f} s; {faces}"
     return Finding(status, "camera", found)
 
@@ -247,7 +247,10 @@ def check_cameras(settings: Settings, timeout_s: float) -> Iterator[Finding]:
 
 def check_port(what: str, host: str, port: int) -> Finding:
     """Whether a server could listen on host:port now: the port bound (as servers bind, SO_REUSEADDR) and freed."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    except socket.gaierror as error:
+        return Finding("FAIL", "port", f"{host}:{port} ({what}): {host} cannot be resolved ({error.strerror})")
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

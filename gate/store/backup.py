@@ -240,7 +240,7 @@ def read_manifest(path: Path) -> Manifest:
         raise FaceGateError(f"backup {path} not found") from None
     except (OSError, tarfile.TarError, KeyError, ValueError, TypeError):
         raise FaceGateError(f"{path} is not a FaceGate backup") from None
-    if manifest.format != BACKUP_FORMAT or manifest.backend not in MEMBERS:
+    if manifest.format != BACKUP_FORMAT or manifest.backend not in MEMBERS or not str(manifest.schema).isdigit():
         raise FaceGateError(f"{path} is not a FaceGate backup")
     if manifest.version > FORMAT_VERSION:
         raise FaceGateError(f"{path} was written by a newer FaceGate (backup format {manifest.version}): upgrade")

@@ -204,15 +204,21 @@ def test_doctor_camera_that_never_answers_fails_within_the_timeout(
     assert datetime.now(UTC) - started < timedelta(seconds=20)  # OpenCV alone would wait 30 s for the stream
 
 
-def test_doctor_port_held_by_another_program_fails(site: Path) -> None:
+@pytest.mark.parametrize("server", ["facegate serve", "badge claims of front-door"])
+def test_doctor_port_held_by_another_program_fails(site: Path, server: str) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        replace_in(site, "[service]\nport = ", f"[service]\nport = {port}\n# was: ")
+        if server == "facegate serve":
+            replace_in(site, "[service]\nport = ", f"[service]\nport = {port}\n# was: ")
+        else:  # a gate taking signed badge claims over http listens on [card] listen
+            with site.open("a", encoding="utf-8") as file:
+                file.write(f'[card]\nclaims = "http"\nlisten = "127.0.0.1:{port}"\n')
+                file.write('[[card.readers]]\nid = "lobby"\nsecret_env = "FACEGATE_TEST_READER"\n')
         code, lines = doctor(site)
     assert code == 1
-    assert f"127.0.0.1:{port} (facegate serve) is in use by another program" in only_failure(lines, "port")
+    assert f"127.0.0.1:{port} ({server}) is in use by another program" in only_failure(lines, "port")
 
 
 def test_clock_before_the_install_or_behind_the_newest_record_fails() -> None:
