@@ -54,19 +54,26 @@ def seal_one_person(url: str, key_file: Path) -> None:
     database.close()
 
 
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site's files, made once: a camera (a video file), a key, a database with one person sealed with it."""
+    folder = tmp_path_factory.mktemp("site")
+    write_clip(folder / "door.mp4")
+    write_key_file(folder / "site.key")
+    seal_one_person(f"sqlite:///{folder}/data/gate.db", folder / "site.key")
+    return folder
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> Path:
-    """A site as `facegate init` leaves it plus one enrolled person: a config, a key, a camera (a video file; the
-    gate opens a relative source from where it was started, so the tests give it whole)."""
-    write_clip(tmp_path / "door.mp4")
-    write_key_file(tmp_path / "site.key")
-    url = f"sqlite:///{tmp_path}/data/gate.db"
-    seal_one_person(url, tmp_path / "site.key")
+def site(built_site: Path, tmp_path: Path) -> Path:
+    """A site as `facegate init` leaves it plus one enrolled person, in tmp_path; its config (the gate opens a
+    relative camera source from where it was started, so the tests give it whole)."""
+    shutil.copytree(built_site, tmp_path, dirs_exist_ok=True)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[camera]\nsource = "{tmp_path}/door.mp4"\n[database]\nurl = "{url}"\njournal_path = "data/events.journal"\n'
-        f'[gallery]\nindex_path = "data/gallery.faiss"\n[encryption]\nkey_file = "site.key"\n'
-        f"[service]\nport = {free_port()}\n",
+        f'[camera]\nsource = "{tmp_path}/door.mp4"\n[database]\nurl = "sqlite:///{tmp_path}/data/gate.db"\n'
+        f'journal_path = "data/events.journal"\n[gallery]\nindex_path = "data/gallery.faiss"\n'
+        f'[encryption]\nkey_file = "site.key"\n[service]\nport = {free_port()}\n',
         encoding="utf-8",
     )
     return config
