@@ -46,16 +46,15 @@ def restore(
 
     Refused, changing nothing, when the database holds anything, is of another kind than the backup's, or when
     the configured key ([encryption]) is not the one the backup's face data is encrypted with."""
-    from sqlalchemy.engine import make_url
-
     from gate.store.backup import restore as load_backup
+    from gate.store.backup import shown_url
     from gate.store.encryption import load_cipher
 
     context: AppContext = ctx.obj
     url = context.settings.database_url
     manifest = load_backup(url, load_cipher(context.settings), source)
-    where = make_url(url).render_as_string(hide_password=True)
-    typer.echo(f"restored {manifest.counts()} (taken {manifest.created}, schema {manifest.schema}) into {where}")
+    taken = f"taken {manifest.created}, schema {manifest.schema}"
+    typer.echo(f"restored {manifest.counts()} ({taken}) into {shown_url(url)}")
     typer.echo("the gallery index is rebuilt from them when a gate starts")
 
 

@@ -287,10 +287,15 @@ def _plain_engine(url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
+def shown_url(url: str) -> str:
+    """A database URL as it may be shown: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def check_empty(url: str) -> None:
     """Refuse, in one line and changing nothing, a database that holds anything (or tables not FaceGate's)."""
     parsed = make_url(url)
-    where = parsed.render_as_string(hide_password=True)
+    where = shown_url(url)
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         return  # made by the restore
     try:
