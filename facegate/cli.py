@@ -12,7 +12,9 @@ import typer
 
 from facegate.commands import (
     admin,
+    backup,
     card,
+    doctor,
     enroll,
     evaluate,
     evaluate_gate,
@@ -58,12 +60,13 @@ def _root(
             "without one: `facegate init DIR` writes one.",
         ),
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log everything at DEBUG, libraries too.")] = False,
 ) -> None:
     if ctx.invoked_subcommand == "init":  # it makes the config: none need exist, nor the one named be readable
         return
     path = config_path(config)
     context = AppContext(read_settings(path), path or Path(CONFIG_NAME), config_found=path is not None)
-    context.configure_logging()
+    context.configure_logging(verbose)
     ctx.obj = context
 
 
@@ -83,6 +86,8 @@ for module in (
     serve,
     study,
     train,
+    doctor,
+    backup,
 ):
     module.register(app)
 

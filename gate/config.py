@@ -322,6 +322,9 @@ class ServiceSettings(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "text": one readable line per record; "json": one JSON object per line (time, level, logger, message,
+    # exception) for journald and log collectors
+    format: Literal["text", "json"] = "text"
 
 
 class Settings(_Section):

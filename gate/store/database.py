@@ -128,7 +128,10 @@ def _upgrade(engine: Engine) -> None:
         unknown = current - {revision.revision for revision in script.walk_revisions()}
         if unknown:
             raise FaceGateError(f"database schema {min(unknown)} is newer than this FaceGate; upgrade FaceGate")
-        log.info("database schema: upgrading %s to %s", ", ".join(current) or "(empty)", ", ".join(heads))
+        if current:  # an upgrade of what a site has stored is worth a line; making a new database is not
+            log.info("database schema: upgrading %s to %s", ", ".join(current), ", ".join(heads))
+        else:
+            log.debug("database schema: new database, created at %s", ", ".join(heads))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import os
 import stat
@@ -34,6 +35,7 @@ KEY_SIZE = 32
 KEY_HINT = "32 random bytes as urlsafe base64; `facegate keys new PATH` writes one"
 PRIVATE_MODE = 0o600  # files holding face data, or the key to it: read and written by their owner only
 WIDER_THAN_PRIVATE = 0o7777 & ~PRIVATE_MODE  # any of these bits set lets someone else in (or runs the file)
+FINGERPRINT_LABEL = b"facegate key fingerprint\x00"  # a key's public name: what a backup says it needs
 
 
 class Cipher:
@@ -44,6 +46,8 @@ class Cipher:
             raise FaceGateError(f"{source}: not a valid key ({KEY_HINT})")
         self._aead = AESGCM(key)
         self.source = source
+        # 16 hex digits of a labelled SHA-256 of the key: names it (which key a backup needs), reveals nothing of it
+        self.fingerprint = hashlib.sha256(FINGERPRINT_LABEL + key).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"Cipher(source={self.source!r})"  # never the key
