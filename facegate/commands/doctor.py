@@ -24,7 +24,7 @@ def doctor(
 
     context: AppContext = ctx.obj
     failed = False
-    for finding in diagnose(context.settings, context.config_file, camera_timeout):
+    for finding in diagnose(context.settings, context.config_file if context.config_found else None, camera_timeout):
         typer.echo(finding.line())
         failed = failed or finding.failed
     if failed:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from gate.config import CameraSettings, Settings, camera_settings
+from gate.config import CameraSettings, Settings, camera_settings, no_config_found
 from gate.errors import FaceGateError
 from gate.model.card import locate_card, read_card
 from gate.store.database import SCHEMA_HEAD, Database
@@ -65,12 +65,12 @@ def _guarded(check: str, work: Callable[..., Finding], *args: object) -> Finding
         return Finding("FAIL", check, f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
 
 
-def check_config(settings: Settings, config_file: Path) -> Finding:
-    """Which config file the settings came from (they were validated when read)."""
+def check_config(settings: Settings, config_file: Path | None) -> Finding:
+    """Which config file the settings came from (they were validated when read); None: none was found."""
+    if config_file is None:
+        return Finding("FAIL", "config", no_config_found())
     cameras = len(camera_settings(settings))
     found = f"{cameras} camera{'s' if cameras > 1 else ''}"
-    if not config_file.is_file():
-        return Finding("warn", "config", f"no config file at {config_file}: the built-in defaults ({found})")
     return Finding("ok", "config", f"{config_file.resolve()} valid ({found})")
 
 
@@ -297,10 +297,16 @@ def check_clock(now: datetime, installed: datetime, newest: datetime | None) -> 
     return Finding("ok", "clock", f"{shown}, after this FaceGate's files and the newest record")
 
 
-def diagnose(settings: Settings, config_file: Path, camera_timeout_s: float = CAMERA_TIMEOUT_S) -> Iterator[Finding]:
-    """Every check, in the order a site is set up; each finding as soon as it is known."""
+def diagnose(
+    settings: Settings, config_file: Path | None, camera_timeout_s: float = CAMERA_TIMEOUT_S
+) -> Iterator[Finding]:
+    """Every check, in the order a site is set up; each finding as soon as it is known. `config_file` None (no
+    config found): the checks that would make a database or a journal wherever this was started are left out."""
     yield check_config(settings, config_file)
     yield _guarded("model", check_model, settings)
+    if config_file is None:
+        yield from check_cameras(settings, camera_timeout_s)
+        return
     database, reached = open_database(settings)
     yield reached
     try:

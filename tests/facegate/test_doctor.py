@@ -253,3 +253,12 @@ def test_doctor_command_on_a_site_whose_camera_sees_a_face(site: Path, tmp_path:
     assert "walk.mp4: a 960x720 frame" in camera and "px between the eyes; the gate needs 18" in camera
     eyes = int(camera.split("a face ")[1].split(" px")[0])
     assert 18 <= eyes <= 60, camera
+
+
+def test_doctor_without_a_config_fails_naming_init_and_makes_no_data(no_config_anywhere: Path) -> None:
+    outcome = CliRunner().invoke(app, ["doctor", "--camera-timeout", "1"])
+    lines = outcome.output.splitlines()
+    assert outcome.exit_code == 1
+    assert lines[0].startswith("FAIL  config    no config file found") and "facegate init DIR" in lines[0]
+    assert not any(line[6:16].strip() in ("database", "journal", "key") for line in lines)
+    assert list(no_config_anywhere.iterdir()) == []  # no ./data made where it was started
