@@ -61,12 +61,11 @@ def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
 
 
 def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None, watchdog: Watchdog) -> bool:
-    """Step the loop through the source's frames until they end or a signal; True when stopped by a signal.
-    `watchdog` is told when each frame's work begins and ends (systemd's watchdog: a hung frame stops the pings)."""
+    """Step the loop through the source's frames until they end or a signal; True when stopped by a signal."""
     with stop_on_signals() as stop:
         try:
             for frame in source.frames():
-                watchdog.begin()
+                watchdog.begin()  # systemd's watchdog: a frame whose work hangs stops the pings
                 loop.step(frame)
                 if video is not None:
                     video.write(frame.image, loop.overlays)
