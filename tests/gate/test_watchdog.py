@@ -266,7 +266,7 @@ def test_facegate_run_under_a_watchdog_pings_while_the_camera_is_away_and_stops_
     pings = manager.times("WATCHDOG=1")
     print(f"{len(pings)} pings: {[round(t - hung_from, 1) for t in pings]} s from the hang")  # pytest -s
     assert manager.messages[0].fields[0] == "READY=1" and manager.messages[-1].fields[0] == "STOPPING=1"
-    assert stream.accepted > connections_at_ready and f"lost; reconnecting in {AWAY_S:.1f} s" in log
+    assert stream.accepted > connections_at_ready  # the gate reconnected while watched: the camera was away
     before, after = [t for t in pings if ready < t < hung_from], [t for t in pings if t > hung_until]
     assert len(before) >= 3 and len(after) >= 2, (len(before), len(after))
     around = [(a, b) for a, b in gaps(pings) if a < hung_until and b > hung_from]  # the gap spanning the hang
