@@ -22,6 +22,7 @@ from gate.runtime.loop import GateLoop, Sight
 from gate.runtime.parts import Runtime
 from gate.runtime.results import GateSummary
 from gate.runtime.run import end_loop, open_loop, stop_on_signals
+from gate.runtime.watchdog import Watchdog, service_watchdog
 from gate.vision.sources import Frame, FrameSource
 
 log = logging.getLogger(__name__)
@@ -109,21 +110,25 @@ def run_cameras(cameras: list[tuple[Runtime, FrameSource, Actuator]]) -> list[Ga
         for camera in running:
             name = f"read {camera.source.description}"
             threading.Thread(target=_read, args=(camera.source, camera.handoff, stop), name=name, daemon=True).start()
-        _rounds(running, arrived, stop)
+        with service_watchdog(f"{len(running)} cameras: {', '.join(c.loop.gate_id for c in running)}") as watchdog:
+            _rounds(running, arrived, stop, watchdog)
         stopped = stop.is_set()
         summaries = [end_loop(camera.loop, stopped) for camera in running]
     return [replace(summary, frame_ages_s=list(c.ages)) for summary, c in zip(summaries, running, strict=True)]
 
 
-def _rounds(running: list[Camera], arrived: threading.Event, stop: threading.Event) -> None:
-    """Rounds until every camera's frames have ended or a signal."""
+def _rounds(running: list[Camera], arrived: threading.Event, stop: threading.Event, watchdog: Watchdog) -> None:
+    """Rounds until every camera's frames have ended or a signal; `watchdog` is told when each round's work
+    begins and ends (a round hung in an embed, a database call or a door stops systemd's watchdog pings)."""
     while not stop.is_set() and not all(camera.handoff.finished for camera in running):
         arrived.clear()
         ready = [(camera, frame) for camera in running if (frame := camera.handoff.take()) is not None]
         if not ready:
             arrived.wait(IDLE_WAIT_S)
             continue
+        watchdog.begin()
         one_round([(camera.loop, frame) for camera, frame in ready])
+        watchdog.end()
         done = time.monotonic()
         for camera, frame in ready:
             if camera.source.live:  # a live frame's time is its capture (monotonic); a recording's is video time

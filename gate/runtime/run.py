@@ -19,6 +19,7 @@ from gate.runtime.annotate import AnnotatedVideo
 from gate.runtime.loop import GateLoop
 from gate.runtime.parts import Runtime
 from gate.runtime.results import GateSummary
+from gate.runtime.watchdog import Watchdog, service_watchdog
 from gate.store.event_log import Journal
 from gate.vision.sources import FrameSource
 
@@ -59,14 +60,16 @@ def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
     return MqttEventPublisher(settings.mqtt, settings.camera.gate_id)
 
 
-def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None) -> bool:
+def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None, watchdog: Watchdog) -> bool:
     """Step the loop through the source's frames until they end or a signal; True when stopped by a signal."""
     with stop_on_signals() as stop:
         try:
             for frame in source.frames():
+                watchdog.begin()  # systemd's watchdog: a frame whose work hangs stops the pings
                 loop.step(frame)
                 if video is not None:
                     video.write(frame.image, loop.overlays)
+                watchdog.end()
                 if stop.is_set():
                     break
         except KeyboardInterrupt:
@@ -87,7 +90,8 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
         video = AnnotatedVideo(annotate, source.fps) if annotate is not None else None
         if video is not None:
             cleanup.callback(video.close)
-        stopped = _watch(source, loop, video)
+        with service_watchdog(f"gate {loop.gate_id} watching {source.description}") as watchdog:
+            stopped = _watch(source, loop, video, watchdog)
         # inside: the tracks still open are decided (and published) before the cleanup closes the feeds
         summary = end_loop(loop, stopped)
     return summary
