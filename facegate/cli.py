@@ -12,6 +12,7 @@ import typer
 
 from facegate.commands import (
     admin,
+    cameras,
     card,
     enroll,
     evaluate,
@@ -59,6 +60,7 @@ def _root(
 for module in (
     enroll,
     gate,
+    cameras,
     gates,
     events,
     evaluate,
