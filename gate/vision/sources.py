@@ -244,7 +244,7 @@ def _ask_mode(capture: cv2.VideoCapture, camera: CameraSettings) -> None:
     """Ask a local camera for [camera]'s mode: the pixel format first (it decides the sizes offered), then size
     and rate. V4L2 takes the nearest it has; what it delivers is compared afterwards."""
     if camera.pixel_format:
-        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*camera.pixel_format))
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*camera.pixel_format))
     if camera.width:
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, camera.width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, camera.height)
