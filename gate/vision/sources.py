@@ -20,6 +20,7 @@ import numpy as np
 
 from gate.config import CameraSettings
 from gate.errors import FaceGateError
+from gate.vision.v4l2 import fourcc
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class CameraMode:
 
 def fourcc_text(code: int) -> str:
     """A FOURCC number (as CAP_PROP_FOURCC gives it) as its four characters; "" for 0 or one that is not text."""
-    text = bytes((code >> shift) & 0xFF for shift in (0, 8, 16, 24)).decode("latin-1")
+    text = fourcc(code)
     return text if code and text.isprintable() else ""
 
 
