@@ -81,8 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _StreamServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, stream: PacedStream) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, stream: PacedStream, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.stream = stream
 
 
@@ -94,6 +94,7 @@ class PacedStream:
     `skipped`). `frames_per_connection`: each connection ends after that many frames, a lost stream;
     `connections`: requests after that many are answered 503, a stream gone for good. None: no limit.
     `images`: BGR frames (e.g. a walk-up video's) played in a loop instead of the numbered test pattern.
+    `port`: the loopback port to serve on (0: a free one), e.g. a camera coming back where it was.
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class PacedStream:
         frames_per_connection: int | None = None,
         connections: int | None = None,
         images: Sequence[np.ndarray] | None = None,
+        port: int = 0,
     ) -> None:
         self.fps, self.size = fps, size
         self.images = list(images) if images is not None else None  # BGR frames played in a loop instead
@@ -114,7 +116,7 @@ class PacedStream:
         self._flowing = threading.Event()  # cleared by stall(): connections stay open, no frame is sent
         self._flowing.set()
         self.started = time.monotonic()
-        self._server = _StreamServer(self)
+        self._server = _StreamServer(self, port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(POLL_S,), name="paced stream", daemon=True
         )

@@ -13,6 +13,7 @@ import typer
 from facegate.commands import (
     admin,
     backup,
+    cameras,
     card,
     doctor,
     enroll,
@@ -73,6 +74,7 @@ def _root(
 for module in (
     enroll,
     gate,
+    cameras,
     gates,
     events,
     evaluate,

@@ -36,13 +36,34 @@ class _Section(SettingsModel):
     """A section of config.toml."""
 
 
+FOURCC_CHARACTERS = re.compile(r"[A-Za-z0-9 ]{1,4}")  # a V4L2 pixel format's code: MJPG, YUYV, H264, "Y16 "
+
+
 class CameraSettings(_Section):
-    source: str = "0"  # webcam index, video file path or rtsp:// URL
+    source: str = "0"  # camera index, /dev/videoN, rtsp:// or http:// URL, or a video file path
     gate_id: str = Field("front-door", min_length=1)
     reconnect_initial_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     max_reconnects: int = Field(0, ge=0)  # 0 = retry for ever
     process_every: int = Field(1, ge=1, le=30)  # look at every n-th frame
+    # a local camera's mode (index or /dev/videoN), asked for at every (re)open; 0 or "": the camera's default
+    width: int = Field(0, ge=0, le=16384)
+    height: int = Field(0, ge=0, le=16384)
+    fps: float = Field(0.0, ge=0, le=1000, allow_inf_nan=False)
+    pixel_format: str = ""  # FOURCC, e.g. "MJPG" or "YUYV" (facegate cameras lists what each camera offers)
+
+    @field_validator("pixel_format")
+    @classmethod
+    def _fourcc(cls, value: str) -> str:
+        if value and not FOURCC_CHARACTERS.fullmatch(value):
+            raise ValueError('must be a FOURCC of up to 4 letters or digits, e.g. "MJPG" or "YUYV" (or "")')
+        return value.ljust(4) if value else value
+
+    @model_validator(mode="after")
+    def _size_in_pairs(self) -> CameraSettings:
+        if (self.width == 0) != (self.height == 0):
+            raise ValueError("width and height go together: set both, or neither (0: the camera's default)")
+        return self
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM set the yielded event (the loop finishes its frame, then stops); a second interrupts."""
+def stop_on_signals(wake: Callable[[], object] | None = None) -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the yielded event (the loop finishes its frame, then stops); a second interrupts.
+    `wake` (run in a thread of its own) stops a wait for the next frame, which may not come soon (a camera away)."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be installed from the main thread
@@ -42,6 +43,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         log.info("%s received: stopping after this frame", signal.Signals(signum).name)
         stop.set()
+        if wake is not None:  # not here: the handler runs in the thread that may hold what `wake` needs
+            threading.Thread(target=wake, name="stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -62,7 +65,7 @@ def _open_publisher(settings: Settings) -> MqttEventPublisher | None:
 
 def _watch(source: FrameSource, loop: GateLoop, video: AnnotatedVideo | None, watchdog: Watchdog) -> bool:
     """Step the loop through the source's frames until they end or a signal; True when stopped by a signal."""
-    with stop_on_signals() as stop:
+    with stop_on_signals(source.close if source.live else None) as stop:  # a camera away yields no next frame
         try:
             for frame in source.frames():
                 watchdog.begin()  # systemd's watchdog: a frame whose work hangs stops the pings

@@ -33,10 +33,10 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-def test_cli_run_missing_camera_one_line_exit_2(tmp_path: Path):
-    done = facegate("--config", str(_config(tmp_path)), "run", "--source", "97", cwd=tmp_path)
+def test_cli_run_missing_video_file_one_line_exit_2(tmp_path: Path):  # a typo; a camera away is waited for
+    done = facegate("--config", str(_config(tmp_path)), "run", "--source", "door-cam.mp4", cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().startswith("error:") and "97" in done.stderr
+    assert done.stderr.strip().startswith("error: video file not found") and "door-cam.mp4" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 

@@ -77,7 +77,7 @@ def test_cameras_each_lay_their_own_sections_over_the_config(tmp_path: Path) -> 
         ),
         ('camera = { gate_id = "a" }', r"cameras\[0\]\.camera\.source: each camera needs its own"),
         ('camera = { gate_id = "a", source = "0", process_every = 0 }', r"cameras\[0\]\.camera\.process_every"),
-        ('camera = { gate_id = "a", source = "0", fps = 5 }', r"cameras\[0\]\.camera\.fps: unknown key"),
+        ('camera = { gate_id = "a", source = "0", frame_rate = 5 }', r"cameras\[0\]\.camera\.frame_rate: unknown key"),
         ('camera = { gate_id = "a", source = "0" }\nactuator = { kind = "shell" }', r"cameras\[0\]\.actuator"),
     ],
 )

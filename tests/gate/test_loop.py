@@ -121,6 +121,8 @@ def test_run_gate_turnstile_every_track_decided_and_recorded(tmp_path, embedder,
 class StopsAt:
     """A real video source that sends this process SIGTERM while handing out frame `index`."""
 
+    live = False  # a recording
+
     def __init__(self, source: VideoFileSource, index: int) -> None:
         self.source, self.index = source, index
         self.fps, self.description = source.fps, source.description

@@ -3,6 +3,9 @@ MJPEG stream over HTTP at a camera's pace (evaluation.paced_stream) read through
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -11,9 +14,22 @@ import numpy as np
 import pytest
 
 from evaluation.paced_stream import PacedStream, read_sequence
-from gate.config import CameraSettings
+from gate.config import CameraSettings, settings_from_dict
 from gate.errors import FaceGateError
-from gate.vision.sources import LiveSource, VideoFileSource, open_source
+from gate.vision.sources import (
+    DEFAULT_FPS,
+    CameraMode,
+    LiveSource,
+    RetryLog,
+    SourceSpec,
+    VideoFileSource,
+    asked_mode,
+    describe_target,
+    fourcc_text,
+    mode_differences,
+    open_source,
+    parse_source,
+)
 
 FPS = 10.0
 SIZE = (160, 120)  # the paced stream's frames (W, H): small, the tests are about timing
@@ -55,9 +71,112 @@ def test_video_file_source_garbage_file_error(tmp_path: Path) -> None:
         VideoFileSource(bad)
 
 
-def test_live_source_missing_camera_index_error() -> None:
-    with pytest.raises(FaceGateError, match="camera 99"):
-        open_source("99", CameraSettings())
+@pytest.mark.parametrize(
+    ("spec", "kind", "target"),
+    [
+        ("0", "device", 0),
+        (" 2 ", "device", 2),
+        ("/dev/video0", "device", "/dev/video0"),  # not there on this machine: a camera to wait for, not a file
+        ("/dev/v4l/by-id/usb-Logitech_C920-video-index0", "device", "/dev/v4l/by-id/usb-Logitech_C920-video-index0"),
+        ("/dev/null", "device", "/dev/null"),  # a character device that exists
+        ("v4l2:///dev/video3", "device", "/dev/video3"),
+        ("V4L2://1", "device", 1),
+        ("rtsp://admin:pw@10.0.0.5:554/stream1", "stream", "rtsp://admin:pw@10.0.0.5:554/stream1"),
+        ("http://cam.local/video.mjpg", "stream", "http://cam.local/video.mjpg"),
+        ("clips/door.mp4", "file", "clips/door.mp4"),
+        ("video0", "file", "video0"),
+    ],
+)
+def test_parse_source_names_devices_streams_and_files(spec: str, kind: str, target: int | str) -> None:
+    assert parse_source(spec) == SourceSpec(kind, target)  # type: ignore[arg-type]
+
+
+def test_parse_source_v4l2_without_a_device_error() -> None:
+    with pytest.raises(FaceGateError, match=r"v4l2:///dev/video0"):
+        parse_source("v4l2://webcam")
+
+
+def test_describe_target_hides_a_stream_password() -> None:
+    assert describe_target("rtsp://admin:s3cret@10.0.0.5:554/stream1") == "rtsp://admin:***@10.0.0.5:554/stream1"
+    assert describe_target("http://cam.local/video.mjpg") == "http://cam.local/video.mjpg"
+    assert (describe_target(0), describe_target("/dev/video2")) == ("camera 0", "camera /dev/video2")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"width": 640}, "camera: .*width and height go together"),
+        ({"height": 480}, "camera: .*width and height go together"),
+        ({"pixel_format": "MJPEG"}, "camera.pixel_format: .*FOURCC"),
+        ({"pixel_format": "MJ-G"}, "camera.pixel_format: .*FOURCC"),
+        ({"fps": -1}, "camera.fps"),
+        ({"width": 100000, "height": 480}, "camera.width"),
+    ],
+)
+def test_camera_mode_settings_bad_values_error(values: dict[str, object], message: str) -> None:
+    with pytest.raises(FaceGateError, match=message):
+        settings_from_dict({"camera": values})
+
+
+def test_camera_mode_settings_pixel_format_padded_to_a_fourcc() -> None:
+    camera = settings_from_dict({"camera": {"width": 1280, "height": 720, "fps": 30, "pixel_format": "Y16"}}).camera
+    assert (camera.width, camera.height, camera.fps, camera.pixel_format) == (1280, 720, 30.0, "Y16 ")
+    assert CameraSettings().pixel_format == "" and asked_mode(CameraSettings()) == CameraMode(0, 0, 0.0, "")
+
+
+def test_fourcc_text_reads_opencvs_codes() -> None:
+    assert fourcc_text(cv2.VideoWriter_fourcc(*"MJPG")) == "MJPG"
+    assert fourcc_text(cv2.VideoWriter_fourcc(*"YUYV")) == "YUYV"
+    assert fourcc_text(0) == "" and fourcc_text(0x01020304) == ""
+
+
+def test_mode_differences_name_what_the_camera_did_not_deliver() -> None:
+    asked = CameraMode(1920, 1080, 30.0, "MJPG")
+    assert mode_differences(asked, CameraMode(1920, 1080, 30.0, "MJPG")) == []
+    assert mode_differences(asked, CameraMode(1280, 720, 30.2, "MJPG")) == ["1920x1080 asked, 1280x720 delivered"]
+    assert mode_differences(asked, CameraMode(1920, 1080, 5.0, "YUYV")) == [
+        "30 fps asked, 5 delivered",
+        "MJPG asked, YUYV delivered",
+    ]
+    assert mode_differences(CameraMode(0, 0, 0.0, ""), CameraMode(640, 480, 15.0, "YUYV")) == []  # defaults
+    assert CameraMode(640, 480, 30.0, "YUYV").describe() == "640x480 YUYV at 30 fps"
+    assert CameraMode(320, 240, 0.0, "").describe() == "320x240"
+
+
+def test_retry_log_a_camera_away_for_an_hour_gives_a_line_a_minute() -> None:
+    lines, now, delay, logged = RetryLog(every_s=60.0), 0.0, 1.0, []
+    while now < 3600:
+        if lines.due(delay, now):
+            logged.append((now, delay))
+        now += delay
+        delay = min(delay * 2, 30.0)
+    assert [d for _, d in logged[:6]] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]  # the first try and each new delay
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(logged[5:], logged[6:], strict=False)]
+    assert gaps and all(60 <= gap <= 90 for gap in gaps)  # then about once a minute, not once a try
+    assert len(logged) < 70
+
+
+def test_live_source_a_camera_not_there_waits_instead_of_failing(caplog: pytest.LogCaptureFixture) -> None:
+    camera = CameraSettings(reconnect_initial_s=0.1, reconnect_max_s=0.2, max_reconnects=3)
+    with caplog.at_level(logging.WARNING, logger="gate.vision.sources"):
+        source = open_source("/dev/video99", camera)  # no error: a camera unplugged is plugged in again
+        assert isinstance(source, LiveSource) and source.description == "camera /dev/video99"
+        assert source.state == "waiting"
+        frames = list(source.frames())  # ends: max_reconnects failed tries in a row (0.5 s)
+        source.close()
+    assert frames == [] and source.state == "ended"
+    assert "camera /dev/video99 not reachable (/dev/video99: no such device): trying again in 0.1 s" in caplog.text
+    assert "still not reachable (/dev/video99: no such device) after 0 s (1 try): next in 0.2 s" in caplog.text
+    assert "given up after 3 tries" in caplog.text
+
+
+def test_live_source_states_of_a_camera_index_that_is_not_there() -> None:
+    sleeps: list[float] = []
+    source = LiveSource(99, CameraSettings(reconnect_initial_s=0.5, max_reconnects=2), sleep=sleeps.append)
+    assert source.description == "camera 99" and source.fps == DEFAULT_FPS
+    assert list(source.frames()) == []
+    source.close()
+    assert sleeps == [0.5, 1.0] and source.state == "ended" and source.reconnects == 0
 
 
 def test_live_source_lost_stream_backs_off_then_gives_up() -> None:
@@ -136,3 +255,68 @@ def test_live_source_close_interrupts_a_reconnect_backoff() -> None:
         source.close()
     assert time.monotonic() - started < 2.0
     assert not source.reading and source.reconnects == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class StateLog:
+    """Every state a source passes through, in order (sampled every 2 ms; the test holds each until it is seen)."""
+
+    def __init__(self, source: LiveSource) -> None:
+        self.source, self.states = source, [source.state]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.002):
+            if self.source.state != self.states[-1]:
+                self.states.append(self.source.state)
+
+    def wait_for(self, state: str, timeout_s: float = 10.0) -> None:
+        """Until the sampler has seen the source in `state` (so the test changes nothing before)."""
+        deadline = time.monotonic() + timeout_s
+        while self.states[-1] != state:
+            assert time.monotonic() < deadline, f"still {self.source.state}, not {state}"
+            time.sleep(0.01)
+
+    def stop(self) -> list[str]:
+        self._done.set()
+        self._thread.join()
+        if self.source.state != self.states[-1]:
+            self.states.append(self.source.state)
+        return self.states
+
+
+def test_live_source_a_stream_that_starts_late_dies_and_comes_back(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/stream.mjpg"
+    camera = CameraSettings(reconnect_initial_s=0.05, reconnect_max_s=0.2)  # for ever: 0 max_reconnects
+    with caplog.at_level(logging.INFO, logger="gate.vision.sources"):
+        source = LiveSource(url, camera)  # nothing listens on the port yet
+        log = StateLog(source)
+        time.sleep(0.5)  # several tries, none of them an error
+        assert source.state == "waiting" and source.reading
+        frames = source.frames()
+        with PacedStream(fps=20, size=SIZE, port=port):  # the camera comes
+            first = next(frames)
+            log.wait_for("streaming")
+        log.wait_for("lost")  # it dies
+        time.sleep(0.3)
+        with PacedStream(fps=20, size=SIZE, port=port):  # and comes back where it was
+            log.wait_for("streaming")
+            after = next(frames)
+            source.close()
+    assert log.stop() == ["waiting", "streaming", "lost", "streaming", "ended"]
+    assert (first.index, after.index) == (0, 1) or after.index > first.index
+    assert after.image.shape == (SIZE[1], SIZE[0], 3) and source.reconnects == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("not reachable" in line for line in warnings) <= 3  # the first try and each new delay (0.05 .. 0.2)
+    assert sum("lost" in line for line in warnings) <= 3
+    streaming = [r.getMessage() for r in caplog.records if " streaming" in r.getMessage()]
+    assert [line.split(" (")[0] for line in streaming] == [f"{url} streaming", f"{url} streaming again"]
+    assert "(0.05 s)" not in caplog.text
