@@ -11,9 +11,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
-from gate.config import ActuatorSettings, CameraSettings, Settings, settings_from_dict
+from gate.config import Settings, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -139,47 +138,13 @@ def test_guide_explains_every_directive_the_units_use() -> None:
     assert not unexplained, f"{GUIDE.name} does not explain: {unexplained}"
 
 
-def pending_keys() -> list[str]:
-    """The keys the examples use that this checkout's settings do not take yet: they come with the cameras
-    engineer's [camera] mode keys and the relays engineer's actuator kinds, merged separately."""
-    pending = []
-    try:
-        CameraSettings(width=1280, height=720, fps=15, pixel_format="MJPG")
-    except ValidationError:
-        pending.append("[camera] width/height/fps/pixel_format")
-    relays = {
-        "http_relay": {"url": "http://192.168.1.50", "relay": 0, "open_s": 3.0},
-        "serial_relay": {"port": "/dev/ttyUSB0", "baudrate": 9600, "channel": 1, "open_s": 3.0},
-    }
-    for kind, keys in relays.items():
-        try:
-            ActuatorSettings(kind=kind, **keys)
-        except ValidationError:
-            pending.append(f"[actuator] kind = {kind!r}")
-    return pending
-
-
-PENDING = pending_keys()
-
-
-def without_pending(data: dict) -> dict:
-    """An example without what this checkout cannot validate yet (see pending_keys)."""
-    data = {**data, "camera": dict(data["camera"])}
-    if any(key.startswith("[camera]") for key in PENDING):
-        for key in ("width", "height", "fps", "pixel_format"):
-            data["camera"].pop(key, None)
-    if any(data["actuator"]["kind"] in key for key in PENDING):
-        data["actuator"] = {"kind": "log"}
-    return data
-
-
 def load_example(path: Path, data: dict) -> Settings:
     return settings_from_dict(data, source=str(path), base_dir=Path("/etc/facegate"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
 def test_example_writes_only_under_the_state_directory(path: Path) -> None:
-    settings = load_example(path, without_pending(tomllib.loads(path.read_text(encoding="utf-8"))))
+    settings = load_example(path, tomllib.loads(path.read_text(encoding="utf-8")))
     written = [
         Path(settings.database_url.removeprefix("sqlite:///")),
         settings.resolve(settings.database.journal_path),
@@ -189,7 +154,6 @@ def test_example_writes_only_under_the_state_directory(path: Path) -> None:
     assert settings.service.host == "127.0.0.1"
 
 
-@pytest.mark.xfail(bool(PENDING), reason=f"needs keys from branches not merged here: {', '.join(PENDING)}", strict=True)
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
 def test_example_validates_as_written(path: Path) -> None:
     settings = load_example(path, tomllib.loads(path.read_text(encoding="utf-8")))
