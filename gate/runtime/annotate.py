@@ -31,20 +31,7 @@ class AnnotatedVideo:
         self._writer: cv2.VideoWriter | None = None
 
     def write(self, image: np.ndarray, overlays: list[Overlay]) -> None:
-        canvas = image.copy()
-        for overlay in overlays:
-            x1, y1, x2, y2 = (round(v) for v in overlay.box)
-            cv2.rectangle(canvas, (x1, y1), (x2, y2), overlay.color, 2)
-            cv2.putText(
-                canvas,
-                overlay.label,
-                (x1, max(12, y1 - 6)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                overlay.color,
-                1,
-                cv2.LINE_AA,
-            )
+        canvas = draw_overlays(image, overlays)
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             height, width = canvas.shape[:2]
@@ -54,6 +41,19 @@ class AnnotatedVideo:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
+
+
+def draw_overlays(image: np.ndarray, overlays: list[Overlay], scale: float = 1.0) -> np.ndarray:
+    """A copy of the RGB `image` with each face's box and label drawn; `scale`: the image is the frame the boxes
+    were found in resized by this factor (a snapshot's smaller copy)."""
+    canvas = image.copy()
+    for overlay in overlays:
+        x1, y1, x2, y2 = (round(v * scale) for v in overlay.box)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), overlay.color, 2)
+        cv2.putText(
+            canvas, overlay.label, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, overlay.color, 1, cv2.LINE_AA
+        )
+    return canvas
 
 
 def overlay_for(track_id: int, report: TrackReport, crop: FaceCrop) -> Overlay:
