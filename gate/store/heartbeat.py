@@ -38,7 +38,8 @@ class HeartbeatWriter:
     """Call `tick(frames)` every frame and `decided(decision)` on each decision; it writes when a beat is due.
     `start()` writes the first beat and starts the pulse thread, `stopped(frames)` writes the last beat
     ("stopped"), `halt()` only ends the pulse (a crash: the last beat, "running", goes stale and reads lost).
-    `camera`: the frame source whose state each beat reports."""
+    `camera`: the frame source whose state each beat reports; `pulse_s`: how often the pulse looks whether a beat is
+    due (by `clock`)."""
 
     def __init__(
         self,
@@ -46,8 +47,10 @@ class HeartbeatWriter:
         gate_id: str,
         clock: Callable[[], float] = time.monotonic,
         camera: Camera | None = None,
+        pulse_s: float = PULSE_S,
     ) -> None:
         self.database, self.gate_id, self._clock, self.camera = database, gate_id, clock, camera
+        self.pulse_s = pulse_s
         self.host = socket.gethostname()
         self.started_at = datetime.now(UTC)
         self.written = 0  # heartbeats written so far
@@ -96,7 +99,7 @@ class HeartbeatWriter:
             self._beat(self._clock(), frames, "stopped")
 
     def _pulsing(self) -> None:
-        while not self._halt.wait(PULSE_S):
+        while not self._halt.wait(self.pulse_s):
             self.tick(self._frames)
 
     def _beat(self, now: float, frames: int, state: StoredState) -> None:
