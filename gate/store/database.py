@@ -251,10 +251,10 @@ class Database:
         with self.session() as session:
             return snapshots.gate_snapshot(session, gate_id)
 
-    def gates_with_snapshots(self) -> set[str]:
-        """The gates that have a camera snapshot stored."""
+    def snapshot_times(self) -> dict[str, datetime]:
+        """When each gate that has a camera snapshot stored took it, by gate id."""
         with self.session() as session:
-            return snapshots.gates_with_snapshots(session)
+            return snapshots.snapshot_times(session)
 
     def forget_snapshot(self, gate_id: str) -> bool:
         """Delete a gate's camera snapshot; whether there was one."""

@@ -37,9 +37,11 @@ def gate_snapshot(session: Session, gate_id: str) -> Snapshot | None:
     return None if row is None else Snapshot(row.gate_id, row.taken_at, row.image)
 
 
-def gates_with_snapshots(session: Session) -> set[str]:
-    """The gates that have a snapshot stored."""
-    return set(session.scalars(select(GateSnapshot.gate_id)))
+def snapshot_times(session: Session) -> dict[str, datetime]:
+    """When each gate that has a snapshot stored took it, by gate id."""
+    return {
+        gate_id: taken_at for gate_id, taken_at in session.execute(select(GateSnapshot.gate_id, GateSnapshot.taken_at))
+    }
 
 
 def forget_snapshot(session: Session, gate_id: str) -> bool:

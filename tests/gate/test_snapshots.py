@@ -71,7 +71,7 @@ def test_off_takes_and_encodes_nothing(tmp_path: Path) -> None:
     for _ in range(2000):
         taker.offer(big, overlays)
     elapsed = time.perf_counter() - started
-    assert taker.written == 0 and database.gates_with_snapshots() == set()
+    assert taker.written == 0 and database.snapshot_times() == {}
     assert elapsed < 0.5, f"2000 frames offered took {elapsed:.2f} s with snapshots off: something was encoded"
 
 
@@ -91,14 +91,14 @@ def test_on_one_row_per_gate_overwritten_every_every_s_and_encoded_only_then(tmp
     front.offer(frame(value=120), [])
     latest = database.snapshot("front")
     assert latest is not None and abs(int(decode(latest.jpeg).mean()) - 120) < 3 and latest.taken_at >= first.taken_at
-    assert front.written == 2 and database.gates_with_snapshots() == {"front", "back"}
+    assert front.written == 2 and set(database.snapshot_times()) == {"front", "back"}
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT gate_id FROM gate_snapshots ORDER BY gate_id")).scalars().all() == [
             "back",
             "front",
         ]  # one row per gate: the newest replaced the first
     front.forget()
-    assert database.snapshot("front") is None and database.gates_with_snapshots() == {"back"}
+    assert database.snapshot("front") is None and set(database.snapshot_times()) == {"back"}
 
 
 def test_with_a_key_the_snapshot_is_sealed_at_rest(tmp_path: Path) -> None:
