@@ -15,8 +15,8 @@ def gates(ctx: typer.Context) -> None:
 
     running: seen in the last 15 s. stopped: it stopped cleanly (SIGTERM, Ctrl-C, the end of a recording). lost:
     it was running and has not been seen for 15 s (crashed, killed, its host or network gone). CAMERA: waiting (not
-    reached yet), streaming, lost (being reconnected) or ended. With each gate's frames per second and last
-    decision."""
+    reached yet), streaming, lost (being reconnected), ended (a recording's end), or off (the gate stopped). With
+    each gate's frames per second and last decision."""
     context: AppContext = ctx.obj
     statuses = context.database.gate_statuses()
     if not statuses:
@@ -31,8 +31,12 @@ def gates(ctx: typer.Context) -> None:
         decided = (
             f"{status.last_decision} {status.last_decision_at:%Y-%m-%d %H:%M:%S}" if status.last_decision_at else "-"
         )
+        state = status.status(now)
+        camera = status.camera or "-"
+        if state == "stopped" and camera != "ended":
+            camera = "off"  # the gate closed its camera when it stopped
         typer.echo(
-            f"{status.gate_id:<16} {status.status(now):<8} {status.camera or '-':<10} "
+            f"{status.gate_id:<16} {state:<8} {camera:<10} "
             f"{status.last_seen:%Y-%m-%d %H:%M:%S}  {status.fps:>5.1f} {status.frames:>9}  {status.host:<20} {decided}"
         )
 

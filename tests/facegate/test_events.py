@@ -88,9 +88,15 @@ def test_gates_lists_each_gate_running_stopped_or_lost_with_its_camera(config: P
     long_ago = datetime(2026, 1, 1, tzinfo=UTC)
     database.beat(Heartbeat("back", "host-b", long_ago, long_ago, 10, 0.0, camera="lost"))  # crashed, long ago
     database.beat(Heartbeat("side", "host-c", long_ago, long_ago, 99, 0.0, state="stopped", camera="ended"))
+    database.beat(Heartbeat("yard", "host-d", long_ago, long_ago, 99, 0.0, state="stopped", camera="streaming"))
     outcome = CliRunner().invoke(app, ["--config", str(config), "gates"])
     assert outcome.exit_code == 0, outcome.output
     header, *lines = outcome.output.splitlines()
     assert header.split()[:3] == ["GATE", "STATE", "CAMERA"]
     rows = {line.split()[0]: tuple(line.split()[1:3]) for line in lines}
-    assert rows == {"back": ("lost", "lost"), "front": ("running", "streaming"), "side": ("stopped", "ended")}
+    assert rows == {
+        "back": ("lost", "lost"),
+        "front": ("running", "streaming"),
+        "side": ("stopped", "ended"),  # its recording ended
+        "yard": ("stopped", "off"),  # stopped by a signal: the gate closed its camera
+    }
