@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from gate.store.schema import GateSnapshot
@@ -46,4 +47,5 @@ def snapshot_times(session: Session) -> dict[str, datetime]:
 
 def forget_snapshot(session: Session, gate_id: str) -> bool:
     """Delete a gate's snapshot; whether there was one."""
-    return bool(session.execute(delete(GateSnapshot).where(GateSnapshot.gate_id == gate_id)).rowcount)
+    deleted = session.execute(delete(GateSnapshot).where(GateSnapshot.gate_id == gate_id))
+    return bool(cast(CursorResult, deleted).rowcount)
