@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from sqlalchemy import text
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
@@ -110,6 +111,26 @@ def test_with_a_key_the_snapshot_is_sealed_at_rest(tmp_path: Path) -> None:
     assert stored.startswith(PREFIX) and b"\xff\xd8" not in stored[: len(PREFIX) + 16]  # no JPEG header at rest
     found = database.snapshot("front")
     assert found is not None and found.jpeg.startswith(b"\xff\xd8\xff")
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_several_gates_keep_one_sealed_row_each_on_postgresql(postgres_url: str) -> None:
+    cipher = Cipher(os.urandom(32), "encryption.key_file test.key")
+    database, clock = Database(postgres_url, cipher=cipher), Clock()
+    takers = [SnapshotTaker(Database(postgres_url, cipher=cipher), gate, ON, clock) for gate in ("north", "south")]
+    for value in (40, 200):
+        for taker in takers:
+            taker.offer(frame(value=value), [])
+        clock.now += ON.every_s
+    assert set(database.snapshot_times()) == {"north", "south"}
+    for gate in ("north", "south"):
+        found = database.snapshot(gate)
+        assert found is not None and abs(int(decode(found.jpeg).mean()) - 200) < 3  # the newest replaced the first
+    with database.engine.connect() as connection:
+        stored = connection.execute(text("SELECT image FROM gate_snapshots")).scalars().all()
+    assert len(stored) == 2 and all(bytes(blob).startswith(PREFIX) for blob in stored)
+    takers[0].forget()
+    assert set(database.snapshot_times()) == {"south"}
 
 
 def test_a_database_that_refuses_the_snapshot_does_not_stop_the_gate(tmp_path: Path) -> None:
