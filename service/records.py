@@ -89,10 +89,9 @@ def events_csv(
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def _running_snapshots(database: Database) -> tuple[list[Heartbeat], dict[str, datetime]]:
-    """Every gate's heartbeat, and when each running gate's snapshot was taken (a stopped or lost gate's last
-    picture is not what its camera sees now: it is not shown)."""
-    now = datetime.now(UTC)
+def _running_snapshots(database: Database, now: datetime) -> tuple[list[Heartbeat], dict[str, datetime]]:
+    """Every gate's heartbeat, and when each gate running at `now` took its snapshot (a stopped or lost gate's
+    last picture is not what its camera sees now: it is not shown)."""
     statuses = database.gate_statuses()
     running = {status.gate_id for status in statuses if status.status(now) == "running"}
     return statuses, {gate: taken for gate, taken in database.snapshot_times().items() if gate in running}
@@ -103,7 +102,7 @@ def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -
     """Each gate's last heartbeat: running, stopped (cleanly) or lost (no heartbeat for 15 s), what its camera is
     doing, and when its camera snapshot was taken ([snapshot] enabled)."""
     now = datetime.now(UTC)
-    statuses, snapshots = _running_snapshots(parts_of(request).database)
+    statuses, snapshots = _running_snapshots(parts_of(request).database, now)
     return Gates(
         gates=[
             GateHeartbeat.model_validate(
@@ -136,7 +135,7 @@ def gate_snapshot(
     """What a running gate's camera saw a few seconds ago, annotated (JPEG). People's faces: signed-in callers
     only, as for events' faces, and never cached. 404 when the gate keeps none ([snapshot] off) or is not running."""
     database = parts_of(request).database
-    _, snapshots = _running_snapshots(database)
+    _, snapshots = _running_snapshots(database, datetime.now(UTC))
     snapshot = database.snapshot(gate_id) if gate_id in snapshots else None
     if snapshot is None:
         raise HTTPException(404, f"no snapshot of gate {gate_id!r}: [snapshot] is off there, or it is not running")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PULSE_S = HEARTBEAT_S / 5  # how often the pulse thread looks whether a beat is due
+STOP_WAIT_S = HEARTBEAT_S  # how long a clean stop waits for a beat in progress
 
 
 class Camera(Protocol):
@@ -86,17 +87,24 @@ class HeartbeatWriter:
         self._pulse.start()
 
     def halt(self) -> None:
-        """End the pulse thread, writing nothing (idempotent)."""
+        """End the pulse thread, writing nothing (idempotent); a pulse stuck in a database call is left to end by
+        itself after STOP_WAIT_S (a daemon thread: it does not keep the process alive)."""
         self._halt.set()
         if self._pulse is not None and self._pulse is not threading.current_thread():
-            self._pulse.join()
+            self._pulse.join(STOP_WAIT_S)
         self._pulse = None
 
     def stopped(self, frames: int) -> None:
-        """A clean stop: the pulse ended and a last beat that says "stopped"."""
+        """A clean stop: the pulse ended and a last beat that says "stopped" (skipped, with a warning, when a beat
+        in progress holds the database for over STOP_WAIT_S: the gate then reads lost)."""
         self.halt()
-        with self._writing:
+        if not self._writing.acquire(timeout=STOP_WAIT_S):
+            log.warning("gate %s: the last heartbeat (stopped) not written, the database does not answer", self.gate_id)
+            return
+        try:
             self._beat(self._clock(), frames, "stopped")
+        finally:
+            self._writing.release()
 
     def _pulsing(self) -> None:
         while not self._halt.wait(self.pulse_s):
