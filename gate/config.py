@@ -135,6 +135,16 @@ class EventsSettings(_Section):
     keep_days: int = Field(30, ge=0, le=3650)
 
 
+class SnapshotSettings(_Section):
+    """The running gate's latest annotated camera frame, for the admin page's Gates view: off by default (it shows
+    people's faces). On: one JPEG per gate in the database, overwritten every every_s, deleted on a clean stop."""
+
+    enabled: bool = False
+    every_s: float = Field(5.0, ge=1.0, le=3600)
+    max_side: int = Field(640, ge=160, le=1920)  # the frame is scaled down to this longest side first
+    quality: int = Field(80, ge=30, le=95)  # JPEG quality
+
+
 READER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a badge reader's id: it goes into claims and log lines
 
 
@@ -356,6 +366,7 @@ class Settings(_Section):
     decision: DecisionSettings = DecisionSettings()
     database: DatabaseSettings = DatabaseSettings()
     events: EventsSettings = EventsSettings()
+    snapshot: SnapshotSettings = SnapshotSettings()
     card: CardSettings = CardSettings()
     liveness: LivenessSettings = LivenessSettings()
     encryption: EncryptionSettings = EncryptionSettings()

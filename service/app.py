@@ -82,7 +82,7 @@ TAGS = [
     {"name": "session", "description": "Sign in (a session cookie and its CSRF token), sign out, who is asking."},
     {"name": "people", "description": "Who is enrolled: list, show, enrol from photos, deactivate, remove."},
     {"name": "events", "description": "What the gates decided: access events as JSON pages or CSV, their faces."},
-    {"name": "gates", "description": "Each gate's last heartbeat."},
+    {"name": "gates", "description": "Each gate's last heartbeat: running, stopped or lost; its camera snapshot."},
     {"name": "model", "description": "The model in use and the threshold the gates decide with."},
 ]
 

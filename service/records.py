@@ -1,15 +1,18 @@
-"""What the gates did and what they run: /api/events (JSON and CSV), /api/gates, /api/model."""
+"""What the gates did and what they run: /api/events (JSON and CSV), /api/gates (and each gate's camera snapshot),
+/api/model."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from gate.decision.policy import threshold_for
 from gate.store.csv_cells import csv_text
+from gate.store.database import Database
 from gate.store.events import EVENT_FIELDS, AccessEventRecord, EventFilter, parse_moment
+from gate.store.gate_status import Heartbeat
 from service.accounts import Principal
 from service.auth import parts_of, principal
 from service.faces import FACE_RESPONSE, face_response
@@ -20,6 +23,7 @@ router = APIRouter(prefix="/api", responses=refusals(401, 422))  # each route na
 
 MAX_PAGE = 1000
 MAX_CSV_ROWS = 100_000
+MAX_GATE_ID = 100  # characters of a gate id (gate_status.gate_id)
 
 
 def event_filter(
@@ -85,12 +89,57 @@ def events_csv(
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
+def _running_snapshots(database: Database, now: datetime) -> tuple[list[Heartbeat], dict[str, datetime]]:
+    """Every gate's heartbeat, and when each gate running at `now` took its snapshot (a stopped or lost gate's
+    last picture is not what its camera sees now: it is not shown)."""
+    statuses = database.gate_statuses()
+    running = {status.gate_id for status in statuses if status.status(now) == "running"}
+    return statuses, {gate: taken for gate, taken in database.snapshot_times().items() if gate in running}
+
+
 @router.get("/gates", tags=["gates"])
 def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -> Gates:
-    """Each gate's last heartbeat, and whether it is online (seen within the last 15 s)."""
+    """Each gate's last heartbeat: running, stopped (cleanly) or lost (no heartbeat for 15 s), what its camera is
+    doing, and when its camera snapshot was taken ([snapshot] enabled)."""
     now = datetime.now(UTC)
-    statuses = parts_of(request).database.gate_statuses()
-    return Gates(gates=[GateHeartbeat.model_validate(vars(s) | {"online": s.online(now)}) for s in statuses])
+    statuses, snapshots = _running_snapshots(parts_of(request).database, now)
+    return Gates(
+        gates=[
+            GateHeartbeat.model_validate(
+                vars(s) | {"online": s.online(now), "state": s.status(now), "snapshot_at": snapshots.get(s.gate_id)}
+            )
+            for s in statuses
+        ]
+    )
+
+
+SNAPSHOT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the gate's latest camera frame with its faces' boxes, names and scores, a JPEG image",
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.get(
+    "/gates/{gate_id}/snapshot",
+    tags=["gates"],
+    response_class=Response,
+    responses={**SNAPSHOT_RESPONSE, **refusals(404)},
+)
+def gate_snapshot(
+    request: Request,
+    gate_id: Annotated[str, Path(max_length=MAX_GATE_ID)],
+    _caller: Annotated[Principal, Depends(principal)],
+) -> Response:
+    """What a running gate's camera saw a few seconds ago, annotated (JPEG). People's faces: signed-in callers
+    only, as for events' faces, and never cached. 404 when the gate keeps none ([snapshot] off) or is not running."""
+    database = parts_of(request).database
+    _, snapshots = _running_snapshots(database, datetime.now(UTC))
+    snapshot = database.snapshot(gate_id) if gate_id in snapshots else None
+    if snapshot is None:
+        raise HTTPException(404, f"no snapshot of gate {gate_id!r}: [snapshot] is off there, or it is not running")
+    return Response(snapshot.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/model", tags=["model"])

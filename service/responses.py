@@ -9,6 +9,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
 from enrollment.photos import Status
+from gate.store.gate_status import GateState
+from gate.vision.sources import CameraState
 from service.accounts import Role
 
 # a time as the API has always written it: datetime.isoformat(), with its UTC offset ("+00:00")
@@ -140,7 +142,19 @@ class GateHeartbeat(BaseModel):
     fps: float = Field(description="frames read per second since the heartbeat before")
     last_decision: str | None
     last_decision_at: Moment | None
-    online: bool = Field(description="a heartbeat came within the last 15 s")
+    online: bool = Field(description="running: a heartbeat came within the last 15 s")
+    state: GateState = Field(
+        description="running; stopped: it stopped cleanly (a signal, the end of a recording); lost: it was running "
+        "and no heartbeat came for 15 s (crashed, killed, its host or network gone)"
+    )
+    camera: CameraState | None = Field(
+        description="what its camera was doing at the last heartbeat: waiting (not reached yet), streaming, lost "
+        "(being reconnected), ended; null: not reported"
+    )
+    snapshot_at: Moment | None = Field(
+        description="when its camera snapshot was taken: GET /api/gates/{gate_id}/snapshot; null: none (the "
+        "[snapshot] setting is off, or the gate is not running)"
+    )
 
 
 class Gates(BaseModel):

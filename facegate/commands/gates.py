@@ -1,4 +1,5 @@
-"""`facegate gates`: every gate writing to this database, online or offline, with its pace and last decision."""
+"""`facegate gates`: every gate writing to this database, running, stopped or lost, with its camera's state, its
+pace and last decision."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from facegate.context import AppContext
 
 
 def gates(ctx: typer.Context) -> None:
-    """Every gate's heartbeat: online or offline.
+    """Every gate's heartbeat: running, stopped or lost, and what its camera is doing.
 
-    Online means seen in the last 15 s; with each gate's frames per second and last decision."""
+    running: seen in the last 15 s. stopped: it stopped cleanly (SIGTERM, Ctrl-C, the end of a recording). lost:
+    it was running and has not been seen for 15 s (crashed, killed, its host or network gone). CAMERA: waiting (not
+    reached yet), streaming, lost (being reconnected), ended (a recording's end), or off (the gate stopped). With
+    each gate's frames per second and last decision."""
     context: AppContext = ctx.obj
     statuses = context.database.gate_statuses()
     if not statuses:
@@ -20,16 +24,20 @@ def gates(ctx: typer.Context) -> None:
         return
     now = datetime.now(UTC)
     typer.echo(
-        f"{'GATE':<16} {'STATE':<8} {'LAST SEEN (UTC)':<20} {'FPS':>5} {'FRAMES':>9}  {'HOST':<20} LAST DECISION"
+        f"{'GATE':<16} {'STATE':<8} {'CAMERA':<10} {'LAST SEEN (UTC)':<20} {'FPS':>5} {'FRAMES':>9}  {'HOST':<20} "
+        "LAST DECISION"
     )
     for status in statuses:
-        state = "online" if status.online(now) else "offline"
         decided = (
             f"{status.last_decision} {status.last_decision_at:%Y-%m-%d %H:%M:%S}" if status.last_decision_at else "-"
         )
+        state = status.status(now)
+        camera = status.camera or "-"
+        if state == "stopped" and camera != "ended":
+            camera = "off"  # the gate closed its camera when it stopped
         typer.echo(
-            f"{status.gate_id:<16} {state:<8} {status.last_seen:%Y-%m-%d %H:%M:%S}  {status.fps:>5.1f} "
-            f"{status.frames:>9}  {status.host:<20} {decided}"
+            f"{status.gate_id:<16} {state:<8} {camera:<10} "
+            f"{status.last_seen:%Y-%m-%d %H:%M:%S}  {status.fps:>5.1f} {status.frames:>9}  {status.host:<20} {decided}"
         )
 
 

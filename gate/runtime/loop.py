@@ -24,8 +24,9 @@ from gate.runtime.housekeeping import Housekeeping
 from gate.runtime.parts import Runtime
 from gate.runtime.recorder import EventPublisher, Recorder
 from gate.runtime.results import GateSummary, TrackReport
+from gate.runtime.snapshot import SnapshotTaker
 from gate.store.event_log import EventLog
-from gate.store.heartbeat import HeartbeatWriter
+from gate.store.heartbeat import Camera, HeartbeatWriter
 from gate.vision.alignment import CropTemplate
 from gate.vision.faces import FaceCrop
 from gate.vision.imageio import encode_crop
@@ -48,13 +49,15 @@ class GateObserver(Protocol):
 @dataclass(frozen=True)
 class Sight:
     """What one processed frame showed a gate: its faces, their tracks, those fit to match and, with card + face,
-    the claim they are compared with. `compare`: whether they are compared at all (not while no badge waits)."""
+    the claim they are compared with. `compare`: whether they are compared at all (not while no badge waits);
+    `image`: the frame (for the snapshot)."""
 
     crops: list[FaceCrop]
     track_ids: list[int]
     usable: list[tuple[int, FaceCrop]]
     claim: Claim | None
     compare: bool
+    image: np.ndarray
 
     def faces_to_embed(self) -> list[np.ndarray]:
         return [crop.crop for _, crop in self.usable] if self.compare else []
@@ -64,7 +67,8 @@ class GateLoop:
     """The per-frame work of the gate, without the frame source: `step(frame)` then `finish()`. `step` is `see`
     (faces found or followed, tracked, graded), the usable faces embedded, then `decide`; the loops of several
     cameras embed their faces together (gate.runtime.cameras). Recording and the door are the `recorder`'s, badge
-    claims the `desk`'s, chores between frames `housekeeping`'s, held grants `held`'s."""
+    claims the `desk`'s, chores between frames `housekeeping`'s, held grants `held`'s; `camera`: the frame source
+    whose state its heartbeat reports (`sign_on` starts the heartbeat, `sign_off` says it stopped)."""
 
     def __init__(
         self,
@@ -72,13 +76,15 @@ class GateLoop:
         actuator: Actuator,
         observer: GateObserver | None = None,
         publisher: EventPublisher | None = None,
+        camera: Camera | None = None,
     ) -> None:
         settings = self.settings = runtime.settings
         self.gate_id, self.observer = settings.camera.gate_id, observer
         self.pipeline, self.embedder, self.gallery = runtime.pipeline, runtime.embedder, runtime.gallery
         self.follower = runtime.pipeline.follower()  # this camera's faces followed between full detections, or None
         self.events = EventLog(runtime.database, settings.resolve(settings.database.journal_path))
-        self.heartbeat = HeartbeatWriter(runtime.database, settings.camera.gate_id)  # `facegate gates`, the page
+        self.heartbeat = HeartbeatWriter(runtime.database, self.gate_id, camera=camera)  # `facegate gates`, the page
+        self.snapshots = SnapshotTaker(runtime.database, self.gate_id, settings.snapshot)  # [snapshot] enabled
         self.recorder = Recorder(self.events, self.heartbeat, actuator, self.gate_id, publisher)
         self.tracker = Tracker(settings.decision.track_timeout_s)
         self.track_embeddings = TrackEmbeddings(settings.decision.track_embedding)
@@ -126,7 +132,7 @@ class GateLoop:
         for track_id, crop in usable:
             self.held.see(track_id, frame.image, crop.face)
         compare = self.claims is None or claim is not None  # card + face without a badge: nothing to compare with
-        return Sight(crops, update.track_ids, usable, claim, compare and bool(usable))
+        return Sight(crops, update.track_ids, usable, claim, compare and bool(usable), frame.image)
 
     def decide(self, sight: Sight, embeddings: np.ndarray | None) -> None:
         """Match the sight's usable faces (`embeddings`: theirs, in order; None when it compares nothing) and act on
@@ -138,6 +144,7 @@ class GateLoop:
         self._act(self.held.settle())
         pairs = zip(sight.track_ids, sight.crops, strict=True)
         self.overlays = [overlay_for(track_id, self.reports[track_id], crop) for track_id, crop in pairs]
+        self.snapshots.offer(sight.image, self.overlays)
 
     def _usable(self, track_ids: list[int], crops: list[FaceCrop], frame_index: int) -> list[tuple[int, FaceCrop]]:
         """Count each track's sighting in its report; the crops that passed the quality gate, with their track."""
@@ -163,6 +170,16 @@ class GateLoop:
             self._end_track(track.track_id)
         if self.desk is not None:
             self.desk.record_refused(now=True)
+
+    def sign_on(self) -> None:
+        """Online from the start: the heartbeat's first beat and its pulse; no snapshot of an earlier run left."""
+        self.heartbeat.start()
+        self.snapshots.forget()
+
+    def sign_off(self) -> None:
+        """A clean stop: the last heartbeat says "stopped", the snapshot is deleted."""
+        self.heartbeat.stopped(self.frames)
+        self.snapshots.forget()
 
     def summary(self, stopped_by_signal: bool) -> GateSummary:
         tracks = sorted(self.reports.values(), key=lambda report: report.track_id)

@@ -110,14 +110,15 @@ def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: 
     publisher = _open_publisher(runtime.settings)
     if publisher is not None:
         cleanup.callback(publisher.close)  # status "offline" after the last decision's event
-    loop = GateLoop(runtime, actuator, publisher=publisher)
+    loop = GateLoop(runtime, actuator, publisher=publisher, camera=source)
     loop.events.replay()  # decisions journalled while the database was away, last time
     feed = open_claims(runtime.settings, loop.claims) if loop.claims is not None else None
     if feed is not None:
         cleanup.callback(feed.close)
     gate_id = runtime.settings.camera.gate_id
     log.info("gate %s watching %s (threshold %.3f)", gate_id, source.description, loop.policy.threshold)
-    loop.heartbeat.tick(0, force=True)  # online from the start
+    loop.sign_on()  # online from the start, beating while the camera is away too
+    cleanup.callback(loop.heartbeat.halt)  # a crash leaves its last beat "running": it goes stale and reads lost
     return loop
 
 
@@ -125,7 +126,7 @@ def end_loop(loop: GateLoop, stopped_by_signal: bool = False) -> GateSummary:
     """The camera's frames have ended: its open tracks decided, its last heartbeat written, what the decisions
     came to logged (records still waiting in the journal, or lost, said loudly); returns the run's summary."""
     loop.finish()
-    loop.heartbeat.tick(loop.frames, force=True)
+    loop.sign_off()  # its last heartbeat says "stopped", its snapshot deleted
     summary = loop.summary(stopped_by_signal)
     tally, described = summary.tally, summary.tally.describe()
     log.info(

@@ -1,6 +1,6 @@
 """Opening the FaceGate database: the URL checked, a new SQLite file made owner-only, the schema created or
 upgraded through Alembic, one transaction per session; the Database class, whose methods each read or write in a
-transaction of their own through the store's job modules (events, people, gate_status)."""
+transaction of their own through the store's job modules (events, people, gate_status, snapshots)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from gate.errors import FaceGateError
-from gate.store import events, gate_status, people
+from gate.store import events, gate_status, people, snapshots
 from gate.store.encryption import PRIVATE_MODE, Cipher, ensure_private
 from gate.store.events import AccessEventRecord, DoorReport, EventFilter
 from gate.store.gate_status import Heartbeat
 from gate.store.people import Owner
 from gate.store.schema import CIPHER_ATTRIBUTE, AccessEvent, GalleryVersion, utcnow
+from gate.store.snapshots import Snapshot
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_HEAD = "0008"  # the newest migration (a test checks it is Alembic's head): a database already there opens
+SCHEMA_HEAD = "0009"  # the newest migration (a test checks it is Alembic's head): a database already there opens
 # without importing Alembic, which costs a command half a second of its start
 SQLITE_HEADER = b"SQLite format 3\x00"
 SQLITE_COMPANIONS = ("-journal", "-wal", "-shm")  # files beside the database that hold its pages too
@@ -242,3 +243,23 @@ class Database:
         """Every gate's latest heartbeat, by gate id."""
         with self.session() as session:
             return gate_status.gate_statuses(session)
+
+    def put_snapshot(self, snapshot: Snapshot) -> None:
+        """Write (or replace) a gate's camera snapshot (gate.store.snapshots)."""
+        with self.session() as session:
+            snapshots.write_snapshot(session, snapshot)
+
+    def snapshot(self, gate_id: str) -> Snapshot | None:
+        """A gate's latest camera snapshot, or None."""
+        with self.session() as session:
+            return snapshots.gate_snapshot(session, gate_id)
+
+    def snapshot_times(self) -> dict[str, datetime]:
+        """When each gate that has a camera snapshot stored took it, by gate id."""
+        with self.session() as session:
+            return snapshots.snapshot_times(session)
+
+    def forget_snapshot(self, gate_id: str) -> bool:
+        """Delete a gate's camera snapshot; whether there was one."""
+        with self.session() as session:
+            return snapshots.forget_snapshot(session, gate_id)

@@ -27,6 +27,7 @@ from gate.store.encryption import Cipher, is_sealed
 
 CIPHER_ATTRIBUTE = "facegate_cipher"  # set on each Database's engine dialect: the key travels with the database
 ROLE_CHECK = "role IN ('admin', 'viewer')"  # an account's or a token's role: "admin" changes, "viewer" only reads
+GATE_STATE_CHECK = "state IN ('running', 'stopped')"  # what a gate writes of itself in its heartbeat
 MAX_ACCOUNT_NAME = 100  # characters of an account's or a token's name
 IN_CHUNK = 500  # values per IN (...) clause: SQLite caps the number of bound parameters
 T = TypeVar("T")
@@ -171,9 +172,11 @@ class GalleryVersion(Base):
 
 
 class GateStatus(Base):
-    """A gate's heartbeat, written every few seconds while it runs."""
+    """A gate's heartbeat, written every few seconds while it runs; its last one says "stopped" after a clean
+    stop (a running gate's beat gone stale reads as lost: gate.store.gate_status)."""
 
     __tablename__ = "gate_status"
+    __table_args__ = (CheckConstraint(GATE_STATE_CHECK, name="ck_gate_status_state"),)
 
     gate_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
@@ -183,6 +186,19 @@ class GateStatus(Base):
     fps: Mapped[float] = mapped_column(Float)  # frames read per second since the previous heartbeat
     last_decision: Mapped[str | None] = mapped_column(String(16))
     last_decision_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), server_default="running")  # "running" or "stopped"
+    camera: Mapped[str | None] = mapped_column(String(16))  # its frame source's: waiting, streaming, lost, ended
+
+
+class GateSnapshot(Base):
+    """A running gate's latest annotated camera frame (JPEG), one row per gate, overwritten every few seconds and
+    deleted on a clean stop; only with [snapshot] enabled. People's faces: sealed like templates."""
+
+    __tablename__ = "gate_snapshots"
+
+    gate_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    image: Mapped[bytes] = mapped_column(SealedBytes(what="gate snapshots"))
 
 
 class AdminAccount(Base):

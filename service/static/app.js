@@ -2,7 +2,7 @@
 // Everything shown is built with DOM calls and textContent: names and ids are never parsed as HTML.
 "use strict";
 
-const POLL_MS = 2000; // events and gates are fetched again this often while their view is open
+const POLL_MS = 2000; // events and gates (and a newer camera snapshot) are fetched again this often while open
 const VIEWS = ["events", "people", "enrol", "gates"];
 const state = { me: null, view: null, names: new Map(), seen: null, timer: null, peopleQuery: "" };
 
@@ -267,8 +267,49 @@ async function enrol(submit) {
 
 // ---- gates ----
 
+const GATE_STATES = {
+  running: "a heartbeat came within the last 15 s",
+  stopped: "it stopped cleanly (told to stop, or its recording ended)",
+  lost: "no heartbeat for 15 s: crashed, killed, or its host or network is down",
+};
+const CAMERA_STATES = {
+  waiting: "waiting for the camera",
+  streaming: "streaming",
+  lost: "lost, reconnecting",
+  ended: "ended",
+};
+const snapshots = new Map(); // gate id -> { at, figure }: an image is fetched again only when a newer one exists
+
+function snapshotFigure(gate) {
+  if (!gate.snapshot_at) {
+    snapshots.delete(gate.gate_id);
+    return null;
+  }
+  let shown = snapshots.get(gate.gate_id);
+  if (!shown) {
+    const figure = el("figure", { class: "snapshot" }, el("img", { alt: `what the camera of ${gate.gate_id} sees` }), el("figcaption"));
+    shown = { at: null, figure };
+    snapshots.set(gate.gate_id, shown);
+  }
+  if (shown.at !== gate.snapshot_at) {
+    shown.at = gate.snapshot_at; // the old picture stays on screen until the new one has loaded
+    const query = new URLSearchParams({ at: gate.snapshot_at });
+    shown.figure.querySelector("img").src = `/api/gates/${encodeURIComponent(gate.gate_id)}/snapshot?${query}`;
+  }
+  shown.figure.querySelector("figcaption").textContent = `Camera, ${ago(gate.snapshot_at)}`;
+  return shown.figure;
+}
+
+function cameraText(gate) {
+  if (!gate.camera) return "not reported";
+  if (gate.state === "stopped" && gate.camera !== "ended") return "off (the gate stopped)";
+  const text = CAMERA_STATES[gate.camera] || gate.camera;
+  return gate.state === "lost" ? `${text} when last heard from` : text;
+}
+
 function gateCard(gate) {
   const facts = [
+    ["Camera", cameraText(gate)],
     ["Last decision", gate.last_decision ? `${gate.last_decision}, ${ago(gate.last_decision_at)}` : "none yet"],
     ["Frames / s", gate.fps.toFixed(1)],
     ["Frames", String(gate.frames)],
@@ -276,10 +317,12 @@ function gateCard(gate) {
     ["Host", gate.host],
     ["Started", clock(gate.started_at)],
   ];
+  const state = el("div", { class: `state ${gate.state}`, title: GATE_STATES[gate.state] || "", text: `● ${gate.state}` });
   return el(
     "li",
-    { class: "gate", "data-gate": gate.gate_id },
-    el("div", {}, el("div", { class: "who", text: gate.gate_id }), el("div", { class: `state ${gate.online ? "online" : "offline"}`, text: gate.online ? "● online" : "● offline" })),
+    { class: "gate", "data-gate": gate.gate_id, "data-state": gate.state },
+    el("div", { class: "gate-head" }, el("div", { class: "who", text: gate.gate_id }), state),
+    snapshotFigure(gate),
     el("dl", {}, ...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })])),
   );
 }
@@ -342,6 +385,7 @@ function signedOut(message = "") {
   state.me = null;
   clearInterval(state.timer);
   for (const list of ["#events-list", "#people-list", "#gates-list"]) $(list).replaceChildren();
+  snapshots.clear();
   $("#tabs").hidden = true;
   $("#account").hidden = true;
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-signin";

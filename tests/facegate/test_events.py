@@ -1,5 +1,5 @@
 """`facegate events` (the access log read back, filtered and exported)
-and `facegate gates` (each gate online or offline)."""
+and `facegate gates` (each gate running, stopped or lost, and its camera)."""
 
 from __future__ import annotations
 
@@ -81,12 +81,22 @@ def test_events_says_when_decisions_wait_in_the_journal(config: Path, tmp_path: 
     assert outcome.exit_code == 0 and "wait in" in outcome.output and str(journal.path) in outcome.output
 
 
-def test_gates_lists_each_gate_online_or_offline(config: Path) -> None:
+def test_gates_lists_each_gate_running_stopped_or_lost_with_its_camera(config: Path) -> None:
     database = Database(f"sqlite:///{config.parent / 'gate.db'}")
     now = datetime.now(UTC)
-    database.beat(Heartbeat("front", "host-a", now, now, 1500, 14.8, "granted", now))
-    database.beat(Heartbeat("back", "host-b", now, datetime(2026, 1, 1, tzinfo=UTC), 10, 0.0))
+    database.beat(Heartbeat("front", "host-a", now, now, 1500, 14.8, "granted", now, camera="streaming"))
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    database.beat(Heartbeat("back", "host-b", long_ago, long_ago, 10, 0.0, camera="lost"))  # crashed, long ago
+    database.beat(Heartbeat("side", "host-c", long_ago, long_ago, 99, 0.0, state="stopped", camera="ended"))
+    database.beat(Heartbeat("yard", "host-d", long_ago, long_ago, 99, 0.0, state="stopped", camera="streaming"))
     outcome = CliRunner().invoke(app, ["--config", str(config), "gates"])
     assert outcome.exit_code == 0, outcome.output
-    rows = {line.split()[0]: line.split()[1] for line in outcome.output.splitlines()[1:]}
-    assert rows == {"back": "offline", "front": "online"}
+    header, *lines = outcome.output.splitlines()
+    assert header.split()[:3] == ["GATE", "STATE", "CAMERA"]
+    rows = {line.split()[0]: tuple(line.split()[1:3]) for line in lines}
+    assert rows == {
+        "back": ("lost", "lost"),
+        "front": ("running", "streaming"),
+        "side": ("stopped", "ended"),  # its recording ended
+        "yard": ("stopped", "off"),  # stopped by a signal: the gate closed its camera
+    }

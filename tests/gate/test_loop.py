@@ -30,7 +30,7 @@ from gate.store.event_log import EventLog
 from gate.store.events import AccessEventRecord
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import decode_crop, load_image
-from gate.vision.sources import Frame, VideoFileSource
+from gate.vision.sources import CameraState, Frame, VideoFileSource
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
 
@@ -127,6 +127,10 @@ class StopsAt:
         self.source, self.index = source, index
         self.fps, self.description = source.fps, source.description
         self.closed = False
+
+    @property
+    def state(self) -> CameraState:
+        return self.source.state
 
     def frames(self) -> Iterator[Frame]:
         for frame in self.source.frames():

@@ -1,8 +1,8 @@
 """The admin page in a real headless Chromium (Debian's chromium + chromium-driver, driven by
 Selenium), as an admin uses it while a gate runs on a live stream in which a person walks up: sign in, see the
 person turned away, enrol them from three photos and read each photo's outcome, find them in the list, see their
-grant arrive with its face (no reload), see the gate online, deactivate with a confirmation, sign out, and be
-refused once signed out. Every page is photographed into
+grant arrive with its face (no reload), see the gate running with what its camera sees, then stopped, deactivate
+with a confirmation, sign out, and be refused once signed out. Every page is photographed into
 $FACEGATE_SCREENSHOTS (default: the test's temporary folder) to be looked at."""
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def site_config(folder: Path, port: int) -> Path:
     config.write_text(
         '[camera]\ngate_id = "front-door"\n[decision]\ntarget_far = "0.001"\n'
         f'[database]\nurl = "sqlite:///{folder}/gate.db"\njournal_path = "{folder}/events.journal"\n'
-        f'[gallery]\nindex_path = "{folder}/gallery.faiss"\n[service]\nport = {port}\n',
+        f'[gallery]\nindex_path = "{folder}/gallery.faiss"\n[service]\nport = {port}\n'
+        "[snapshot]\nenabled = true\nevery_s = 1.0\n",  # the Gates view shows what the camera sees
         encoding="utf-8",
     )
     return config
@@ -176,6 +177,7 @@ def test_an_admin_enrols_on_the_page_and_watches_the_gate_let_them_in(server, br
         wait(browser, lambda d: image_loaded(d, granted.find_element(By.CSS_SELECTOR, "img.face")), what="its face")
         snap(browser, shots, "04-events-live")
         see_the_gate(browser, shots)
+    see_the_gate_stopped(browser, shots)
     see_the_events_on_a_phone(browser, shots)
     deactivate_with_confirmation(browser, shots)
     sign_out_and_be_refused(browser, base, shots)
@@ -204,11 +206,31 @@ def see_them_in_the_list(browser: WebDriver, shots: Path) -> None:
 
 
 def see_the_gate(browser: WebDriver, shots: Path) -> None:
+    """The running gate, its camera streaming, and its snapshot: the live frame at the snapshot's size."""
     browser.find_element(By.CSS_SELECTOR, "a[data-view=gates]").click()
     card = wait(browser, lambda d: visible(d, "li.gate[data-gate=front-door]"), what="the gate's status")
-    assert "online" in card.text and "Last decision" in card.text
+    assert "running" in card.find_element(By.CSS_SELECTOR, ".state").text and "Last decision" in card.text
+    assert "streaming" in card.text
+    image = wait(browser, lambda d: visible(d, "li.gate[data-gate=front-door] .snapshot img"), what="the snapshot")
+    wait(browser, lambda d: image_loaded(d, image), what="the snapshot to load")
+    size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+    assert size == [SPEC.width, SPEC.height]  # [snapshot] max_side 640: the camera's frame as it is
     wait(browser, lambda d: "dlib-resnet" in d.find_element(By.ID, "model-line").text, what="the model line")
     snap(browser, shots, "05-gates")
+    browser.set_window_size(*PHONE)
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= PHONE[0], f"the Gates view scrolls sideways on a phone ({width} px)"
+    snap(browser, shots, "05-gates-phone")
+    browser.set_window_size(*DESKTOP)
+
+
+def see_the_gate_stopped(browser: WebDriver, shots: Path) -> None:
+    """After SIGTERM: the gate reads stopped, and its snapshot is gone from the page."""
+    stopped = "li.gate[data-gate=front-door][data-state=stopped]"
+    card = wait(browser, lambda d: visible(d, stopped), 30, "the gate stopped")
+    assert "stopped" in card.find_element(By.CSS_SELECTOR, ".state").text and "off (the gate stopped)" in card.text
+    assert not card.find_elements(By.CSS_SELECTOR, ".snapshot")
+    snap(browser, shots, "05b-gate-stopped")
 
 
 def see_the_events_on_a_phone(browser: WebDriver, shots: Path) -> None:

@@ -42,8 +42,8 @@ def test_every_json_answer_has_a_named_shape_and_every_other_its_media_type(sche
         success = operation["responses"].get("200") or operation["responses"].get("201")
         assert success and success.get("content"), (method, path)
         json_content = success["content"].get("application/json")
-        if json_content is None:  # a face (image/webp) or the events as CSV
-            assert set(success["content"]) <= {"image/webp", "text/csv"}, (method, path)
+        if json_content is None:  # a face (image/webp), a gate's snapshot (image/jpeg) or the events as CSV
+            assert set(success["content"]) <= {"image/webp", "image/jpeg", "text/csv"}, (method, path)
             continue
         shape = _component(schema, json_content["schema"].get("$ref", ""))  # not a bare object
         assert shape.get("properties") and shape.get("required"), (method, path, shape)
@@ -76,7 +76,7 @@ def test_every_operation_but_sign_in_declares_the_sign_in_it_needs(schema: dict)
 
 def test_what_the_schema_declares_is_what_the_server_does_to_the_anonymous(site: Site, schema: dict) -> None:
     for method, path, operation in _operations(schema):
-        url = path.replace("{employee_id}", "E1").replace("{event_uid}", "0123abcd")
+        url = path.replace("{employee_id}", "E1").replace("{event_uid}", "0123abcd").replace("{gate_id}", "front")
         status = site.client.request(method.upper(), url).status_code
         assert (status == 401) == ("security" in operation), (method, path, status)
 

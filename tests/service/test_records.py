@@ -1,4 +1,4 @@
-"""/api/events (JSON pages and CSV), /api/gates and /api/model, read by a viewer."""
+"""/api/events (JSON pages and CSV), /api/gates (and a gate's snapshot) and /api/model, read by a viewer."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from service_site import Site, bearer
 from gate.store.events import AccessEventRecord
 from gate.store.gate_status import Heartbeat
 from gate.store.schema import utcnow
+from gate.store.snapshots import Snapshot
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+JPEG = b"\xff\xd8\xff\xe0 a camera frame"
 
 
 def _record_events(site: Site) -> None:
@@ -84,15 +86,49 @@ def test_events_say_whether_their_face_is_kept_and_serve_it(site: Site) -> None:
     assert site.client.get("/api/events/a1/face", headers=auth).status_code == 404
 
 
-def test_gates_online_and_offline(site: Site) -> None:
+def test_gates_running_stopped_or_lost_with_their_camera_and_snapshot(site: Site) -> None:
     now = utcnow()
-    site.database.beat(Heartbeat("front", "host-a", now - timedelta(hours=1), now, 900, 15.0, "granted", now))
-    site.database.beat(Heartbeat("back", "host-b", now - timedelta(hours=1), now - timedelta(minutes=5), 10, 12.0))
+    hour_ago = now - timedelta(hours=1)
+    site.database.beat(Heartbeat("front", "host-a", hour_ago, now, 900, 15.0, "granted", now, camera="streaming"))
+    site.database.beat(Heartbeat("back", "host-b", hour_ago, now - timedelta(minutes=5), 10, 12.0, camera="lost"))
+    site.database.beat(Heartbeat("side", "host-c", hour_ago, now, 99, 0.0, state="stopped", camera="ended"))
+    for gate in ("front", "back", "side"):  # a lost gate's last picture (a crash leaves it) is not shown
+        site.database.put_snapshot(Snapshot(gate, now, JPEG))
     gates = site.client.get("/api/gates", headers=bearer(site.viewer_token)).json()["gates"]
-    assert [(g["gate_id"], g["online"], g["last_decision"]) for g in gates] == [
-        ("back", False, None),
-        ("front", True, "granted"),
+    assert [(g["gate_id"], g["online"], g["state"], g["camera"], g["last_decision"]) for g in gates] == [
+        ("back", False, "lost", "lost", None),
+        ("front", True, "running", "streaming", "granted"),
+        ("side", False, "stopped", "ended", None),
     ]
+    assert [g["snapshot_at"] is not None for g in gates] == [False, True, False]
+
+
+def test_a_running_gates_snapshot_is_served_uncached_to_whoever_may_see_event_faces(site: Site) -> None:
+    now = utcnow()
+    site.database.beat(Heartbeat("front", "host-a", now, now, 900, 15.0, camera="streaming"))
+    site.database.beat(Heartbeat("back", "host-b", now, now, 10, 12.0))
+    site.database.put_snapshot(Snapshot("front", now, JPEG))
+    face = AccessEventRecord(START, "front", "E1", 0.9, "granted", "GRANTED", event_uid="a1", crop=b"RIFF-a-face")
+    site.database.record_events([face], [])
+    served = site.client.get("/api/gates/front/snapshot", headers=bearer(site.viewer_token))
+    assert (served.status_code, served.headers["content-type"], served.content) == (200, "image/jpeg", JPEG)
+    assert served.headers["cache-control"] == "no-store"
+    callers = {
+        "admin": bearer(site.admin_token),
+        "viewer": bearer(site.viewer_token),
+        "nobody": {},
+        "a wrong token": bearer("not-a-token"),
+        "not a bearer": {"Authorization": "Basic YWRhOnB3"},
+    }
+    for caller, headers in callers.items():  # the rule of events' faces, whatever it becomes
+        snapshot = site.client.get("/api/gates/front/snapshot", headers=headers).status_code
+        face = site.client.get("/api/events/a1/face", headers=headers).status_code
+        assert snapshot == face and (snapshot == 200) == (caller in ("admin", "viewer")), caller
+    missing = site.client.get("/api/gates/back/snapshot", headers=bearer(site.viewer_token))
+    assert missing.status_code == 404 and "no snapshot of gate 'back'" in missing.json()["error"]
+    assert site.client.get(f"/api/gates/{'x' * 101}/snapshot", headers=bearer(site.viewer_token)).status_code == 422
+    site.database.beat(Heartbeat("front", "host-a", now, utcnow(), 950, 15.0, state="stopped", camera="streaming"))
+    assert site.client.get("/api/gates/front/snapshot", headers=bearer(site.viewer_token)).status_code == 404
 
 
 def test_model_gives_its_thresholds_and_the_one_in_use(site: Site) -> None:

@@ -28,6 +28,7 @@ ENDPOINTS = [
     ("GET", "/api/events"),
     ("GET", "/api/events.csv"),
     ("GET", "/api/gates"),
+    ("GET", "/api/gates/front-door/snapshot"),
     ("GET", "/api/model"),
 ]
 
