@@ -103,13 +103,10 @@ def evaluate(
     optionally identification (rank-1/5, FNIR at FPIR per gallery size); writes a report a site can keep, and with
     --write-threshold sets [decision] threshold in the config."""
     from evaluation.model_eval import EvaluationSpec, evaluate_model
-    from evaluation.verification import REPORT_FARS
 
     context: AppContext = ctx.obj
-    if write_threshold_far is not None and write_threshold_far not in REPORT_FARS:
-        raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {write_threshold_far!r}")
     if write_threshold_far is not None:
-        context.require_config()  # the threshold is written into the site's config, never a new ./config.toml
+        _check_threshold_request(context, write_threshold_far)
     spec = EvaluationSpec(
         images, pairs_file, people, folds, per_fold, seed, identification, tuple(_sizes(gallery_sizes)), enrol,
         stranger_share, bootstrap,
@@ -181,6 +178,15 @@ def _check_calibration(context: AppContext, embedder: Embedder, impostor_pairs: 
             f"the threshold would belong to {embedder.model_id}, but the config's model is "
             f"{context.embedder.model_id}; point [model] path at that card first; the config was not changed"
         )
+
+
+def _check_threshold_request(context: AppContext, far: str) -> None:
+    """--write-threshold: a FAR the report has, and a site config to write it into (never a new ./config.toml)."""
+    from evaluation.verification import REPORT_FARS
+
+    if far not in REPORT_FARS:
+        raise FaceGateError(f"--write-threshold must be one of {', '.join(REPORT_FARS)}, got {far!r}")
+    context.require_config()
 
 
 def _calibrate_config(context: AppContext, result: VerificationResult, far: str, source: Path) -> None:

@@ -105,7 +105,7 @@ def test_keys_new_names_the_key_in_the_shipped_config_which_then_loads_and_decry
     assert f"set as [encryption] key_file in {config}" in output
     assert stat.S_IMODE((tmp_path / "site.key").stat().st_mode) == 0o600
     text = config.read_text(encoding="utf-8")
-    assert text.count("[encryption]") == 1 and text.count("\n") == template_text().count("\n")
+    assert text.splitlines().count("[encryption]") == 1 and text.count("\n") == template_text().count("\n")
     line = next(line for line in text.splitlines() if line.startswith("key_file ="))
     shipped = next(line for line in template_text().splitlines() if line.startswith("key_file ="))
     assert line.startswith('key_file = "site.key"   ') and line.index("#") == shipped.index("#")  # comment kept
