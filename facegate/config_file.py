@@ -1,7 +1,8 @@
 """Writing the site's config.toml from a command (the runtime only reads it: gate/config.py): a new one from the
-commented template shipped in the package (`facegate init`), and single settings set in place keeping the file's
-comments and layout (tomlkit): the calibrated threshold, the encryption key's file. Every edit is validated before
-it replaces the file, so a failure leaves the file as it was."""
+commented template shipped in the package (`facegate init`; its data paths moved to another folder if asked), and
+single settings set in place keeping the file's comments and layout (tomlkit): the calibrated threshold, the
+encryption key's file. Every edit is validated before it replaces the file, so a failure leaves the file as it
+was."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import shutil
 import tomllib
 from importlib.resources import files
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import tomlkit
 from tomlkit.items import Item
@@ -19,6 +20,8 @@ from gate.config import Settings, settings_from_dict
 from gate.errors import FaceGateError
 
 TEMPLATE = "config.toml"  # in this package: a link to the repository's config.toml, so there is one copy
+# the template's paths into its data folder ("data/NAME", relative to the config): (section, key, prefix)
+DATA_PATHS = (("database", "url", "sqlite:///"), ("database", "journal_path", ""), ("gallery", "index_path", ""))
 
 
 def template_text() -> str:
@@ -111,18 +114,42 @@ def check_no_second_key(path: Path) -> None:
     _refuse_a_second_key(_parse(path), path)
 
 
-def from_template(path: Path, key: Path | None = None) -> tuple[str, Settings]:
-    """The text of a new config file at `path` from the template (with `[encryption] key_file` naming `key`, if
-    given), and its settings: validated, nothing written yet."""
+def data_folder_setting(data: Path, config: Path) -> str:
+    """How a config names its data folder: as given when absolute (`/var/lib/facegate`), else like a key file:
+    relative to the config's folder when it lies in it, else absolute."""
+    return str(data) if data.is_absolute() else key_file_setting(data, config)
+
+
+def _template_data_paths(document: TOMLDocument) -> list[tuple[str, str, str, str]]:
+    """(section, key, prefix, file name) of each path the template keeps in its data folder."""
+    return [
+        (section, key, prefix, PurePosixPath(str(document[section][key]).removeprefix(prefix)).name)
+        for section, key, prefix in DATA_PATHS
+    ]
+
+
+def template_data_files() -> list[str]:
+    """The names of the files the template keeps in its data folder: the database, the journal, the index."""
+    return [name for *_, name in _template_data_paths(tomlkit.parse(template_text()))]
+
+
+def from_template(path: Path, key: Path | None = None, data: str | None = None) -> tuple[str, Settings]:
+    """The text of a new config file at `path` from the template (with `[encryption] key_file` naming `key`, and
+    the database, journal and index in the folder `data` (a config setting: data_folder_setting), if given), and
+    its settings: validated, nothing written yet."""
     document = tomlkit.parse(template_text())
     if key is not None:
         _set(document, "encryption", "key_file", key_file_setting(key, path))
+    if data is not None:
+        for section, name, prefix, file in _template_data_paths(document):
+            _set(document, section, name, prefix + str(PurePosixPath(data) / file))
     return _validated(document, path)
 
 
 def create_config(path: Path, text: str) -> None:
-    """Write a new config file; an existing one is never overwritten."""
+    """Write a new config file (its folder made if absent); an existing one is never overwritten."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
             handle.write(text)
     except FileExistsError:

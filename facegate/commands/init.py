@@ -1,5 +1,6 @@
 """`facegate init [DIR]`: a new site in a folder: its commented config.toml (every setting at its default), an
-owner-only data/ folder, and, as asked, an encryption key and the first admin account."""
+owner-only data/ folder (or the one --data names, as a service needs), and, as asked, an encryption key and the
+first admin account."""
 
 from __future__ import annotations
 
@@ -45,12 +46,52 @@ def _ask(key: bool | None, admin: str | None, no_admin: bool, password_stdin: bo
     return Answers(key, admin, read_password(password_stdin))
 
 
-def _private_folder(path: Path) -> None:
+def _check_data_folder(path: Path) -> None:
+    """An existing data folder must be empty or FaceGate's (a database, journal or index of the names the config
+    gives them, or their sidecars): init makes it owner-only, which must not befall a folder of other things."""
+    from facegate.config_file import template_data_files
+
+    if not path.exists():
+        return
+    try:
+        names = sorted(entry.name for entry in path.iterdir())
+    except NotADirectoryError:
+        raise FaceGateError(f"the data folder {path} is not a folder") from None
+    except OSError as error:
+        raise FaceGateError(f"cannot read the data folder {path}: {error.strerror}") from None
+    if names and not any(name.startswith(tuple(template_data_files())) for name in names):
+        raise FaceGateError(
+            f"the data folder {path} holds files that are not FaceGate's ({names[0]}, ...): "
+            "give an empty folder, a FaceGate data folder or a new one"
+        )
+
+
+def _private_folder(path: Path) -> str:
+    there = path.exists()
     try:
         path.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         os.chmod(path, PRIVATE_FOLDER)
     except OSError as error:
         raise FaceGateError(f"cannot make the data folder {path}: {error.strerror}") from None
+    done = "kept  {}/ (already there; now owner-only)" if there else "made  {}/ (owner-only)"
+    return done.format(path) + ": the database, journal and index go here"
+
+
+def _key_path(folder: Path, key_file: Path | None, key: bool | None) -> tuple[Path, bool | None]:
+    """Where the key goes (beside the config unless --key-file) and --key's answer (--key-file says yes)."""
+    if key_file is None:
+        return folder / KEY_NAME, key
+    if key is False:
+        raise FaceGateError("--key-file PATH or --no-key, not both")
+    return key_file, True
+
+
+def _check_key_apart(key: Path, data: Path) -> None:
+    if key.resolve().is_relative_to(data.resolve()):
+        raise FaceGateError(
+            f"the key file {key} would lie in the data folder {data}: a backup of the data would carry its key "
+            "(--key-file PATH elsewhere)"
+        )
 
 
 def _key(path: Path) -> str:
@@ -96,9 +137,20 @@ def init(
     folder: Annotated[
         Path, typer.Argument(help="The site's folder: its config.toml, data/ and key (made if absent).")
     ] = Path("."),
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The data folder (database, journal, index) instead of DIR/data: made owner-only; "
+            "one already there must be empty or FaceGate's.",
+            show_default=False,
+        ),
+    ] = None,
     key: Annotated[
         bool | None,
         typer.Option("--key/--no-key", help=f"Make an encryption key file ({KEY_NAME}) for face data at rest."),
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help=f"The key file's path instead of DIR/{KEY_NAME} (implies --key).")
     ] = None,
     admin: Annotated[str | None, typer.Option("--admin", help="Create the first admin account, of this name.")] = None,
     no_admin: Annotated[bool, typer.Option("--no-admin", help="Create no account now.")] = False,
@@ -112,21 +164,28 @@ def init(
     """Make a new site: config.toml, data/, a key and the first admin.
 
     Writes DIR/config.toml from the commented template (every setting at its default; an existing one is never
-    overwritten) and an owner-only DIR/data for the database, journal and index. Asks whether to make an
-    encryption key (DIR/facegate.key, owner-only, named in the config's [encryption] key_file) and the first
+    overwritten) and an owner-only DIR/data for the database, journal and index (--data PATH: that folder
+    instead, named in the config; absolute when PATH is). Asks whether to make an encryption key
+    (DIR/facegate.key or --key-file PATH, owner-only, named in the config's [encryption] key_file) and the first
     admin account (password of at least 10 characters); --key/--no-key, --admin NAME, --no-admin and --yes
     answer for scripts. Relative paths in the config are relative to its folder."""
-    from facegate.config_file import create_config, from_template
+    from facegate.config_file import create_config, data_folder_setting, from_template
 
     config = folder / CONFIG_NAME
     if config.exists() or config.is_symlink():
         raise FaceGateError(f"{config} exists: it is never overwritten (edit it, or init another folder)")
+    data_folder = folder / DATA_FOLDER if data is None else data
+    _check_data_folder(data_folder)
+    key_path, key = _key_path(folder, key_file, key)
     answers = _ask(key, admin, no_admin, password_stdin, yes)
-    _private_folder(folder / DATA_FOLDER)
-    done = [f"made  {folder / DATA_FOLDER}/ (owner-only): the database, journal and index go here"]
     if answers.key:
-        done.append(_key(folder / KEY_NAME))
-    text, settings = from_template(config, folder / KEY_NAME if answers.key else None)
+        _check_key_apart(key_path, data_folder)
+    text, settings = from_template(  # validated before anything is written
+        config, key_path if answers.key else None, None if data is None else data_folder_setting(data, config)
+    )
+    done = [_private_folder(data_folder)]
+    if answers.key:
+        done.append(_key(key_path))
     if answers.admin is not None:  # before the config is written: a refused name leaves no config to redo
         done.append(_add_admin(settings, answers.admin, answers.password))
     create_config(config, text)

@@ -129,6 +129,78 @@ def test_init_keeps_a_key_file_already_there(tmp_path: Path) -> None:
     assert (tmp_path / KEY_NAME).read_text() == key  # what it sealed stays readable
 
 
+def data_files(settings: Settings) -> list[Path]:
+    """Where the site's database, journal and index lie."""
+    return [
+        Path(settings.database_url.removeprefix("sqlite:///")),
+        settings.resolve(settings.database.journal_path),
+        settings.resolve(settings.gallery.index_path),
+    ]
+
+
+def test_init_data_puts_database_journal_and_index_in_that_folder_by_absolute_paths(tmp_path: Path) -> None:
+    """The service layout: the config's folder read-only to the service, its data in a folder of its own."""
+    site, state = tmp_path / "etc", tmp_path / "var" / "facegate"
+    output = invoke("init", str(site), "--data", str(state), "--yes")
+    assert f"made  {state}/ (owner-only)" in output
+    settings = load_settings(site / "config.toml")
+    assert settings.database.url == f"sqlite:///{state}/facegate.db"  # absolute: the folders need not move together
+    assert settings.database.journal_path == f"{state}/events.journal"
+    assert settings.gallery.index_path == f"{state}/gallery.faiss"
+    assert [path.parent for path in data_files(settings)] == [state] * 3
+    assert settings.encryption.key_file == KEY_NAME  # the key stays beside the config, out of the data's backups
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert sorted(path.name for path in site.iterdir()) == ["config.toml", KEY_NAME]  # no data/ under the config
+    text = (site / "config.toml").read_text(encoding="utf-8")
+    assert re.search(r'^url = "sqlite:///.*/facegate\.db" +# any SQLAlchemy URL', text, re.MULTILINE)  # comment kept
+    assert invoke("--config", str(site / "config.toml"), "enroll", "list").startswith("nobody is enrolled yet")
+    assert (state / "facegate.db").exists() and not (site / DATA_FOLDER).exists()
+
+
+def test_init_relative_data_inside_the_config_folder_stays_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    invoke("init", "site", "--data", "site/state", "--yes")  # PATH relative to here, the setting to the config
+    (tmp_path / "site").rename(tmp_path / "moved")
+    settings = load_settings(tmp_path / "moved" / "config.toml")
+    assert settings.database.url == "sqlite:///state/facegate.db"  # relative to the config: they move together
+    assert [path.parent for path in data_files(settings)] == [tmp_path / "moved" / "state"] * 3
+
+
+def test_init_data_takes_an_empty_or_facegate_folder_and_refuses_another(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    empty.chmod(0o755)
+    assert f"kept  {empty}/ (already there; now owner-only)" in invoke("init", str(tmp_path / "a"), "--data",
+                                                                        str(empty), "--yes")  # fmt: skip
+    assert stat.S_IMODE(empty.stat().st_mode) == 0o700
+    invoke("--config", str(tmp_path / "a" / "config.toml"), "enroll", "list")  # the database made there
+    invoke("init", str(tmp_path / "b"), "--data", str(empty), "--yes")  # now FaceGate's: a new config for it
+    assert load_settings(tmp_path / "b" / "config.toml").database.url == f"sqlite:///{empty}/facegate.db"
+    other = tmp_path / "home"
+    other.mkdir(mode=0o755)
+    other.chmod(0o755)
+    (other / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(FaceGateError, match=r"holds files that are not FaceGate's \(notes\.txt, \.\.\.\)"):
+        invoke("init", str(tmp_path / "c"), "--data", str(other), "--yes")
+    assert not (tmp_path / "c").exists() and stat.S_IMODE(other.stat().st_mode) == 0o755  # nothing touched
+
+
+def test_init_key_file_puts_the_key_there_but_never_in_the_data_folder(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "gate.key"
+    invoke("init", str(tmp_path / "site"), "--data", str(tmp_path / "state"), "--key-file", str(key), "--no-admin")
+    settings = load_settings(tmp_path / "site" / "config.toml")
+    assert settings.encryption.key_file == str(key) and stat.S_IMODE(key.stat().st_mode) == 0o600  # no question asked
+    assert load_cipher(settings) is not None
+    with pytest.raises(FaceGateError, match="--key-file PATH or --no-key, not both"):
+        invoke("init", str(tmp_path / "x"), "--key-file", str(key), "--no-key", "--yes")
+    with pytest.raises(FaceGateError, match=r"would lie in the data folder .*: a backup of the data would carry"):
+        invoke("init", str(tmp_path / "y"), "--data", str(tmp_path / "state2"), "--key-file",
+               str(tmp_path / "state2" / "k"), "--yes")  # fmt: skip
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists() and not (tmp_path / "state2").exists()
+
+
 # --- which config is found ------------------------------------------------------------------------------------
 
 
