@@ -1,7 +1,8 @@
 """What an install of FaceGate costs on disk: wheels installed into fresh virtual environments, each one's
 site-packages measured (as `du` counts it), split into its big parts, then deleted. Prints a Markdown table.
 
-Run: `python benchmarks/install_size.py [--before REF] [--cpu-torch "PIP ARGS"] [--keep] [--workdir DIR]`.
+Run: `python benchmarks/install_size.py [--before REF] [--only default|cpu] [--cpu-torch "PIP ARGS"] [--keep]
+[--workdir DIR]`.
 
 Rows, each in a fresh `python3 -m venv`:
 - before, default: the wheel of git REF (e.g. main), as `pip install facegate-*.whl` (only with --before);
@@ -11,8 +12,13 @@ Rows, each in a fresh `python3 -m venv`:
   own CPU index, `torch torchvision --index-url https://download.pytorch.org/whl/cpu`; where that is out of reach,
   name a CPU build pip can see (a local wheel folder: "torch==2.13.0+cpu torchvision==0.28.0").
 
-The wheels are built with `pip wheel . --no-deps` (a git REF from `git archive` into a temporary folder). pip runs
-with --no-cache-dir, so nothing stays behind but the printed table (with --keep the venvs stay, for a smoke test).
+"torchvision loads" says whether `import torchvision` works in the venv: PyPI's torchvision is a CUDA build that
+needs torch's CUDA libraries (libtorch_cuda.so), so beside a CPU torch it needs the CPU torchvision of the same
+index.
+
+The wheels are built with `pip wheel . --no-deps` (a git REF from `git archive` into a temporary folder). pip
+runs with --no-cache-dir, so nothing stays behind but the printed table (with --keep the venvs stay, for a smoke
+test).
 Not a test: it installs gigabytes and takes minutes.
 """
 
@@ -83,20 +89,25 @@ def measure(site: Path) -> dict[str, int]:
     return sizes
 
 
-def install(variant: Variant, venv: Path, python: str) -> dict[str, int]:
+def install(variant: Variant, venv: Path, python: str) -> tuple[dict[str, int], bool]:
+    """The venv's sizes, and whether torchvision imports in it (MTCNN and the backbones need it)."""
     run([python, "-m", "venv", str(venv)])
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir", "-q"]
     if variant.first:
         run([*pip, *variant.first])
     run([*pip, str(variant.wheel)])
-    return measure(site_packages(venv))
+    check = subprocess.run([str(venv / "bin" / "python"), "-c", "import torchvision"], capture_output=True, text=True)
+    if check.returncode:
+        print(check.stderr.strip().splitlines()[-1], file=sys.stderr)
+    return measure(site_packages(venv)), check.returncode == 0
 
 
-def table(results: dict[str, dict[str, int]]) -> str:
+def table(results: dict[str, tuple[dict[str, int], bool]]) -> str:
     columns = ["site-packages", *PARTS, "the rest"]
-    lines = ["| install | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-    for name, sizes in results.items():
-        lines.append(f"| {name} | " + " | ".join(_mb(sizes[column]) for column in columns) + " |")
+    lines = ["| install | " + " | ".join(columns) + " | torchvision loads |", "|---|" + "---:|" * len(columns) + "---|"]
+    for name, (sizes, loads) in results.items():
+        cells = " | ".join(_mb(sizes[column]) for column in columns)
+        lines.append(f"| {name} | {cells} | {'yes' if loads else 'no'} |")
     return "\n".join(lines)
 
 
@@ -109,6 +120,7 @@ def _mb(kib_count: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="also a git ref's wheel, default install (e.g. main)")
+    parser.add_argument("--only", choices=["default", "cpu"], help="measure only this install of this tree")
     parser.add_argument("--cpu-torch", default=PYTORCH_CPU, help=f"pip arguments for a CPU torch ({PYTORCH_CPU})")
     parser.add_argument("--python", default="python3", help="the interpreter that makes the venvs")
     parser.add_argument("--workdir", type=Path, help="where the wheels and venvs go (default: a temporary folder)")
@@ -118,13 +130,14 @@ def main() -> None:
     try:
         after = build_wheel(ROOT, workdir / "wheel")
         variants = [Variant("default", after), Variant("CPU torch", after, tuple(shlex.split(args.cpu_torch)))]
+        variants = [v for v in variants if args.only is None or (v.name == "default") == (args.only == "default")]
         if args.before:
             variants.insert(0, Variant(f"before ({args.before}), default", wheel_of_ref(args.before, workdir)))
         results = {}
         for number, variant in enumerate(variants):
             venv = workdir / f"venv{number}"
             results[variant.name] = install(variant, venv, args.python)
-            print(f"{variant.name}: {_mb(results[variant.name]['site-packages'])} in {venv}", file=sys.stderr)
+            print(f"{variant.name}: {_mb(results[variant.name][0]['site-packages'])} in {venv}", file=sys.stderr)
             if not args.keep:
                 shutil.rmtree(venv)
         print(table(results))
