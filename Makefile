@@ -10,7 +10,7 @@ FACEGATE_DATA ?= ../shared/datasets
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev,demo,peer,postgres]"
+	$(PY) -m pip install -q -e ".[dev,demo,evaluate,import,peer,postgres]"
 	touch $@
 
 demo: $(VENV)/.installed

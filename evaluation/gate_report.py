@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
+from evaluation.figures import Figure
 from evaluation.results import GateReport, Rate
 from evaluation.walkups import MAX_ENROL_PHOTOS
 

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
+from evaluation.figures import Figure, FixedLocator, NullFormatter, ScalarFormatter
 from evaluation.liveness import TEST, LivenessReport
 from evaluation.liveness_species import (
     ANIMATED,

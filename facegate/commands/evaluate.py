@@ -107,6 +107,7 @@ def evaluate(
     context: AppContext = ctx.obj
     if write_threshold_far is not None:
         _check_threshold_request(context, write_threshold_far)
+    _check_plotting(plot, report)
     spec = EvaluationSpec(
         images, pairs_file, people, folds, per_fold, seed, identification, tuple(_sizes(gallery_sizes)), enrol,
         stranger_share, bootstrap,
@@ -120,6 +121,12 @@ def evaluate(
     _write_outputs(result, json_path, plot, report)
     if write_threshold_far is not None:
         _calibrate_config(context, result, write_threshold_far, pairs_file or images)
+
+
+def _check_plotting(plot: Path | None, report: Path | None) -> None:
+    """Plots need matplotlib, the evaluate extra: without it, refuse before minutes of embedding, not after."""
+    if plot is not None or report is not None:
+        import evaluation.figures  # noqa: F401
 
 
 def _model(context: AppContext, card: Path | None) -> tuple[Embedder, FacePipeline]:

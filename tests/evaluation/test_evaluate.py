@@ -189,6 +189,7 @@ def test_evaluate_pairs_one_fold_raises(tmp_path: Path, pipeline: FacePipeline, 
         evaluate_pairs(read_pairs(path), tmp_path, pipeline, embedder, progress=False)
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_evaluate_command_model_option_writes_json_and_plot(
     small_pairs_file: Path, lfw_root: Path, tmp_path: Path, untrained_card: Path
 ) -> None:

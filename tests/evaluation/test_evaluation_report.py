@@ -241,6 +241,7 @@ def _folder_of_people(lfw_root: Path, target: Path, count: int) -> Path:
     return target
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_evaluate_report_identification_and_threshold(tmp_path: Path, lfw_root: Path, untrained_card: Path) -> None:
     folder = _folder_of_people(lfw_root, tmp_path / "people", 24)
     config = tmp_path / "config.toml"
@@ -262,6 +263,7 @@ def test_evaluate_report_identification_and_threshold(tmp_path: Path, lfw_root: 
     assert "# the site model" in config.read_text(encoding="utf-8")
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_evaluate_refuses_threshold_below_resolution_before_any_work(
     tmp_path: Path, lfw_root: Path, untrained_card: Path
 ) -> None:

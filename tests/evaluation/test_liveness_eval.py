@@ -16,7 +16,6 @@ from facegate_process import facegate_command
 from evaluation.head_motion import FLAT, HEAD, ClipSpec, clip_frames, draw_motion, head_depth, head_turn, plane_turn
 from evaluation.liveness import LivenessReport, LivenessRun
 from evaluation.liveness_metrics import bpcer_threshold, distribution, error_rates, min_acer_threshold, species_scores
-from evaluation.liveness_report import text_table
 from evaluation.liveness_species import (
     ANIMATED,
     ATTACKS,
@@ -131,7 +130,10 @@ def test_error_rates_per_species_by_hand() -> None:
     assert distribution([1.0, 2.0, 3.0]).median == 2.0 and distribution([]).to_json() == {"n": 0}
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_published_report_is_rebuilt_from_its_clips_and_thresholds() -> None:
+    from evaluation.liveness_report import text_table  # matplotlib: the evaluate extra
+
     """docs/liveness/liveness.json: its clips and each method's thresholds give back every rate, band and spread
     in it, byte for byte, and the table of those rates."""
     text = (DOCS / "liveness" / "liveness.json").read_text(encoding="utf-8")
@@ -205,6 +207,7 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_cli_missing_data_one_line_exit_2(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = facegate(
@@ -214,6 +217,7 @@ def test_cli_missing_data_one_line_exit_2(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_evaluate_liveness_small_run_writes_json_and_plot(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "liveness"
     done = facegate(

@@ -190,6 +190,7 @@ def test_samples_for_and_catch_up() -> None:
     assert catch_up(rows[:4], "end-to-end") is None
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_study_command_refuses_a_model_without_held_out_people(
     tmp_path: Path, untrained_card: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +216,7 @@ def _tiny_pins(data_root: Path, target: Path, people: int = 4, photos: int = 6) 
     return build_crops(target / "pins", target / "pins.npz")
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_study_command_tiny_smoke_run(
     tmp_path: Path, data_root: Path, untrained_card: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -283,6 +283,7 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -309,6 +310,7 @@ def test_cli_bad_input_one_line_exit_2(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.usefixtures("evaluate_extra")
 def test_evaluate_gate_end_to_end_small(tmp_path: Path, data_root: Path):
     out = tmp_path / "eval"
     done = facegate(

@@ -253,6 +253,7 @@ def test_port_fine_tunes_from_its_card_and_exports_a_dlib_resnet(tiny_data: Path
     assert "finetuned" in embedder.model_id
 
 
+@pytest.mark.usefixtures("import_extra")
 def test_calibrate_card_writes_thresholds_from_never_trained_people(tiny_data: Path, tiny_crops150: Path, tmp_path):
     card = import_dlib_model(tmp_path / "dlib.json")
     assert card.thresholds == {}
@@ -264,6 +265,7 @@ def test_calibrate_card_writes_thresholds_from_never_trained_people(tiny_data: P
         calibrate_card(tmp_path / "dlib.json", tiny_data / "crops" / "lfw.npz", people, "112-pixel crops")
 
 
+@pytest.mark.usefixtures("import_extra")
 def test_calibrate_card_with_a_cohort_normalises_scores_and_keeps_its_people_out(
     tiny_data: Path, tiny_crops150: Path, tmp_path
 ):
