@@ -20,6 +20,7 @@ import numpy as np
 
 from gate.config import CameraSettings
 from gate.errors import FaceGateError
+from gate.vision.camera_state import CameraState
 from gate.vision.v4l2 import fourcc
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ DEVICES = "/dev/"  # a path under it is a camera (one unplugged is waited for), 
 FFMPEG_QUIET = "-8"  # AV_LOG_QUIET: ffmpeg prints nothing of its own about a stream that is not there
 
 SourceKind = Literal["device", "stream", "file"]
-
-# what a source is doing now, as the heartbeat and the Gates page report it: "waiting" (no frame yet: a camera not
-# reachable so far), "streaming", "lost" (a camera that gave frames and stopped: being reconnected), "ended"
-CameraState = Literal["waiting", "streaming", "lost", "ended"]
 
 
 @dataclass(frozen=True)

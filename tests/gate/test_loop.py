@@ -30,7 +30,8 @@ from gate.store.event_log import EventLog
 from gate.store.events import AccessEventRecord
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import decode_crop, load_image
-from gate.vision.sources import CameraState, Frame, VideoFileSource
+from gate.vision.camera_state import CameraState
+from gate.vision.sources import Frame, VideoFileSource
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
 

@@ -3,8 +3,11 @@ MJPEG stream over HTTP at a camera's pace (evaluation.paced_stream) read through
 
 from __future__ import annotations
 
+import ast
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -94,6 +97,15 @@ def test_parse_source_names_devices_streams_and_files(spec: str, kind: str, targ
 def test_parse_source_v4l2_without_a_device_error() -> None:
     with pytest.raises(FaceGateError, match=r"v4l2:///dev/video0"):
         parse_source("v4l2://webcam")
+
+
+def test_camera_state_is_named_without_loading_opencv_or_numpy() -> None:
+    """The service and the store name a camera's state; the type alone must not load the vision stack."""
+    loaded = "import sys, gate.vision.camera_state; print(sorted({'cv2', 'numpy'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout == "[]\n"
+    responses = Path(__file__).parents[2] / "service" / "responses.py"
+    imported = [node.module for node in ast.walk(ast.parse(responses.read_text())) if isinstance(node, ast.ImportFrom)]
+    assert "gate.vision.camera_state" in imported and "gate.vision.sources" not in imported
 
 
 def test_describe_target_hides_a_stream_password() -> None:
