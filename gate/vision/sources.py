@@ -21,7 +21,7 @@ import numpy as np
 from gate.config import CameraSettings
 from gate.errors import FaceGateError
 from gate.vision.camera_state import CameraState
-from gate.vision.v4l2 import fourcc
+from gate.vision.v4l2 import DEVICES, fourcc, fourcc_code
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ CLOSE_TIMEOUT_S = 5.0  # how long close() waits for a read in progress (a stalle
 OPEN_WAIT_S = 3.0  # how long a LiveSource's construction waits for the camera's first frame (its fps, its state)
 RETRY_LOG_EVERY_S = 60.0  # a camera away: a line at the first failed try, at each new backoff delay, then this often
 V4L2_SCHEME = "v4l2://"
-DEVICES = "/dev/"  # a path under it is a camera (one unplugged is waited for), never a video file
 FFMPEG_QUIET = "-8"  # AV_LOG_QUIET: ffmpeg prints nothing of its own about a stream that is not there
 
 SourceKind = Literal["device", "stream", "file"]
@@ -74,16 +73,21 @@ def parse_source(spec: str) -> SourceSpec:
     spec = spec.strip()
     if spec.lower().startswith(V4L2_SCHEME):
         device = spec[len(V4L2_SCHEME) :]
-        if not (device.isdigit() or device.startswith(DEVICES)):
+        if not (device.isdigit() or _under_devices(device)):
             raise FaceGateError(f"camera source {spec!r}: v4l2:// names a device, as in v4l2:///dev/video0")
         return SourceSpec("device", int(device) if device.isdigit() else device)
     if spec.isdigit():
         return SourceSpec("device", int(spec))
     if "://" in spec:
         return SourceSpec("stream", spec)
-    if spec.startswith(DEVICES) or _is_character_device(spec):
+    if _under_devices(spec) or _is_character_device(spec):
         return SourceSpec("device", spec)
     return SourceSpec("file", spec)
+
+
+def _under_devices(path: str) -> bool:
+    """A path under /dev is a camera (one unplugged is waited for), never a video file."""
+    return Path(path).is_relative_to(DEVICES)
 
 
 def _is_character_device(path: str) -> bool:
@@ -242,7 +246,7 @@ def _ask_mode(capture: cv2.VideoCapture, camera: CameraSettings) -> None:
     """Ask a local camera for [camera]'s mode: the pixel format first (it decides the sizes offered), then size
     and rate. V4L2 takes the nearest it has; what it delivers is compared afterwards."""
     if camera.pixel_format:
-        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*camera.pixel_format))
+        capture.set(cv2.CAP_PROP_FOURCC, fourcc_code(camera.pixel_format))
     if camera.width:
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, camera.width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, camera.height)

@@ -33,6 +33,7 @@ from gate.vision.sources import (
     open_source,
     parse_source,
 )
+from gate.vision.v4l2 import fourcc_code
 
 FPS = 10.0
 SIZE = (160, 120)  # the paced stream's frames (W, H): small, the tests are about timing
@@ -88,6 +89,7 @@ def test_video_file_source_garbage_file_error(tmp_path: Path) -> None:
         ("http://cam.local/video.mjpg", "stream", "http://cam.local/video.mjpg"),
         ("clips/door.mp4", "file", "clips/door.mp4"),
         ("video0", "file", "video0"),
+        ("/devices/door.mp4", "file", "/devices/door.mp4"),  # beside /dev, not under it
     ],
 )
 def test_parse_source_names_devices_streams_and_files(spec: str, kind: str, target: int | str) -> None:
@@ -140,6 +142,8 @@ def test_fourcc_text_reads_opencvs_codes() -> None:
     assert fourcc_text(cv2.VideoWriter_fourcc(*"MJPG")) == "MJPG"
     assert fourcc_text(cv2.VideoWriter_fourcc(*"YUYV")) == "YUYV"
     assert fourcc_text(0) == "" and fourcc_text(0x01020304) == ""
+    assert fourcc_code("MJPG") == cv2.VideoWriter.fourcc(*"MJPG")  # the code a camera is asked with: OpenCV's
+    assert fourcc_code("Y16 ") == cv2.VideoWriter.fourcc(*"Y16 ")
 
 
 def test_mode_differences_name_what_the_camera_did_not_deliver() -> None:
