@@ -28,7 +28,7 @@ from gate.store.database import SCHEMA_HEAD, Database
 from gate.store.encryption import WIDER_THAN_PRIVATE, Cipher, load_cipher
 from gate.store.event_log import RESERVE_BYTES, Journal
 from gate.store.sealed import sealed_samples
-from gate.vision.sources import Frame, FrameSource, open_source
+from gate.vision.sources import Frame, FrameSource, hide_credentials, open_source
 
 if TYPE_CHECKING:  # imported when a camera gave a frame: it loads MTCNN (torch), seconds on a small machine
     from gate.vision.faces import FacePipeline
@@ -166,6 +166,7 @@ class FrameProbe:
 
     def __init__(self, spec: str, camera: CameraSettings) -> None:
         self.spec = spec
+        self.shown = hide_credentials(spec)  # as printed: a stream's credentials hidden
         self.camera = camera
         self._answer: queue.Queue[Frame | None | FaceGateError] = queue.Queue()
         self._lock = threading.Lock()
@@ -188,11 +189,11 @@ class FrameProbe:
     def first_frame(self, timeout_s: float) -> Frame | None:
         """The first frame (None: the source ended without one); a FaceGateError when it cannot be opened or gives
         no frame within `timeout_s`."""
-        threading.Thread(target=self._read, name=f"doctor {self.spec}", daemon=True).start()
+        threading.Thread(target=self._read, name=f"doctor {self.shown}", daemon=True).start()
         try:
             answer = self._answer.get(timeout=timeout_s)
         except queue.Empty:
-            answer = FaceGateError(f"{self.spec}: no frame within {timeout_s:g} s (check camera.source, the network)")
+            answer = FaceGateError(f"{self.shown}: no frame within {timeout_s:g} s (check camera.source, the network)")
         finally:
             with self._lock:
                 self._given_up = True
@@ -216,17 +217,18 @@ def describe_faces(frame: Frame, pipeline: FacePipeline, min_eye_distance_px: fl
 def check_camera(settings: Settings, pipeline: Callable[[], FacePipeline], timeout_s: float) -> Finding:
     """One camera: opened, a first frame within `timeout_s`, and the eye distance of a face in it, if any."""
     camera = settings.camera
+    shown = hide_credentials(camera.source)  # a stream's password is never printed
     started = time.monotonic()
     try:
         frame = FrameProbe(camera.source, camera).first_frame(timeout_s)
     except FaceGateError as error:
         return Finding("FAIL", "camera", f"{camera.gate_id}: {error}")
     if frame is None:
-        return Finding("FAIL", "camera", f"{camera.gate_id}: {camera.source} ended without a frame")
+        return Finding("FAIL", "camera", f"{camera.gate_id}: {shown} ended without a frame")
     took = time.monotonic() - started  # to open it and get a frame (not to load the detector after)
     height, width = frame.image.shape[:2]
     status, faces = describe_faces(frame, pipeline(), settings.quality.min_eye_distance_px)
-    found = f"{camera.gate_id}: {camera.source}: a {width}x{height} frame in {took:.1f} s; {faces}"
+    found = f"{camera.gate_id}: {shown}: a {width}x{height} frame in {took:.1f} s; {faces}"
     return Finding(status, "camera", found)
 
 

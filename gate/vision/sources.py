@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 import threading
@@ -13,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -31,6 +31,12 @@ OPEN_WAIT_S = 3.0  # how long a LiveSource's construction waits for the camera's
 RETRY_LOG_EVERY_S = 60.0  # a camera away: a line at the first failed try, at each new backoff delay, then this often
 V4L2_SCHEME = "v4l2://"
 FFMPEG_QUIET = "-8"  # AV_LOG_QUIET: ffmpeg prints nothing of its own about a stream that is not there
+
+# a parameter that may carry a credential, in a stream URL's path or query: its value is hidden in logs
+CREDENTIAL_PARAMETER = re.compile(
+    r"((?:^|[/?&;])[^/?&;=#]*(?:user|usr|pass|pas|pwd|token|key|auth|secret|sig|cred|session)[^/?&;=#]*=)[^/?&;#]*",
+    re.IGNORECASE,
+)
 
 SourceKind = Literal["device", "stream", "file"]
 
@@ -98,14 +104,28 @@ def _is_character_device(path: str) -> bool:
 
 
 def describe_target(target: int | str) -> str:
-    """How logs and status name a camera: "camera 0", "camera /dev/video0", or its URL without the password."""
+    """How logs and status name a camera: "camera 0", "camera /dev/video0", or its URL without its credentials."""
     if isinstance(target, int) or "://" not in target:
         return f"camera {target}"
-    parts = urlsplit(target)
-    if parts.password is None:
-        return target
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+    return hide_credentials(target)
+
+
+def hide_credentials(spec: str) -> str:
+    """A source as logs may show it: a URL's password (user:***@) or bare token (***@) before its host, and the
+    values of credential-like parameters in its path or query (password=***, token=***), hidden; a source that is
+    not a URL, as written. Everything before the last @ ahead of the query counts as credentials (a password
+    holding a raw / is hidden too)."""
+    if "://" not in spec:
+        return spec
+    scheme, _, rest = spec.partition("://")
+    head, question, query = rest.partition("?")
+    userinfo, at, place = head.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        shown = f"{user}:***@" if colon and "/" not in user else "***@"
+    else:
+        shown = ""
+    return f"{scheme}://{shown}" + CREDENTIAL_PARAMETER.sub(r"\1***", place + question + query)
 
 
 def quiet_capture_logs() -> None:

@@ -200,14 +200,17 @@ def silent_stream() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}/video.mjpg"
 
 
-def test_doctor_camera_that_never_answers_fails_within_the_timeout(
+def test_doctor_camera_that_never_answers_fails_within_the_timeout_its_password_hidden(
     site: Path, tmp_path: Path, silent_stream: str
 ) -> None:
-    replace_in(site, f'source = "{tmp_path}/door.mp4"', f'source = "{silent_stream}"')
+    with_password = silent_stream.replace("http://", "http://admin:s3cret@") + "?token=t0ken"
+    replace_in(site, f'source = "{tmp_path}/door.mp4"', f'source = "{with_password}"')
     started = datetime.now(UTC)
     code, lines = doctor(site, camera_timeout=1)
     assert code == 1
-    assert "no frame within 1 s" in only_failure(lines, "camera")
+    failure = only_failure(lines, "camera")
+    assert "no frame within 1 s" in failure and "http://admin:***@127.0.0.1:" in failure and "token=***" in failure
+    assert not any("s3cret" in line or "t0ken" in line for found in lines.values() for line in found)
     assert datetime.now(UTC) - started < timedelta(seconds=20)  # OpenCV alone would wait 30 s for the stream
 
 

@@ -29,6 +29,7 @@ from gate.vision.sources import (
     asked_mode,
     describe_target,
     fourcc_text,
+    hide_credentials,
     mode_differences,
     open_source,
     parse_source,
@@ -114,6 +115,28 @@ def test_describe_target_hides_a_stream_password() -> None:
     assert describe_target("rtsp://admin:s3cret@10.0.0.5:554/stream1") == "rtsp://admin:***@10.0.0.5:554/stream1"
     assert describe_target("http://cam.local/video.mjpg") == "http://cam.local/video.mjpg"
     assert (describe_target(0), describe_target("/dev/video2")) == ("camera 0", "camera /dev/video2")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://s3cret@10.0.0.5/live", "rtsp://***@10.0.0.5/live"),  # a bare token before the host
+        ("rtsp://:s3cret@10.0.0.5/live", "rtsp://:***@10.0.0.5/live"),
+        ("rtsp://admin:pa/s3cret@10.0.0.5/live", "rtsp://admin:***@10.0.0.5/live"),  # a raw / in the password
+        ("http://cam/video.cgi?user=admin&pwd=s3cret&res=32", "http://cam/video.cgi?user=***&pwd=***&res=32"),
+        ("http://cam?Token=s3cret", "http://cam?Token=***"),
+        ("http://cam/snap.jpg?api_key=s3cret;auth=s3cret#x", "http://cam/snap.jpg?api_key=***;auth=***#x"),
+        (
+            "rtsp://10.0.0.5:554/user=admin&password=s3cret&channel=1.sdp",
+            "rtsp://10.0.0.5:554/user=***&password=***&channel=1.sdp",
+        ),
+        ("http://cam/video.mjpg?fps=15", "http://cam/video.mjpg?fps=15"),
+        ("clips/door.mp4", "clips/door.mp4"),
+    ],
+)
+def test_hide_credentials_masks_tokens_and_credential_parameters(url: str, shown: str) -> None:
+    assert hide_credentials(url) == shown
+    assert describe_target(url) == shown or "://" not in url
 
 
 @pytest.mark.parametrize(
