@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from facegate.context import AppContext
-from gate.config import Settings, camera_settings
+from gate.config import camera_settings
 from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def run(
     before the door opens. With [[cameras]] in the config, every camera listed runs in this one process."""
     from gate.door.actuators import build_actuator
     from gate.runtime.run import run_gate
-    from gate.vision.sources import open_source
+    from gate.vision.sources import configured_source, open_source
 
     app: AppContext = ctx.obj
     settings = app.settings
@@ -40,30 +40,24 @@ def run(
             raise FaceGateError("--source and --annotate are for one camera: [[cameras]] gives each its source")
         _run_cameras(app)
         return
-    frames = open_source(source or _configured_source(settings), settings.camera)
+    frames = open_source(source or configured_source(settings), settings.camera)
     door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
     summary = run_gate(app.runtime, frames, door, annotate=annotate)
     _print_summary(summary, None)
     _exit_for([summary])
 
 
-def _configured_source(settings: Settings) -> str:
-    """[camera] source; a file named in the config is relative to the config's folder."""
-    spec = settings.camera.source
-    return spec if spec.strip().isdigit() or "://" in spec else str(settings.resolve(spec))
-
-
 def _run_cameras(app: AppContext) -> None:
     """Every [[cameras]] entry in one process: one detector and embedder, each camera its own loop and door."""
     from gate.door.actuators import build_actuator
     from gate.runtime.cameras import run_cameras
-    from gate.vision.sources import open_source
+    from gate.vision.sources import configured_source, open_source
 
     runtime = app.runtime
     with ExitStack() as opened:  # a camera that cannot be opened releases those opened before it
         cameras = []
         for settings in camera_settings(app.settings):
-            frames = open_source(_configured_source(settings), settings.camera)
+            frames = open_source(configured_source(settings), settings.camera)
             opened.callback(frames.close)
             door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
             opened.callback(door.close)

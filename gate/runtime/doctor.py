@@ -28,7 +28,7 @@ from gate.store.database import SCHEMA_HEAD, Database
 from gate.store.encryption import WIDER_THAN_PRIVATE, Cipher, load_cipher
 from gate.store.event_log import RESERVE_BYTES, Journal
 from gate.store.sealed import sealed_samples
-from gate.vision.sources import Frame, FrameSource, hide_credentials, open_source
+from gate.vision.sources import Frame, FrameSource, configured_source, hide_credentials, open_source
 
 if TYPE_CHECKING:  # imported when a camera gave a frame: it loads MTCNN (torch), seconds on a small machine
     from gate.vision.faces import FacePipeline
@@ -216,11 +216,11 @@ def describe_faces(frame: Frame, pipeline: FacePipeline, min_eye_distance_px: fl
 
 def check_camera(settings: Settings, pipeline: Callable[[], FacePipeline], timeout_s: float) -> Finding:
     """One camera: opened, a first frame within `timeout_s`, and the eye distance of a face in it, if any."""
-    camera = settings.camera
-    shown = hide_credentials(camera.source)  # a stream's password is never printed
+    camera, source = settings.camera, configured_source(settings)  # a video file: relative to the config's folder
+    shown = hide_credentials(source)  # a stream's password is never printed
     started = time.monotonic()
     try:
-        frame = FrameProbe(camera.source, camera).first_frame(timeout_s)
+        frame = FrameProbe(source, camera).first_frame(timeout_s)
     except FaceGateError as error:
         return Finding("FAIL", "camera", f"{camera.gate_id}: {error}")
     if frame is None:

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
-from gate.config import CameraSettings
+from gate.config import CameraSettings, Settings
 from gate.errors import FaceGateError
 from gate.vision.camera_state import CameraState
 from gate.vision.v4l2 import DEVICES, fourcc, fourcc_code
@@ -478,6 +478,13 @@ class LiveSource:
         self._reader.join(CLOSE_TIMEOUT_S)
         if self._reader.is_alive():
             log.warning("%s: a read is still blocked; the camera is released when it returns", self.description)
+
+
+def configured_source(settings: Settings) -> str:
+    """[camera] source as the gate opens it (`facegate run`, `facegate doctor`): a video file named relative to the
+    config's folder made absolute; a camera index or a URL as written."""
+    spec = settings.camera.source
+    return spec if spec.strip().isdigit() or "://" in spec else str(settings.resolve(spec.strip()))
 
 
 def open_source(spec: str, camera: CameraSettings) -> FrameSource:

@@ -66,8 +66,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def site(built_site: Path, tmp_path: Path) -> Path:
-    """A site as `facegate init` leaves it plus one enrolled person, in tmp_path; its config (the gate opens a
-    relative camera source from where it was started, so the tests give it whole)."""
+    """A site as `facegate init` leaves it plus one enrolled person, in tmp_path; its config."""
     shutil.copytree(built_site, tmp_path, dirs_exist_ok=True)
     config = tmp_path / "config.toml"
     config.write_text(
@@ -189,6 +188,14 @@ def test_doctor_camera_not_there_fails_each_camera_on_its_own_line(site: Path, t
     assert code == 1
     assert lines["camera"][0].startswith(f"ok    camera    front: {tmp_path}/door.mp4: a 160x120 frame")
     assert f"back: video file not found: {tmp_path}/back-door.mp4" in only_failure(lines, "camera")
+
+
+def test_doctor_relative_video_file_is_found_in_the_configs_folder_as_run_finds_it(site: Path, tmp_path: Path) -> None:
+    replace_in(site, f'source = "{tmp_path}/door.mp4"', 'source = "door.mp4"')
+    assert Path.cwd() != tmp_path  # doctor runs from elsewhere, as a deployment script would
+    code, lines = doctor(site)
+    assert code == 0, lines
+    assert lines["camera"][0].startswith(f"ok    camera    front-door: {tmp_path}/door.mp4: a 160x120 frame")
 
 
 @pytest.fixture

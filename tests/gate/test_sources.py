@@ -27,6 +27,7 @@ from gate.vision.sources import (
     SourceSpec,
     VideoFileSource,
     asked_mode,
+    configured_source,
     describe_target,
     fourcc_text,
     hide_credentials,
@@ -95,6 +96,15 @@ def test_video_file_source_garbage_file_error(tmp_path: Path) -> None:
 )
 def test_parse_source_names_devices_streams_and_files(spec: str, kind: str, target: int | str) -> None:
     assert parse_source(spec) == SourceSpec(kind, target)  # type: ignore[arg-type]
+
+
+def test_configured_source_a_relative_file_is_in_the_configs_folder(tmp_path: Path) -> None:
+    def source(spec: str) -> str:
+        return configured_source(settings_from_dict({"camera": {"source": spec}}, base_dir=tmp_path))
+
+    assert source("clips/door.mp4") == str(tmp_path / "clips" / "door.mp4")
+    assert (source("/srv/door.mp4"), source("/dev/video0"), source("0")) == ("/srv/door.mp4", "/dev/video0", "0")
+    assert source("rtsp://admin:pw@10.0.0.5/s") == "rtsp://admin:pw@10.0.0.5/s"
 
 
 def test_parse_source_v4l2_without_a_device_error() -> None:
