@@ -9,9 +9,7 @@ nothing a site has stored is changed, and a file found wider than owner-only is 
 
 from __future__ import annotations
 
-import errno
 import queue
-import socket
 import stat
 import threading
 import time
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from gate.config import CameraSettings, Settings, camera_settings, no_config_found
 from gate.errors import FaceGateError
 from gate.model.card import locate_card, read_card
+from gate.runtime.ports import PortInUse, address_text, check_port_free
 from gate.store.database import SCHEMA_HEAD, Database
 from gate.store.encryption import WIDER_THAN_PRIVATE, Cipher, load_cipher
 from gate.store.event_log import RESERVE_BYTES, Journal
@@ -248,20 +247,15 @@ def check_cameras(settings: Settings, timeout_s: float) -> Iterator[Finding]:
 
 
 def check_port(what: str, host: str, port: int) -> Finding:
-    """Whether a server could listen on host:port now: the port bound (as servers bind, SO_REUSEADDR) and freed."""
+    """Whether `what` could listen on host:port now, probed as `facegate serve` probes it (gate.runtime.ports)."""
+    where = address_text(host, port)
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    except socket.gaierror as error:
-        return Finding("FAIL", "port", f"{host}:{port} ({what}): {host} cannot be resolved ({error.strerror})")
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                return Finding("FAIL", "port", f"{host}:{port} ({what}) is in use by another program")
-            return Finding("FAIL", "port", f"{host}:{port} ({what}) cannot be listened on: {error.strerror}")
-    return Finding("ok", "port", f"{host}:{port} ({what}) free")
+        check_port_free(host, port)
+    except PortInUse:
+        return Finding("FAIL", "port", f"{where} ({what}) is in use by another program")
+    except FaceGateError as error:
+        return Finding("FAIL", "port", f"{where} ({what}): {error}")
+    return Finding("ok", "port", f"{where} ({what}) free")
 
 
 def listen_addresses(settings: Settings) -> list[tuple[str, str, int]]:
