@@ -16,6 +16,8 @@ from gate.errors import FaceGateError
 if TYPE_CHECKING:
     from gate.runtime.results import GateSummary
 
+CAMERA_GAVE_UP = 3  # exit status: a camera stayed away for max_reconnects tries (systemd's Restart=on-failure)
+
 
 def run(
     ctx: typer.Context,
@@ -27,7 +29,9 @@ def run(
     """Run the gate: recognise faces, open the door, record.
 
     Reads [camera] source (or --source) until its frames end or Ctrl-C / SIGTERM, and records every decision
-    before the door opens. With [[cameras]] in the config, every camera listed runs in this one process."""
+    before the door opens. With [[cameras]] in the config, every camera listed runs in this one process. Exit
+    status 1 when a decision went unrecorded, 3 when a camera gave up (camera.max_reconnects), for a service
+    manager to restart the gate."""
     from gate.door.actuators import build_actuator
     from gate.runtime.run import run_gate
     from gate.vision.sources import configured_source, open_source
@@ -77,10 +81,16 @@ def _print_summary(summary: GateSummary, gate_id: str | None) -> None:
 
 
 def _exit_for(summaries: list[GateSummary]) -> None:
-    """Exit status 1 when a decision went unrecorded (lost, or a door kept shut for want of its record)."""
+    """Exit status 1 when a decision went unrecorded (lost, or a door kept shut for want of its record); else
+    CAMERA_GAVE_UP when a camera stayed away for [camera] max_reconnects tries (for the service to restart it)."""
     if not all(summary.tally.complete for summary in summaries):
         typer.echo("error: not every decision was recorded (see the log above): check the disk and database", err=True)
         raise typer.Exit(1)
+    if any(summary.camera_gave_up for summary in summaries):
+        typer.echo(
+            f"error: a camera gave up (camera.max_reconnects): exit status {CAMERA_GAVE_UP}, to be restarted", err=True
+        )
+        raise typer.Exit(CAMERA_GAVE_UP)
 
 
 def demo(

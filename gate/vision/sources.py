@@ -54,6 +54,7 @@ class FrameSource(Protocol):
     fps: float
     description: str
     live: bool  # a camera (the newest frame matters, old ones may be dropped) rather than a recording
+    gave_up: bool  # its frames ended because a camera stayed away for [camera] max_reconnects tries, not by design
 
     @property
     def state(self) -> CameraState: ...
@@ -151,6 +152,7 @@ class VideoFileSource:
     """
 
     live = False
+    gave_up = False  # a recording ends at its end
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -312,7 +314,8 @@ class LiveSource:
     A camera not reachable at construction is no error: `state` is "waiting" and the reader thread tries again
     after reconnect_initial_s, doubling up to reconnect_max_s, until it gives a frame ("streaming"); a camera
     lost later ("lost") is retried the same way. After max_reconnects failed tries in a row (0: never give up)
-    the frames end ("ended"). A local camera is asked for [camera]'s width, height, fps and pixel_format at
+    the frames end and `gave_up` is set; the state stays "waiting" or "lost" (the camera is still away; "ended"
+    is for a source closed). A local camera is asked for [camera]'s width, height, fps and pixel_format at
     every open. `sleep` waits between tries (default: a wait that close() interrupts).
     """
 
@@ -330,6 +333,7 @@ class LiveSource:
         self.description = describe_target(target)
         self.fps = DEFAULT_FPS  # until the camera says its own
         self.reconnects = 0  # successful reopenings after a loss
+        self.gave_up = False  # max_reconnects failed tries in a row: the frames ended with the camera away
         self._state: CameraState = "waiting"
         self._yielded = 0
         self._stop = threading.Event()
@@ -422,7 +426,8 @@ class LiveSource:
             self._first_try.set()
             if capture is not None:
                 capture.release()
-            self._state = "ended"
+            if not self.gave_up:
+                self._state = "ended"
             self._newest.end(discard=self._stop.is_set())
 
     def _connect(self) -> cv2.VideoCapture | None:
@@ -444,6 +449,7 @@ class LiveSource:
                 return capture
             delay = min(delay * 2, self.camera.reconnect_max_s)
         log.error("%s given up after %d tries in a row (camera.max_reconnects)", self.description, attempt)
+        self.gave_up = True
         return None
 
     def _log_retry(self, lines: RetryLog, attempt: int, delay: float, away_s: float) -> None:

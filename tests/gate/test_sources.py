@@ -213,7 +213,7 @@ def test_live_source_a_camera_not_there_waits_instead_of_failing(caplog: pytest.
         assert source.state == "waiting"
         frames = list(source.frames())  # ends: max_reconnects failed tries in a row (0.5 s)
         source.close()
-    assert frames == [] and source.state == "ended"
+    assert frames == [] and source.gave_up and source.state == "waiting"  # given up: still away, not "ended"
     assert "camera /dev/video99 not reachable (/dev/video99: no such device): trying again in 0.1 s" in caplog.text
     assert "still not reachable (/dev/video99: no such device) after 0 s (1 try): next in 0.2 s" in caplog.text
     assert "given up after 3 tries" in caplog.text
@@ -225,7 +225,7 @@ def test_live_source_states_of_a_camera_index_that_is_not_there() -> None:
     assert source.description == "camera 99" and source.fps == DEFAULT_FPS
     assert list(source.frames()) == []
     source.close()
-    assert sleeps == [0.5, 1.0] and source.state == "ended" and source.reconnects == 0
+    assert sleeps == [0.5, 1.0] and source.state == "waiting" and source.gave_up and source.reconnects == 0
 
 
 def test_live_source_lost_stream_backs_off_then_gives_up() -> None:
@@ -238,6 +238,7 @@ def test_live_source_lost_stream_backs_off_then_gives_up() -> None:
     assert frames and len(frames) + source.dropped == 4
     assert sleeps == [0.5, 1.0, 1.5, 1.5]
     assert source.reconnects == 0 and not source.reading
+    assert source.gave_up and source.state == "lost"  # the heartbeat's last beat says so, and the run ends
 
 
 def test_live_source_stream_back_after_loss_reconnects() -> None:
@@ -304,6 +305,7 @@ def test_live_source_close_interrupts_a_reconnect_backoff() -> None:
         source.close()
     assert time.monotonic() - started < 2.0
     assert not source.reading and source.reconnects == 0
+    assert not source.gave_up and source.state == "ended"  # closed: a stop, not a camera given up
 
 
 def free_port() -> int:
