@@ -3,8 +3,11 @@ one Finding per thing checked (ok, warn or FAIL, with one line saying what was f
 model files, the database and the journal, the key, each camera, the ports to listen on, the clock.
 
 What the checks touch is what the gate's own start touches: the database is opened (a new one is made and brought
-to the newest schema, as the first command would), a write is tried and rolled back, the journal's reserve is made;
-nothing a site has stored is changed, and a file found wider than owner-only is reported, not narrowed.
+to the newest schema, as the first command would), a write is tried and rolled back, the journal's reserve is made.
+No stored record is changed; but opening the database and the journal makes their files owner-only when they are
+found wider (ensure_private, with a warning, as a gate's start does); only the key file is reported, not narrowed.
+Meant for a site before its services start: a running `facegate serve` holds its port and a running gate its
+local camera, and their checks FAIL.
 """
 
 from __future__ import annotations

@@ -167,6 +167,14 @@ def test_doctor_key_readable_by_others_fails_and_is_left_as_found(site: Path, tm
     assert stat.S_IMODE((tmp_path / "site.key").stat().st_mode) == 0o644  # reported, not changed
 
 
+def test_doctor_database_wider_than_owner_only_is_narrowed_as_a_gate_start_does(site: Path, tmp_path: Path) -> None:
+    database = tmp_path / "data" / "gate.db"
+    os.chmod(database, 0o644)
+    code, lines = doctor(site)
+    assert code == 0, lines
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600  # what the docstring and operations.md say it does
+
+
 def test_doctor_tampered_model_copy_fails(site: Path, tmp_path: Path) -> None:
     for name in ("mobilefacenet.json", "mobilefacenet.pt"):
         shutil.copy(SHIPPED_MODELS / name, tmp_path / name)
