@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
 from enrollment.photos import Status
 from gate.store.gate_status import GateState
-from gate.vision.sources import CameraState
+from gate.vision.camera_state import CameraState
 from service.accounts import Role
 
 # a time as the API has always written it: datetime.isoformat(), with its UTC offset ("+00:00")

@@ -15,11 +15,13 @@ def doctor(
         float, typer.Option("--camera-timeout", min=0.5, max=300, help="Seconds each camera may take to give a frame.")
     ] = 10.0,
 ) -> None:
-    """Check the site: config, model, database, journal, key, cameras, ports, clock.
+    """Check the site before its services start: config, model, database, journal, key, cameras, ports, clock.
 
     One line per check: ok, warn (works, but look at it) or FAIL (fix it before the gate runs), with what was
-    found or why not. Exit status 1 when any check fails. The database is opened as a gate opens it (a new one is
-    made); nothing stored is changed."""
+    found or why not. Exit status 1 when any check fails. Run it with the gate and facegate serve stopped: a running
+    service holds its camera and port, and those checks fail (it is not a monitor; see facegate gates). The database
+    and journal are opened as a gate opens them (a new database is made, files wider than owner-only are narrowed);
+    no stored record is changed."""
     from gate.runtime.doctor import diagnose
 
     context: AppContext = ctx.obj

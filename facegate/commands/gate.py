@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from facegate.context import AppContext
-from gate.config import Settings, camera_settings
+from gate.config import camera_settings
 from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
     from gate.runtime.results import GateSummary
+
+CAMERA_GAVE_UP = 3  # exit status: a camera stayed away for max_reconnects tries (systemd's Restart=on-failure)
 
 
 def run(
@@ -27,10 +29,12 @@ def run(
     """Run the gate: recognise faces, open the door, record.
 
     Reads [camera] source (or --source) until its frames end or Ctrl-C / SIGTERM, and records every decision
-    before the door opens. With [[cameras]] in the config, every camera listed runs in this one process."""
+    before the door opens. With [[cameras]] in the config, every camera listed runs in this one process. Exit
+    status 1 when a decision went unrecorded, 3 when a camera gave up (camera.max_reconnects), for a service
+    manager to restart the gate."""
     from gate.door.actuators import build_actuator
     from gate.runtime.run import run_gate
-    from gate.vision.sources import open_source
+    from gate.vision.sources import configured_source, open_source
 
     app: AppContext = ctx.obj
     settings = app.settings
@@ -40,30 +44,24 @@ def run(
             raise FaceGateError("--source and --annotate are for one camera: [[cameras]] gives each its source")
         _run_cameras(app)
         return
-    frames = open_source(source or _configured_source(settings), settings.camera)
+    frames = open_source(source or configured_source(settings), settings.camera)
     door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
     summary = run_gate(app.runtime, frames, door, annotate=annotate)
     _print_summary(summary, None)
     _exit_for([summary])
 
 
-def _configured_source(settings: Settings) -> str:
-    """[camera] source; a file named in the config is relative to the config's folder."""
-    spec = settings.camera.source
-    return spec if spec.strip().isdigit() or "://" in spec else str(settings.resolve(spec))
-
-
 def _run_cameras(app: AppContext) -> None:
     """Every [[cameras]] entry in one process: one detector and embedder, each camera its own loop and door."""
     from gate.door.actuators import build_actuator
     from gate.runtime.cameras import run_cameras
-    from gate.vision.sources import open_source
+    from gate.vision.sources import configured_source, open_source
 
     runtime = app.runtime
     with ExitStack() as opened:  # a camera that cannot be opened releases those opened before it
         cameras = []
         for settings in camera_settings(app.settings):
-            frames = open_source(_configured_source(settings), settings.camera)
+            frames = open_source(configured_source(settings), settings.camera)
             opened.callback(frames.close)
             door = build_actuator(settings.actuator, settings.mqtt, settings.camera.gate_id)
             opened.callback(door.close)
@@ -83,10 +81,16 @@ def _print_summary(summary: GateSummary, gate_id: str | None) -> None:
 
 
 def _exit_for(summaries: list[GateSummary]) -> None:
-    """Exit status 1 when a decision went unrecorded (lost, or a door kept shut for want of its record)."""
+    """Exit status 1 when a decision went unrecorded (lost, or a door kept shut for want of its record); else
+    CAMERA_GAVE_UP when a camera stayed away for [camera] max_reconnects tries (for the service to restart it)."""
     if not all(summary.tally.complete for summary in summaries):
         typer.echo("error: not every decision was recorded (see the log above): check the disk and database", err=True)
         raise typer.Exit(1)
+    if any(summary.camera_gave_up for summary in summaries):
+        typer.echo(
+            f"error: a camera gave up (camera.max_reconnects): exit status {CAMERA_GAVE_UP}, to be restarted", err=True
+        )
+        raise typer.Exit(CAMERA_GAVE_UP)
 
 
 def demo(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
-import socket
 from typing import Annotated
 
 import typer
@@ -13,6 +11,7 @@ import typer
 from facegate.context import AppContext
 from gate.config import ServiceSettings, validated
 from gate.errors import FaceGateError
+from gate.runtime.ports import HostUnknown, PortInUse, check_port_free
 
 log = logging.getLogger(__name__)
 
@@ -27,27 +26,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Bind every address of host:port as the server will (asyncio: SO_REUSEADDR, IPv6 sockets IPv6 only) and let
-    go again, so a port another program holds is one line here rather than uvicorn's error and exit status 3."""
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def refuse_busy_port(host: str, port: int) -> None:
+    """The port free, or one line saying what to change (rather than uvicorn's error and exit status 3)."""
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as error:
-        raise FaceGateError(f"cannot listen on {host}: {error.strerror}; check --host or [service] host") from None
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as error:
-                if error.errno == errno.EADDRINUSE:
-                    raise FaceGateError(
-                        f"{where} is already in use; pick another with --port or [service] port"
-                    ) from None
-                raise FaceGateError(f"cannot listen on {where}: {error.strerror}") from None
+        check_port_free(host, port)
+    except PortInUse as taken:
+        raise FaceGateError(f"{taken.where} is already in use; pick another with --port or [service] port") from None
+    except HostUnknown as unknown:
+        raise FaceGateError(f"{unknown}; check --host or [service] host") from None
 
 
 def serve(
@@ -71,7 +57,7 @@ def serve(
     configured = context.settings.service.model_dump()
     service = validated(ServiceSettings, {**configured, **overrides}, "serve", {"host": "--host", "port": "--port"})
     context.require_config()
-    check_port_free(service.host, service.port)  # before the database: a port taken is the one line printed
+    refuse_busy_port(service.host, service.port)  # before the database: a port taken is the one line printed
     if not is_loopback(service.host):
         log.warning(
             "%s: the API is reachable from the network; put TLS (a reverse proxy) in front of it",

@@ -95,8 +95,9 @@ def _read(source: FrameSource, handoff: Handoff, stop: threading.Event) -> None:
 
 
 def run_cameras(cameras: list[tuple[Runtime, FrameSource, Actuator]]) -> list[GateSummary]:
-    """Run one gate loop per (runtime, source, actuator) until every source ends or SIGINT/SIGTERM; the runtimes
-    share their embedder, pipeline, database and gallery. Returns each camera's summary, in order."""
+    """Run one gate loop per (runtime, source, actuator) until every source ends, one camera gives up
+    ([camera] max_reconnects: the process is to be restarted, every camera with it) or SIGINT/SIGTERM; the
+    runtimes share their embedder, pipeline, database and gallery. Returns each camera's summary, in order."""
     arrived = threading.Event()
     with ExitStack() as cleanup, stop_on_signals() as stop:
         for _, source, actuator in cameras:  # first: whatever fails below, every camera and door is released
@@ -113,14 +114,17 @@ def run_cameras(cameras: list[tuple[Runtime, FrameSource, Actuator]]) -> list[Ga
         with service_watchdog(f"{len(running)} cameras: {', '.join(c.loop.gate_id for c in running)}") as watchdog:
             _rounds(running, arrived, stop, watchdog)
         stopped = stop.is_set()
-        summaries = [end_loop(camera.loop, stopped) for camera in running]
+        summaries = [end_loop(camera.loop, stopped, camera.source.gave_up) for camera in running]
     return [replace(summary, frame_ages_s=list(c.ages)) for summary, c in zip(summaries, running, strict=True)]
 
 
 def _rounds(running: list[Camera], arrived: threading.Event, stop: threading.Event, watchdog: Watchdog) -> None:
-    """Rounds until every camera's frames have ended or a signal; `watchdog` is told when each round's work
-    begins and ends (a round hung in an embed, a database call or a door stops systemd's watchdog pings)."""
+    """Rounds until every camera's frames have ended, one camera gives up, or a signal; `watchdog` is told when
+    each round's work begins and ends (a round hung in an embed, a database call or a door stops systemd's
+    watchdog pings)."""
     while not stop.is_set() and not all(camera.handoff.finished for camera in running):
+        if any(camera.source.gave_up and camera.handoff.finished for camera in running):
+            break
         arrived.clear()
         ready = [(camera, frame) for camera in running if (frame := camera.handoff.take()) is not None]
         if not ready:

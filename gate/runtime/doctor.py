@@ -3,15 +3,16 @@ one Finding per thing checked (ok, warn or FAIL, with one line saying what was f
 model files, the database and the journal, the key, each camera, the ports to listen on, the clock.
 
 What the checks touch is what the gate's own start touches: the database is opened (a new one is made and brought
-to the newest schema, as the first command would), a write is tried and rolled back, the journal's reserve is made;
-nothing a site has stored is changed, and a file found wider than owner-only is reported, not narrowed.
+to the newest schema, as the first command would), a write is tried and rolled back, the journal's reserve is made.
+No stored record is changed; but opening the database and the journal makes their files owner-only when they are
+found wider (ensure_private, with a warning, as a gate's start does); only the key file is reported, not narrowed.
+Meant for a site before its services start: a running `facegate serve` holds its port and a running gate its
+local camera, and their checks FAIL.
 """
 
 from __future__ import annotations
 
-import errno
 import queue
-import socket
 import stat
 import threading
 import time
@@ -24,11 +25,12 @@ from typing import TYPE_CHECKING, Literal
 from gate.config import CameraSettings, Settings, camera_settings, no_config_found
 from gate.errors import FaceGateError
 from gate.model.card import locate_card, read_card
+from gate.runtime.ports import PortInUse, address_text, check_port_free
 from gate.store.database import SCHEMA_HEAD, Database
 from gate.store.encryption import WIDER_THAN_PRIVATE, Cipher, load_cipher
 from gate.store.event_log import RESERVE_BYTES, Journal
 from gate.store.sealed import sealed_samples
-from gate.vision.sources import Frame, FrameSource, open_source
+from gate.vision.sources import Frame, FrameSource, configured_source, hide_credentials, open_source
 
 if TYPE_CHECKING:  # imported when a camera gave a frame: it loads MTCNN (torch), seconds on a small machine
     from gate.vision.faces import FacePipeline
@@ -166,6 +168,7 @@ class FrameProbe:
 
     def __init__(self, spec: str, camera: CameraSettings) -> None:
         self.spec = spec
+        self.shown = hide_credentials(spec)  # as printed: a stream's credentials hidden
         self.camera = camera
         self._answer: queue.Queue[Frame | None | FaceGateError] = queue.Queue()
         self._lock = threading.Lock()
@@ -188,11 +191,11 @@ class FrameProbe:
     def first_frame(self, timeout_s: float) -> Frame | None:
         """The first frame (None: the source ended without one); a FaceGateError when it cannot be opened or gives
         no frame within `timeout_s`."""
-        threading.Thread(target=self._read, name=f"doctor {self.spec}", daemon=True).start()
+        threading.Thread(target=self._read, name=f"doctor {self.shown}", daemon=True).start()
         try:
             answer = self._answer.get(timeout=timeout_s)
         except queue.Empty:
-            answer = FaceGateError(f"{self.spec}: no frame within {timeout_s:g} s (check camera.source, the network)")
+            answer = FaceGateError(f"{self.shown}: no frame within {timeout_s:g} s (check camera.source, the network)")
         finally:
             with self._lock:
                 self._given_up = True
@@ -215,18 +218,19 @@ def describe_faces(frame: Frame, pipeline: FacePipeline, min_eye_distance_px: fl
 
 def check_camera(settings: Settings, pipeline: Callable[[], FacePipeline], timeout_s: float) -> Finding:
     """One camera: opened, a first frame within `timeout_s`, and the eye distance of a face in it, if any."""
-    camera = settings.camera
+    camera, source = settings.camera, configured_source(settings)  # a video file: relative to the config's folder
+    shown = hide_credentials(source)  # a stream's password is never printed
     started = time.monotonic()
     try:
-        frame = FrameProbe(camera.source, camera).first_frame(timeout_s)
+        frame = FrameProbe(source, camera).first_frame(timeout_s)
     except FaceGateError as error:
         return Finding("FAIL", "camera", f"{camera.gate_id}: {error}")
     if frame is None:
-        return Finding("FAIL", "camera", f"{camera.gate_id}: {camera.source} ended without a frame")
+        return Finding("FAIL", "camera", f"{camera.gate_id}: {shown} ended without a frame")
     took = time.monotonic() - started  # to open it and get a frame (not to load the detector after)
     height, width = frame.image.shape[:2]
     status, faces = describe_faces(frame, pipeline(), settings.quality.min_eye_distance_px)
-    found = f"{camera.gate_id}: {camera.source}: a {width}x{height} frame in {took:.1f} s; {faces}"
+    found = f"{camera.gate_id}: {shown}: a {width}x{height} frame in {took:.1f} s; {faces}"
     return Finding(status, "camera", found)
 
 
@@ -246,20 +250,15 @@ def check_cameras(settings: Settings, timeout_s: float) -> Iterator[Finding]:
 
 
 def check_port(what: str, host: str, port: int) -> Finding:
-    """Whether a server could listen on host:port now: the port bound (as servers bind, SO_REUSEADDR) and freed."""
+    """Whether `what` could listen on host:port now, probed as `facegate serve` probes it (gate.runtime.ports)."""
+    where = address_text(host, port)
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    except socket.gaierror as error:
-        return Finding("FAIL", "port", f"{host}:{port} ({what}): {host} cannot be resolved ({error.strerror})")
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                return Finding("FAIL", "port", f"{host}:{port} ({what}) is in use by another program")
-            return Finding("FAIL", "port", f"{host}:{port} ({what}) cannot be listened on: {error.strerror}")
-    return Finding("ok", "port", f"{host}:{port} ({what}) free")
+        check_port_free(host, port)
+    except PortInUse:
+        return Finding("FAIL", "port", f"{where} ({what}) is in use by another program")
+    except FaceGateError as error:
+        return Finding("FAIL", "port", f"{where} ({what}): {error}")
+    return Finding("ok", "port", f"{where} ({what}) free")
 
 
 def listen_addresses(settings: Settings) -> list[tuple[str, str, int]]:

@@ -181,13 +181,22 @@ class GateLoop:
         self.heartbeat.stopped(self.frames)
         self.snapshots.forget()
 
-    def summary(self, stopped_by_signal: bool) -> GateSummary:
+    def give_up(self) -> None:
+        """Not a clean stop, the camera gave up: a last beat now ("running", with the camera's state), then no more;
+        it goes stale and the gate reads lost, not stopped. The snapshot (of a camera now away) is deleted."""
+        self.heartbeat.halt()
+        self.heartbeat.tick(self.frames, force=True)
+        self.snapshots.forget()
+
+    def summary(self, stopped_by_signal: bool, camera_gave_up: bool = False) -> GateSummary:
         tracks = sorted(self.reports.values(), key=lambda report: report.track_id)
         refused = sum(self.claims.refusals().values()) if self.claims is not None else 0
         tally = replace(
             self.recorder.tally, lost=self.events.lost, waiting=self.events.journal.waiting(), claims_refused=refused
         )
-        return GateSummary(self.frames, self.processed, list(self.decisions), tracks, stopped_by_signal, tally)
+        return GateSummary(
+            self.frames, self.processed, list(self.decisions), tracks, stopped_by_signal, tally, camera_gave_up
+        )
 
     def _observe(self, track_id: int, match: Match | None) -> None:
         if self.observer is not None:

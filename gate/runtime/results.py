@@ -71,5 +71,6 @@ class GateSummary:
     tracks: list[TrackReport]
     stopped_by_signal: bool
     tally: RecordTally = field(default_factory=RecordTally)
+    camera_gave_up: bool = False  # the frames ended with the camera away ([camera] max_reconnects): not a clean stop
     # a live camera's frames: seconds from capture to the end of their processing (gate.runtime.cameras keeps them)
     frame_ages_s: list[float] = field(default_factory=list)

@@ -96,7 +96,7 @@ def run_gate(runtime: Runtime, source: FrameSource, actuator: Actuator, annotate
         with service_watchdog(f"gate {loop.gate_id} watching {source.description}") as watchdog:
             stopped = _watch(source, loop, video, watchdog)
         # inside: the tracks still open are decided (and published) before the cleanup closes the feeds
-        summary = end_loop(loop, stopped)
+        summary = end_loop(loop, stopped, camera_gave_up=source.gave_up)
     return summary
 
 
@@ -122,12 +122,17 @@ def open_loop(cleanup: ExitStack, runtime: Runtime, actuator: Actuator, source: 
     return loop
 
 
-def end_loop(loop: GateLoop, stopped_by_signal: bool = False) -> GateSummary:
-    """The camera's frames have ended: its open tracks decided, its last heartbeat written, what the decisions
-    came to logged (records still waiting in the journal, or lost, said loudly); returns the run's summary."""
+def end_loop(loop: GateLoop, stopped_by_signal: bool = False, camera_gave_up: bool = False) -> GateSummary:
+    """The camera's frames have ended: its open tracks decided, its last heartbeat written ("stopped"; not when
+    `camera_gave_up`: the gate then reads lost, for a service manager to restart it), what the decisions came to
+    logged (records still waiting in the journal, or lost, said loudly); returns the run's summary."""
     loop.finish()
-    loop.sign_off()  # its last heartbeat says "stopped", its snapshot deleted
-    summary = loop.summary(stopped_by_signal)
+    if camera_gave_up:
+        loop.give_up()
+        log.error("gate %s: its camera gave up (camera.max_reconnects): the gate reads lost, not stopped", loop.gate_id)
+    else:
+        loop.sign_off()  # its last heartbeat says "stopped", its snapshot deleted
+    summary = loop.summary(stopped_by_signal, camera_gave_up)
     tally, described = summary.tally, summary.tally.describe()
     log.info(
         "gate %s stopped: %d frames (%d processed), %d decisions: %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 import threading
@@ -13,14 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
-from gate.config import CameraSettings
+from gate.config import CameraSettings, Settings
 from gate.errors import FaceGateError
-from gate.vision.v4l2 import fourcc
+from gate.vision.camera_state import CameraState
+from gate.vision.v4l2 import DEVICES, fourcc, fourcc_code
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,15 @@ CLOSE_TIMEOUT_S = 5.0  # how long close() waits for a read in progress (a stalle
 OPEN_WAIT_S = 3.0  # how long a LiveSource's construction waits for the camera's first frame (its fps, its state)
 RETRY_LOG_EVERY_S = 60.0  # a camera away: a line at the first failed try, at each new backoff delay, then this often
 V4L2_SCHEME = "v4l2://"
-DEVICES = "/dev/"  # a path under it is a camera (one unplugged is waited for), never a video file
 FFMPEG_QUIET = "-8"  # AV_LOG_QUIET: ffmpeg prints nothing of its own about a stream that is not there
 
-SourceKind = Literal["device", "stream", "file"]
+# a parameter that may carry a credential, in a stream URL's path or query: its value is hidden in logs
+CREDENTIAL_PARAMETER = re.compile(
+    r"((?:^|[/?&;])[^/?&;=#]*(?:user|usr|pass|pas|pwd|token|key|auth|secret|sig|cred|session)[^/?&;=#]*=)[^/?&;#]*",
+    re.IGNORECASE,
+)
 
-# what a source is doing now, as the heartbeat and the Gates page report it: "waiting" (no frame yet: a camera not
-# reachable so far), "streaming", "lost" (a camera that gave frames and stopped: being reconnected), "ended"
-CameraState = Literal["waiting", "streaming", "lost", "ended"]
+SourceKind = Literal["device", "stream", "file"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class FrameSource(Protocol):
     fps: float
     description: str
     live: bool  # a camera (the newest frame matters, old ones may be dropped) rather than a recording
+    gave_up: bool  # its frames ended because a camera stayed away for [camera] max_reconnects tries, not by design
 
     @property
     def state(self) -> CameraState: ...
@@ -77,16 +80,21 @@ def parse_source(spec: str) -> SourceSpec:
     spec = spec.strip()
     if spec.lower().startswith(V4L2_SCHEME):
         device = spec[len(V4L2_SCHEME) :]
-        if not (device.isdigit() or device.startswith(DEVICES)):
+        if not (device.isdigit() or _under_devices(device)):
             raise FaceGateError(f"camera source {spec!r}: v4l2:// names a device, as in v4l2:///dev/video0")
         return SourceSpec("device", int(device) if device.isdigit() else device)
     if spec.isdigit():
         return SourceSpec("device", int(spec))
     if "://" in spec:
         return SourceSpec("stream", spec)
-    if spec.startswith(DEVICES) or _is_character_device(spec):
+    if _under_devices(spec) or _is_character_device(spec):
         return SourceSpec("device", spec)
     return SourceSpec("file", spec)
+
+
+def _under_devices(path: str) -> bool:
+    """A path under /dev is a camera (one unplugged is waited for), never a video file."""
+    return Path(path).is_relative_to(DEVICES)
 
 
 def _is_character_device(path: str) -> bool:
@@ -97,14 +105,28 @@ def _is_character_device(path: str) -> bool:
 
 
 def describe_target(target: int | str) -> str:
-    """How logs and status name a camera: "camera 0", "camera /dev/video0", or its URL without the password."""
+    """How logs and status name a camera: "camera 0", "camera /dev/video0", or its URL without its credentials."""
     if isinstance(target, int) or "://" not in target:
         return f"camera {target}"
-    parts = urlsplit(target)
-    if parts.password is None:
-        return target
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+    return hide_credentials(target)
+
+
+def hide_credentials(spec: str) -> str:
+    """A source as logs may show it: a URL's password (user:***@) or bare token (***@) before its host, and the
+    values of credential-like parameters in its path or query (password=***, token=***), hidden; a source that is
+    not a URL, as written. Everything before the last @ ahead of the query counts as credentials (a password
+    holding a raw / is hidden too)."""
+    if "://" not in spec:
+        return spec
+    scheme, _, rest = spec.partition("://")
+    head, question, query = rest.partition("?")
+    userinfo, at, place = head.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        shown = f"{user}:***@" if colon and "/" not in user else "***@"
+    else:
+        shown = ""
+    return f"{scheme}://{shown}" + CREDENTIAL_PARAMETER.sub(r"\1***", place + question + query)
 
 
 def quiet_capture_logs() -> None:
@@ -130,6 +152,7 @@ class VideoFileSource:
     """
 
     live = False
+    gave_up = False  # a recording ends at its end
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -245,7 +268,7 @@ def _ask_mode(capture: cv2.VideoCapture, camera: CameraSettings) -> None:
     """Ask a local camera for [camera]'s mode: the pixel format first (it decides the sizes offered), then size
     and rate. V4L2 takes the nearest it has; what it delivers is compared afterwards."""
     if camera.pixel_format:
-        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*camera.pixel_format))
+        capture.set(cv2.CAP_PROP_FOURCC, fourcc_code(camera.pixel_format))
     if camera.width:
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, camera.width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, camera.height)
@@ -291,7 +314,8 @@ class LiveSource:
     A camera not reachable at construction is no error: `state` is "waiting" and the reader thread tries again
     after reconnect_initial_s, doubling up to reconnect_max_s, until it gives a frame ("streaming"); a camera
     lost later ("lost") is retried the same way. After max_reconnects failed tries in a row (0: never give up)
-    the frames end ("ended"). A local camera is asked for [camera]'s width, height, fps and pixel_format at
+    the frames end and `gave_up` is set; the state stays "waiting" or "lost" (the camera is still away; "ended"
+    is for a source closed). A local camera is asked for [camera]'s width, height, fps and pixel_format at
     every open. `sleep` waits between tries (default: a wait that close() interrupts).
     """
 
@@ -309,6 +333,7 @@ class LiveSource:
         self.description = describe_target(target)
         self.fps = DEFAULT_FPS  # until the camera says its own
         self.reconnects = 0  # successful reopenings after a loss
+        self.gave_up = False  # max_reconnects failed tries in a row: the frames ended with the camera away
         self._state: CameraState = "waiting"
         self._yielded = 0
         self._stop = threading.Event()
@@ -401,7 +426,8 @@ class LiveSource:
             self._first_try.set()
             if capture is not None:
                 capture.release()
-            self._state = "ended"
+            if not self.gave_up:
+                self._state = "ended"
             self._newest.end(discard=self._stop.is_set())
 
     def _connect(self) -> cv2.VideoCapture | None:
@@ -423,6 +449,7 @@ class LiveSource:
                 return capture
             delay = min(delay * 2, self.camera.reconnect_max_s)
         log.error("%s given up after %d tries in a row (camera.max_reconnects)", self.description, attempt)
+        self.gave_up = True
         return None
 
     def _log_retry(self, lines: RetryLog, attempt: int, delay: float, away_s: float) -> None:
@@ -457,6 +484,13 @@ class LiveSource:
         self._reader.join(CLOSE_TIMEOUT_S)
         if self._reader.is_alive():
             log.warning("%s: a read is still blocked; the camera is released when it returns", self.description)
+
+
+def configured_source(settings: Settings) -> str:
+    """[camera] source as the gate opens it (`facegate run`, `facegate doctor`): a video file named relative to the
+    config's folder made absolute; a camera index or a URL as written."""
+    spec = settings.camera.source
+    return spec if spec.strip().isdigit() or "://" in spec else str(settings.resolve(spec.strip()))
 
 
 def open_source(spec: str, camera: CameraSettings) -> FrameSource:

@@ -14,6 +14,7 @@ import pytest
 from facegate_process import facegate_command
 
 from evaluation.turnstile import TurnstileSpec, render_turnstile
+from gate.store.database import Database
 from gate.vision.imageio import load_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,31 @@ def test_cli_run_serves_every_configured_camera_in_one_process(tmp_path: Path, l
     assert all(line.endswith("1 decisions: 0 granted, 1 denied") for line in lines), lines  # nobody enrolled
     refused = facegate("--config", str(config), "run", "--source", "north.mp4", cwd=tmp_path)
     assert refused.returncode == 2 and "[[cameras]] gives each its source" in refused.stderr
+
+
+def test_cli_run_a_camera_that_gives_up_exits_3_and_its_gate_reads_lost_not_stopped(tmp_path: Path):
+    """Before, a camera given up after max_reconnects ended the run with exit status 0 and a last heartbeat
+    "stopped": systemd's Restart=on-failure left the gate down, shown as stopped on purpose."""
+    away = "max_reconnects = 1\nreconnect_initial_s = 0.1\n"
+    single = _config(tmp_path, f'[camera]\ngate_id = "door"\nsource = "/dev/video99"\n{away}')
+    done = facegate("--config", str(single), "run", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("error: a camera gave up (camera.max_reconnects)")
+    assert "gate door: its camera gave up" in done.stderr
+    render_turnstile([], tmp_path / "north.mp4", TurnstileSpec(width=160, height=120, fps=10, walk_s=1.0, gap_s=0.5))
+    cameras = (
+        '[[cameras]]\ncamera = { gate_id = "north", source = "north.mp4" }\n'
+        '[[cameras]]\ncamera = { gate_id = "back", source = "/dev/video98", max_reconnects = 1, '
+        "reconnect_initial_s = 0.1 }\n"
+    )
+    done = facegate("--config", str(_config(tmp_path, cameras)), "run", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr[-2000:]
+    database = Database(f"sqlite:///{tmp_path}/gate.db")
+    beats = {beat.gate_id: beat for beat in database.gate_statuses()}
+    database.close()
+    assert beats["door"].state == beats["back"].state == "running"  # no "stopped": stale soon, read as lost
+    assert beats["door"].camera == beats["back"].camera == "waiting"  # never came: still away
+    assert beats["north"].state == "stopped"  # the recording's gate stopped cleanly
 
 
 def test_cli_wrong_config_value_names_key_changes_nothing(tmp_path: Path):

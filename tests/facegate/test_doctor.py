@@ -66,8 +66,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def site(built_site: Path, tmp_path: Path) -> Path:
-    """A site as `facegate init` leaves it plus one enrolled person, in tmp_path; its config (the gate opens a
-    relative camera source from where it was started, so the tests give it whole)."""
+    """A site as `facegate init` leaves it plus one enrolled person, in tmp_path; its config."""
     shutil.copytree(built_site, tmp_path, dirs_exist_ok=True)
     config = tmp_path / "config.toml"
     config.write_text(
@@ -168,6 +167,14 @@ def test_doctor_key_readable_by_others_fails_and_is_left_as_found(site: Path, tm
     assert stat.S_IMODE((tmp_path / "site.key").stat().st_mode) == 0o644  # reported, not changed
 
 
+def test_doctor_database_wider_than_owner_only_is_narrowed_as_a_gate_start_does(site: Path, tmp_path: Path) -> None:
+    database = tmp_path / "data" / "gate.db"
+    os.chmod(database, 0o644)
+    code, lines = doctor(site)
+    assert code == 0, lines
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600  # what the docstring and operations.md say it does
+
+
 def test_doctor_tampered_model_copy_fails(site: Path, tmp_path: Path) -> None:
     for name in ("mobilefacenet.json", "mobilefacenet.pt"):
         shutil.copy(SHIPPED_MODELS / name, tmp_path / name)
@@ -191,6 +198,14 @@ def test_doctor_camera_not_there_fails_each_camera_on_its_own_line(site: Path, t
     assert f"back: video file not found: {tmp_path}/back-door.mp4" in only_failure(lines, "camera")
 
 
+def test_doctor_relative_video_file_is_found_in_the_configs_folder_as_run_finds_it(site: Path, tmp_path: Path) -> None:
+    replace_in(site, f'source = "{tmp_path}/door.mp4"', 'source = "door.mp4"')
+    assert Path.cwd() != tmp_path  # doctor runs from elsewhere, as a deployment script would
+    code, lines = doctor(site)
+    assert code == 0, lines
+    assert lines["camera"][0].startswith(f"ok    camera    front-door: {tmp_path}/door.mp4: a 160x120 frame")
+
+
 @pytest.fixture
 def silent_stream() -> Iterator[str]:
     """An HTTP camera URL whose server accepts the connection and never answers (a camera that hangs)."""
@@ -200,14 +215,17 @@ def silent_stream() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}/video.mjpg"
 
 
-def test_doctor_camera_that_never_answers_fails_within_the_timeout(
+def test_doctor_camera_that_never_answers_fails_within_the_timeout_its_password_hidden(
     site: Path, tmp_path: Path, silent_stream: str
 ) -> None:
-    replace_in(site, f'source = "{tmp_path}/door.mp4"', f'source = "{silent_stream}"')
+    with_password = silent_stream.replace("http://", "http://admin:s3cret@") + "?token=t0ken"
+    replace_in(site, f'source = "{tmp_path}/door.mp4"', f'source = "{with_password}"')
     started = datetime.now(UTC)
     code, lines = doctor(site, camera_timeout=1)
     assert code == 1
-    assert "no frame within 1 s" in only_failure(lines, "camera")
+    failure = only_failure(lines, "camera")
+    assert "no frame within 1 s" in failure and "http://admin:***@127.0.0.1:" in failure and "token=***" in failure
+    assert not any("s3cret" in line or "t0ken" in line for found in lines.values() for line in found)
     assert datetime.now(UTC) - started < timedelta(seconds=20)  # OpenCV alone would wait 30 s for the stream
 
 

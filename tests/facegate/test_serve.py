@@ -18,7 +18,7 @@ from facegate_process import facegate_command, free_port, serving
 from typer.testing import CliRunner
 
 from facegate.cli import app
-from facegate.commands.serve import check_port_free, is_loopback
+from facegate.commands.serve import is_loopback, refuse_busy_port
 from gate.config import load_settings
 from gate.errors import FaceGateError
 from gate.runtime.parts import open_database
@@ -78,14 +78,14 @@ def _held_port() -> Iterator[int]:
         yield holder.getsockname()[1]
 
 
-def test_check_port_free_says_in_one_line_a_port_is_taken() -> None:
+def test_refuse_busy_port_says_in_one_line_a_port_is_taken() -> None:
     with _held_port() as port:
         with pytest.raises(FaceGateError) as taken:
-            check_port_free("127.0.0.1", port)
+            refuse_busy_port("127.0.0.1", port)
         assert str(taken.value) == (f"127.0.0.1:{port} is already in use; pick another with --port or [service] port")
-    check_port_free("127.0.0.1", port)  # let go: free again
-    with pytest.raises(FaceGateError, match="cannot listen on no-such-host.invalid: "):
-        check_port_free("no-such-host.invalid", port)
+    refuse_busy_port("127.0.0.1", port)  # let go: free again
+    with pytest.raises(FaceGateError, match="cannot listen on no-such-host.invalid: .*; check --host or"):
+        refuse_busy_port("no-such-host.invalid", port)
 
 
 def test_serve_on_a_busy_port_refuses_before_starting(tmp_path: Path, untrained_card: Path) -> None:

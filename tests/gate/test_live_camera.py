@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -184,3 +185,23 @@ def test_several_cameras_one_away_the_other_decides_until_sigterm(tmp_path: Path
     assert summaries[0].frames == 0 and summaries[1].frames > 0
     assert "GRANTED" in [d.verdict for d in summaries[1].decisions]
     assert (away.state, streaming.state) == ("ended", "ended")
+
+
+def test_several_cameras_one_gives_up_the_run_ends_for_all_and_only_its_gate_reads_lost(
+    tmp_path: Path, embedder, pipeline
+) -> None:
+    settings = gate_settings(tmp_path)
+    database, gallery = open_gate(settings, embedder, pipeline, enrol=None)
+    runtime = Runtime(settings, embedder, pipeline, database, gallery)
+    back = settings.model_copy(update={"camera": settings.camera.model_copy(update={"gate_id": "back"})})
+    with PacedStream(fps=SPEC.fps, size=(SPEC.width, SPEC.height)) as stream:  # streams until closed
+        giving_up = LiveSource(nowhere(), CameraSettings(reconnect_initial_s=0.1, max_reconnects=2))
+        streaming = LiveSource(stream.url, CameraSettings())
+        started = time.monotonic()
+        summaries = run_cameras([(replace(runtime, settings=back), giving_up, Doors()), (runtime, streaming, Doors())])
+    assert time.monotonic() - started < 10.0  # the live camera did not keep the run going
+    assert [s.camera_gave_up for s in summaries] == [True, False] and summaries[1].frames > 0
+    assert giving_up.state == "waiting" and streaming.state == "ended"
+    beats = {beat.gate_id: beat for beat in database.gate_statuses()}
+    assert (beats["back"].state, beats["back"].camera) == ("running", "waiting")  # no "stopped": it goes stale
+    assert beats[settings.camera.gate_id].state == "stopped"

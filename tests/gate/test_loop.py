@@ -28,9 +28,10 @@ from gate.runtime.run import run_gate
 from gate.store.database import Database
 from gate.store.event_log import EventLog
 from gate.store.events import AccessEventRecord
+from gate.vision.camera_state import CameraState
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import decode_crop, load_image
-from gate.vision.sources import CameraState, Frame, VideoFileSource
+from gate.vision.sources import Frame, VideoFileSource
 
 SPEC = TurnstileSpec(width=320, height=240, fps=10, walk_s=1.5, gap_s=1.0, seed=1)
 
@@ -122,6 +123,7 @@ class StopsAt:
     """A real video source that sends this process SIGTERM while handing out frame `index`."""
 
     live = False  # a recording
+    gave_up = False
 
     def __init__(self, source: VideoFileSource, index: int) -> None:
         self.source, self.index = source, index

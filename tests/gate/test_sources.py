@@ -3,8 +3,11 @@ MJPEG stream over HTTP at a camera's pace (evaluation.paced_stream) read through
 
 from __future__ import annotations
 
+import ast
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,12 +27,15 @@ from gate.vision.sources import (
     SourceSpec,
     VideoFileSource,
     asked_mode,
+    configured_source,
     describe_target,
     fourcc_text,
+    hide_credentials,
     mode_differences,
     open_source,
     parse_source,
 )
+from gate.vision.v4l2 import fourcc_code
 
 FPS = 10.0
 SIZE = (160, 120)  # the paced stream's frames (W, H): small, the tests are about timing
@@ -85,10 +91,20 @@ def test_video_file_source_garbage_file_error(tmp_path: Path) -> None:
         ("http://cam.local/video.mjpg", "stream", "http://cam.local/video.mjpg"),
         ("clips/door.mp4", "file", "clips/door.mp4"),
         ("video0", "file", "video0"),
+        ("/devices/door.mp4", "file", "/devices/door.mp4"),  # beside /dev, not under it
     ],
 )
 def test_parse_source_names_devices_streams_and_files(spec: str, kind: str, target: int | str) -> None:
     assert parse_source(spec) == SourceSpec(kind, target)  # type: ignore[arg-type]
+
+
+def test_configured_source_a_relative_file_is_in_the_configs_folder(tmp_path: Path) -> None:
+    def source(spec: str) -> str:
+        return configured_source(settings_from_dict({"camera": {"source": spec}}, base_dir=tmp_path))
+
+    assert source("clips/door.mp4") == str(tmp_path / "clips" / "door.mp4")
+    assert (source("/srv/door.mp4"), source("/dev/video0"), source("0")) == ("/srv/door.mp4", "/dev/video0", "0")
+    assert source("rtsp://admin:pw@10.0.0.5/s") == "rtsp://admin:pw@10.0.0.5/s"
 
 
 def test_parse_source_v4l2_without_a_device_error() -> None:
@@ -96,10 +112,41 @@ def test_parse_source_v4l2_without_a_device_error() -> None:
         parse_source("v4l2://webcam")
 
 
+def test_camera_state_is_named_without_loading_opencv_or_numpy() -> None:
+    """The service and the store name a camera's state; the type alone must not load the vision stack."""
+    loaded = "import sys, gate.vision.camera_state; print(sorted({'cv2', 'numpy'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout == "[]\n"
+    responses = Path(__file__).parents[2] / "service" / "responses.py"
+    imported = [node.module for node in ast.walk(ast.parse(responses.read_text())) if isinstance(node, ast.ImportFrom)]
+    assert "gate.vision.camera_state" in imported and "gate.vision.sources" not in imported
+
+
 def test_describe_target_hides_a_stream_password() -> None:
     assert describe_target("rtsp://admin:s3cret@10.0.0.5:554/stream1") == "rtsp://admin:***@10.0.0.5:554/stream1"
     assert describe_target("http://cam.local/video.mjpg") == "http://cam.local/video.mjpg"
     assert (describe_target(0), describe_target("/dev/video2")) == ("camera 0", "camera /dev/video2")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://s3cret@10.0.0.5/live", "rtsp://***@10.0.0.5/live"),  # a bare token before the host
+        ("rtsp://:s3cret@10.0.0.5/live", "rtsp://:***@10.0.0.5/live"),
+        ("rtsp://admin:pa/s3cret@10.0.0.5/live", "rtsp://admin:***@10.0.0.5/live"),  # a raw / in the password
+        ("http://cam/video.cgi?user=admin&pwd=s3cret&res=32", "http://cam/video.cgi?user=***&pwd=***&res=32"),
+        ("http://cam?Token=s3cret", "http://cam?Token=***"),
+        ("http://cam/snap.jpg?api_key=s3cret;auth=s3cret#x", "http://cam/snap.jpg?api_key=***;auth=***#x"),
+        (
+            "rtsp://10.0.0.5:554/user=admin&password=s3cret&channel=1.sdp",
+            "rtsp://10.0.0.5:554/user=***&password=***&channel=1.sdp",
+        ),
+        ("http://cam/video.mjpg?fps=15", "http://cam/video.mjpg?fps=15"),
+        ("clips/door.mp4", "clips/door.mp4"),
+    ],
+)
+def test_hide_credentials_masks_tokens_and_credential_parameters(url: str, shown: str) -> None:
+    assert hide_credentials(url) == shown
+    assert describe_target(url) == shown or "://" not in url
 
 
 @pytest.mark.parametrize(
@@ -128,6 +175,8 @@ def test_fourcc_text_reads_opencvs_codes() -> None:
     assert fourcc_text(cv2.VideoWriter_fourcc(*"MJPG")) == "MJPG"
     assert fourcc_text(cv2.VideoWriter_fourcc(*"YUYV")) == "YUYV"
     assert fourcc_text(0) == "" and fourcc_text(0x01020304) == ""
+    assert fourcc_code("MJPG") == cv2.VideoWriter.fourcc(*"MJPG")  # the code a camera is asked with: OpenCV's
+    assert fourcc_code("Y16 ") == cv2.VideoWriter.fourcc(*"Y16 ")
 
 
 def test_mode_differences_name_what_the_camera_did_not_deliver() -> None:
@@ -164,7 +213,7 @@ def test_live_source_a_camera_not_there_waits_instead_of_failing(caplog: pytest.
         assert source.state == "waiting"
         frames = list(source.frames())  # ends: max_reconnects failed tries in a row (0.5 s)
         source.close()
-    assert frames == [] and source.state == "ended"
+    assert frames == [] and source.gave_up and source.state == "waiting"  # given up: still away, not "ended"
     assert "camera /dev/video99 not reachable (/dev/video99: no such device): trying again in 0.1 s" in caplog.text
     assert "still not reachable (/dev/video99: no such device) after 0 s (1 try): next in 0.2 s" in caplog.text
     assert "given up after 3 tries" in caplog.text
@@ -176,7 +225,7 @@ def test_live_source_states_of_a_camera_index_that_is_not_there() -> None:
     assert source.description == "camera 99" and source.fps == DEFAULT_FPS
     assert list(source.frames()) == []
     source.close()
-    assert sleeps == [0.5, 1.0] and source.state == "ended" and source.reconnects == 0
+    assert sleeps == [0.5, 1.0] and source.state == "waiting" and source.gave_up and source.reconnects == 0
 
 
 def test_live_source_lost_stream_backs_off_then_gives_up() -> None:
@@ -189,6 +238,7 @@ def test_live_source_lost_stream_backs_off_then_gives_up() -> None:
     assert frames and len(frames) + source.dropped == 4
     assert sleeps == [0.5, 1.0, 1.5, 1.5]
     assert source.reconnects == 0 and not source.reading
+    assert source.gave_up and source.state == "lost"  # the heartbeat's last beat says so, and the run ends
 
 
 def test_live_source_stream_back_after_loss_reconnects() -> None:
@@ -255,6 +305,7 @@ def test_live_source_close_interrupts_a_reconnect_backoff() -> None:
         source.close()
     assert time.monotonic() - started < 2.0
     assert not source.reading and source.reconnects == 0
+    assert not source.gave_up and source.state == "ended"  # closed: a stop, not a camera given up
 
 
 def free_port() -> int:
