@@ -51,6 +51,7 @@ def restore(
     from gate.store.encryption import load_cipher
 
     context: AppContext = ctx.obj
+    context.require_config()  # the database is the config's, never ./data wherever the command started
     url = context.settings.database_url
     manifest = load_backup(url, load_cipher(context.settings), source)
     taken = f"taken {manifest.created}, schema {manifest.schema}"

@@ -227,6 +227,8 @@ SITE_COMMANDS = [
     ["events"],
     ["gates"],
     ["keys", "status"],
+    ["backup", "site.facegate-backup"],
+    ["restore", "site.facegate-backup"],  # refused before the file is looked for
     ["run", "--source", "97"],  # refused before the camera is tried
     ["serve"],
     ["evaluate", "--images", ".", "--write-threshold", "0.001"],  # refused before any pair is embedded
