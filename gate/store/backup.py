@@ -21,15 +21,18 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, create_engine, func, inspect, literal, select, table, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gate.config import validated
 from gate.errors import FaceGateError
 from gate.store.database import SCHEMA_HEAD, Database, database_error
 from gate.store.encryption import PRIVATE_MODE, Cipher
@@ -41,25 +44,29 @@ log = logging.getLogger(__name__)
 BACKUP_FORMAT = "facegate-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 64 * 1024  # FaceGate's is a few hundred bytes
 MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}  # the database's file in the tar
 POSTGRES_TOOLS = Path("/usr/lib/postgresql")  # Debian's versioned client tools, when pg_dump is not on PATH
 BOOKKEEPING = {"alembic_version", "gallery_version"}  # rows in them do not make a database hold anything
 OURS = {table.name for table in Base.metadata.sorted_tables} | BOOKKEEPING
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What a backup holds and needs (manifest.json)."""
+class Manifest(BaseModel):
+    """What a backup holds and needs (manifest.json): read strictly (extra keys, other types refused), so that any
+    manifest not written by FaceGate is one FaceGateError, not a traceback."""
 
-    backend: str  # "sqlite" or "postgresql": a backup restores into a database of the same kind
-    schema: str  # the Alembic revision it was taken at
-    created: str  # ISO 8601, UTC
-    key_fingerprint: str | None  # the key its face data is sealed with (Cipher.fingerprint); None: nothing sealed
-    people: int
-    templates: int
-    events: int
-    format: str = BACKUP_FORMAT
-    version: int = FORMAT_VERSION
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_by_name=True)
+
+    backend: Literal["sqlite", "postgresql"]  # a backup restores into a database of the same kind
+    revision: str = Field(alias="schema", pattern=r"^[0-9]{1,8}$")  # the Alembic revision it was taken at
+    created: str = Field(max_length=40)  # ISO 8601, UTC
+    key_fingerprint: str | None = Field(pattern=r"^[0-9a-f]{16}$")  # the key its face data is sealed with
+    # (Cipher.fingerprint); None: nothing sealed
+    people: int = Field(ge=0)
+    templates: int = Field(ge=0)
+    events: int = Field(ge=0)
+    format: Literal["facegate-backup"] = BACKUP_FORMAT
+    version: int = Field(default=FORMAT_VERSION, ge=1, le=FORMAT_VERSION)
 
     @property
     def member(self) -> str:
@@ -197,7 +204,7 @@ def _write_archive(out: Path, manifest: Manifest, member: Path) -> None:
         os.fchmod(fd, PRIVATE_MODE)
         with os.fdopen(fd, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=1) as archive:
-                _add_bytes(archive, MANIFEST, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
+                _add_bytes(archive, MANIFEST, (manifest.model_dump_json(by_alias=True, indent=2) + "\n").encode())
                 archive.add(member, arcname=manifest.member, filter=_private)
             handle.flush()
             os.fsync(handle.fileno())
@@ -221,8 +228,9 @@ def backup(database: Database, out: Path) -> Manifest:
         dump = _dump_sqlite if backend == "sqlite" else _dump_postgres
         snapshot = dump(database, member)
         manifest = Manifest(
-            backend, snapshot.schema, datetime.now(UTC).isoformat(timespec="seconds"),
-            _fingerprint(snapshot, database.cipher), snapshot.people, snapshot.templates, snapshot.events,
+            backend=backend, revision=snapshot.schema, created=datetime.now(UTC).isoformat(timespec="seconds"),
+            key_fingerprint=_fingerprint(snapshot, database.cipher), people=snapshot.people,
+            templates=snapshot.templates, events=snapshot.events,
         )  # fmt: skip
         _write_archive(out, manifest, member)
     log.debug("backed up %s (%s) to %s", database.url, manifest.counts(), out)
@@ -230,21 +238,22 @@ def backup(database: Database, out: Path) -> Manifest:
 
 
 def read_manifest(path: Path) -> Manifest:
-    """A backup's manifest; a FaceGateError when `path` is no FaceGate backup (or one of a newer format)."""
+    """A backup's manifest; a one-line FaceGateError when `path` is no FaceGate backup (its manifest.json missing, not
+    JSON, or not what FaceGate writes: the first offending key named), or one of a newer format."""
     try:
         with tarfile.open(path, "r:*") as archive:
             member = archive.extractfile(MANIFEST)
-            data = json.loads(member.read()) if member is not None else {}
-        manifest = Manifest(**data)
+            data = json.loads(member.read(MAX_MANIFEST_BYTES)) if member is not None else None
     except FileNotFoundError:
         raise FaceGateError(f"backup {path} not found") from None
-    except (OSError, tarfile.TarError, KeyError, ValueError, TypeError):
+    except (OSError, tarfile.TarError, KeyError, ValueError):
         raise FaceGateError(f"{path} is not a FaceGate backup") from None
-    if manifest.format != BACKUP_FORMAT or manifest.backend not in MEMBERS or not str(manifest.schema).isdigit():
+    if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT:
         raise FaceGateError(f"{path} is not a FaceGate backup")
-    if manifest.version > FORMAT_VERSION:
-        raise FaceGateError(f"{path} was written by a newer FaceGate (backup format {manifest.version}): upgrade")
-    return manifest
+    version = data.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise FaceGateError(f"{path} was written by a newer FaceGate (backup format {version}): upgrade")
+    return validated(Manifest, data, f"{path} is not a FaceGate backup: {MANIFEST}")
 
 
 def check_key_fits(manifest: Manifest, cipher: Cipher | None) -> None:
@@ -354,8 +363,8 @@ def restore(url: str, cipher: Cipher | None, path: Path) -> Manifest:
     backend = _backend(make_url(url))
     if manifest.backend != backend:
         raise FaceGateError(f"{path} is a {manifest.backend} backup: it restores into a {manifest.backend} database")
-    if int(manifest.schema) > int(SCHEMA_HEAD):  # revisions are numbered 0001, 0002, ...
-        raise FaceGateError(f"{path} was taken at schema {manifest.schema}, newer than this FaceGate's: upgrade it")
+    if int(manifest.revision) > int(SCHEMA_HEAD):  # revisions are numbered 0001, 0002, ...
+        raise FaceGateError(f"{path} was taken at schema {manifest.revision}, newer than this FaceGate's: upgrade it")
     check_key_fits(manifest, cipher)
     check_empty(url)
     with tempfile.TemporaryDirectory(prefix="facegate-restore-") as work:
