@@ -10,6 +10,7 @@ rebuilt from the database. A restore goes only into an empty database (nothing i
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -196,10 +197,12 @@ def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info.replace(mode=PRIVATE_MODE, deep=False)
 
 
-def _write_archive(out: Path, manifest: Manifest, member: Path) -> None:
-    """The tar (gzip) at `out`, owner-only from its first byte, written whole or not at all (fsynced, renamed)."""
-    partial = out.with_name(out.name + ".partial")
-    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, PRIVATE_MODE)
+def _write_archive(out: Path, manifest: Manifest, member: Path, work: Path) -> None:
+    """The tar (gzip) at `out`, owner-only from its first byte, written whole or not at all: written and fsynced
+    as a new file in the folder `work` (beside `out`), then linked at `out`, which fails if anything is there (a
+    file made since `out` was checked is never overwritten)."""
+    partial = work / (out.name + ".partial")
+    fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
     try:
         os.fchmod(fd, PRIVATE_MODE)
         with os.fdopen(fd, "wb") as handle:
@@ -208,9 +211,33 @@ def _write_archive(out: Path, manifest: Manifest, member: Path) -> None:
                 archive.add(member, arcname=manifest.member, filter=_private)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, out)
-    except BaseException:
+        _link_new(partial, out)
+    finally:
         partial.unlink(missing_ok=True)
+
+
+def _link_new(partial: Path, out: Path) -> None:
+    """`partial` at `out` as well, refused when `out` exists (a link never replaces one); on a file system without
+    links (FAT, some network shares) copied into a file created there exclusively."""
+    try:
+        os.link(partial, out, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+    try:
+        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
+    except FileExistsError:
+        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)") from None
+    try:
+        with os.fdopen(fd, "wb") as handle, partial.open("rb") as source:
+            shutil.copyfileobj(source, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        out.unlink(missing_ok=True)
         raise
 
 
@@ -232,7 +259,7 @@ def backup(database: Database, out: Path) -> Manifest:
             key_fingerprint=_fingerprint(snapshot, database.cipher), people=snapshot.people,
             templates=snapshot.templates, events=snapshot.events,
         )  # fmt: skip
-        _write_archive(out, manifest, member)
+        _write_archive(out, manifest, member, Path(work))
     log.debug("backed up %s (%s) to %s", database.url, manifest.counts(), out)
     return manifest
 

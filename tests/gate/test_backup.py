@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from gate.errors import FaceGateError
-from gate.store.backup import MANIFEST, Manifest, backup, read_manifest, restore
+from gate.store.backup import MANIFEST, Manifest, _write_archive, backup, read_manifest, restore
 from gate.store.database import Database
 from gate.store.encryption import Cipher, new_key_text, parse_key
 from gate.store.events import AccessEventRecord
@@ -226,6 +226,29 @@ def test_a_manifest_of_another_shape_is_one_line(tmp_path: Path, manifest: objec
     with pytest.raises(FaceGateError, match="crafted.fgbackup is not a FaceGate backup") as refused:
         read_manifest(crafted_backup(tmp_path, manifest))
     assert "\n" not in str(refused.value)
+
+
+def test_a_file_made_while_the_backup_ran_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "site.fgbackup"
+    out.write_text("made after backup() checked the name")
+    work = tmp_path / "work"
+    work.mkdir()
+    member = work / "database.sqlite3"
+    member.write_bytes(b"")
+    manifest = Manifest.model_validate(MANIFEST_FIELDS)
+    with pytest.raises(FaceGateError, match="site.fgbackup exists: a backup is never overwritten"):
+        _write_archive(out, manifest, member, work)
+    assert out.read_text() == "made after backup() checked the name"
+    assert list(work.iterdir()) == [member]  # the partial is gone
+    out.unlink()
+    out.symlink_to(tmp_path / "elsewhere")  # a link there is not followed nor replaced
+    with pytest.raises(FaceGateError, match="exists: a backup is never overwritten"):
+        _write_archive(out, manifest, member, work)
+    assert out.is_symlink() and not (tmp_path / "elsewhere").exists()
+    out.unlink()
+    _write_archive(out, manifest, member, work)
+    assert read_manifest(out) == manifest and stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert list(work.iterdir()) == [member]
 
 
 class Writer:
