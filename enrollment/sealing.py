@@ -20,7 +20,6 @@ from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.store import sealed
 from gate.store.database import Database
-from gate.store.encryption import Cipher
 from gate.store.people import people_by_id
 from gate.store.sealed import SealingCounts
 
@@ -52,16 +51,7 @@ def prove_key(database: Database) -> list[str]:
         raise FaceGateError(NO_KEY)
     with database.session() as session:
         samples = sealed.sealed_samples(session)
-    for kind, blob in samples:
-        _unseal_sample(cipher, blob, kind)
-    return [kind for kind, _ in samples]
-
-
-def _unseal_sample(cipher: Cipher, blob: bytes, kind: str) -> None:
-    try:
-        cipher.unseal(blob, f"a stored {kind}")
-    except FaceGateError as error:
-        raise FaceGateError(f"the configured key does not open what is sealed: {error}") from None
+    return sealed.prove_key(cipher, samples)
 
 
 def _seal_templates(database: Database) -> SealResult:

@@ -38,7 +38,7 @@ from gate.errors import FaceGateError
 from gate.store.database import SCHEMA_HEAD, Database, database_error
 from gate.store.encryption import PRIVATE_MODE, Cipher
 from gate.store.schema import AccessEvent, Base, Person, Template
-from gate.store.sealed import sealed_samples
+from gate.store.sealed import prove_key, sealed_samples
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ class Manifest(BaseModel):
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """What the copy holds, read inside the snapshot it was taken in."""
+class BackupContents:
+    """What the database copy holds, read inside the transaction (the snapshot) it was taken in."""
 
     schema: str
     people: int
@@ -95,28 +95,24 @@ def _backend(url: URL) -> str:
     return name
 
 
-def read_snapshot(connection: Connection) -> Snapshot:
+def read_contents(connection: Connection) -> BackupContents:
     """The schema revision, the counts and sealed samples as `connection` (inside its transaction) sees them."""
     schema = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     count = [connection.execute(select(func.count()).select_from(model)).scalar_one() for model in (Person, Template)]
     events = connection.execute(select(func.count()).select_from(AccessEvent)).scalar_one()
     with Session(bind=connection) as session:  # joins the connection's transaction: the same snapshot
         sealed = sealed_samples(session)
-    return Snapshot(schema, count[0], count[1], events, sealed)
+    return BackupContents(schema, count[0], count[1], events, sealed)
 
 
-def _fingerprint(snapshot: Snapshot, cipher: Cipher | None) -> str | None:
+def _fingerprint(contents: BackupContents, cipher: Cipher | None) -> str | None:
     """The fingerprint of the key the copy's face data is sealed with (proven on a row of each kind); None when
     nothing is sealed. A FaceGateError when the key is missing or is not the one."""
-    if not snapshot.sealed:
+    if not contents.sealed:
         return None
     if cipher is None:
         raise FaceGateError("the stored face data is encrypted but no key is configured: configure it ([encryption])")
-    for kind, blob in snapshot.sealed:
-        try:
-            cipher.unseal(blob, f"a stored {kind}")
-        except FaceGateError as error:
-            raise FaceGateError(f"{cipher.source} is not the key of this database: {error}") from None
+    prove_key(cipher, contents.sealed)
     return cipher.fingerprint
 
 
@@ -126,7 +122,7 @@ def _copy_sqlite(source: Path, target: Path) -> None:
         live.backup(copy)
 
 
-def _dump_sqlite(database: Database, target: Path) -> Snapshot:
+def _dump_sqlite(database: Database, target: Path) -> BackupContents:
     source = Path(database.engine.url.database or "")
     try:
         _copy_sqlite(source, target)
@@ -135,7 +131,7 @@ def _dump_sqlite(database: Database, target: Path) -> Snapshot:
     copy = create_engine(f"sqlite:///{target}")
     try:
         with copy.connect() as connection:
-            return read_snapshot(connection)
+            return read_contents(connection)
     finally:
         copy.dispose()
 
@@ -176,15 +172,15 @@ def _run_tool(name: str, url: URL, *arguments: str) -> None:
         raise FaceGateError(f"{name} failed: {lines[-1].strip()}")
 
 
-def _dump_postgres(database: Database, target: Path) -> Snapshot:
+def _dump_postgres(database: Database, target: Path) -> BackupContents:
     """pg_dump inside a snapshot exported from the transaction the counts are read in: the same moment."""
     repeatable = database.engine.connect().execution_options(isolation_level="REPEATABLE READ")
     with repeatable as connection, connection.begin():
         snapshot_id = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-        snapshot = read_snapshot(connection)
+        contents = read_contents(connection)
         arguments = ["--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}"]
         _run_tool("pg_dump", database.engine.url, *arguments, "--file", str(target))
-    return snapshot
+    return contents
 
 
 def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -253,11 +249,11 @@ def backup(database: Database, out: Path) -> Manifest:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".facegate-backup-") as work:
         member = Path(work) / MEMBERS[backend]
         dump = _dump_sqlite if backend == "sqlite" else _dump_postgres
-        snapshot = dump(database, member)
+        contents = dump(database, member)
         manifest = Manifest(
-            backend=backend, revision=snapshot.schema, created=datetime.now(UTC).isoformat(timespec="seconds"),
-            key_fingerprint=_fingerprint(snapshot, database.cipher), people=snapshot.people,
-            templates=snapshot.templates, events=snapshot.events,
+            backend=backend, revision=contents.schema, created=datetime.now(UTC).isoformat(timespec="seconds"),
+            key_fingerprint=_fingerprint(contents, database.cipher), people=contents.people,
+            templates=contents.templates, events=contents.events,
         )  # fmt: skip
         _write_archive(out, manifest, member, Path(work))
     log.debug("backed up %s (%s) to %s", database.url, manifest.counts(), out)
@@ -399,7 +395,7 @@ def restore(url: str, cipher: Cipher | None, path: Path) -> Manifest:
     database = Database(url, cipher)
     try:
         with database.engine.connect() as connection:
-            found = read_snapshot(connection)
+            found = read_contents(connection)
     finally:
         database.close()
     if (found.people, found.templates, found.events) != (manifest.people, manifest.templates, manifest.events):

@@ -1,6 +1,7 @@
 """Face data at rest, as stored: the columns that hold it, counted sealed and plain by the database, a sealed
-sample of each to prove a key, plain rows rewritten sealed (the column types seal what is bound) and the SQLite
-file rewritten so that no old plain page survives. Functions taking a Session join the caller's transaction."""
+sample of each to prove a key (prove_key), plain rows rewritten sealed (the column types seal what is bound) and
+the SQLite file rewritten so that no old plain page survives. Functions taking a Session join the caller's
+transaction."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import cast
 from sqlalchemy import ColumnElement, LargeBinary, Row, Table, bindparam, func, not_, select, text, type_coerce, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from gate.errors import FaceGateError
 from gate.store.database import Database
-from gate.store.encryption import is_sealed, sealed_clause
+from gate.store.encryption import Cipher, is_sealed, sealed_clause
 from gate.store.schema import AccessEvent, Template
 
 FLOAT32_BYTES = 4
@@ -75,6 +77,17 @@ def sealed_samples(session: Session) -> list[tuple[str, bytes]]:
         if blob is not None:
             samples.append((kind, blob))
     return samples
+
+
+def prove_key(cipher: Cipher, samples: list[tuple[str, bytes]]) -> list[str]:
+    """Unseal each (kind, bytes as stored) sample (sealed_samples) with `cipher`: the kinds it opened (empty: nothing
+    sealed to prove it against). One that it does not open is one FaceGateError naming the key."""
+    for kind, blob in samples:
+        try:
+            cipher.unseal(blob, f"a stored {kind}")
+        except FaceGateError as error:
+            raise FaceGateError(f"{cipher.source} is not the key of this database: {error}") from None
+    return [kind for kind, _ in samples]
 
 
 def _stored_template_rows(session: Session, batch: int) -> Iterator[list[Row]]:

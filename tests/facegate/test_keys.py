@@ -207,7 +207,8 @@ def test_keys_status_with_a_wrong_key_is_one_line_and_exit_2(site: tuple[Path, n
     )
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(
-        "error: the configured key does not open what is sealed: a stored template embedding: encrypted with "
+        f"error: encryption.key_file {config.parent / 'site.key'} is not the key of this database: a stored "
+        "template embedding: encrypted with "
         f"another key (or altered): check encryption.key_file {config.parent / 'site.key'}"
     ), done.stderr
     assert (config.parent / "gate.db").read_bytes() == before
@@ -316,5 +317,5 @@ def test_sealing_counts_seals_and_proves_the_key_on_postgresql(postgres_url: str
     assert sealing_counts(plain) == SealingCounts(1, 0, 1, 0, 3, 0)
     assert prove_key(database) == ["template embedding", "template crop", "event face"]
     assert [database.event_face(f"e{n}") for n in range(4)] == [*faces, None]
-    with pytest.raises(FaceGateError, match="the configured key does not open what is sealed"):
+    with pytest.raises(FaceGateError, match="encryption.key_env K is not the key of this database"):
         prove_key(Database(postgres_url, cipher=parse_key(new_key_text(), "encryption.key_env K")))
