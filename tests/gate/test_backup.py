@@ -27,6 +27,7 @@ from gate.store.database import Database
 from gate.store.encryption import Cipher, new_key_text, parse_key
 from gate.store.events import AccessEventRecord
 from gate.store.schema import Person, Template
+from gate.store.snapshots import Snapshot
 
 MODEL_ID, DIM = "test-model", 16
 PEOPLE = 3
@@ -171,6 +172,19 @@ def test_restore_refuses_what_is_not_a_backup_or_another_kind_of_database(
     backup(database, out)
     with pytest.raises(FaceGateError, match="is a sqlite backup: it restores into a sqlite database"):
         restore("postgresql+psycopg://gate@127.0.0.1:1/facegate", database.cipher, out)
+
+
+def test_a_sealed_gate_snapshot_is_face_data_the_backup_needs_the_key_of(tmp_path: Path) -> None:
+    cipher, _ = new_cipher()
+    database = Database(sqlite_url(tmp_path / "site"), cipher)
+    database.put_snapshot(Snapshot("front", datetime.now(UTC), b"\xff\xd8 a camera frame"))  # nothing else sealed
+    assert backup(database, tmp_path / "one.fgbackup").key_fingerprint == cipher.fingerprint
+    with pytest.raises(FaceGateError, match="encrypted but no key is configured"):
+        backup(Database(database.url), tmp_path / "two.fgbackup")
+    other, _ = new_cipher("other.key")
+    with pytest.raises(FaceGateError, match="other.key is not the key of this database: a stored gate snapshot"):
+        backup(Database(database.url, other), tmp_path / "three.fgbackup")
+    database.close()
 
 
 MANIFEST_FIELDS = {
