@@ -185,6 +185,11 @@ def test_init_data_takes_an_empty_or_facegate_folder_and_refuses_another(tmp_pat
     with pytest.raises(FaceGateError, match=r"holds files that are not FaceGate's \(notes\.txt, \.\.\.\)"):
         invoke("init", str(tmp_path / "c"), "--data", str(other), "--yes")
     assert not (tmp_path / "c").exists() and stat.S_IMODE(other.stat().st_mode) == 0o755  # nothing touched
+    for name in ("photos.txt", "report.pdf", "facegate.db.old"):  # one name like FaceGate's among others
+        (other / name).write_text("mine", encoding="utf-8")
+    with pytest.raises(FaceGateError, match=r"holds files that are not FaceGate's \(notes\.txt, \.\.\.\)"):
+        invoke("init", str(tmp_path / "c"), "--data", str(other), "--yes")
+    assert not (tmp_path / "c").exists() and stat.S_IMODE(other.stat().st_mode) == 0o755
 
 
 def test_init_key_file_puts_the_key_there_but_never_in_the_data_folder(tmp_path: Path) -> None:
