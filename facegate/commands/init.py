@@ -109,16 +109,16 @@ def _key(path: Path) -> str:
 
 
 def _add_admin(settings: Settings, name: str, password: str) -> str:
-    """The first account, in the new site's database."""
+    """The first account, in the new site's database (as `facegate admin add` makes one)."""
+    from facegate.commands.admin import add_admin
     from gate.runtime.parts import open_database
-    from service.accounts import add_account
 
     database = open_database(settings)
     try:
-        add_account(database, name, password, "admin")
+        added = add_admin(database, name, "admin", password)
     finally:
         database.close()
-    return f"added account {name} (admin), to sign in to the admin page"
+    return f"{added}, to sign in to the admin page"
 
 
 def _next_steps(config: Path, admin: str | None) -> list[str]:

@@ -117,7 +117,7 @@ def test_init_with_flags_asks_nothing_and_a_refused_account_leaves_no_config(tmp
         invoke("init", str(tmp_path), "--no-key", "--admin", "ada", "--password-stdin", stdin="short\n")
     assert not (tmp_path / "config.toml").exists()  # so init can simply be run again
     output = invoke("init", str(tmp_path), "--key", "--admin", "ada", "--password-stdin", stdin=PASSWORD + "\n")
-    assert "added account ada (admin)" in output and "?" not in output
+    assert "account ada added (admin), to sign in to the admin page" in output and "?" not in output
     assert load_settings(tmp_path / "config.toml").encryption.key_file == KEY_NAME
 
 
