@@ -110,7 +110,9 @@ def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -
     return Gates(
         gates=[
             GateHeartbeat.model_validate(
-                vars(s) | {"online": s.online(now), "state": s.status(now), "snapshot_at": snapshots.get(s.gate_id)}
+                vars(s)
+                | {"online": s.online(now), "state": s.status(now), "camera": s.camera_now(now)}
+                | {"snapshot_at": snapshots.get(s.gate_id)}
             )
             for s in statuses
         ]

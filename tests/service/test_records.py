@@ -95,15 +95,17 @@ def test_gates_running_stopped_or_lost_with_their_camera_and_snapshot(site: Site
     site.database.beat(Heartbeat("front", "host-a", hour_ago, now, 900, 15.0, "granted", now, camera="streaming"))
     site.database.beat(Heartbeat("back", "host-b", hour_ago, now - timedelta(minutes=5), 10, 12.0, camera="lost"))
     site.database.beat(Heartbeat("side", "host-c", hour_ago, now, 99, 0.0, state="stopped", camera="ended"))
+    site.database.beat(Heartbeat("yard", "host-d", hour_ago, now, 99, 0.0, state="stopped", camera="streaming"))
     for gate in ("front", "back", "side"):  # a lost gate's last picture (a crash leaves it) is not shown
         site.database.put_snapshot(Snapshot(gate, now, JPEG))
     gates = site.client.get("/api/gates", headers=bearer(site.viewer_token)).json()["gates"]
     assert [(g["gate_id"], g["online"], g["state"], g["camera"], g["last_decision"]) for g in gates] == [
         ("back", False, "lost", "lost", None),
         ("front", True, "running", "streaming", "granted"),
-        ("side", False, "stopped", "ended", None),
+        ("side", False, "stopped", "ended", None),  # a recording's end stays ended
+        ("yard", False, "stopped", "off", None),  # stopped by a signal: the gate closed its camera
     ]
-    assert [g["snapshot_at"] is not None for g in gates] == [False, True, False]
+    assert [g["snapshot_at"] is not None for g in gates] == [False, True, False, False]
 
 
 def test_a_running_gates_snapshot_is_served_uncached_to_whoever_may_see_event_faces(site: Site) -> None:
