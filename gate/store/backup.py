@@ -25,7 +25,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, create_engine, func, inspect, literal, select, table, text
@@ -42,11 +42,12 @@ from gate.store.sealed import prove_key, sealed_samples
 
 log = logging.getLogger(__name__)
 
-BACKUP_FORMAT = "facegate-backup"
+BACKUP_FORMAT: Final = "facegate-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024  # FaceGate's is a few hundred bytes
-MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}  # the database's file in the tar
+Backend = Literal["sqlite", "postgresql"]  # a backup restores into a database of the same kind
+MEMBERS: dict[Backend, str] = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}  # its file in the tar
 POSTGRES_TOOLS = Path("/usr/lib/postgresql")  # Debian's versioned client tools, when pg_dump is not on PATH
 BOOKKEEPING = {"alembic_version", "gallery_version"}  # rows in them do not make a database hold anything
 OURS = {table.name for table in Base.metadata.sorted_tables} | BOOKKEEPING
@@ -58,7 +59,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_by_name=True)
 
-    backend: Literal["sqlite", "postgresql"]  # a backup restores into a database of the same kind
+    backend: Backend
     revision: str = Field(alias="schema", pattern=r"^[0-9]{1,8}$")  # the Alembic revision it was taken at
     created: str = Field(max_length=40)  # ISO 8601, UTC
     key_fingerprint: str | None = Field(pattern=r"^[0-9a-f]{16}$")  # the key its face data is sealed with
@@ -88,11 +89,11 @@ class BackupContents:
     sealed: list[tuple[str, bytes]]  # one sealed row of each kind of face data that has one
 
 
-def _backend(url: URL) -> str:
+def _backend(url: URL) -> Backend:
     name = url.get_backend_name()
     if name not in MEMBERS:
         raise FaceGateError(f"cannot back up a {name} database: SQLite and PostgreSQL only")
-    return name
+    return cast(Backend, name)
 
 
 def read_contents(connection: Connection) -> BackupContents:
