@@ -1,5 +1,5 @@
-"""Encryption at rest turned on for a site: seal the templates, crops and event faces stored before, count what is
-sealed, and prove that the configured key opens it.
+"""Encryption at rest turned on for a site: seal the templates, crops, event faces and gate snapshots stored before,
+count what is sealed, and prove that the configured key opens it.
 
 With a key configured every new template and event face is sealed as it is written (gate/store/schema.py); the rows
 written before stay plain until `seal_stored` seals them: the templates in one transaction, audited per person,
@@ -20,7 +20,6 @@ from gate.errors import FaceGateError
 from gate.matching.gallery import Gallery
 from gate.store import sealed
 from gate.store.database import Database
-from gate.store.encryption import Cipher
 from gate.store.people import people_by_id
 from gate.store.sealed import SealingCounts
 
@@ -36,10 +35,12 @@ class SealResult:
     crops: int  # plain template crops sealed now
     people: int  # people whose templates were touched (one audit entry each)
     event_faces: int = 0  # plain faces of access events sealed now
+    snapshots: int = 0  # plain gate snapshots sealed now
 
 
 def sealing_counts(database: Database) -> SealingCounts:
-    """How many stored embeddings, template crops and event faces are sealed and how many plain (no key needed)."""
+    """How many stored embeddings, template crops, event faces and gate snapshots are sealed and how many plain (no
+    key needed)."""
     with database.session() as session:
         return sealed.sealing_counts(session)
 
@@ -52,16 +53,7 @@ def prove_key(database: Database) -> list[str]:
         raise FaceGateError(NO_KEY)
     with database.session() as session:
         samples = sealed.sealed_samples(session)
-    for kind, blob in samples:
-        _unseal_sample(cipher, blob, kind)
-    return [kind for kind, _ in samples]
-
-
-def _unseal_sample(cipher: Cipher, blob: bytes, kind: str) -> None:
-    try:
-        cipher.unseal(blob, f"a stored {kind}")
-    except FaceGateError as error:
-        raise FaceGateError(f"the configured key does not open what is sealed: {error}") from None
+    return sealed.prove_key(cipher, samples)
 
 
 def _seal_templates(database: Database) -> SealResult:
@@ -101,18 +93,21 @@ def _vacuum(database: Database) -> None:
 
 
 def seal_stored(database: Database, gallery: Gallery) -> SealResult:
-    """Seal every plain embedding, template crop and event face with the database's key (templates in one
-    transaction, event faces in batches), VACUUM the file, then rebuild and save the gallery's index (sealed)."""
+    """Seal every plain embedding, template crop, event face and gate snapshot with the database's key (templates
+    in one transaction, event faces in batches, snapshots in one), VACUUM the file, then rebuild and save the
+    gallery's index (sealed)."""
     if database.cipher is None:
         raise FaceGateError(NO_KEY)
     templates = _seal_templates(database)
     event_faces = _seal_event_faces(database)
+    with database.session() as session:
+        snapshots = sealed.seal_plain_snapshots(session)
     _vacuum(database)
     gallery.rebuild()
     gallery.save()
-    result = SealResult(templates.embeddings, templates.crops, templates.people, event_faces)
+    result = SealResult(templates.embeddings, templates.crops, templates.people, event_faces, snapshots)
     log.info(
-        "sealed %d embeddings and %d crops of %d people, %d event faces",
-        result.embeddings, result.crops, result.people, result.event_faces,
+        "sealed %d embeddings and %d crops of %d people, %d event faces, %d gate snapshots",
+        result.embeddings, result.crops, result.people, result.event_faces, result.snapshots,
     )  # fmt: skip
     return result

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from gate.decision.policy import threshold_for
+from gate.errors import FaceGateError
 from gate.store.csv_cells import csv_text
 from gate.store.database import Database
 from gate.store.events import EVENT_FIELDS, AccessEventRecord, EventFilter, parse_moment
@@ -18,6 +20,8 @@ from service.auth import parts_of, principal
 from service.faces import FACE_RESPONSE, face_response
 from service.params import api_employee_id
 from service.responses import EventEntry, EventsPage, GateHeartbeat, Gates, ModelInUse, refusals
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api", responses=refusals(401, 422))  # each route names its tag: events, gates or model
 
@@ -106,7 +110,9 @@ def gates(request: Request, _caller: Annotated[Principal, Depends(principal)]) -
     return Gates(
         gates=[
             GateHeartbeat.model_validate(
-                vars(s) | {"online": s.online(now), "state": s.status(now), "snapshot_at": snapshots.get(s.gate_id)}
+                vars(s)
+                | {"online": s.online(now), "state": s.status(now), "camera": s.camera_now(now)}
+                | {"snapshot_at": snapshots.get(s.gate_id)}
             )
             for s in statuses
         ]
@@ -133,10 +139,16 @@ def gate_snapshot(
     _caller: Annotated[Principal, Depends(principal)],
 ) -> Response:
     """What a running gate's camera saw a few seconds ago, annotated (JPEG). People's faces: signed-in callers
-    only, as for events' faces, and never cached. 404 when the gate keeps none ([snapshot] off) or is not running."""
+    only, as for events' faces, and never cached. 404 when the gate keeps none ([snapshot] off), is not running,
+    or its snapshot cannot be opened with this server's key (sealed with another: it is replaced at the gate's next
+    snapshot)."""
     database = parts_of(request).database
     _, snapshots = _running_snapshots(database, datetime.now(UTC))
-    snapshot = database.snapshot(gate_id) if gate_id in snapshots else None
+    try:
+        snapshot = database.snapshot(gate_id) if gate_id in snapshots else None
+    except FaceGateError as error:  # the column's unsealing: another key, or none configured here
+        log.warning("gate %s's snapshot cannot be opened: %s", gate_id, error)
+        raise HTTPException(404, f"gate {gate_id!r}'s snapshot cannot be opened with this server's key") from None
     if snapshot is None:
         raise HTTPException(404, f"no snapshot of gate {gate_id!r}: [snapshot] is off there, or it is not running")
     return Response(snapshot.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

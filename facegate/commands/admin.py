@@ -52,12 +52,13 @@ def read_password(from_stdin: bool) -> str:
             return password
 
 
-def add_admin(database: Database, name: str, role: str, password_stdin: bool) -> None:
-    """Create account `name` with its password read as read_password says (`facegate admin add`, `facegate init`)."""
+def add_admin(database: Database, name: str, role: str, password: str) -> str:
+    """Create account `name` with `password` (read by read_password): the line that says so. The one way both
+    `facegate admin add` and `facegate init` (the first admin) make an account."""
     from service.accounts import add_account
 
-    add_account(database, name, read_password(password_stdin), role)
-    typer.echo(f"account {name} added ({role})")
+    add_account(database, name, password, role)
+    return f"account {name} added ({role})"
 
 
 @admin_app.command("add")
@@ -73,7 +74,8 @@ def admin_add(
 
     The password (at least 10 characters) is asked twice, or read from stdin, and stored as an argon2 hash."""
     context: AppContext = ctx.obj
-    add_admin(context.database, name, role, password_stdin)
+    database = context.database  # a missing config refused before the password is asked for
+    typer.echo(add_admin(database, name, role, read_password(password_stdin)))
 
 
 @admin_app.command("list")

@@ -27,7 +27,7 @@ def backup(
     manifest = take_backup(context.database, out)
     size = out.stat().st_size
     shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
-    typer.echo(f"backed up {manifest.counts()} ({manifest.backend}, schema {manifest.schema}) to {out}")
+    typer.echo(f"backed up {manifest.counts()} ({manifest.backend}, schema {manifest.revision}) to {out}")
     typer.echo(f"  {shown}, owner-only")
     if manifest.key_fingerprint:
         typer.echo(f"  its face data needs the key of fingerprint {manifest.key_fingerprint}: keep that key, apart")
@@ -51,9 +51,10 @@ def restore(
     from gate.store.encryption import load_cipher
 
     context: AppContext = ctx.obj
+    context.require_config()  # the database is the config's, never ./data wherever the command started
     url = context.settings.database_url
     manifest = load_backup(url, load_cipher(context.settings), source)
-    taken = f"taken {manifest.created}, schema {manifest.schema}"
+    taken = f"taken {manifest.created}, schema {manifest.revision}"
     typer.echo(f"restored {manifest.counts()} ({taken}) into {shown_url(url)}")
     typer.echo("the gallery index is rebuilt from them when a gate starts")
 

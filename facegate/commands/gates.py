@@ -31,10 +31,7 @@ def gates(ctx: typer.Context) -> None:
         decided = (
             f"{status.last_decision} {status.last_decision_at:%Y-%m-%d %H:%M:%S}" if status.last_decision_at else "-"
         )
-        state = status.status(now)
-        camera = status.camera or "-"
-        if state == "stopped" and camera != "ended":
-            camera = "off"  # the gate closed its camera when it stopped
+        state, camera = status.status(now), status.camera_now(now) or "-"
         typer.echo(
             f"{status.gate_id:<16} {state:<8} {camera:<10} "
             f"{status.last_seen:%Y-%m-%d %H:%M:%S}  {status.fps:>5.1f} {status.frames:>9}  {status.host:<20} {decided}"

@@ -47,8 +47,9 @@ def _ask(key: bool | None, admin: str | None, no_admin: bool, password_stdin: bo
 
 
 def _check_data_folder(path: Path) -> None:
-    """An existing data folder must be empty or FaceGate's (a database, journal or index of the names the config
-    gives them, or their sidecars): init makes it owner-only, which must not befall a folder of other things."""
+    """An existing data folder must be empty or FaceGate's (every file in it a database, journal or index of the
+    names the config gives them, or their sidecars): init makes it owner-only, which must not befall a folder of
+    other things, even one that also holds a file of FaceGate's name."""
     from facegate.config_file import template_data_files
 
     if not path.exists():
@@ -59,9 +60,10 @@ def _check_data_folder(path: Path) -> None:
         raise FaceGateError(f"the data folder {path} is not a folder") from None
     except OSError as error:
         raise FaceGateError(f"cannot read the data folder {path}: {error.strerror}") from None
-    if names and not any(name.startswith(tuple(template_data_files())) for name in names):
+    others = [name for name in names if not name.startswith(tuple(template_data_files()))]
+    if others:
         raise FaceGateError(
-            f"the data folder {path} holds files that are not FaceGate's ({names[0]}, ...): "
+            f"the data folder {path} holds files that are not FaceGate's ({others[0]}, ...): "
             "give an empty folder, a FaceGate data folder or a new one"
         )
 
@@ -107,16 +109,16 @@ def _key(path: Path) -> str:
 
 
 def _add_admin(settings: Settings, name: str, password: str) -> str:
-    """The first account, in the new site's database."""
+    """The first account, in the new site's database (as `facegate admin add` makes one)."""
+    from facegate.commands.admin import add_admin
     from gate.runtime.parts import open_database
-    from service.accounts import add_account
 
     database = open_database(settings)
     try:
-        add_account(database, name, password, "admin")
+        added = add_admin(database, name, "admin", password)
     finally:
         database.close()
-    return f"added account {name} (admin), to sign in to the admin page"
+    return f"{added}, to sign in to the admin page"
 
 
 def _next_steps(config: Path, admin: str | None) -> list[str]:

@@ -58,15 +58,15 @@ def new(
 def encrypt(ctx: typer.Context) -> None:
     """Seal the stored face data with the configured key.
 
-    Every plain template, crop and event face, then the index is rebuilt. Safe to stop and run again:
-    templates are sealed in one transaction, event faces in committed batches."""
+    Every plain template, crop, event face and gate snapshot, then the index is rebuilt. Safe to stop and run
+    again: templates are sealed in one transaction, event faces in committed batches."""
     from enrollment.sealing import seal_stored
 
     context: AppContext = ctx.obj
     result = seal_stored(context.database, context.gallery)
     typer.echo(
         f"sealed {result.embeddings} embeddings and {result.crops} crops of {result.people} people, "
-        f"{result.event_faces} event faces"
+        f"{result.event_faces} event faces, {result.snapshots} gate snapshots"
     )
 
 
@@ -105,7 +105,8 @@ def status(ctx: typer.Context) -> None:
     """Prove the configured key and count what is sealed.
 
     The key is proven against a sealed row of each kind (a key that does not open them is an error, exit 2);
-    then how many embeddings, crops and event faces are sealed or still plain, and the index file's state."""
+    then how many embeddings, crops, event faces and gate snapshots are sealed or still plain, and the index
+    file's state."""
     from enrollment.sealing import prove_key, sealing_counts
 
     context: AppContext = ctx.obj
@@ -117,6 +118,7 @@ def status(ctx: typer.Context) -> None:
     typer.echo(f"embeddings:  {counts.embeddings_sealed} sealed, {counts.embeddings_plain} plain")
     typer.echo(f"crops:       {counts.crops_sealed} sealed, {counts.crops_plain} plain")
     typer.echo(f"event faces: {counts.event_faces_sealed} sealed, {counts.event_faces_plain} plain")
+    typer.echo(f"snapshots:   {counts.snapshots_sealed} sealed, {counts.snapshots_plain} plain")
     typer.echo(f"index:       {_index_state(index, cipher)} ({index})")
     if cipher and counts.plain:
         typer.echo("run `facegate keys encrypt` to seal the plain ones")

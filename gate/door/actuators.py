@@ -73,14 +73,15 @@ class ShellActuator(HoldsNothing):
 
 class HttpActuator:
     """POSTs the DoorRequest as JSON to `url` over httpx; any 2xx answer is success. A redirect is an answer, not
-    followed (a 3xx is failed: following it would turn the POST into a GET that another page may answer 200)."""
+    followed (a 3xx is failed: following it would turn the POST into a GET that another page may answer 200); no
+    proxy (nor .netrc) from the environment: the door's POST goes to `url` itself."""
 
     def __init__(self, settings: ActuatorSettings) -> None:
         import httpx  # loaded only for the kinds that speak HTTP
 
         self.url = settings.url
         self.timeout_s = settings.timeout_s
-        self._client = httpx.Client(follow_redirects=False, timeout=settings.timeout_s)
+        self._client = httpx.Client(follow_redirects=False, timeout=settings.timeout_s, trust_env=False)
 
     def open(self, request: DoorRequest) -> DoorOutcome:
         import httpx

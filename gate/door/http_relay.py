@@ -6,7 +6,8 @@ Gen1 (`shelly_gen1`): GET <url>/relay/<relay>?turn=on&timer=<open_s>, answered {
 Gen2+ (`shelly_rpc`): GET <url>/rpc/Switch.Set?id=<relay>&on=true&toggle_after=<open_s>, answered {"was_on": ...}.
 A relay that asks for a login (401) gets httpx's HTTP basic or digest (MD5, SHA-256, ... as Gen2+ asks) with the
 password read once at start from a file or an environment variable. No proxy, no redirects, the answer read up to
-MAX_ANSWER_BYTES and by a deadline of timeout_s.
+MAX_ANSWER_BYTES and by a deadline of timeout_s: httpx times each read alone, so the grant's connections are shut
+down when the deadline passes (a relay dripping its answer a byte at a time times out at the deadline, not after).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,6 +40,47 @@ class RelayError(Exception):
 
 class RelayTimeout(RelayError):
     """The relay did not answer in time; the door's outcome is timed out."""
+
+
+class Deadline:
+    """Shuts down one grant's connections to the relay when its deadline passes, so that no read outlasts it: httpx
+    gives each read the whole timeout, and a relay answering a byte at a time would keep the gate waiting."""
+
+    TRACED = ("connection.connect_tcp.complete", "connection.start_tls.complete")  # httpcore's: a socket made
+
+    def __init__(self, deadline: float) -> None:
+        self.passed = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace extension: each connection's socket noted as it is made (cut at once when too late)."""
+        if event not in self.TRACED:
+            return
+        made = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            self._sockets.append(made)
+            if self.passed:
+                _shut_down(made)
+
+    def cancel(self) -> None:
+        """The grant is answered: nothing to cut."""
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for made in self._sockets:
+                _shut_down(made)
+
+
+def _shut_down(made: socket.socket) -> None:
+    """End both ways of a socket another thread may be reading: the read returns at once (closed ones pass)."""
+    with contextlib.suppress(OSError):
+        made.shutdown(socket.SHUT_RDWR)
 
 
 def relay_url(settings: ActuatorSettings) -> str:
@@ -113,23 +158,30 @@ class HttpRelayActuator:
 
     def _switch_on(self, deadline: float) -> tuple[int, bytes]:
         """(status, body) of the switching GET, answering a login challenge once when the relay asks for one. The
-        401 is closed unread, not handed to httpx's auth loop, which would read its body without bound or deadline."""
+        401 is closed unread, not handed to httpx's auth loop, which would read its body without bound or deadline.
+        Every connection is cut at `deadline` (Deadline): a read it interrupts is a RelayTimeout."""
+        watch = Deadline(deadline)
         try:
             request = self._client.build_request("GET", self.url)
-            with self._send(request, deadline) as answer:
+            with self._send(request, deadline, watch) as answer:
                 if answer.status_code != 401 or self._login is None:
                     return answer.status_code, _body(answer, deadline)
                 request = self._logged_in(request, answer, self._login)
-            with self._send(request, deadline) as answer:
+            with self._send(request, deadline, watch) as answer:
                 return answer.status_code, _body(answer, deadline)
         except httpx.TimeoutException as error:
             raise RelayTimeout(str(error) or "timed out") from None
         except httpx.HTTPError as error:
+            if watch.passed:
+                raise RelayTimeout("the answer did not end in time") from None
             raise RelayError(f"unreachable: {error}") from None
+        finally:
+            watch.cancel()
 
-    def _send(self, request: httpx.Request, deadline: float) -> contextlib.closing[httpx.Response]:
-        """The relay's answer, its body not read yet; each step of it (connect, send, each read) by `deadline`."""
+    def _send(self, request: httpx.Request, deadline: float, watch: Deadline) -> contextlib.closing[httpx.Response]:
+        """The relay's answer, its body not read yet; connecting by `deadline`, the connection cut by `watch` then."""
         request.extensions["timeout"] = httpx.Timeout(max(deadline - time.monotonic(), 0.001)).as_dict()
+        request.extensions["trace"] = watch.trace
         return contextlib.closing(self._client.send(request, stream=True))
 
     @staticmethod
@@ -167,7 +219,8 @@ class HttpRelayActuator:
 
 
 def _body(answer: httpx.Response, deadline: float) -> bytes:
-    """A 200's body, at most MAX_ANSWER_BYTES, read by `deadline` (a relay that drips bytes times out); none else's."""
+    """A 200's body, at most MAX_ANSWER_BYTES, read by `deadline` (a relay that drips bytes times out: Deadline
+    cuts a read that would outlast it); none else's."""
     if answer.status_code != 200:
         return b""
     body = b""

@@ -5,7 +5,9 @@ again. The off is also sent at start (a gate restarted after a crash shuts the d
 The CH340 "LCUS" boards' frames are built in: A0 <channel> <state> <checksum>, the checksum the low byte of the
 sum (A0 01 01 A2 on, A0 01 00 A1 off); other boards' frames are given as hex (on_bytes, off_bytes). A port that
 cannot be opened at start is a FaceGateError (the gate does not start); one that goes away later (USB unplugged)
-fails that grant, logged, never raised, and is reopened at the next send.
+fails that grant, logged, never raised, and is reopened at the next send. An off that fails (the board away
+when the pulse ends, or a grant whose on failed: a partial write may have switched the relay on all the same) is
+tried again every OFF_RETRY_S, reopening the port, until it goes out or the gate closes the door.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gate.errors import FaceGateError
 log = logging.getLogger(__name__)
 
 LCUS_HEAD = 0xA0
+OFF_RETRY_S = 1.0  # a failed off is tried again this often, until it goes out: the door must not stay open
 
 
 def lcus_frame(channel: int, on: bool) -> bytes:
@@ -53,6 +56,7 @@ class SerialRelayActuator:
         self.baudrate = settings.baudrate
         self.timeout_s = settings.timeout_s
         self.open_s = settings.open_s
+        self.retry_s = OFF_RETRY_S
         self.on_frame, self.off_frame = relay_frames(settings)
         self._lock = threading.Lock()  # one writer at a time: the gate loop's grant or the timer's off
         self._serial: serial.Serial | None = None
@@ -83,7 +87,8 @@ class SerialRelayActuator:
                 self._drop()
                 log.error("relay board %s: cannot switch the door on: %s", self.port, _reason(error))
                 return DoorOutcome.FAILED
-            self._schedule_off()
+            finally:
+                self._schedule_off(self.open_s)  # also when the on failed: part of it may have reached the board
         return DoorOutcome.OPENED
 
     def close(self) -> None:
@@ -99,27 +104,41 @@ class SerialRelayActuator:
             self._switch_off("as the gate stops")
             self._drop()
 
-    def _schedule_off(self) -> None:
-        self._pulse += 1
+    def _schedule_off(self, after_s: float, tries: int = 0) -> None:
+        """Send the off `after_s` from now, as a new pulse (a later grant's restarts it; a retry of the same pulse's
+        failed off, tries > 0, keeps the pulse's number)."""
+        if tries == 0:
+            self._pulse += 1
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = threading.Timer(self.open_s, self._end_pulse, args=(self._pulse,))
+        self._timer = threading.Timer(after_s, self._end_pulse, args=(self._pulse, tries))
         self._timer.daemon = True
         self._timer.start()
 
-    def _end_pulse(self, pulse: int) -> None:
+    def _end_pulse(self, pulse: int, tries: int) -> None:
         with self._lock:
             if pulse != self._pulse:  # a later grant restarted the pulse, or close() already switched off
                 return
             self._timer = None
-            self._switch_off(f"after {self.open_s:g} s")
+            when = f"after {self.open_s:g} s" if tries == 0 else f"at try {tries + 1}"
+            if self._switch_off(when, quiet=tries > 0):
+                if tries:
+                    log.warning("relay board %s: the door switched off at last, at try %d", self.port, tries + 1)
+                return
+            self._schedule_off(self.retry_s, tries + 1)
 
-    def _switch_off(self, when: str) -> None:
+    def _switch_off(self, when: str, quiet: bool = False) -> bool:
+        """Send the off; whether it went out (a failure is logged: critical, or at debug level with `quiet`)."""
         try:
             self._send(self.off_frame)
         except (serial.SerialException, OSError) as error:
             self._drop()
-            log.critical("relay board %s: could not switch the door off %s: %s", self.port, when, _reason(error))
+            level = logging.DEBUG if quiet else logging.CRITICAL
+            retry = "" if self._closed else f" (tried again every {self.retry_s:g} s)"
+            log.log(level, "relay board %s: could not switch the door off %s: %s%s", self.port, when, _reason(error),
+                    retry)  # fmt: skip
+            return False
+        return True
 
     def _send(self, frame: bytes) -> None:
         """Write `frame`, reopening the port once when the open handle has gone stale (a board unplugged and back)."""

@@ -10,6 +10,7 @@ rebuilt from the database. A restore goes only into an empty database (nothing i
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -21,45 +22,53 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final, Literal, cast
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, create_engine, func, inspect, literal, select, table, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gate.config import validated
 from gate.errors import FaceGateError
 from gate.store.database import SCHEMA_HEAD, Database, database_error
 from gate.store.encryption import PRIVATE_MODE, Cipher
 from gate.store.schema import AccessEvent, Base, Person, Template
-from gate.store.sealed import sealed_samples
+from gate.store.sealed import prove_key, sealed_samples
 
 log = logging.getLogger(__name__)
 
-BACKUP_FORMAT = "facegate-backup"
+BACKUP_FORMAT: Final = "facegate-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}  # the database's file in the tar
+MAX_MANIFEST_BYTES = 64 * 1024  # FaceGate's is a few hundred bytes
+Backend = Literal["sqlite", "postgresql"]  # a backup restores into a database of the same kind
+MEMBERS: dict[Backend, str] = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}  # its file in the tar
 POSTGRES_TOOLS = Path("/usr/lib/postgresql")  # Debian's versioned client tools, when pg_dump is not on PATH
 BOOKKEEPING = {"alembic_version", "gallery_version"}  # rows in them do not make a database hold anything
 OURS = {table.name for table in Base.metadata.sorted_tables} | BOOKKEEPING
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What a backup holds and needs (manifest.json)."""
+class Manifest(BaseModel):
+    """What a backup holds and needs (manifest.json): read strictly (extra keys, other types refused), so that any
+    manifest not written by FaceGate is one FaceGateError, not a traceback."""
 
-    backend: str  # "sqlite" or "postgresql": a backup restores into a database of the same kind
-    schema: str  # the Alembic revision it was taken at
-    created: str  # ISO 8601, UTC
-    key_fingerprint: str | None  # the key its face data is sealed with (Cipher.fingerprint); None: nothing sealed
-    people: int
-    templates: int
-    events: int
-    format: str = BACKUP_FORMAT
-    version: int = FORMAT_VERSION
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_by_name=True)
+
+    backend: Backend
+    revision: str = Field(alias="schema", pattern=r"^[0-9]{1,8}$")  # the Alembic revision it was taken at
+    created: str = Field(max_length=40)  # ISO 8601, UTC
+    key_fingerprint: str | None = Field(pattern=r"^[0-9a-f]{16}$")  # the key its face data is sealed with
+    # (Cipher.fingerprint); None: nothing sealed
+    people: int = Field(ge=0)
+    templates: int = Field(ge=0)
+    events: int = Field(ge=0)
+    format: Literal["facegate-backup"] = BACKUP_FORMAT
+    version: int = Field(default=FORMAT_VERSION, ge=1, le=FORMAT_VERSION)
 
     @property
     def member(self) -> str:
@@ -70,8 +79,8 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """What the copy holds, read inside the snapshot it was taken in."""
+class BackupContents:
+    """What the database copy holds, read inside the transaction (the snapshot) it was taken in."""
 
     schema: str
     people: int
@@ -80,35 +89,31 @@ class Snapshot:
     sealed: list[tuple[str, bytes]]  # one sealed row of each kind of face data that has one
 
 
-def _backend(url: URL) -> str:
+def _backend(url: URL) -> Backend:
     name = url.get_backend_name()
     if name not in MEMBERS:
         raise FaceGateError(f"cannot back up a {name} database: SQLite and PostgreSQL only")
-    return name
+    return cast(Backend, name)
 
 
-def read_snapshot(connection: Connection) -> Snapshot:
+def read_contents(connection: Connection) -> BackupContents:
     """The schema revision, the counts and sealed samples as `connection` (inside its transaction) sees them."""
     schema = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     count = [connection.execute(select(func.count()).select_from(model)).scalar_one() for model in (Person, Template)]
     events = connection.execute(select(func.count()).select_from(AccessEvent)).scalar_one()
     with Session(bind=connection) as session:  # joins the connection's transaction: the same snapshot
         sealed = sealed_samples(session)
-    return Snapshot(schema, count[0], count[1], events, sealed)
+    return BackupContents(schema, count[0], count[1], events, sealed)
 
 
-def _fingerprint(snapshot: Snapshot, cipher: Cipher | None) -> str | None:
+def _fingerprint(contents: BackupContents, cipher: Cipher | None) -> str | None:
     """The fingerprint of the key the copy's face data is sealed with (proven on a row of each kind); None when
     nothing is sealed. A FaceGateError when the key is missing or is not the one."""
-    if not snapshot.sealed:
+    if not contents.sealed:
         return None
     if cipher is None:
         raise FaceGateError("the stored face data is encrypted but no key is configured: configure it ([encryption])")
-    for kind, blob in snapshot.sealed:
-        try:
-            cipher.unseal(blob, f"a stored {kind}")
-        except FaceGateError as error:
-            raise FaceGateError(f"{cipher.source} is not the key of this database: {error}") from None
+    prove_key(cipher, contents.sealed)
     return cipher.fingerprint
 
 
@@ -118,7 +123,7 @@ def _copy_sqlite(source: Path, target: Path) -> None:
         live.backup(copy)
 
 
-def _dump_sqlite(database: Database, target: Path) -> Snapshot:
+def _dump_sqlite(database: Database, target: Path) -> BackupContents:
     source = Path(database.engine.url.database or "")
     try:
         _copy_sqlite(source, target)
@@ -127,7 +132,7 @@ def _dump_sqlite(database: Database, target: Path) -> Snapshot:
     copy = create_engine(f"sqlite:///{target}")
     try:
         with copy.connect() as connection:
-            return read_snapshot(connection)
+            return read_contents(connection)
     finally:
         copy.dispose()
 
@@ -168,15 +173,15 @@ def _run_tool(name: str, url: URL, *arguments: str) -> None:
         raise FaceGateError(f"{name} failed: {lines[-1].strip()}")
 
 
-def _dump_postgres(database: Database, target: Path) -> Snapshot:
+def _dump_postgres(database: Database, target: Path) -> BackupContents:
     """pg_dump inside a snapshot exported from the transaction the counts are read in: the same moment."""
     repeatable = database.engine.connect().execution_options(isolation_level="REPEATABLE READ")
     with repeatable as connection, connection.begin():
         snapshot_id = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-        snapshot = read_snapshot(connection)
+        contents = read_contents(connection)
         arguments = ["--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}"]
         _run_tool("pg_dump", database.engine.url, *arguments, "--file", str(target))
-    return snapshot
+    return contents
 
 
 def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -189,21 +194,47 @@ def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info.replace(mode=PRIVATE_MODE, deep=False)
 
 
-def _write_archive(out: Path, manifest: Manifest, member: Path) -> None:
-    """The tar (gzip) at `out`, owner-only from its first byte, written whole or not at all (fsynced, renamed)."""
-    partial = out.with_name(out.name + ".partial")
-    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, PRIVATE_MODE)
+def _write_archive(out: Path, manifest: Manifest, member: Path, work: Path) -> None:
+    """The tar (gzip) at `out`, owner-only from its first byte, written whole or not at all: written and fsynced
+    as a new file in the folder `work` (beside `out`), then linked at `out`, which fails if anything is there (a
+    file made since `out` was checked is never overwritten)."""
+    partial = work / (out.name + ".partial")
+    fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
     try:
         os.fchmod(fd, PRIVATE_MODE)
         with os.fdopen(fd, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=1) as archive:
-                _add_bytes(archive, MANIFEST, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
+                _add_bytes(archive, MANIFEST, (manifest.model_dump_json(by_alias=True, indent=2) + "\n").encode())
                 archive.add(member, arcname=manifest.member, filter=_private)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, out)
-    except BaseException:
+        _link_new(partial, out)
+    finally:
         partial.unlink(missing_ok=True)
+
+
+def _link_new(partial: Path, out: Path) -> None:
+    """`partial` at `out` as well, refused when `out` exists (a link never replaces one); on a file system without
+    links (FAT, some network shares) copied into a file created there exclusively."""
+    try:
+        os.link(partial, out, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+    try:
+        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
+    except FileExistsError:
+        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)") from None
+    try:
+        with os.fdopen(fd, "wb") as handle, partial.open("rb") as source:
+            shutil.copyfileobj(source, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        out.unlink(missing_ok=True)
         raise
 
 
@@ -219,32 +250,34 @@ def backup(database: Database, out: Path) -> Manifest:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".facegate-backup-") as work:
         member = Path(work) / MEMBERS[backend]
         dump = _dump_sqlite if backend == "sqlite" else _dump_postgres
-        snapshot = dump(database, member)
+        contents = dump(database, member)
         manifest = Manifest(
-            backend, snapshot.schema, datetime.now(UTC).isoformat(timespec="seconds"),
-            _fingerprint(snapshot, database.cipher), snapshot.people, snapshot.templates, snapshot.events,
+            backend=backend, revision=contents.schema, created=datetime.now(UTC).isoformat(timespec="seconds"),
+            key_fingerprint=_fingerprint(contents, database.cipher), people=contents.people,
+            templates=contents.templates, events=contents.events,
         )  # fmt: skip
-        _write_archive(out, manifest, member)
+        _write_archive(out, manifest, member, Path(work))
     log.debug("backed up %s (%s) to %s", database.url, manifest.counts(), out)
     return manifest
 
 
 def read_manifest(path: Path) -> Manifest:
-    """A backup's manifest; a FaceGateError when `path` is no FaceGate backup (or one of a newer format)."""
+    """A backup's manifest; a one-line FaceGateError when `path` is no FaceGate backup (its manifest.json missing, not
+    JSON, or not what FaceGate writes: the first offending key named), or one of a newer format."""
     try:
         with tarfile.open(path, "r:*") as archive:
             member = archive.extractfile(MANIFEST)
-            data = json.loads(member.read()) if member is not None else {}
-        manifest = Manifest(**data)
+            data = json.loads(member.read(MAX_MANIFEST_BYTES)) if member is not None else None
     except FileNotFoundError:
         raise FaceGateError(f"backup {path} not found") from None
-    except (OSError, tarfile.TarError, KeyError, ValueError, TypeError):
+    except (OSError, tarfile.TarError, KeyError, ValueError):
         raise FaceGateError(f"{path} is not a FaceGate backup") from None
-    if manifest.format != BACKUP_FORMAT or manifest.backend not in MEMBERS or not str(manifest.schema).isdigit():
+    if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT:
         raise FaceGateError(f"{path} is not a FaceGate backup")
-    if manifest.version > FORMAT_VERSION:
-        raise FaceGateError(f"{path} was written by a newer FaceGate (backup format {manifest.version}): upgrade")
-    return manifest
+    version = data.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise FaceGateError(f"{path} was written by a newer FaceGate (backup format {version}): upgrade")
+    return validated(Manifest, data, f"{path} is not a FaceGate backup: {MANIFEST}")
 
 
 def check_key_fits(manifest: Manifest, cipher: Cipher | None) -> None:
@@ -354,8 +387,8 @@ def restore(url: str, cipher: Cipher | None, path: Path) -> Manifest:
     backend = _backend(make_url(url))
     if manifest.backend != backend:
         raise FaceGateError(f"{path} is a {manifest.backend} backup: it restores into a {manifest.backend} database")
-    if int(manifest.schema) > int(SCHEMA_HEAD):  # revisions are numbered 0001, 0002, ...
-        raise FaceGateError(f"{path} was taken at schema {manifest.schema}, newer than this FaceGate's: upgrade it")
+    if int(manifest.revision) > int(SCHEMA_HEAD):  # revisions are numbered 0001, 0002, ...
+        raise FaceGateError(f"{path} was taken at schema {manifest.revision}, newer than this FaceGate's: upgrade it")
     check_key_fits(manifest, cipher)
     check_empty(url)
     with tempfile.TemporaryDirectory(prefix="facegate-restore-") as work:
@@ -363,7 +396,7 @@ def restore(url: str, cipher: Cipher | None, path: Path) -> Manifest:
     database = Database(url, cipher)
     try:
         with database.engine.connect() as connection:
-            found = read_snapshot(connection)
+            found = read_contents(connection)
     finally:
         database.close()
     if (found.people, found.templates, found.events) != (manifest.people, manifest.templates, manifest.events):

@@ -7,24 +7,27 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate.store.schema import GateStatus
+from gate.vision.camera_state import CameraState
 
 HEARTBEAT_S = 5.0  # a running gate writes its heartbeat this often ...
 OFFLINE_AFTER_S = 3 * HEARTBEAT_S  # ... and is read as lost when none came for this long
 
 StoredState = Literal["running", "stopped"]  # what a gate writes of itself
 GateState = Literal["running", "stopped", "lost"]  # what a reader makes of it ("lost": a running gate gone silent)
+# a gate's camera as a reader gives it: what the gate reported (CameraState), "off" once stopped
+CameraReading = Literal[CameraState, Literal["off"]]
 
 
 @dataclass(frozen=True)
 class Heartbeat:
     """What a running gate reports about itself (GateStatus's columns). `camera`: its frame source's state
-    (gate.vision.sources.CameraState: waiting, streaming, lost, ended), None when it has none to report."""
+    (gate.vision.camera_state.CameraState: waiting, streaming, lost, ended), None when it has none to report."""
 
     gate_id: str
     host: str
@@ -43,6 +46,13 @@ class Heartbeat:
         if self.state == "stopped":
             return "stopped"
         return "running" if (now - self.last_seen).total_seconds() <= max_age_s else "lost"
+
+    def camera_now(self, now: datetime) -> CameraReading | None:
+        """The camera's state as `facegate gates` and the admin page show it: "off" for a stopped gate's (it closed
+        its camera; a recording's "ended" stays), else what the last beat said (None: not reported)."""
+        if self.status(now) == "stopped" and self.camera != "ended":
+            return "off"
+        return cast("CameraReading | None", self.camera)
 
     def online(self, now: datetime, max_age_s: float = OFFLINE_AFTER_S) -> bool:
         """Running and seen within `max_age_s` of `now`."""

@@ -20,7 +20,7 @@ from gate.store.database import Database, database_error
 from gate.store.gate_status import HEARTBEAT_S, Heartbeat, StoredState
 
 if TYPE_CHECKING:
-    from gate.vision.sources import CameraState
+    from gate.vision.camera_state import CameraState
 
 log = logging.getLogger(__name__)
 

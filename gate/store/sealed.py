@@ -1,6 +1,7 @@
 """Face data at rest, as stored: the columns that hold it, counted sealed and plain by the database, a sealed
-sample of each to prove a key, plain rows rewritten sealed (the column types seal what is bound) and the SQLite
-file rewritten so that no old plain page survives. Functions taking a Session join the caller's transaction."""
+sample of each to prove a key (prove_key), plain rows rewritten sealed (the column types seal what is bound) and
+the SQLite file rewritten so that no old plain page survives. Functions taking a Session join the caller's
+transaction."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from typing import cast
 from sqlalchemy import ColumnElement, LargeBinary, Row, Table, bindparam, func, not_, select, text, type_coerce, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from gate.errors import FaceGateError
 from gate.store.database import Database
-from gate.store.encryption import is_sealed, sealed_clause
-from gate.store.schema import AccessEvent, Template
+from gate.store.encryption import Cipher, is_sealed, sealed_clause
+from gate.store.schema import AccessEvent, GateSnapshot, Template
 
 FLOAT32_BYTES = 4
 
 
 @dataclass(frozen=True)
 class SealingCounts:
-    """Stored embeddings, template crops and event faces, sealed and plain (rows without a crop or face count in
-    neither of that column's numbers)."""
+    """Stored embeddings, template crops, event faces and gate snapshots, sealed and plain (rows without a crop or
+    face count in neither of that column's numbers); in SEALED_COLUMNS' order."""
 
     embeddings_sealed: int = 0
     embeddings_plain: int = 0
@@ -29,14 +31,16 @@ class SealingCounts:
     crops_plain: int = 0
     event_faces_sealed: int = 0
     event_faces_plain: int = 0
+    snapshots_sealed: int = 0
+    snapshots_plain: int = 0
 
     @property
     def sealed(self) -> int:
-        return self.embeddings_sealed + self.crops_sealed + self.event_faces_sealed
+        return self.embeddings_sealed + self.crops_sealed + self.event_faces_sealed + self.snapshots_sealed
 
     @property
     def plain(self) -> int:
-        return self.embeddings_plain + self.crops_plain + self.event_faces_plain
+        return self.embeddings_plain + self.crops_plain + self.event_faces_plain + self.snapshots_plain
 
 
 # Each column that holds face data, what it is called, and its plain content's length multiple (is_sealed).
@@ -44,6 +48,7 @@ SEALED_COLUMNS: tuple[tuple[InstrumentedAttribute, str, int], ...] = (
     (Template.embedding, "template embedding", FLOAT32_BYTES),
     (Template.crop, "template crop", 1),
     (AccessEvent.crop, "event face", 1),
+    (GateSnapshot.image, "gate snapshot", 1),  # a camera frame: the faces of whoever passed
 )
 
 
@@ -61,9 +66,9 @@ def _counts(session: Session, column: InstrumentedAttribute, plain_multiple: int
 
 
 def sealing_counts(session: Session) -> SealingCounts:
-    """How many stored embeddings, template crops and event faces are sealed and how many plain (no key needed)."""
-    (es, ep), (cs, cp), (fs, fp) = (_counts(session, column, m) for column, _, m in SEALED_COLUMNS)
-    return SealingCounts(es, ep, cs, cp, fs, fp)
+    """How many stored embeddings, template crops, event faces and gate snapshots are sealed and how many plain (no
+    key needed)."""
+    return SealingCounts(*(n for column, _, m in SEALED_COLUMNS for n in _counts(session, column, m)))
 
 
 def sealed_samples(session: Session) -> list[tuple[str, bytes]]:
@@ -75,6 +80,17 @@ def sealed_samples(session: Session) -> list[tuple[str, bytes]]:
         if blob is not None:
             samples.append((kind, blob))
     return samples
+
+
+def prove_key(cipher: Cipher, samples: list[tuple[str, bytes]]) -> list[str]:
+    """Unseal each (kind, bytes as stored) sample (sealed_samples) with `cipher`: the kinds it opened (empty: nothing
+    sealed to prove it against). One that it does not open is one FaceGateError naming the key."""
+    for kind, blob in samples:
+        try:
+            cipher.unseal(blob, f"a stored {kind}")
+        except FaceGateError as error:
+            raise FaceGateError(f"{cipher.source} is not the key of this database: {error}") from None
+    return [kind for kind, _ in samples]
 
 
 def _stored_template_rows(session: Session, batch: int) -> Iterator[list[Row]]:
@@ -142,6 +158,20 @@ def seal_event_face_batch(session: Session, after: int, batch: int) -> tuple[int
     faces = [{"event_id": row.id, "plain_face": row.crop} for row in rows]  # the query left sealed ones out
     session.execute(seal, faces)
     return rows[-1].id, len(faces)
+
+
+def seal_plain_snapshots(session: Session) -> int:
+    """Seal every plain gate snapshot (one row per gate at most): how many."""
+    table = cast(Table, GateSnapshot.__table__)
+    stored = _stored(GateSnapshot.image)
+    rows = session.execute(select(GateSnapshot.gate_id, stored.label("image")).where(not_(sealed_clause(stored))))
+    plain = [{"snapshot_gate": row.gate_id, "plain_image": row.image} for row in rows]
+    if plain:
+        seal = (
+            table.update().where(table.c.gate_id == bindparam("snapshot_gate")).values(image=bindparam("plain_image"))
+        )
+        session.execute(seal, plain)  # the column's type seals the bound plain bytes
+    return len(plain)
 
 
 def rewrite_file(database: Database) -> bool:

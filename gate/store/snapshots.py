@@ -26,10 +26,12 @@ class Snapshot:
 
 
 def write_snapshot(session: Session, snapshot: Snapshot) -> None:
-    """Write (or replace) a gate's snapshot; a larger one than MAX_SNAPSHOT_BYTES is a programming error."""
+    """Write (or replace) a gate's snapshot; a larger one than MAX_SNAPSHOT_BYTES is a programming error. The old
+    row is deleted unread (a merge would read it: one sealed with another key could then never be replaced)."""
     if len(snapshot.jpeg) > MAX_SNAPSHOT_BYTES:
         raise ValueError(f"a snapshot of {len(snapshot.jpeg)} bytes is over MAX_SNAPSHOT_BYTES")
-    session.merge(GateSnapshot(gate_id=snapshot.gate_id, taken_at=snapshot.taken_at, image=snapshot.jpeg))
+    session.execute(delete(GateSnapshot).where(GateSnapshot.gate_id == snapshot.gate_id))
+    session.add(GateSnapshot(gate_id=snapshot.gate_id, taken_at=snapshot.taken_at, image=snapshot.jpeg))
 
 
 def gate_snapshot(session: Session, gate_id: str) -> Snapshot | None:

@@ -277,6 +277,7 @@ const CAMERA_STATES = {
   streaming: "streaming",
   lost: "lost, reconnecting",
   ended: "ended",
+  off: "off (the gate stopped)", // the API says so of a stopped gate's camera
 };
 const snapshots = new Map(); // gate id -> { at, figure }: an image is fetched again only when a newer one exists
 
@@ -302,7 +303,6 @@ function snapshotFigure(gate) {
 
 function cameraText(gate) {
   if (!gate.camera) return "not reported";
-  if (gate.state === "stopped" && gate.camera !== "ended") return "off (the gate stopped)";
   const text = CAMERA_STATES[gate.camera] || gate.camera;
   return gate.state === "lost" ? `${text} when last heard from` : text;
 }

@@ -117,7 +117,7 @@ def test_init_with_flags_asks_nothing_and_a_refused_account_leaves_no_config(tmp
         invoke("init", str(tmp_path), "--no-key", "--admin", "ada", "--password-stdin", stdin="short\n")
     assert not (tmp_path / "config.toml").exists()  # so init can simply be run again
     output = invoke("init", str(tmp_path), "--key", "--admin", "ada", "--password-stdin", stdin=PASSWORD + "\n")
-    assert "added account ada (admin)" in output and "?" not in output
+    assert "account ada added (admin), to sign in to the admin page" in output and "?" not in output
     assert load_settings(tmp_path / "config.toml").encryption.key_file == KEY_NAME
 
 
@@ -185,6 +185,11 @@ def test_init_data_takes_an_empty_or_facegate_folder_and_refuses_another(tmp_pat
     with pytest.raises(FaceGateError, match=r"holds files that are not FaceGate's \(notes\.txt, \.\.\.\)"):
         invoke("init", str(tmp_path / "c"), "--data", str(other), "--yes")
     assert not (tmp_path / "c").exists() and stat.S_IMODE(other.stat().st_mode) == 0o755  # nothing touched
+    for name in ("photos.txt", "report.pdf", "facegate.db.old"):  # one name like FaceGate's among others
+        (other / name).write_text("mine", encoding="utf-8")
+    with pytest.raises(FaceGateError, match=r"holds files that are not FaceGate's \(notes\.txt, \.\.\.\)"):
+        invoke("init", str(tmp_path / "c"), "--data", str(other), "--yes")
+    assert not (tmp_path / "c").exists() and stat.S_IMODE(other.stat().st_mode) == 0o755
 
 
 def test_init_key_file_puts_the_key_there_but_never_in_the_data_folder(tmp_path: Path) -> None:
@@ -227,6 +232,8 @@ SITE_COMMANDS = [
     ["events"],
     ["gates"],
     ["keys", "status"],
+    ["backup", "site.facegate-backup"],
+    ["restore", "site.facegate-backup"],  # refused before the file is looked for
     ["run", "--source", "97"],  # refused before the camera is tried
     ["serve"],
     ["evaluate", "--images", ".", "--write-threshold", "0.001"],  # refused before any pair is embedded

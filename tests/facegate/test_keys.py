@@ -28,10 +28,12 @@ from gate.store.database import Database
 from gate.store.encryption import PREFIX, Cipher, load_cipher, new_key_text, parse_key, write_key_file
 from gate.store.events import AccessEventRecord
 from gate.store.schema import Person, Template
+from gate.store.snapshots import Snapshot
 from gate.vision.imageio import decode_crop
 
 MODEL_ID, DIM = "untrained-test", 128  # the untrained_card fixture's model
 EVENT_FACES = 4  # the site's access events that keep a face (a fifth keeps none)
+SNAPSHOT = b"\xff\xd8\xff\xe0" + np.random.default_rng(9).bytes(2000)  # the site's one gate snapshot (JPEG-like)
 
 
 def run(config: Path, *args: str) -> str:
@@ -60,6 +62,7 @@ def site(tmp_path: Path, untrained_card: Path) -> tuple[Path, np.ndarray, list[b
             ]  # fmt: skip
             session.add(person)
     _record_event_faces(database, [b"RIFF" + rng.bytes(2000) for _ in range(EVENT_FACES)] + [None])
+    database.put_snapshot(Snapshot("front", datetime.now(UTC), SNAPSHOT))  # a gate's camera frame, stored plain
     Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", MODEL_ID, DIM)
     database.close()
     config = tmp_path / "config.toml"
@@ -160,7 +163,10 @@ def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarr
     status = run(config, "status")
     assert "embeddings:  0 sealed, 3 plain" in status and "index:       plain" in status and "keys encrypt" in status
     assert "event faces: 0 sealed, 4 plain" in status and "nothing is sealed yet to prove it against" in status
-    assert run(config, "encrypt").strip() == "sealed 3 embeddings and 3 crops of 2 people, 4 event faces"
+    assert "snapshots:   0 sealed, 1 plain" in status
+    assert run(config, "encrypt").strip() == (
+        "sealed 3 embeddings and 3 crops of 2 people, 4 event faces, 1 gate snapshots"
+    )
 
     after = (folder / "gate.db").read_bytes()
     for vector, crop in zip(vectors, crops, strict=True):
@@ -170,17 +176,22 @@ def test_keys_encrypt_seals_a_plain_database_in_place(site: tuple[Path, np.ndarr
     for uid, face in faces.items():  # the raw column holds the face sealed, the file no plain byte of it
         assert sealed_faces[uid].startswith(PREFIX) and cipher.unseal(sealed_faces[uid]) == face
         assert face[4:64] not in after
+    assert SNAPSHOT[4:64] not in after
     index = (folder / "gallery.faiss").read_bytes()
     assert index.startswith(PREFIX) and not any(v.tobytes()[:16] in index for v in vectors)
     status = run(config, "status")
     assert "embeddings:  3 sealed, 0 plain" in status and "crops:       3 sealed, 0 plain" in status
     assert "event faces: 4 sealed, 0 plain" in status and "keys encrypt" not in status
-    assert "(opens the sealed template embeddings, template crops, event faces)" in status
+    assert "snapshots:   1 sealed, 0 plain" in status
+    assert "(opens the sealed template embeddings, template crops, event faces, gate snapshots)" in status
     assert "index:       sealed, opened by the key" in status
-    assert run(config, "encrypt").strip() == "sealed 0 embeddings and 0 crops of 0 people, 0 event faces"
+    assert run(config, "encrypt").strip() == (
+        "sealed 0 embeddings and 0 crops of 0 people, 0 event faces, 0 gate snapshots"
+    )
 
     database = open_database(load_settings(config))
     assert database.event_face("e1") == faces["e1"] and database.event_face("e4") is None
+    assert database.snapshot("front") == Snapshot("front", database.snapshot_times()["front"], SNAPSHOT)
     gallery = Gallery.open(database, GallerySettings(), folder / "gallery.faiss", MODEL_ID, DIM)
     assert [m.employee_id for m in gallery.search(vectors) if m] == ["E1", "E1", "E2"]
     assert [(e.action, e.employee_id) for e in audit_trail(database) if e.action == "encrypt"] == [
@@ -207,7 +218,8 @@ def test_keys_status_with_a_wrong_key_is_one_line_and_exit_2(site: tuple[Path, n
     )
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(
-        "error: the configured key does not open what is sealed: a stored template embedding: encrypted with "
+        f"error: encryption.key_file {config.parent / 'site.key'} is not the key of this database: a stored "
+        "template embedding: encrypted with "
         f"another key (or altered): check encryption.key_file {config.parent / 'site.key'}"
     ), done.stderr
     assert (config.parent / "gate.db").read_bytes() == before
@@ -247,7 +259,7 @@ def test_keys_encrypt_killed_mid_way_loses_no_face_and_a_second_run_seals_the_re
     assert "embeddings:  3 sealed, 0 plain" in status  # the templates' one transaction came first, whole
     assert f"event faces: {len(sealed)} sealed, {len(wanted) - len(sealed)} plain" in status
 
-    assert run(config, "encrypt").strip().endswith(f", {len(wanted) - len(sealed)} event faces")
+    assert run(config, "encrypt").strip().endswith(f", {len(wanted) - len(sealed)} event faces, 1 gate snapshots")
     stored = _raw_event_faces(path)
     assert stored.keys() == wanted.keys() and all(cipher.unseal(stored[uid]) == wanted[uid] for uid in stored)
 
@@ -261,7 +273,7 @@ def test_keys_status_says_when_nothing_sealed_can_be_read_without_a_key(
     run(config, "encrypt")
     config.write_text(plain)
     status = run(config, "status")
-    assert "key:         none configured (10 sealed rows cannot be read without it)" in status
+    assert "key:         none configured (11 sealed rows cannot be read without it)" in status
     assert "index:       sealed (" in status
 
 
@@ -311,10 +323,10 @@ def test_sealing_counts_seals_and_proves_the_key_on_postgresql(postgres_url: str
     database = Database(postgres_url, cipher=cipher)
     assert prove_key(database) == []
     gallery = Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", MODEL_ID, DIM)
-    assert seal_stored(database, gallery) == SealResult(1, 1, 1, 3)
+    assert seal_stored(database, gallery) == SealResult(1, 1, 1, 3, 0)
     assert (tmp_path / "gallery.faiss").read_bytes().startswith(PREFIX)
     assert sealing_counts(plain) == SealingCounts(1, 0, 1, 0, 3, 0)
     assert prove_key(database) == ["template embedding", "template crop", "event face"]
     assert [database.event_face(f"e{n}") for n in range(4)] == [*faces, None]
-    with pytest.raises(FaceGateError, match="the configured key does not open what is sealed"):
+    with pytest.raises(FaceGateError, match="encryption.key_env K is not the key of this database"):
         prove_key(Database(postgres_url, cipher=parse_key(new_key_text(), "encryption.key_env K")))

@@ -119,6 +119,17 @@ def test_http_actuator_follows_no_redirect(server: HTTPServer, caplog: pytest.Lo
     assert "answered 302" in caplog.text
 
 
+def test_http_actuator_ignores_a_proxy_from_the_environment(
+    server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there: a door using it would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert HttpActuator(ActuatorSettings(kind="http", url=_url(server))).open(REQUEST) is DoorOutcome.OPENED
+    assert len(_Recorder.bodies) == 1
+
+
 def test_http_actuator_slow_answer_reports_timed_out(server: HTTPServer) -> None:
     _Recorder.delay_s = 1.0
     assert (

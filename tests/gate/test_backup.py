@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import json
 import stat
 import tarfile
 import threading
@@ -20,11 +22,12 @@ import pytest
 from sqlalchemy import select
 
 from gate.errors import FaceGateError
-from gate.store.backup import MANIFEST, Manifest, backup, read_manifest, restore
+from gate.store.backup import MANIFEST, Manifest, _write_archive, backup, read_manifest, restore
 from gate.store.database import Database
 from gate.store.encryption import Cipher, new_key_text, parse_key
 from gate.store.events import AccessEventRecord
 from gate.store.schema import Person, Template
+from gate.store.snapshots import Snapshot
 
 MODEL_ID, DIM = "test-model", 16
 PEOPLE = 3
@@ -169,6 +172,97 @@ def test_restore_refuses_what_is_not_a_backup_or_another_kind_of_database(
     backup(database, out)
     with pytest.raises(FaceGateError, match="is a sqlite backup: it restores into a sqlite database"):
         restore("postgresql+psycopg://gate@127.0.0.1:1/facegate", database.cipher, out)
+
+
+def test_a_sealed_gate_snapshot_is_face_data_the_backup_needs_the_key_of(tmp_path: Path) -> None:
+    cipher, _ = new_cipher()
+    database = Database(sqlite_url(tmp_path / "site"), cipher)
+    database.put_snapshot(Snapshot("front", datetime.now(UTC), b"\xff\xd8 a camera frame"))  # nothing else sealed
+    assert backup(database, tmp_path / "one.fgbackup").key_fingerprint == cipher.fingerprint
+    with pytest.raises(FaceGateError, match="encrypted but no key is configured"):
+        backup(Database(database.url), tmp_path / "two.fgbackup")
+    other, _ = new_cipher("other.key")
+    with pytest.raises(FaceGateError, match="other.key is not the key of this database: a stored gate snapshot"):
+        backup(Database(database.url, other), tmp_path / "three.fgbackup")
+    database.close()
+
+
+MANIFEST_FIELDS = {
+    "backend": "sqlite", "schema": "0007", "created": "2026-11-02T08:00:00+00:00", "key_fingerprint": None,
+    "people": 3, "templates": 6, "events": 7, "format": "facegate-backup", "version": 1,
+}  # fmt: skip
+
+
+def crafted_backup(folder: Path, manifest: object) -> Path:
+    """A tar holding `manifest` as its manifest.json (and an empty database file): what a tool, or a hand, made."""
+    path = folder / "crafted.fgbackup"
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in ((MANIFEST, json.dumps(manifest).encode()), ("database.sqlite3", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_crafted_manifest_as_written_reads(tmp_path: Path) -> None:
+    manifest = read_manifest(crafted_backup(tmp_path, MANIFEST_FIELDS))
+    assert (manifest.revision, manifest.people, manifest.key_fingerprint) == ("0007", 3, None)
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"version": "2"}, "manifest.json: version: Input should be a valid integer"),
+        ({"version": 2}, r"written by a newer FaceGate \(backup format 2\): upgrade"),
+        ({"people": "3"}, "manifest.json: people: Input should be a valid integer"),
+        ({"events": -1}, "manifest.json: events: Input should be greater than or equal to 0"),
+        ({"templates": 6.0}, "manifest.json: templates: Input should be a valid integer"),
+        ({"key_fingerprint": 5}, "manifest.json: key_fingerprint: Input should be a valid string"),
+        ({"key_fingerprint": "../../etc"}, "manifest.json: key_fingerprint: String should match pattern"),
+        ({"schema": "0007; DROP"}, "manifest.json: schema: String should match pattern"),
+        ({"schema": 7}, "manifest.json: schema: Input should be a valid string"),
+        ({"backend": "mysql"}, "manifest.json: backend: Input should be 'sqlite' or 'postgresql'"),
+        ({"owner": "root"}, "manifest.json: owner: unknown key"),
+        ({"format": "other-backup"}, r"crafted.fgbackup is not a FaceGate backup$"),
+        ({"people": None}, "manifest.json: people: Input should be a valid integer"),
+    ],
+)
+def test_a_bad_manifest_is_one_line(tmp_path: Path, changed: dict, message: str) -> None:
+    with pytest.raises(FaceGateError, match=message) as refused:
+        read_manifest(crafted_backup(tmp_path, MANIFEST_FIELDS | changed))
+    assert "\n" not in str(refused.value) and str(refused.value).startswith(str(tmp_path / "crafted.fgbackup"))
+
+
+@pytest.mark.parametrize(
+    "manifest", [[1, 2], "facegate-backup", None, {k: v for k, v in MANIFEST_FIELDS.items() if k != "people"}]
+)
+def test_a_manifest_of_another_shape_is_one_line(tmp_path: Path, manifest: object) -> None:
+    with pytest.raises(FaceGateError, match="crafted.fgbackup is not a FaceGate backup") as refused:
+        read_manifest(crafted_backup(tmp_path, manifest))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_file_made_while_the_backup_ran_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "site.fgbackup"
+    out.write_text("made after backup() checked the name")
+    work = tmp_path / "work"
+    work.mkdir()
+    member = work / "database.sqlite3"
+    member.write_bytes(b"")
+    manifest = Manifest.model_validate(MANIFEST_FIELDS)
+    with pytest.raises(FaceGateError, match="site.fgbackup exists: a backup is never overwritten"):
+        _write_archive(out, manifest, member, work)
+    assert out.read_text() == "made after backup() checked the name"
+    assert list(work.iterdir()) == [member]  # the partial is gone
+    out.unlink()
+    out.symlink_to(tmp_path / "elsewhere")  # a link there is not followed nor replaced
+    with pytest.raises(FaceGateError, match="exists: a backup is never overwritten"):
+        _write_archive(out, manifest, member, work)
+    assert out.is_symlink() and not (tmp_path / "elsewhere").exists()
+    out.unlink()
+    _write_archive(out, manifest, member, work)
+    assert read_manifest(out) == manifest and stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert list(work.iterdir()) == [member]
 
 
 class Writer:

@@ -18,7 +18,7 @@ from evaluation.paced_stream import PacedStream
 from gate.store.database import Database
 from gate.store.gate_status import HEARTBEAT_S, OFFLINE_AFTER_S, Heartbeat
 from gate.store.heartbeat import HeartbeatWriter
-from gate.vision.sources import CameraState
+from gate.vision.camera_state import CameraState
 
 
 class Clock:

@@ -47,7 +47,9 @@ class Shelly(BaseHTTPRequestHandler):
     """A relay's HTTP API: records each request (path, query, Authorization) and answers as `mode` says."""
 
     requests: list[tuple[str, dict[str, list[str]], str]] = []
-    mode = "on"  # on, off, error, text, huge, stall, drip, redirect; slow_challenge: a 401 whose body never ends
+    # on, off, error, text, huge, stall, drip, redirect; slow_challenge: a 401 whose body never ends; late: the
+    # headers just before the deadline, then the body stalls
+    mode = "on"
     login = ""  # "", basic or digest
     algorithm = "SHA-256"  # digest's: SHA-256 (Gen2+) or MD5
 
@@ -57,8 +59,8 @@ class Shelly(BaseHTTPRequestHandler):
         type(self).requests.append((parts.path, parse_qs(parts.query), authorization))
         if not self._logged_in(authorization):
             return
-        if self.mode == "stall":
-            time.sleep(1.5)
+        if self.mode in ("stall", "late"):
+            time.sleep(1.5 if self.mode == "stall" else 0.4)
         if self.mode == "redirect":  # to the same relay: a gate that followed it would switch the relay on
             self.send_response(302)
             self.send_header("Location", self.path)
@@ -77,7 +79,11 @@ class Shelly(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the gate stops reading a huge answer
-            if self.mode == "drip":
+            if self.mode == "late":
+                self.wfile.write(body[:1])
+                self.wfile.flush()
+                time.sleep(2.0)
+            elif self.mode == "drip":
                 for byte in body:
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
@@ -212,6 +218,13 @@ def test_http_relay_slow_answer_reports_timed_out(shelly: str, mode: str) -> Non
     started = time.monotonic()
     assert relay(shelly, timeout_s=0.3).open(REQUEST) is DoorOutcome.TIMED_OUT
     assert time.monotonic() - started < 1.0
+
+
+def test_http_relay_answer_begun_late_times_out_at_the_deadline(shelly: str) -> None:
+    Shelly.mode = "late"  # headers at 0.4 s: a read given the whole timeout then would wait until 0.9 s
+    started = time.monotonic()
+    assert relay(shelly, timeout_s=0.5).open(REQUEST) is DoorOutcome.TIMED_OUT
+    assert time.monotonic() - started < 0.7
 
 
 def test_http_relay_follows_no_redirect(shelly: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -33,12 +33,15 @@ class Board:
         os.close(slave)  # pyserial opens the path itself
 
     def read(self, size: int, within_s: float = 2.0) -> bytes:
-        """Exactly `size` bytes, or what arrived by `within_s`."""
+        """Exactly `size` bytes, or what arrived by `within_s` (while nobody has the slave open, reads fail: wait)."""
         data = b""
         deadline = time.monotonic() + within_s
         while len(data) < size and (left := deadline - time.monotonic()) > 0:
             if select.select([self.master], [], [], left)[0]:
-                data += os.read(self.master, size - len(data))
+                try:
+                    data += os.read(self.master, size - len(data))
+                except OSError:
+                    time.sleep(0.02)
         return data
 
     def quiet(self, for_s: float) -> bool:
@@ -152,7 +155,7 @@ def test_serial_relay_missing_port_fails_at_start(tmp_path: Path) -> None:
 def test_serial_relay_unplugged_board_fails_the_grant_then_is_reopened(board: Board, tmp_path: Path) -> None:
     port = tmp_path / "ttyRELAY"  # like /dev/serial/by-id/...: a link that udev points at the board's node
     port.symlink_to(board.path)
-    door = relay(str(port), open_s=0.2)
+    door = relay(str(port), open_s=0.5)  # the failed grant's off is due at 0.5 s: the next grant restarts it
     assert board.read(4) == OFF
     board.unplug()
     board.master = -1
@@ -165,6 +168,76 @@ def test_serial_relay_unplugged_board_fails_the_grant_then_is_reopened(board: Bo
         assert replugged.read(4) == ON
         assert replugged.read(4) == OFF
         door.close()
+    finally:
+        os.close(replugged.master)
+
+
+def _replug(port: Path) -> Board:
+    """A board plugged back in: the port's link moved to a new pair."""
+    replugged = Board()
+    port.unlink()
+    port.symlink_to(replugged.path)
+    return replugged
+
+
+def test_serial_relay_failed_off_is_retried_until_the_board_takes_it(
+    board: Board, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = tmp_path / "ttyRELAY"
+    port.symlink_to(board.path)
+    door = relay(str(port), open_s=0.3)
+    door.retry_s = 0.2
+    assert board.read(4) == OFF
+    assert door.open(REQUEST) is DoorOutcome.OPENED
+    assert board.read(4) == ON
+    board.unplug()  # gone while the door is on: the off at 0.3 s fails, and the retries after it
+    board.master = -1
+    time.sleep(0.9)
+    assert "could not switch the door off after 0.3 s" in caplog.text
+    replugged = _replug(port)
+    try:
+        assert replugged.read(4) == OFF  # a retry reopened the port: the door is shut
+        assert replugged.quiet(0.5)  # and the retries stop
+        assert "the door switched off at last" in caplog.text
+        door.close()
+        assert replugged.read(4) == OFF
+    finally:
+        door.close()
+        os.close(replugged.master)
+
+
+def test_serial_relay_failed_grant_still_switches_off(board: Board, tmp_path: Path) -> None:
+    port = tmp_path / "ttyRELAY"
+    port.symlink_to(board.path)
+    door = relay(str(port), open_s=0.3)
+    door.retry_s = 0.2
+    assert board.read(4) == OFF
+    board.unplug()
+    board.master = -1
+    assert door.open(REQUEST) is DoorOutcome.FAILED  # part of the on may have reached the board all the same
+    replugged = _replug(port)
+    try:
+        assert replugged.read(4) == OFF  # the failed grant's off, sent when the board is back
+        assert replugged.quiet(0.4)
+    finally:
+        door.close()
+        os.close(replugged.master)
+
+
+def test_serial_relay_close_stops_the_retries(board: Board, tmp_path: Path) -> None:
+    port = tmp_path / "ttyRELAY"
+    port.symlink_to(board.path)
+    door = relay(str(port), open_s=0.1)
+    door.retry_s = 0.1
+    assert board.read(4) == OFF
+    board.unplug()
+    board.master = -1
+    assert door.open(REQUEST) is DoorOutcome.FAILED
+    time.sleep(0.3)
+    door.close()  # its own off fails too: logged, and no retry after it
+    replugged = _replug(port)
+    try:
+        assert replugged.quiet(0.5)
     finally:
         os.close(replugged.master)
 

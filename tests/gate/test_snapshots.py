@@ -113,6 +113,20 @@ def test_with_a_key_the_snapshot_is_sealed_at_rest(tmp_path: Path) -> None:
     assert found is not None and found.jpeg.startswith(b"\xff\xd8\xff")
 
 
+def test_a_snapshot_sealed_with_another_key_is_replaced_unread(tmp_path: Path) -> None:
+    """After a key change the gate's next snapshot replaces the old one (a write that read it first would fail)."""
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    Database(url, cipher=Cipher(os.urandom(32), "the old key")).put_snapshot(
+        Snapshot("front", datetime.now(UTC), b"\xff\xd8old")
+    )
+    database = Database(url, cipher=Cipher(os.urandom(32), "encryption.key_file new.key"))
+    taker = SnapshotTaker(database, "front", ON, Clock())
+    taker.offer(frame(value=120), [])
+    assert taker.written == 1
+    found = database.snapshot("front")
+    assert found is not None and abs(int(decode(found.jpeg).mean()) - 120) < 3
+
+
 @pytest.mark.slow  # a PostgreSQL server
 def test_several_gates_keep_one_sealed_row_each_on_postgresql(postgres_url: str) -> None:
     cipher = Cipher(os.urandom(32), "encryption.key_file test.key")

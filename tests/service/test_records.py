@@ -6,10 +6,13 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from PIL import Image
 from service_site import Site, bearer
 
+from gate.store.database import Database
+from gate.store.encryption import new_key_text, parse_key
 from gate.store.events import AccessEventRecord
 from gate.store.gate_status import Heartbeat
 from gate.store.schema import utcnow
@@ -92,15 +95,17 @@ def test_gates_running_stopped_or_lost_with_their_camera_and_snapshot(site: Site
     site.database.beat(Heartbeat("front", "host-a", hour_ago, now, 900, 15.0, "granted", now, camera="streaming"))
     site.database.beat(Heartbeat("back", "host-b", hour_ago, now - timedelta(minutes=5), 10, 12.0, camera="lost"))
     site.database.beat(Heartbeat("side", "host-c", hour_ago, now, 99, 0.0, state="stopped", camera="ended"))
+    site.database.beat(Heartbeat("yard", "host-d", hour_ago, now, 99, 0.0, state="stopped", camera="streaming"))
     for gate in ("front", "back", "side"):  # a lost gate's last picture (a crash leaves it) is not shown
         site.database.put_snapshot(Snapshot(gate, now, JPEG))
     gates = site.client.get("/api/gates", headers=bearer(site.viewer_token)).json()["gates"]
     assert [(g["gate_id"], g["online"], g["state"], g["camera"], g["last_decision"]) for g in gates] == [
         ("back", False, "lost", "lost", None),
         ("front", True, "running", "streaming", "granted"),
-        ("side", False, "stopped", "ended", None),
+        ("side", False, "stopped", "ended", None),  # a recording's end stays ended
+        ("yard", False, "stopped", "off", None),  # stopped by a signal: the gate closed its camera
     ]
-    assert [g["snapshot_at"] is not None for g in gates] == [False, True, False]
+    assert [g["snapshot_at"] is not None for g in gates] == [False, True, False, False]
 
 
 def test_a_running_gates_snapshot_is_served_uncached_to_whoever_may_see_event_faces(site: Site) -> None:
@@ -169,3 +174,20 @@ def test_events_csv_cells_that_a_spreadsheet_would_run_are_quoted(site: Site) ->
     row = next(csv.DictReader(io.StringIO(response.text)))
     assert {key: row[key] for key in formulas} == {key: "'" + value for key, value in formulas.items()}
     assert row["score"] == "-0.5"  # a number stays a number
+
+
+def test_a_snapshot_sealed_with_another_key_is_not_found(site: Site, tmp_path: Path) -> None:
+    """A snapshot written under another key (the key changed, or this server has none) is a 404, not an error: the
+    gate replaces it at its next snapshot."""
+    now = utcnow()
+    site.database.beat(Heartbeat("front", "host-a", now, now, 900, 15.0, camera="streaming"))
+    other = Database(site.database.url, parse_key(new_key_text(), "the old key"))
+    other.put_snapshot(Snapshot("front", now, JPEG))
+    other.close()
+    served = site.client.get("/api/gates/front/snapshot", headers=bearer(site.viewer_token))
+    assert served.status_code == 404, served.text
+    assert served.json()["error"] == "gate 'front''s snapshot cannot be opened with this server's key"
+    assert site.client.get("/api/gates", headers=bearer(site.viewer_token)).status_code == 200
+    site.database.put_snapshot(Snapshot("front", utcnow(), JPEG + b"!"))  # the gate's next one, with this key
+    served = site.client.get("/api/gates/front/snapshot", headers=bearer(site.viewer_token))
+    assert (served.status_code, served.content) == (200, JPEG + b"!")
