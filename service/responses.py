@@ -9,7 +9,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
 from enrollment.photos import Status
-from gate.store.gate_status import CameraReading, GateState
+from gate.store.gate_status import GateState
+from gate.vision.camera_state import CameraState
 from service.accounts import Role
 
 # a time as the API has always written it: datetime.isoformat(), with its UTC offset ("+00:00")
@@ -146,7 +147,7 @@ class GateHeartbeat(BaseModel):
         description="running; stopped: it stopped cleanly (a signal, the end of a recording); lost: it was running "
         "and no heartbeat came for 15 s (crashed, killed, its host or network gone)"
     )
-    camera: CameraReading | None = Field(
+    camera: CameraState | None = Field(
         description="what its camera was doing at the last heartbeat: waiting (not reached yet), streaming, lost "
         "(being reconnected), ended; off: the gate stopped (a recording's end stays ended); null: not reported"
     )

@@ -29,7 +29,7 @@ from gate.runtime.ports import PortInUse, address_text, check_port_free
 from gate.store.database import SCHEMA_HEAD, Database
 from gate.store.encryption import WIDER_THAN_PRIVATE, Cipher, load_cipher
 from gate.store.event_log import RESERVE_BYTES, Journal
-from gate.store.sealed import sealed_samples
+from gate.store.sealed import prove_key, sealed_samples
 from gate.vision.sources import Frame, FrameSource, configured_source, hide_credentials, open_source
 
 if TYPE_CHECKING:  # imported when a camera gave a frame: it loads MTCNN (torch), seconds on a small machine
@@ -130,14 +130,10 @@ def _prove(cipher: Cipher, database: Database) -> str:
     """Unseal one stored row of each kind of face data with the key: what it opened (a FaceGateError if not)."""
     with database.session() as session:
         samples = sealed_samples(session)
-    for kind, blob in samples:
-        try:
-            cipher.unseal(blob, f"a stored {kind}")
-        except FaceGateError as error:
-            raise FaceGateError(f"{cipher.source} is not the key of this database: {error}") from None
-    if not samples:
+    opened = prove_key(cipher, samples)
+    if not opened:
         return "nothing encrypted yet to prove it against"
-    return "opens the stored " + ", ".join(kind for kind, _ in samples)
+    return "opens the stored " + ", ".join(opened)
 
 
 def _sealed_without_key(database: Database) -> Finding:

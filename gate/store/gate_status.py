@@ -20,8 +20,6 @@ OFFLINE_AFTER_S = 3 * HEARTBEAT_S  # ... and is read as lost when none came for 
 
 StoredState = Literal["running", "stopped"]  # what a gate writes of itself
 GateState = Literal["running", "stopped", "lost"]  # what a reader makes of it ("lost": a running gate gone silent)
-# a gate's camera as a reader gives it: what the gate reported (CameraState), "off" once stopped
-CameraReading = Literal[CameraState, Literal["off"]]
 
 
 @dataclass(frozen=True)
@@ -47,12 +45,12 @@ class Heartbeat:
             return "stopped"
         return "running" if (now - self.last_seen).total_seconds() <= max_age_s else "lost"
 
-    def camera_now(self, now: datetime) -> CameraReading | None:
+    def camera_now(self, now: datetime) -> CameraState | None:
         """The camera's state as `facegate gates` and the admin page show it: "off" for a stopped gate's (it closed
         its camera; a recording's "ended" stays), else what the last beat said (None: not reported)."""
-        if self.status(now) == "stopped" and self.camera != "ended":
+        if self.status(now) == "stopped" and self.camera not in ("ended", "off"):
             return "off"
-        return cast("CameraReading | None", self.camera)
+        return cast("CameraState | None", self.camera)
 
     def online(self, now: datetime, max_age_s: float = OFFLINE_AFTER_S) -> bool:
         """Running and seen within `max_age_s` of `now`."""

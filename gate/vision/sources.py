@@ -167,11 +167,11 @@ class VideoFileSource:
             raise FaceGateError(f"{self.path}: not a video OpenCV can read (try converting it to .mp4)")
         self._first: np.ndarray | None = first
         self.fps = _fps(self._capture)
-        self._ended = False
+        self._ended = self._closed = False
 
     @property
     def state(self) -> CameraState:
-        return "ended" if self._ended else "streaming"
+        return "off" if self._closed and not self._ended else "ended" if self._ended else "streaming"
 
     def frames(self) -> Iterator[Frame]:
         index = 0
@@ -186,7 +186,7 @@ class VideoFileSource:
         self._ended = True
 
     def close(self) -> None:
-        self._ended = True
+        self._closed = True
         self._capture.release()
 
 
@@ -427,7 +427,7 @@ class LiveSource:
             if capture is not None:
                 capture.release()
             if not self.gave_up:
-                self._state = "ended"
+                self._state = "off" if self._stop.is_set() else "ended"
             self._newest.end(discard=self._stop.is_set())
 
     def _connect(self) -> cv2.VideoCapture | None:

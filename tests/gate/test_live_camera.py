@@ -167,7 +167,7 @@ def test_run_gate_waiting_for_a_camera_stops_on_sigterm(tmp_path: Path, embedder
     sigterm_when(lambda: time.monotonic() - started > 1.0)
     summary = run_gate(Runtime(settings, embedder, pipeline, database, gallery), source, Doors())
     assert time.monotonic() - started < 5.0  # not stuck waiting for a frame that does not come
-    assert summary.stopped_by_signal and summary.frames == 0 and source.state == "ended"
+    assert summary.stopped_by_signal and summary.frames == 0 and source.state == "off"
 
 
 def test_several_cameras_one_away_the_other_decides_until_sigterm(tmp_path: Path, embedder, pipeline, people) -> None:
@@ -184,7 +184,7 @@ def test_several_cameras_one_away_the_other_decides_until_sigterm(tmp_path: Path
     assert [s.stopped_by_signal for s in summaries] == [True, True]
     assert summaries[0].frames == 0 and summaries[1].frames > 0
     assert "GRANTED" in [d.verdict for d in summaries[1].decisions]
-    assert (away.state, streaming.state) == ("ended", "ended")
+    assert (away.state, streaming.state) == ("off", "off")
 
 
 def test_several_cameras_one_gives_up_the_run_ends_for_all_and_only_its_gate_reads_lost(
@@ -201,7 +201,7 @@ def test_several_cameras_one_gives_up_the_run_ends_for_all_and_only_its_gate_rea
         summaries = run_cameras([(replace(runtime, settings=back), giving_up, Doors()), (runtime, streaming, Doors())])
     assert time.monotonic() - started < 10.0  # the live camera did not keep the run going
     assert [s.camera_gave_up for s in summaries] == [True, False] and summaries[1].frames > 0
-    assert giving_up.state == "waiting" and streaming.state == "ended"
+    assert giving_up.state == "waiting" and streaming.state == "off"
     beats = {beat.gate_id: beat for beat in database.gate_statuses()}
     assert (beats["back"].state, beats["back"].camera) == ("running", "waiting")  # no "stopped": it goes stale
     assert beats[settings.camera.gate_id].state == "stopped"

@@ -305,7 +305,7 @@ def test_live_source_close_interrupts_a_reconnect_backoff() -> None:
         source.close()
     assert time.monotonic() - started < 2.0
     assert not source.reading and source.reconnects == 0
-    assert not source.gave_up and source.state == "ended"  # closed: a stop, not a camera given up
+    assert not source.gave_up and source.state == "off"  # closed: a stop, not a camera given up
 
 
 def free_port() -> int:
@@ -362,7 +362,7 @@ def test_live_source_a_stream_that_starts_late_dies_and_comes_back(caplog: pytes
             log.wait_for("streaming")
             after = next(frames)
             source.close()
-    assert log.stop() == ["waiting", "streaming", "lost", "streaming", "ended"]
+    assert log.stop() == ["waiting", "streaming", "lost", "streaming", "off"]
     assert (first.index, after.index) == (0, 1) or after.index > first.index
     assert after.image.shape == (SIZE[1], SIZE[0], 3) and source.reconnects == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
