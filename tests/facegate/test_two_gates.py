@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from facegate_process import facegate_command, free_port, serving
+from waiting import wait_until
 
 from enrollment.roster import show_person
 from evaluation.paced_stream import PacedStream, video_frames
@@ -45,16 +46,6 @@ def gate_config(folder: Path, gate_id: str, url: str, card: Path) -> Path:
 
 def walk_frames(photo: Path, folder: Path) -> list:
     return video_frames(render_turnstile([("walker", load_image(photo))], folder / "walk.mp4", SPEC)[0])
-
-
-def wait_for(check, timeout_s: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def grants_since(database: Database, moment: datetime) -> dict[str, datetime]:
@@ -97,13 +88,15 @@ def test_a_person_enrolled_while_two_gates_run_is_granted_at_both(postgres, lfw_
     }
     gates = {gate: subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for gate, command in commands.items()}
     try:
-        wait_for(lambda: len(database.gate_statuses()) == 2, 120, "both gates' heartbeats")
+        wait_until(lambda: len(database.gate_statuses()) == 2, 120, "both gates' heartbeats", poll_s=0.5)
         time.sleep(2 * SPEC.walk_s)  # the walker passes both doors before being enrolled: refused
         assert not any(e.decision == "granted" for e in database.events(limit=1000))
         started = datetime.now(UTC)
         enrol_through_the_api(server_config, database, photos[1])
         enrolled = show_person(database, "E1").person.created_at  # when the enrolment was written
-        firsts = wait_for(lambda: grants_since(database, started), 90, "a grant at each gate after the enrolment")
+        firsts = wait_until(
+            lambda: grants_since(database, started), 90, "a grant at each gate after the enrolment", poll_s=0.5
+        )
         delays = {gate: round((firsts[gate] - enrolled).total_seconds(), 1) for gate in GATES}
         print(f"enrolment to first grant: {delays} s")  # the note reports it (pytest -s)
         assert all(delay < 30 for delay in delays.values())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from facegate_process import facegate_command
+from waiting import wait_until
 
 from evaluation.paced_stream import PacedStream
 from gate.store.database import Database
@@ -59,16 +60,6 @@ def test_a_database_that_refuses_the_beat_does_not_stop_the_gate(tmp_path: Path)
     writer.tick(frames=20, force=True)
     writer.stopped(frames=20)
     assert writer.written == 0
-
-
-def wait_until(check, timeout_s: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def test_the_pulse_beats_while_no_frame_comes_with_the_camera_state_and_a_clean_stop_says_stopped(
