@@ -234,9 +234,11 @@ class CameraMode:
     fps: float
     pixel_format: str
 
-    def describe(self) -> str:
+    def describe(self, stream: bool = False) -> str:
+        """As a line says it, e.g. "640x480 MJPG at 30 fps". `stream`: the rate is only what the stream's header says
+        (an MJPEG stream over HTTP says 25 whatever the camera sends), so it is given as such."""
         pixels = f" {self.pixel_format.strip()}" if self.pixel_format.strip() else ""
-        rate = f" at {self.fps:g} fps" if self.fps > 0 else ""
+        rate = "" if self.fps <= 0 else f" (the stream says {self.fps:g} fps)" if stream else f" at {self.fps:g} fps"
         return f"{self.width}x{self.height}{pixels}{rate}"
 
 
@@ -395,7 +397,7 @@ class LiveSource:
         self.fps = _fps(capture)
         self._newest.put(image, time.monotonic())
         mode = _delivered(capture, image)
-        log.info("%s streaming%s: %s", self.description, away, mode.describe())
+        log.info("%s streaming%s: %s", self.description, away, mode.describe(stream=not self.local))
         differences = mode_differences(asked_mode(self.camera), mode) if self.local else []
         if differences:
             log.warning("%s does not deliver the [camera] mode asked for: %s", self.description, "; ".join(differences))

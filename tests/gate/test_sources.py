@@ -190,6 +190,7 @@ def test_mode_differences_name_what_the_camera_did_not_deliver() -> None:
     assert mode_differences(CameraMode(0, 0, 0.0, ""), CameraMode(640, 480, 15.0, "YUYV")) == []  # defaults
     assert CameraMode(640, 480, 30.0, "YUYV").describe() == "640x480 YUYV at 30 fps"
     assert CameraMode(320, 240, 0.0, "").describe() == "320x240"
+    assert CameraMode(640, 480, 25.0, "MJPG").describe(stream=True) == "640x480 MJPG (the stream says 25 fps)"
 
 
 def test_retry_log_a_camera_away_for_an_hour_gives_a_line_a_minute() -> None:
