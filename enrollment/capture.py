@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enrollment.people import EnrollResult, add_faces
+from enrollment.people import EnrollResult, OfferedFaces, add_faces
 from enrollment.photos import UsableFace
 from gate.errors import FaceGateError
 from gate.runtime.parts import Runtime
@@ -42,6 +42,17 @@ SEVERAL_FACES_LIMIT = 10  # frames with more than one person in view before the 
 SAME_POSE = "SAME_POSE"  # a usable face, but posed as one already kept
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How much to capture: `frames` good, different faces within `timeout_s` seconds, kept frames' poses at least
+    `min_pose_step` apart; `progress` is told each frame kept (a line for the user)."""
+
+    frames: int = DEFAULT_FRAMES
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    min_pose_step: float = MIN_POSE_STEP
+    progress: Progress | None = None
 
 
 class CaptureRefused(FaceGateError):
@@ -108,19 +119,14 @@ class Collector:
         )
 
 
-def capture_faces(
-    pipeline: FacePipeline,
-    source: FrameSource,
-    frames: int = DEFAULT_FRAMES,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    min_pose_step: float = MIN_POSE_STEP,
-    progress: Progress | None = None,
-) -> list[UsableFace]:
-    """`frames` good, different faces of the one person in view of `source` within `timeout_s` seconds (a live
-    source is closed at the deadline, even while it waits for a frame); CaptureRefused says what was missing."""
+def capture_faces(pipeline: FacePipeline, source: FrameSource, options: CaptureOptions) -> list[UsableFace]:
+    """`options.frames` good, different faces of the one person in view of `source` within `options.timeout_s`
+    seconds (a live source is closed at the deadline, even while it waits for a frame); CaptureRefused says what
+    was missing."""
+    frames, timeout_s, progress = options.frames, options.timeout_s, options.progress
     if frames < 1 or timeout_s <= 0:
         raise FaceGateError("capture: --frames must be at least 1 and --timeout above 0")
-    collector = Collector(frames, min_pose_step)
+    collector = Collector(frames, options.min_pose_step)
     deadline = time.monotonic() + timeout_s
     timer = threading.Timer(timeout_s, source.close) if source.live else None
     if timer is not None:
@@ -159,26 +165,24 @@ def enrol_from_camera(
     employee_id: str,
     name: str | None,
     source_spec: str,
-    frames: int = DEFAULT_FRAMES,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    options: CaptureOptions | None = None,
     force: bool = False,
     accept_unmatched: bool = False,
-    progress: Progress | None = None,
 ) -> EnrollResult:
-    """Capture `frames` faces of the one person before `source_spec` (a camera, a stream URL or a video file, as
+    """Capture `options.frames` faces of the one person before `source_spec` (a camera, a stream URL or a video file, as
     [camera] source names them) and enrol them as photos are: add_faces' checks, one transaction, the audit entry
     saying "capture:<source>"."""
     employee_id = valid_employee_id(employee_id)
     _check_can_enrol(runtime, employee_id, name)
+    options = options or CaptureOptions()
     source = open_source(source_spec, runtime.settings.camera)
     try:
-        if progress is not None:
-            progress(f"watching {source.description} for {frames} frames of one face (up to {timeout_s:g} s)")
-        faces = capture_faces(runtime.pipeline, source, frames, timeout_s, progress=progress)
+        if options.progress is not None:
+            wanted = f"{options.frames} frames of one face (up to {options.timeout_s:g} s)"
+            options.progress(f"watching {source.description} for {wanted}")
+        faces = capture_faces(runtime.pipeline, source, options)
     finally:
         source.close()
-    labels = [face.path for face in faces]
     log.info("captured %d faces of %s from %s", len(faces), employee_id, source.description)
-    return add_faces(
-        runtime, employee_id, name, faces, labels, {}, force, None, accept_unmatched, f"capture:{source.description}"
-    )
+    offered = OfferedFaces(faces, [face.path for face in faces], source=f"capture:{source.description}")
+    return add_faces(runtime, employee_id, name, offered, force, accept_unmatched=accept_unmatched)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -190,42 +190,52 @@ def add_person(
     employee_id = valid_employee_id(employee_id)  # refused before any photo is read
     files = expand_photos(photos)
     faces, outcomes = _read_photos(runtime.pipeline, files)
-    return add_faces(runtime, employee_id, name, faces, files, outcomes, force, threshold, accept_unmatched)
+    return add_faces(
+        runtime, employee_id, name, OfferedFaces(faces, files, outcomes), force, threshold, accept_unmatched
+    )
+
+
+@dataclass
+class OfferedFaces:
+    """Faces offered for enrolment: `faces` the usable ones; `labels` every face offered, in order, usable or not
+    (a photo's path, a captured frame's label); `rejected` the outcomes of those refused already; `source` where
+    they came from, for the audit entry (e.g. "capture:camera 0"; None: photos)."""
+
+    faces: list[UsableFace]
+    labels: Sequence[Path]
+    rejected: dict[Path, PhotoOutcome] = field(default_factory=dict)
+    source: str | None = None
 
 
 def add_faces(
     runtime: Runtime,
     employee_id: str,
     name: str | None,
-    faces: list[UsableFace],
-    labels: Sequence[Path],
-    outcomes: dict[Path, PhotoOutcome],
+    offered: OfferedFaces,
     force: bool = False,
     threshold: float | None = None,
     accept_unmatched: bool = False,
-    source: str | None = None,
 ) -> EnrollResult:
     """Enroll a person from usable faces (read from photos, or captured from a camera), or add them to an
     enrolled one: the one rule of enrolment, whatever the faces came from.
 
-    `labels` names every face offered (a photo's path, a captured frame's label), in order, usable or not;
-    `outcomes` holds those already rejected. Refused as a whole (nothing written) when no face is usable, when a
+    Refused as a whole (nothing written) when no face is usable, when a
     face matches another enrolled person at or above `threshold` (default: the gate's decision threshold) unless
     force, or when a face added to an enrolled person does not match their own templates at the gate's threshold
-    unless accept_unmatched. Faces already enrolled for this person and model (same sha256) are skipped. `source`
-    is written to the audit entry (where the faces came from, e.g. "capture:camera 0"); None: photos.
+    unless accept_unmatched. Faces already enrolled for this person and model (same sha256) are skipped.
     """
     database, gallery, embedder = runtime.database, runtime.gallery, runtime.embedder
     threshold = runtime.threshold if threshold is None else threshold
     employee_id = valid_employee_id(employee_id)  # the one rule for a new id (gate.store.identifiers)
     if gallery.model_id != embedder.model_id:
         raise ValueError(f"gallery of model {gallery.model_id} cannot take embeddings of {embedder.model_id}")
+    faces, labels, outcomes = offered.faces, offered.labels, dict(offered.rejected)
     if not faces:
         refused = list(outcomes.values())
         raise EnrollmentRefused(f"no usable photo for {employee_id}: {_describe(refused)}", refused)
     vectors = embedder.embed(np.stack([face.crop for face in faces]))
     created = False
-    where = {} if source is None else {"source": source}
+    where = {} if offered.source is None else {"source": offered.source}
 
     def write(session: Session) -> IndexChange:
         nonlocal created

@@ -77,17 +77,15 @@ def capture(
     Watches the source until it has shown the given number of good frames of the one person in view, each with
     the head turned a little differently; a second face in view refuses the frame. The faces then go through the
     same checks as photos (enroll add)."""
-    from enrollment.capture import enrol_from_camera
+    from enrollment.capture import CaptureOptions, enrol_from_camera
     from enrollment.people import EnrollmentRefused
     from gate.vision.sources import configured_source
 
     context: AppContext = ctx.obj
     spec = source if source is not None else configured_source(context.settings)
     try:
-        result = enrol_from_camera(
-            context.runtime, employee_id, name, spec, frames, timeout, force, accept_unmatched,
-            progress=lambda line: typer.echo(line, err=True),
-        )  # fmt: skip
+        options = CaptureOptions(frames, timeout, progress=lambda line: typer.echo(line, err=True))
+        result = enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched)
     except EnrollmentRefused as refused:
         _echo_outcomes(refused.outcomes)
         raise

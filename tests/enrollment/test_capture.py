@@ -16,7 +16,7 @@ from facegate_process import free_port
 from typer.testing import CliRunner
 
 from enrollment.audit import audit_trail
-from enrollment.capture import CaptureRefused, enrol_from_camera, head_pose
+from enrollment.capture import CaptureOptions, CaptureRefused, enrol_from_camera, head_pose
 from enrollment.people import add_person
 from evaluation.head_motion import HEAD, ClipSpec, clip_frames, draw_motion
 from evaluation.paced_stream import PacedStream
@@ -92,7 +92,7 @@ def test_a_live_walk_up_is_enrolled_and_matches_a_held_out_photo(
         fps=SPEC.fps, size=(SPEC.width, SPEC.height), images=bgr(walk_up(lfw_root, "Colin_Powell", pipeline))
     ) as stream:
         result = enrol_from_camera(
-            runtime, "E1", "Colin Powell", stream.url, frames=4, timeout_s=60, progress=lines.append
+            runtime, "E1", "Colin Powell", stream.url, CaptureOptions(4, 60, progress=lines.append)
         )
     assert result.created and result.added == 4 and all(o.status == "added" for o in result.outcomes)
     assert [line for line in lines if line.startswith("kept frame")][-1].startswith("kept frame 4 of 4")
@@ -117,7 +117,7 @@ def test_faces_captured_of_an_enrolled_person_go_through_the_photos_checks(
     clip = write_video(walk_up(lfw_root, "Colin_Powell", pipeline), tmp_path / "walk.mp4")
     strict = replace(runtime, settings=Settings.model_validate({"decision": {"threshold": 0.99}}))
     with pytest.raises(FaceGateError, match="does not look like E1 .*accept-unmatched"):
-        enrol_from_camera(strict, "E1", None, str(clip), frames=2, timeout_s=30)
+        enrol_from_camera(strict, "E1", None, str(clip), CaptureOptions(2, 30))
     assert [entry.action for entry in audit_trail(runtime.database, "E1")] == ["enrol"]  # nothing written
 
 
@@ -128,7 +128,7 @@ def test_two_people_in_view_are_refused(
     left, right = walk_up(lfw_root, "Colin_Powell", pipeline), walk_up(lfw_root, "Tony_Blair", pipeline)
     clip = write_video([np.hstack([a, b]) for a, b in zip(left, right, strict=True)], tmp_path / "two.mp4")
     with pytest.raises(CaptureRefused, match=r"^capture refused: more than one face in view in 10 frames") as refused:
-        enrol_from_camera(runtime, "E1", "Colin Powell", str(clip), timeout_s=30)
+        enrol_from_camera(runtime, "E1", "Colin Powell", str(clip), CaptureOptions(timeout_s=30))
     assert "\n" not in str(refused.value)
     with runtime.database.session() as session:
         assert people.find_person(session, "E1") is None
@@ -139,7 +139,7 @@ def test_a_camera_showing_nobody_runs_out_of_time_with_one_line(runtime: Runtime
     with PacedStream(fps=15, size=(320, 240)) as stream:  # the numbered test pattern: no face
         started = time.monotonic()
         with pytest.raises(CaptureRefused) as refused:
-            enrol_from_camera(runtime, "E1", "Nobody", stream.url, timeout_s=2)
+            enrol_from_camera(runtime, "E1", "Nobody", stream.url, CaptureOptions(timeout_s=2))
     message = str(refused.value)
     assert time.monotonic() - started < 10 and "\n" not in message
     assert message.startswith("capture refused: 2 s ran out with 0 of 5 good, different frames of one face")
@@ -150,7 +150,9 @@ def test_a_camera_showing_nobody_runs_out_of_time_with_one_line(runtime: Runtime
 def test_a_camera_that_never_comes_is_given_up_at_the_timeout(runtime: Runtime) -> None:
     started = time.monotonic()  # nothing listens on the port: the source waits, the deadline closes it
     with pytest.raises(CaptureRefused, match=r"2 s ran out with 0 of 5 .*\(0 frames looked at\)"):
-        enrol_from_camera(runtime, "E1", "Nobody", f"http://127.0.0.1:{free_port()}/stream.mjpg", timeout_s=2)
+        enrol_from_camera(
+            runtime, "E1", "Nobody", f"http://127.0.0.1:{free_port()}/stream.mjpg", CaptureOptions(timeout_s=2)
+        )
     assert time.monotonic() - started < 10
 
 
