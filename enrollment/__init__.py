@@ -1,5 +1,5 @@
-"""Enrollment: add people from photos (people), list, show and remove them (roster), re-embed (reembed), seal
-stored templates (sealing); one transaction per person, the gallery kept in step.
+"""Enrollment: add people from photos (people) or from the gate's camera (capture), list, show and remove them
+(roster), re-embed (reembed), seal stored templates (sealing); one transaction per person, the gallery kept in step.
 
 The public names are re-exported here, each loaded on first use: `enroll list` must not load the network.
 """
@@ -12,7 +12,10 @@ from typing import Any
 _API = {
     "EnrollmentRefused": "enrollment.people",
     "EnrollResult": "enrollment.people",
+    "add_faces": "enrollment.people",
     "add_person": "enrollment.people",
+    "CaptureRefused": "enrollment.capture",
+    "enrol_from_camera": "enrollment.capture",
     "PersonDetail": "enrollment.roster",
     "PersonSummary": "enrollment.roster",
     "TemplateInfo": "enrollment.roster",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -185,23 +185,57 @@ def add_person(
     """Enroll a person from photos (files or folders), or add photos to an enrolled one.
 
     Each photo must show exactly one face that passes the quality gate; the others are reported with their
-    reason. Refused as a whole (nothing written) when no photo is usable, when a photo matches another
-    enrolled person at or above `threshold` (default: the gate's decision threshold) unless force, or when a
-    photo added to an enrolled person does not match their own templates at the gate's threshold unless
-    accept_unmatched. Photos already enrolled for this person and model (same file sha256) are skipped.
+    reason. The usable faces then go through add_faces (its checks and its one transaction).
     """
-    database, gallery, pipeline, embedder = runtime.database, runtime.gallery, runtime.pipeline, runtime.embedder
+    employee_id = valid_employee_id(employee_id)  # refused before any photo is read
+    files = expand_photos(photos)
+    faces, outcomes = _read_photos(runtime.pipeline, files)
+    return add_faces(
+        runtime, employee_id, name, OfferedFaces(faces, files, outcomes), force, threshold, accept_unmatched
+    )
+
+
+@dataclass
+class OfferedFaces:
+    """Faces offered for enrolment: `faces` the usable ones; `labels` every face offered, in order, usable or not
+    (a photo's path, a captured frame's label); `rejected` the outcomes of those refused already; `source` where
+    they came from, for the audit entry (e.g. "capture:camera 0"; None: photos)."""
+
+    faces: list[UsableFace]
+    labels: Sequence[Path]
+    rejected: dict[Path, PhotoOutcome] = field(default_factory=dict)
+    source: str | None = None
+
+
+def add_faces(
+    runtime: Runtime,
+    employee_id: str,
+    name: str | None,
+    offered: OfferedFaces,
+    force: bool = False,
+    threshold: float | None = None,
+    accept_unmatched: bool = False,
+) -> EnrollResult:
+    """Enroll a person from usable faces (read from photos, or captured from a camera), or add them to an
+    enrolled one: the one rule of enrolment, whatever the faces came from.
+
+    Refused as a whole (nothing written) when no face is usable, when a
+    face matches another enrolled person at or above `threshold` (default: the gate's decision threshold) unless
+    force, or when a face added to an enrolled person does not match their own templates at the gate's threshold
+    unless accept_unmatched. Faces already enrolled for this person and model (same sha256) are skipped.
+    """
+    database, gallery, embedder = runtime.database, runtime.gallery, runtime.embedder
     threshold = runtime.threshold if threshold is None else threshold
     employee_id = valid_employee_id(employee_id)  # the one rule for a new id (gate.store.identifiers)
     if gallery.model_id != embedder.model_id:
         raise ValueError(f"gallery of model {gallery.model_id} cannot take embeddings of {embedder.model_id}")
-    files = expand_photos(photos)
-    faces, outcomes = _read_photos(pipeline, files)
+    faces, labels, outcomes = offered.faces, offered.labels, dict(offered.rejected)
     if not faces:
         refused = list(outcomes.values())
         raise EnrollmentRefused(f"no usable photo for {employee_id}: {_describe(refused)}", refused)
     vectors = embedder.embed(np.stack([face.crop for face in faces]))
     created = False
+    where = {} if offered.source is None else {"source": offered.source}
 
     def write(session: Session) -> IndexChange:
         nonlocal created
@@ -216,18 +250,15 @@ def add_person(
         if fresh or created:
             photos = [faces[i].path.name for i in fresh]
             overrides = {"force": force, "accept_unmatched": accept_unmatched}
-            audit.record(session, "enrol" if created else "photos_added", employee_id, photos=photos, **overrides)
+            action = "enrol" if created else "photos_added"
+            audit.record(session, action, employee_id, photos=photos, **overrides, **where)
         if not person.active:
             return IndexChange()
         owner = Owner(person.id, person.employee_id, person.name)
-        return IndexChange(
-            add_ids=template_ids,
-            add_vectors=list(vectors[fresh]),
-            add_owners=[owner] * len(fresh),
-        )
+        return IndexChange(add_ids=template_ids, add_vectors=list(vectors[fresh]), add_owners=[owner] * len(fresh))
 
-    _write_or_refuse(database, gallery, write, files, outcomes)
-    result = EnrollResult(employee_id, name or "", created, [outcomes[path] for path in dict.fromkeys(files)])
-    skipped = len(files) - result.added
-    log.info("enrolled %s: %d photos added, %d refused or skipped", employee_id, result.added, skipped)
+    _write_or_refuse(database, gallery, write, labels, outcomes)
+    result = EnrollResult(employee_id, name or "", created, [outcomes[label] for label in dict.fromkeys(labels)])
+    skipped = len(labels) - result.added
+    log.info("enrolled %s: %d faces added, %d refused or skipped", employee_id, result.added, skipped)
     return result

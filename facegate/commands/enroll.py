@@ -1,5 +1,5 @@
-"""`facegate enroll` subcommands: add, list, show, remove and re-embed people (wrappers of enrollment/, each
-imported when its command runs: listing people must not load the network)."""
+"""`facegate enroll` subcommands: add, capture (from the camera), list, show, remove and re-embed people (wrappers
+of enrollment/, each imported when its command runs: listing people must not load the network)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from enrollment.roster import PersonSummary
 
 enroll_app = typer.Typer(
-    help="Enrolled people: add, list, show, audit, deactivate, reactivate, remove, reembed.", no_args_is_help=True
+    help="Enrolled people: add, capture, list, show, audit, deactivate, reactivate, remove, reembed.",
+    no_args_is_help=True,
 )
 
 
@@ -52,6 +53,44 @@ def add(
         raise
     verb = "enrolled" if result.created else "updated"
     typer.echo(f"{verb} {result.employee_id}: {result.added} of {len(result.outcomes)} photos added")
+    _echo_outcomes(result.outcomes)
+
+
+@enroll_app.command("capture")
+def capture(
+    ctx: typer.Context,
+    employee_id: Annotated[str, typer.Argument(help="The person's employee id (unique).")],
+    name: Annotated[str | None, typer.Option(help="Full name (required for a new person).")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="A camera (0, /dev/video0), a stream URL or a video file (default: [camera] source)."),
+    ] = None,
+    frames: Annotated[int, typer.Option(min=1, max=50, help="Good, different frames to enrol.")] = 5,
+    timeout: Annotated[float, typer.Option(min=1.0, max=600.0, help="Seconds to watch before giving up.")] = 30.0,
+    force: Annotated[bool, typer.Option(help="Enroll even if the face matches another enrolled person.")] = False,
+    accept_unmatched: Annotated[
+        bool, typer.Option(help="Add faces to an enrolled person even if they do not match the person's own.")
+    ] = False,
+) -> None:
+    """Enroll a person, or add faces to one, from the gate's camera.
+
+    Watches the source until it has shown the given number of good frames of the one person in view, each with
+    the head turned a little differently; a second face in view refuses the frame. The faces then go through the
+    same checks as photos (enroll add)."""
+    from enrollment.capture import CaptureOptions, enrol_from_camera
+    from enrollment.people import EnrollmentRefused
+    from gate.vision.sources import configured_source
+
+    context: AppContext = ctx.obj
+    spec = source if source is not None else configured_source(context.settings)
+    try:
+        options = CaptureOptions(frames, timeout, progress=lambda line: typer.echo(line, err=True))
+        result = enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched)
+    except EnrollmentRefused as refused:
+        _echo_outcomes(refused.outcomes)
+        raise
+    verb = "enrolled" if result.created else "updated"
+    typer.echo(f"{verb} {result.employee_id}: {result.added} of {len(result.outcomes)} captured faces added")
     _echo_outcomes(result.outcomes)
 
 

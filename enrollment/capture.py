@@ -1,0 +1,188 @@
+"""Enrolment from the gate's camera: watch a source (a live camera, a stream URL or a video file) until it has shown
+N good, different frames of the one person in view, then enrol their faces through the photos' own checks
+(enrollment.people.add_faces).
+
+A frame counts when the gate's own detect -> align -> quality path (FacePipeline.one_face, as for a photo) finds
+exactly one usable face in it. It is kept only when its head pose differs from every frame kept before: the pose is
+where the nose sits from the middle of the eyes, along and across the eye line, in eye distances (about 0.1 per 10
+degrees of turn or nod); kept frames differ by at least `min_pose_step` in it. A person standing still gives one
+frame; turning the head a little, or walking up, gives the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from enrollment.people import EnrollResult, OfferedFaces, add_faces
+from enrollment.photos import UsableFace
+from gate.errors import FaceGateError
+from gate.runtime.parts import Runtime
+from gate.store import people
+from gate.store.identifiers import employee_id as valid_employee_id
+from gate.vision.alignment import ARCHIVE, align
+from gate.vision.faces import FacePipeline
+from gate.vision.quality import Reason
+from gate.vision.sources import Frame, FrameSource, open_source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRAMES = 5
+DEFAULT_TIMEOUT_S = 30.0
+MIN_POSE_STEP = 0.03  # eye distances between the poses of any two kept frames (about 3 degrees of turn or nod)
+SEVERAL_FACES_LIMIT = 10  # frames with more than one person in view before the capture is refused
+SAME_POSE = "SAME_POSE"  # a usable face, but posed as one already kept
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How much to capture: `frames` good, different faces within `timeout_s` seconds, kept frames' poses at least
+    `min_pose_step` apart; `progress` is told each frame kept (a line for the user)."""
+
+    frames: int = DEFAULT_FRAMES
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    min_pose_step: float = MIN_POSE_STEP
+    progress: Progress | None = None
+
+
+class CaptureRefused(FaceGateError):
+    """The capture ended without enough good frames of one person; the message says what was missing."""
+
+
+def head_pose(landmarks: np.ndarray) -> np.ndarray:
+    """The nose's offset from the middle of the eyes, (along the eye line, across it), in eye distances: it moves
+    sideways as the head turns and up or down as it nods; the roll of the head does not change it."""
+    left, right, nose = (np.asarray(landmarks[i], dtype=np.float64) for i in range(3))
+    along = right - left
+    distance = float(np.linalg.norm(along)) or 1.0
+    along /= distance
+    across = np.array([-along[1], along[0]])
+    offset = nose - (left + right) / 2
+    return np.array([offset @ along, offset @ across]) / distance
+
+
+@dataclass
+class Collector:
+    """The frames kept so far and why the others were not."""
+
+    wanted: int
+    min_pose_step: float = MIN_POSE_STEP
+    kept: list[UsableFace] = field(default_factory=list)
+    poses: list[np.ndarray] = field(default_factory=list)
+    passed: Counter[str] = field(default_factory=Counter)  # frames not kept, by reason
+    seen: int = 0
+
+    @property
+    def done(self) -> bool:
+        return len(self.kept) >= self.wanted
+
+    def offer(self, pipeline: FacePipeline, frame: Frame) -> bool:
+        """Keep the frame's face if it is the one usable face in view and posed unlike those kept; True if kept."""
+        self.seen += 1
+        found = pipeline.one_face(frame.image)
+        if isinstance(found, Reason):
+            self.passed[found] += 1
+            if self.passed[Reason.SEVERAL_FACES] >= SEVERAL_FACES_LIMIT:
+                raise CaptureRefused(
+                    f"capture refused: more than one face in view in {SEVERAL_FACES_LIMIT} frames; only the person"
+                    " enrolling may stand before the camera"
+                )
+            return False
+        pose = head_pose(found.face.landmarks)
+        if any(np.linalg.norm(pose - other) < self.min_pose_step for other in self.poses):
+            self.passed[SAME_POSE] += 1
+            return False
+        archive = align(frame.image, found.face.landmarks, ARCHIVE)[0]
+        label = Path(f"capture-frame-{frame.index:05d}")
+        digest = hashlib.sha256(frame.image.tobytes()).hexdigest()
+        self.kept.append(UsableFace(label, digest, found.crop, archive, found.face.prob))
+        self.poses.append(pose)
+        return True
+
+    def missing(self, why: str) -> str:
+        """The one-line refusal: what was kept, what was missing and what the other frames showed."""
+        reasons = ", ".join(f"{reason} {count}" for reason, count in self.passed.most_common())
+        return (
+            f"capture refused: {why} with {len(self.kept)} of {self.wanted} good, different frames of one face"
+            f" ({self.seen} frames looked at{': ' + reasons if reasons else ''}); one person should face the camera"
+            " and turn their head a little"
+        )
+
+
+def capture_faces(pipeline: FacePipeline, source: FrameSource, options: CaptureOptions) -> list[UsableFace]:
+    """`options.frames` good, different faces of the one person in view of `source` within `options.timeout_s`
+    seconds (a live source is closed at the deadline, even while it waits for a frame); CaptureRefused says what
+    was missing."""
+    frames, timeout_s, progress = options.frames, options.timeout_s, options.progress
+    if frames < 1 or timeout_s <= 0:
+        raise FaceGateError("capture: --frames must be at least 1 and --timeout above 0")
+    collector = Collector(frames, options.min_pose_step)
+    deadline = time.monotonic() + timeout_s
+    timer = threading.Timer(timeout_s, source.close) if source.live else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        for frame in source.frames():
+            if time.monotonic() >= deadline:
+                break
+            if collector.offer(pipeline, frame) and progress is not None:
+                progress(f"kept frame {len(collector.kept)} of {frames} (frame {frame.index})")
+            if collector.done:
+                return collector.kept
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if source.live and source.gave_up:
+        why = f"{source.description} stayed away (camera.max_reconnects)"
+    elif source.live or time.monotonic() >= deadline:
+        why = f"{timeout_s:g} s ran out"
+    else:
+        why = f"{source.description} ended"
+    raise CaptureRefused(collector.missing(why))
+
+
+def _check_can_enrol(runtime: Runtime, employee_id: str, name: str | None) -> None:
+    """Refuse before watching the camera what add_faces would refuse after: a new person without a name."""
+    with runtime.database.session() as session:
+        enrolled = people.find_person(session, employee_id) is not None
+    if not enrolled and not (name and name.strip()):
+        raise FaceGateError(f"{employee_id} is not enrolled yet: give their name (--name)")
+
+
+def enrol_from_camera(
+    runtime: Runtime,
+    employee_id: str,
+    name: str | None,
+    source_spec: str,
+    options: CaptureOptions | None = None,
+    force: bool = False,
+    accept_unmatched: bool = False,
+) -> EnrollResult:
+    """Capture `options.frames` faces of the one person before `source_spec` (a camera, a stream URL or a video file, as
+    [camera] source names them) and enrol them as photos are: add_faces' checks, one transaction, the audit entry
+    saying "capture:<source>"."""
+    employee_id = valid_employee_id(employee_id)
+    _check_can_enrol(runtime, employee_id, name)
+    options = options or CaptureOptions()
+    source = open_source(source_spec, runtime.settings.camera)
+    try:
+        if options.progress is not None:
+            wanted = f"{options.frames} frames of one face (up to {options.timeout_s:g} s)"
+            options.progress(f"watching {source.description} for {wanted}")
+        faces = capture_faces(runtime.pipeline, source, options)
+    finally:
+        source.close()
+    log.info("captured %d faces of %s from %s", len(faces), employee_id, source.description)
+    offered = OfferedFaces(faces, [face.path for face in faces], source=f"capture:{source.description}")
+    return add_faces(runtime, employee_id, name, offered, force, accept_unmatched=accept_unmatched)
