@@ -25,6 +25,7 @@ import numpy as np
 from enrollment.people import EnrollResult, OfferedFaces, add_faces
 from enrollment.photos import UsableFace
 from gate.errors import FaceGateError
+from gate.matching.rule import person_scores
 from gate.runtime.parts import Runtime
 from gate.store import people
 from gate.store.identifiers import employee_id as valid_employee_id
@@ -160,6 +161,19 @@ def _check_can_enrol(runtime: Runtime, employee_id: str, name: str | None) -> No
         raise FaceGateError(f"{employee_id} is not enrolled yet: give their name (--name)")
 
 
+def check_one_person(runtime: Runtime, faces: list[UsableFace]) -> None:
+    """The kept frames must all show one person: each matches every other at the gate's threshold. One face per
+    frame is not enough: someone else stepping in alone part-way through would be enrolled under this id."""
+    vectors = runtime.embedder.embed(np.stack([face.crop for face in faces]))
+    scores = person_scores(vectors, [vectors[i : i + 1] for i in range(len(faces))], "best", runtime.embedder.scorer)
+    worst = float(scores.min())
+    if worst < runtime.threshold:
+        raise CaptureRefused(
+            f"capture refused: the frames kept are not all of one person (two score {worst:.3f} < threshold "
+            f"{runtime.threshold:.3f}); let only the person being enrolled stand in view, then try again"
+        )
+
+
 def enrol_from_camera(
     runtime: Runtime,
     employee_id: str,
@@ -184,5 +198,6 @@ def enrol_from_camera(
     finally:
         source.close()
     log.info("captured %d faces of %s from %s", len(faces), employee_id, source.description)
+    check_one_person(runtime, faces)
     offered = OfferedFaces(faces, [face.path for face in faces], source=f"capture:{source.description}")
     return add_faces(runtime, employee_id, name, offered, force, accept_unmatched=accept_unmatched)
