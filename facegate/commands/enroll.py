@@ -3,7 +3,7 @@ of enrollment/, each imported when its command runs: listing people must not loa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +12,7 @@ import typer
 from facegate.context import AppContext
 
 if TYPE_CHECKING:
+    from enrollment.people import EnrollResult
     from enrollment.photos import PhotoOutcome
     from enrollment.roster import PersonSummary
 
@@ -25,6 +26,21 @@ def _echo_outcomes(outcomes: Sequence[PhotoOutcome]) -> None:
     for outcome in outcomes:
         reason = f"  {outcome.reason}" if outcome.reason else ""
         typer.echo(f"  {outcome.status:<9} {outcome.path}{reason}")
+
+
+def _report(enrol: Callable[[], EnrollResult], what: str) -> None:
+    """Run an enrolment and print what became of each face offered (`what`: photos or captured faces), refused
+    ones included."""
+    from enrollment.people import EnrollmentRefused
+
+    try:
+        result = enrol()
+    except EnrollmentRefused as refused:
+        _echo_outcomes(refused.outcomes)
+        raise
+    verb = "enrolled" if result.created else "updated"
+    typer.echo(f"{verb} {result.employee_id}: {result.added} of {len(result.outcomes)} {what} added")
+    _echo_outcomes(result.outcomes)
 
 
 @enroll_app.command("add")
@@ -43,17 +59,11 @@ def add(
     Each photo goes through the gate's own detect, align and quality path; one face a photo. New photos of an
     enrolled person must match that person (--accept-unmatched insists); photos like another enrolled person's
     are refused (--force insists)."""
-    from enrollment.people import EnrollmentRefused, add_person
+    from enrollment.people import add_person
 
     context: AppContext = ctx.obj
-    try:
-        result = add_person(context.runtime, employee_id, name, photos, force=force, accept_unmatched=accept_unmatched)
-    except EnrollmentRefused as refused:
-        _echo_outcomes(refused.outcomes)
-        raise
-    verb = "enrolled" if result.created else "updated"
-    typer.echo(f"{verb} {result.employee_id}: {result.added} of {len(result.outcomes)} photos added")
-    _echo_outcomes(result.outcomes)
+    _report(lambda: add_person(context.runtime, employee_id, name, photos, force, accept_unmatched=accept_unmatched),
+            "photos")  # fmt: skip
 
 
 @enroll_app.command("capture")
@@ -78,20 +88,13 @@ def capture(
     the head turned a little differently; a second face in view refuses the frame. The faces then go through the
     same checks as photos (enroll add)."""
     from enrollment.capture import CaptureOptions, enrol_from_camera
-    from enrollment.people import EnrollmentRefused
     from gate.vision.sources import configured_source
 
     context: AppContext = ctx.obj
     spec = source if source is not None else configured_source(context.settings)
-    try:
-        options = CaptureOptions(frames, timeout, progress=lambda line: typer.echo(line, err=True))
-        result = enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched)
-    except EnrollmentRefused as refused:
-        _echo_outcomes(refused.outcomes)
-        raise
-    verb = "enrolled" if result.created else "updated"
-    typer.echo(f"{verb} {result.employee_id}: {result.added} of {len(result.outcomes)} captured faces added")
-    _echo_outcomes(result.outcomes)
+    options = CaptureOptions(frames, timeout, progress=lambda line: typer.echo(line, err=True))
+    _report(lambda: enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched),
+            "captured faces")  # fmt: skip
 
 
 def _echo_people(people: Sequence[PersonSummary]) -> None:
