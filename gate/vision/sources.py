@@ -492,7 +492,7 @@ def configured_source(settings: Settings) -> str:
     """[camera] source as the gate opens it (`facegate run`, `facegate doctor`): a video file named relative to the
     config's folder made absolute; a camera index or a URL as written."""
     spec = settings.camera.source
-    return spec if spec.strip().isdigit() or "://" in spec else str(settings.resolve(spec.strip()))
+    return str(settings.resolve(spec.strip())) if parse_source(spec).kind == "file" else spec
 
 
 def open_source(spec: str, camera: CameraSettings) -> FrameSource:
