@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from enrollment.people import EnrollResult, OfferedFaces, add_faces
+from enrollment.people import EnrollResult, OfferedFaces, add_faces, check_person
 from enrollment.photos import UsableFace
 from gate.errors import FaceGateError
 from gate.matching.rule import person_scores
 from gate.runtime.parts import Runtime
-from gate.store import people
 from gate.store.identifiers import employee_id as valid_employee_id
 from gate.vision.alignment import ARCHIVE, align
 from gate.vision.faces import FacePipeline
@@ -153,19 +152,10 @@ def capture_faces(pipeline: FacePipeline, source: FrameSource, options: CaptureO
     raise CaptureRefused(collector.missing(why))
 
 
-def _check_can_enrol(runtime: Runtime, employee_id: str, name: str | None) -> None:
-    """Refuse before watching the camera what add_faces would refuse after: a new person without a name."""
-    with runtime.database.session() as session:
-        enrolled = people.find_person(session, employee_id) is not None
-    if not enrolled and not (name and name.strip()):
-        raise FaceGateError(f"{employee_id} is not enrolled yet: give their name (--name)")
-
-
-def check_one_person(runtime: Runtime, faces: list[UsableFace]) -> None:
-    """The kept frames must all show one person: each matches every other at the gate's threshold. One face per
-    frame is not enough: someone else stepping in alone part-way through would be enrolled under this id."""
-    vectors = runtime.embedder.embed(np.stack([face.crop for face in faces]))
-    scores = person_scores(vectors, [vectors[i : i + 1] for i in range(len(faces))], "best", runtime.embedder.scorer)
+def check_one_person(runtime: Runtime, vectors: np.ndarray) -> None:
+    """The kept frames' embeddings must all be of one person: each matches every other at the gate's threshold.
+    One face per frame is not enough: someone else stepping in alone part-way through would be enrolled."""
+    scores = person_scores(vectors, [vectors[i : i + 1] for i in range(len(vectors))], "best", runtime.embedder.scorer)
     worst = float(scores.min())
     if worst < runtime.threshold:
         raise CaptureRefused(
@@ -187,7 +177,8 @@ def enrol_from_camera(
     [camera] source names them) and enrol them as photos are: add_faces' checks, one transaction, the audit entry
     saying "capture:<source>"."""
     employee_id = valid_employee_id(employee_id)
-    _check_can_enrol(runtime, employee_id, name)
+    with runtime.database.session() as session:
+        check_person(session, employee_id, name)  # before the camera is watched, not after
     options = options or CaptureOptions()
     source = open_source(source_spec, runtime.settings.camera)
     try:
@@ -198,6 +189,8 @@ def enrol_from_camera(
     finally:
         source.close()
     log.info("captured %d faces of %s from %s", len(faces), employee_id, source.description)
-    check_one_person(runtime, faces)
-    offered = OfferedFaces(faces, [face.path for face in faces], source=f"capture:{source.description}")
+    offered = OfferedFaces(
+        faces, [face.path for face in faces], source=f"capture:{source.description}",
+        check=lambda vectors: check_one_person(runtime, vectors),
+    )  # fmt: skip
     return add_faces(runtime, employee_id, name, offered, force, accept_unmatched=accept_unmatched)

@@ -112,14 +112,22 @@ def _check_is_them(
             raise _refused(what, "if it is them, add --accept-unmatched", "accept_unmatched", face.path)
 
 
-def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[Person, bool]:
+def check_person(session: Session, employee_id: str, name: str | None) -> Person | None:
+    """The enrolled person `employee_id` names, or None for a new one; refused (nothing written) when a new person
+    has no name, or an enrolled one is given another name. Capture asks before it watches the camera."""
     person = people.find_person(session, employee_id)
-    if person is None:
-        if not name or not name.strip():
-            raise _refused(f"{employee_id} is not enrolled yet", "give their name (--name)", "name")
-        return people.add_person(session, employee_id, name.strip()), True
-    if name and name.strip() != person.name:
+    if person is None and not (name and name.strip()):
+        what = f"{employee_id} is not enrolled yet"
+        raise EnrollmentRefused(f"{what}: give their name (--name)", [], "name", what)
+    if person is not None and name and name.strip() != person.name:
         raise EnrollmentRefused(f"{employee_id} is enrolled as {person.name!r}, not {name.strip()!r}", [])
+    return person
+
+
+def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[Person, bool]:
+    person = check_person(session, employee_id, name)
+    if person is None:
+        return people.add_person(session, employee_id, (name or "").strip()), True
     return person, False
 
 
@@ -205,6 +213,8 @@ class OfferedFaces:
     labels: Sequence[Path]
     rejected: dict[Path, PhotoOutcome] = field(default_factory=dict)
     source: str | None = None
+    # a check of the faces' embeddings together before anything is written (capture: all of one person)
+    check: Callable[[np.ndarray], None] | None = None
 
 
 def add_faces(
@@ -234,6 +244,8 @@ def add_faces(
         refused = list(outcomes.values())
         raise EnrollmentRefused(f"no usable photo for {employee_id}: {_describe(refused)}", refused)
     vectors = embedder.embed(np.stack([face.crop for face in faces]))
+    if offered.check is not None:
+        offered.check(vectors)
     created = False
     where = {} if offered.source is None else {"source": offered.source}
 
