@@ -142,10 +142,10 @@ def gate_snapshot(
     only, as for events' faces, and never cached. 404 when the gate keeps none ([snapshot] off), is not running,
     or its snapshot cannot be opened with this server's key (sealed with another: it is replaced at the gate's next
     snapshot)."""
-    database = parts_of(request).database
-    _, snapshots = _running_snapshots(database, datetime.now(UTC))
+    database, now = parts_of(request).database, datetime.now(UTC)
+    running = any(s.gate_id == gate_id and s.status(now) == "running" for s in database.gate_statuses())
     try:
-        snapshot = database.snapshot(gate_id) if gate_id in snapshots else None
+        snapshot = database.snapshot(gate_id) if running else None  # None too when the gate keeps none
     except FaceGateError as error:  # the column's unsealing: another key, or none configured here
         log.warning("gate %s's snapshot cannot be opened: %s", gate_id, error)
         raise HTTPException(404, f"gate {gate_id!r}'s snapshot cannot be opened with this server's key") from None
