@@ -14,6 +14,8 @@ import torch
 from postgres_server import PostgresServer, remove_server, start_server
 
 from gate.model.backbones import build_backbone
+from gate.model.embedder import Embedder
+from gate.vision.faces import FacePipeline
 from training.datasets import DATA_ENV, dataset_root
 from training.export import CardFields, export_model
 
@@ -87,3 +89,15 @@ def postgres() -> Iterator[PostgresServer]:
 def postgres_url(postgres: PostgresServer) -> str:
     """A fresh empty database on the session's server."""
     return postgres.new_database()
+
+
+@pytest.fixture(scope="module")
+def embedder(untrained_card: Path) -> Embedder:
+    """The untrained network (mechanics, not accuracy); a test module may define its own."""
+    return Embedder(untrained_card)
+
+
+@pytest.fixture(scope="module")
+def pipeline(embedder: Embedder) -> FacePipeline:
+    """The real MTCNN pipeline, aligning onto `embedder`'s template."""
+    return FacePipeline(template=embedder.template)

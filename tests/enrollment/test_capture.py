@@ -35,16 +35,6 @@ from gate.vision.imageio import load_image
 SPEC = ClipSpec(width=320, height=240, fps=10, walk_s=3.0)
 
 
-@pytest.fixture(scope="module")
-def embedder(untrained_card: Path) -> Embedder:
-    return Embedder(untrained_card)
-
-
-@pytest.fixture(scope="module")
-def pipeline(embedder: Embedder) -> FacePipeline:
-    return FacePipeline(template=embedder.template)
-
-
 @pytest.fixture
 def runtime(tmp_path: Path, embedder: Embedder, pipeline: FacePipeline) -> Runtime:
     database = Database(f"sqlite:///{tmp_path / 'gate.db'}")

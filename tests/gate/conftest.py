@@ -6,21 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gate.model.embedder import Embedder
-from gate.vision.faces import FacePipeline
-
-# The gate-loop tests' parts (test_loop, test_mqtt): an untrained network (mechanics, not accuracy), the real
-# MTCNN pipeline, and two LFW people. A test module may define its own (test_recognition uses the shipped model).
-
-
-@pytest.fixture(scope="module")
-def embedder(untrained_card: Path) -> Embedder:
-    return Embedder(untrained_card)
-
-
-@pytest.fixture(scope="module")
-def pipeline(embedder: Embedder) -> FacePipeline:
-    return FacePipeline(template=embedder.template)
+# The gate-loop tests' parts (test_loop, test_mqtt): the untrained network and the real MTCNN pipeline of
+# tests/conftest.py (a module may define its own: test_recognition uses the shipped model), and two LFW people.
 
 
 @pytest.fixture(scope="module")
