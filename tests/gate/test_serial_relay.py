@@ -59,6 +59,7 @@ class Board:
 
     def unplug(self) -> None:
         os.close(self.master)
+        self.master = -1  # closed: the fixture has nothing left to close
 
 
 @pytest.fixture
@@ -158,7 +159,6 @@ def test_serial_relay_unplugged_board_fails_the_grant_then_is_reopened(board: Bo
     door = relay(str(port), open_s=0.5)  # the failed grant's off is due at 0.5 s: the next grant restarts it
     assert board.read(4) == OFF
     board.unplug()
-    board.master = -1
     assert door.open(REQUEST) is DoorOutcome.FAILED  # the write fails, the node is gone: reported, not raised
     replugged = Board()
     try:
@@ -172,6 +172,17 @@ def test_serial_relay_unplugged_board_fails_the_grant_then_is_reopened(board: Bo
         os.close(replugged.master)
 
 
+def _linked_door(board: Board, tmp_path: Path, open_s: float, retry_s: float) -> tuple[Path, SerialRelayActuator]:
+    """A relay on a link to the board (as /dev/serial/by-id/... is), retrying a failed off every `retry_s`; the
+    off it sends at start already read."""
+    port = tmp_path / "ttyRELAY"
+    port.symlink_to(board.path)
+    door = relay(str(port), open_s=open_s)
+    door.retry_s = retry_s
+    assert board.read(4) == OFF
+    return port, door
+
+
 def _replug(port: Path) -> Board:
     """A board plugged back in: the port's link moved to a new pair."""
     replugged = Board()
@@ -183,15 +194,10 @@ def _replug(port: Path) -> Board:
 def test_serial_relay_failed_off_is_retried_until_the_board_takes_it(
     board: Board, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = tmp_path / "ttyRELAY"
-    port.symlink_to(board.path)
-    door = relay(str(port), open_s=0.3)
-    door.retry_s = 0.2
-    assert board.read(4) == OFF
+    port, door = _linked_door(board, tmp_path, open_s=0.3, retry_s=0.2)
     assert door.open(REQUEST) is DoorOutcome.OPENED
     assert board.read(4) == ON
     board.unplug()  # gone while the door is on: the off at 0.3 s fails, and the retries after it
-    board.master = -1
     time.sleep(0.9)
     assert "could not switch the door off after 0.3 s" in caplog.text
     replugged = _replug(port)
@@ -207,13 +213,8 @@ def test_serial_relay_failed_off_is_retried_until_the_board_takes_it(
 
 
 def test_serial_relay_failed_grant_still_switches_off(board: Board, tmp_path: Path) -> None:
-    port = tmp_path / "ttyRELAY"
-    port.symlink_to(board.path)
-    door = relay(str(port), open_s=0.3)
-    door.retry_s = 0.2
-    assert board.read(4) == OFF
+    port, door = _linked_door(board, tmp_path, open_s=0.3, retry_s=0.2)
     board.unplug()
-    board.master = -1
     assert door.open(REQUEST) is DoorOutcome.FAILED  # part of the on may have reached the board all the same
     replugged = _replug(port)
     try:
@@ -225,13 +226,8 @@ def test_serial_relay_failed_grant_still_switches_off(board: Board, tmp_path: Pa
 
 
 def test_serial_relay_close_stops_the_retries(board: Board, tmp_path: Path) -> None:
-    port = tmp_path / "ttyRELAY"
-    port.symlink_to(board.path)
-    door = relay(str(port), open_s=0.1)
-    door.retry_s = 0.1
-    assert board.read(4) == OFF
+    port, door = _linked_door(board, tmp_path, open_s=0.1, retry_s=0.1)
     board.unplug()
-    board.master = -1
     assert door.open(REQUEST) is DoorOutcome.FAILED
     time.sleep(0.3)
     door.close()  # its own off fails too: logged, and no retry after it
