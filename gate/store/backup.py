@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from gate.config import validated
 from gate.errors import FaceGateError
 from gate.store.database import SCHEMA_HEAD, Database, database_error
-from gate.store.encryption import PRIVATE_MODE, Cipher
+from gate.store.encryption import PRIVATE_MODE, Cipher, new_private_file
 from gate.store.schema import AccessEvent, Base, Person, Template
 from gate.store.sealed import prove_key, sealed_samples
 
@@ -194,14 +194,17 @@ def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info.replace(mode=PRIVATE_MODE, deep=False)
 
 
+def _never_overwritten(out: Path) -> FaceGateError:
+    return FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)")
+
+
 def _write_archive(out: Path, manifest: Manifest, member: Path, work: Path) -> None:
     """The tar (gzip) at `out`, owner-only from its first byte, written whole or not at all: written and fsynced
     as a new file in the folder `work` (beside `out`), then linked at `out`, which fails if anything is there (a
     file made since `out` was checked is never overwritten)."""
     partial = work / (out.name + ".partial")
-    fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
+    fd = new_private_file(partial)
     try:
-        os.fchmod(fd, PRIVATE_MODE)
         with os.fdopen(fd, "wb") as handle:
             with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=1) as archive:
                 _add_bytes(archive, MANIFEST, (manifest.model_dump_json(by_alias=True, indent=2) + "\n").encode())
@@ -220,14 +223,14 @@ def _link_new(partial: Path, out: Path) -> None:
         os.link(partial, out, follow_symlinks=False)
         return
     except FileExistsError:
-        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)") from None
+        raise _never_overwritten(out) from None
     except OSError as error:
         if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
             raise
     try:
-        fd = os.open(out, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
+        fd = new_private_file(out)
     except FileExistsError:
-        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)") from None
+        raise _never_overwritten(out) from None
     try:
         with os.fdopen(fd, "wb") as handle, partial.open("rb") as source:
             shutil.copyfileobj(source, handle)
@@ -244,7 +247,7 @@ def backup(database: Database, out: Path) -> Manifest:
     out = Path(out)
     backend = _backend(database.engine.url)
     if out.exists():
-        raise FaceGateError(f"{out} exists: a backup is never overwritten (give a new name)")
+        raise _never_overwritten(out)
     if not out.parent.is_dir():
         raise FaceGateError(f"cannot write {out}: folder {out.parent} does not exist")
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".facegate-backup-") as work:

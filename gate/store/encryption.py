@@ -120,19 +120,26 @@ def parse_key(text: str, source: str) -> Cipher:
     return Cipher(key, source)
 
 
+def new_private_file(path: Path) -> int:
+    """A descriptor of a new owner-only (0600, whatever the umask) file at `path`, opened for writing; FileExistsError
+    when anything is there, a link included (never followed)."""
+    handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, PRIVATE_MODE)
+    os.fchmod(handle, PRIVATE_MODE)
+    return handle
+
+
 def write_private_file(path: Path, text: str, what: str) -> None:
     """Write `text` to a new owner-only (0600) file, fsynced; an existing file is never overwritten (a key or a
     secret others depend on). `what` names the file in the one-line errors."""
     path = Path(path)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE)
+        handle = new_private_file(path)
     except FileExistsError:
         raise FaceGateError(f"{path} exists: a {what} is never overwritten (what depends on it needs it)") from None
     except OSError as error:
         raise FaceGateError(f"cannot create {what} {path}: {error.strerror}") from None
     try:
-        os.fchmod(handle, PRIVATE_MODE)
         os.write(handle, text.encode("utf-8"))
         os.fsync(handle)
     finally:
