@@ -98,11 +98,10 @@ def _check_key_apart(key: Path, data: Path) -> None:
 
 def _key(path: Path) -> str:
     """A new key file at `path`, or the one already there (what it sealed needs it) once it proves a key."""
-    from gate.store.encryption import parse_key, read_private_file, write_key_file
+    from gate.store.encryption import read_key_file, write_key_file
 
     if path.exists():
-        source = f"{path} (already there)"
-        parse_key(read_private_file(path, source, "key file", "facegate keys new PATH", encoding="ascii"), source)
+        read_key_file(path, f"{path} (already there)")
         return f"kept  {path}: the key file already there"
     write_key_file(path)
     return f"made  {path} (owner-only): the key; keep a copy apart from the database's backups"

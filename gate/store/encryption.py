@@ -174,6 +174,12 @@ def environment_text(name: str, source: str) -> str:
     return text
 
 
+def read_key_file(path: Path, source: str, what: str = "key file") -> Cipher:
+    """The key in the owner-only file at `path` (`source` names it in errors, `what` the setting it came from)."""
+    text = read_private_file(path, source, what, "facegate keys new PATH", encoding="ascii")
+    return parse_key(text, source)
+
+
 def load_cipher(settings: Settings) -> Cipher | None:
     """The cipher of the configured key ([encryption] key_file or key_env), or None when neither is set."""
     config = settings.encryption
@@ -181,9 +187,7 @@ def load_cipher(settings: Settings) -> Cipher | None:
         raise FaceGateError("set encryption.key_file or encryption.key_env, not both")
     if config.key_file:
         path = settings.resolve(config.key_file)
-        source = f"encryption.key_file {path}"
-        text = read_private_file(path, source, "encryption.key_file", "facegate keys new PATH", encoding="ascii")
-        return parse_key(text, source)
+        return read_key_file(path, f"encryption.key_file {path}", "encryption.key_file")
     if config.key_env:
         source = f"encryption.key_env {config.key_env}"
         text = environment_text(config.key_env, source)
