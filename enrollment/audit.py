@@ -16,7 +16,19 @@ from gate.store.audit import AuditNote, add_audit_entry, audit_entries
 from gate.store.database import Database
 from gate.store.schema import AuditEntry
 
-ACTIONS = ("enrol", "photos_added", "remove", "reembed", "encrypt", "deactivate", "reactivate")
+ACTIONS = (
+    "enrol",
+    "photos_added",
+    "remove",
+    "reembed",
+    "encrypt",
+    "deactivate",
+    "reactivate",
+    "confirm_event",  # a door event's face added to the person it showed
+    "undo_confirm",  # that template removed again
+    "remove_template",  # one template removed
+    "rename",  # the person's name changed
+)
 
 
 _ACTING_AS: ContextVar[str | None] = ContextVar("facegate_audit_actor", default=None)

@@ -190,7 +190,7 @@ def enrol_from_camera(
         source.close()
     log.info("captured %d faces of %s from %s", len(faces), employee_id, source.description)
     offered = OfferedFaces(
-        faces, [face.path for face in faces], source=f"capture:{source.description}",
+        faces, [face.path for face in faces], source=f"capture:{source.description}", origin="capture",
         check=lambda vectors: check_one_person(runtime, vectors),
     )  # fmt: skip
     return add_faces(runtime, employee_id, name, offered, force, accept_unmatched=accept_unmatched)

@@ -132,13 +132,13 @@ def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[P
 
 
 def _new_templates(
-    session: Session, person: Person, faces: list[UsableFace], vectors: np.ndarray, model_id: str
+    session: Session, person: Person, faces: list[UsableFace], vectors: np.ndarray, model_id: str, origin: str
 ) -> list[int]:
     """Store a template per face (its aligned crop kept for re-embedding); their ids."""
     new = [
         NewTemplate(
             person.id, model_id, vector, face.sha256, face.quality, face.path.name, encode_crop(face.archive_crop)
-        )
+        ).from_origin(origin)
         for face, vector in zip(faces, vectors, strict=True)
     ]
     return people.add_templates(session, new)
@@ -207,12 +207,14 @@ def add_person(
 class OfferedFaces:
     """Faces offered for enrolment: `faces` the usable ones; `labels` every face offered, in order, usable or not
     (a photo's path, a captured frame's label); `rejected` the outcomes of those refused already; `source` where
-    they came from, for the audit entry (e.g. "capture:camera 0"; None: photos)."""
+    they came from, for the audit entry (e.g. "capture:camera 0"; None: photos); `origin` what each template
+    records of it (gate.store.schema.TEMPLATE_ORIGINS)."""
 
     faces: list[UsableFace]
     labels: Sequence[Path]
     rejected: dict[Path, PhotoOutcome] = field(default_factory=dict)
     source: str | None = None
+    origin: str = "photo"
     # a check of the faces' embeddings together before anything is written (capture: all of one person)
     check: Callable[[np.ndarray], None] | None = None
 
@@ -257,7 +259,8 @@ def add_faces(
             _check_not_someone_else(gallery, [faces[i] for i in fresh], vectors[fresh], employee_id, threshold)
         if fresh and not created and not accept_unmatched:
             _check_is_them(session, person, [faces[i] for i in fresh], vectors[fresh], runtime)
-        template_ids = _new_templates(session, person, [faces[i] for i in fresh], vectors[fresh], embedder.model_id)
+        chosen = [faces[i] for i in fresh]
+        template_ids = _new_templates(session, person, chosen, vectors[fresh], embedder.model_id, offered.origin)
         outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
         if fresh or created:
             photos = [faces[i].path.name for i in fresh]

@@ -74,7 +74,9 @@ def reembed_all(database: Database, gallery: Gallery, embedder: Embedder) -> Ree
         sources, already, without_crop = _sources(session, embedder.model_id)
         vectors = _embed_crops(embedder, sources)
         new = [
-            NewTemplate(s.person_id, embedder.model_id, vector, s.image_sha256, s.quality, s.source, s.crop)
+            NewTemplate(
+                s.person_id, embedder.model_id, vector, s.image_sha256, s.quality, s.source, s.crop
+            ).from_origin(s.origin, s.event_id)
             for s, vector in zip(sources, vectors, strict=True)
         ]
         ids = people.add_templates(session, new)

@@ -6,7 +6,7 @@ give the gallery's reads their own."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy import func, select
@@ -30,7 +30,8 @@ class Owner:
 class NewTemplate:
     """A template to store: one photo's embedding by one model, with the aligned face (WebP) kept for re-embedding
     (None: none kept). `image_sha256` is the photo file's digest; `source` its name; `quality` the detector's
-    probability of the face."""
+    probability of the face; `origin` where the face came from (schema.TEMPLATE_ORIGINS), `event_id` the access
+    event confirmed, for origin "event"."""
 
     person_id: int
     model_id: str
@@ -39,6 +40,12 @@ class NewTemplate:
     quality: float
     source: str
     crop: bytes | None
+    origin: str = "photo"
+    event_id: int | None = None
+
+    def from_origin(self, origin: str, event_id: int | None = None) -> NewTemplate:
+        """This template, saying where its face came from."""
+        return replace(self, origin=origin, event_id=event_id)
 
 
 def all_templates(session: Session, model_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,6 +175,8 @@ def add_templates(session: Session, new: Sequence[NewTemplate]) -> list[int]:
             quality=float(item.quality),
             source=item.source[:MAX_SOURCE],
             crop=item.crop,
+            origin=item.origin,
+            event_id=item.event_id,
         )
         for item in new
     ]

@@ -28,6 +28,8 @@ from gate.store.encryption import Cipher, is_sealed
 CIPHER_ATTRIBUTE = "facegate_cipher"  # set on each Database's engine dialect: the key travels with the database
 ROLE_CHECK = "role IN ('admin', 'viewer')"  # an account's or a token's role: "admin" changes, "viewer" only reads
 GATE_STATE_CHECK = "state IN ('running', 'stopped')"  # what a gate writes of itself in its heartbeat
+TEMPLATE_ORIGINS = ("photo", "capture", "event")  # a photo file, a capture at a camera, a confirmed door event
+TEMPLATE_ORIGIN_CHECK = "origin IN ('photo', 'capture', 'event')"
 MAX_ACCOUNT_NAME = 100  # characters of an account's or a token's name
 IN_CHUNK = 500  # values per IN (...) clause: SQLite caps the number of bound parameters
 T = TypeVar("T")
@@ -107,9 +109,11 @@ class Person(Base):
 
 
 class Template(Base):
-    """One embedding of one photo by one model; `crop` keeps the aligned face for re-embedding."""
+    """One embedding of one photo by one model; `crop` keeps the aligned face for re-embedding; `origin` says where
+    the face came from (TEMPLATE_ORIGINS) and `event_id` which access event, for a confirmed door event."""
 
     __tablename__ = "templates"
+    __table_args__ = (CheckConstraint(TEMPLATE_ORIGIN_CHECK, name="ck_templates_origin"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
@@ -118,9 +122,12 @@ class Template(Base):
     model_id: Mapped[str] = mapped_column(String(100), index=True)
     image_sha256: Mapped[str] = mapped_column(String(64))
     quality: Mapped[float] = mapped_column(Float)  # detector probability of the face
-    source: Mapped[str] = mapped_column(String(255))  # the photo's file name
+    source: Mapped[str] = mapped_column(String(255))  # the photo's file name, the frame's or the event's label
     crop: Mapped[bytes | None] = mapped_column(SealedBytes())  # aligned crop, lossless WebP bytes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    origin: Mapped[str] = mapped_column(String(16), server_default="photo")
+    # a plain id, not a foreign key: retention may remove the event, the template stays
+    event_id: Mapped[int | None] = mapped_column(index=True)
     person: Mapped[Person] = relationship(back_populates="templates")
 
 
@@ -144,6 +151,8 @@ class AccessEvent(Base):
     claimed_id: Mapped[str | None] = mapped_column(String(64))  # card + face: the identity the badge claimed
     # the deciding frame's aligned face (lossy WebP), sealed like templates; removed with the person, by retention
     crop: Mapped[bytes | None] = mapped_column(SealedBytes(what="event faces"), deferred=True)
+    # when an admin dismissed this unmatched face from the unknown visitors (None: not dismissed)
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):
