@@ -19,7 +19,7 @@ from gate.store.database import Database
 from gate.store.events import forget_event_faces
 from gate.store.identifiers import MAX_ID_LENGTH
 from gate.store.people import Owner, find_person
-from gate.store.schema import Person
+from gate.store.schema import Person, Template
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class TemplateInfo:
     image_sha256: str
     has_crop: bool
     created_at: datetime
+    origin: str  # where the face came from: "photo", "capture" or "event" (gate.store.schema.TEMPLATE_ORIGINS)
+    event_id: int | None  # the access event confirmed, for origin "event"
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,17 @@ def _require(session: Session, employee_id: str) -> Person:
     return person
 
 
+def _template_info(t: Template) -> TemplateInfo:
+    return TemplateInfo(
+        t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at, t.origin, t.event_id
+    )
+
+
 def show_person(database: Database, employee_id: str) -> PersonDetail:
     """One person with their templates (model, source photo, quality, date)."""
     with database.session() as session:
         person = _require(session, employee_id)
-        infos = [
-            TemplateInfo(t.id, t.model_id, t.source, t.quality, t.image_sha256, t.crop is not None, t.created_at)
-            for t in people.person_templates(session, person.id)
-        ]
+        infos = [_template_info(t) for t in people.person_templates(session, person.id)]
         return PersonDetail(_summaries(session, [person])[0], infos)
 
 
@@ -126,12 +131,7 @@ def remove_person(database: Database, gallery: Gallery, employee_id: str) -> Per
         faces = forget_event_faces(session, employee_id=person.employee_id)  # their faces in the log
         audit.record(session, "remove", person.employee_id, name=person.name, templates=len(vectors), event_faces=faces)
         people.delete_person(session, person)
-        indexed = [template_id for template_id in vectors if template_id in gallery]
-        return IndexChange(
-            remove_ids=indexed,
-            remove_vectors=[vectors[template_id] for template_id in indexed],
-            remove_owners=[owner] * len(indexed),
-        )
+        return IndexChange.removing(gallery, vectors, owner)
 
     write_with_index(database, gallery, write)
     log.info("removed %s (%d templates)", removed[0].employee_id, removed[0].templates)
@@ -157,13 +157,36 @@ def set_active(database: Database, gallery: Gallery, employee_id: str, active: b
         ids, vectors = list(own), list(own.values())
         if active:
             return IndexChange(add_ids=ids, add_vectors=vectors, add_owners=[owner] * len(ids))
-        indexed = [i for i, template_id in enumerate(ids) if template_id in gallery]
-        return IndexChange(
-            remove_ids=[ids[i] for i in indexed],
-            remove_vectors=[vectors[i] for i in indexed],
-            remove_owners=[owner] * len(indexed),
-        )
+        return IndexChange.removing(gallery, own, owner)
 
     write_with_index(database, gallery, write)
     log.info("%s %s", changed[0].employee_id, "reactivated" if active else "deactivated")
     return changed[0]
+
+
+def remove_template(
+    database: Database, gallery: Gallery, employee_id: str, template_id: int, action: str = "remove_template"
+) -> TemplateInfo:
+    """Delete one of a person's templates (any model) and its gallery entry, audited as `action` (e.g.
+    "undo_confirm" for a confirmed door event's face); NotFound when the person has no such template. A person's
+    last template of the gallery's model cannot go: remove the person instead."""
+    removed: list[TemplateInfo] = []
+
+    def write(session: Session) -> IndexChange:
+        person = _require(session, employee_id)
+        template = next((t for t in people.person_templates(session, person.id) if t.id == template_id), None)
+        if template is None:
+            raise NotFound(f"{person.employee_id} has no template {template_id}")
+        own = people.person_vectors(session, person.id, gallery.model_id)
+        if list(own) == [template_id]:
+            raise FaceGateError(f"template {template_id} is {person.employee_id}'s last one; remove the person instead")
+        removed.append(_template_info(template))
+        detail = {"template": template_id, "model_id": template.model_id, "source": template.source}
+        audit.record(session, action, person.employee_id, **detail, origin=template.origin, event=template.event_id)
+        people.delete_templates(session, [template])
+        vectors = {template_id: own[template_id]} if template_id in own else {}
+        return IndexChange.removing(gallery, vectors, Owner(person.id, person.employee_id, person.name))
+
+    write_with_index(database, gallery, write)
+    log.info("removed template %d of %s", template_id, employee_id)
+    return removed[0]

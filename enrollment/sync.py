@@ -44,6 +44,16 @@ class IndexChange:
         if self._removed:
             gallery.add(np.array(self.remove_ids, dtype=np.int64), np.stack(self.remove_vectors), self.remove_owners)
 
+    @classmethod
+    def removing(cls, gallery: Gallery, vectors: dict[int, np.ndarray], owner: Owner) -> IndexChange:
+        """The removal of one person's templates (template id -> vector) from the gallery, those it holds."""
+        indexed = [template_id for template_id in vectors if template_id in gallery]
+        return cls(
+            remove_ids=indexed,
+            remove_vectors=[vectors[template_id] for template_id in indexed],
+            remove_owners=[owner] * len(indexed),
+        )
+
     @property
     def touched(self) -> bool:
         return self._added or self._removed

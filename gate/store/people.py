@@ -106,6 +106,13 @@ def delete_person(session: Session, person: Person) -> None:
     session.flush()
 
 
+def delete_templates(session: Session, templates: Sequence[Template]) -> None:
+    """Delete these templates (the person stays), flushed."""
+    for template in templates:
+        session.delete(template)
+    session.flush()
+
+
 def all_people(session: Session) -> list[Person]:
     """Everyone enrolled, by employee id."""
     return list(session.scalars(select(Person).order_by(Person.employee_id)))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from enrollment.audit import audit_trail
-from enrollment.roster import list_people, set_active
+from enrollment.roster import list_people, remove_template, set_active, show_person
 from gate.config import GallerySettings
-from gate.errors import FaceGateError
+from gate.errors import FaceGateError, NotFound
 from gate.matching.gallery import Gallery
 from gate.store.database import Database
 from gate.store.schema import Person, Template
@@ -52,3 +52,25 @@ def test_a_deactivated_person_is_kept_but_matched_by_no_gate_until_reactivated(t
     assert [entry.action for entry in audit_trail(database, "e1")] == ["deactivate", "reactivate"]
     with pytest.raises(FaceGateError, match="no person"):
         set_active(database, admin, "nobody", False)
+
+
+def test_one_template_is_removed_from_the_database_and_every_gallery_and_the_last_one_stays(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    vectors = np.eye(DIM, dtype=np.float32)[:2]
+    enrol(database, "e1", vectors)
+    enrol(database, "e2", np.eye(DIM, dtype=np.float32)[2:3])
+    admin = Gallery.open(database, GallerySettings(), tmp_path / "admin" / "gallery.faiss", "m1", DIM)
+    gate = Gallery.open(database, GallerySettings(), tmp_path / "gate" / "gallery.faiss", "m1", DIM)
+    first, second = (t.id for t in show_person(database, "e1").templates)
+    removed = remove_template(database, admin, "e1", first)
+    assert (removed.id, removed.origin, removed.source) == (first, "photo", "0.jpg")
+    assert [t.id for t in show_person(database, "e1").templates] == [second]
+    assert gate.refresh() and len(gate) == 2 and gate.search(vectors)[1].employee_id == "e1"
+    assert gate.search(vectors[:1])[0].score < 0.5  # the removed face matches nobody now
+    entry = audit_trail(database, "e1")[-1]
+    assert entry.action == "remove_template" and f'"template": {first}' in entry.detail
+    with pytest.raises(NotFound, match="no template"):
+        remove_template(database, admin, "e2", second)  # another person's template: theirs to remove, not e2's
+    with pytest.raises(FaceGateError, match="last one"):
+        remove_template(database, admin, "e1", second)
+    assert len(admin) == 2 and len(show_person(database, "e1").templates) == 1
