@@ -150,3 +150,17 @@ def _forget_faces(before: datetime | None = None, employee_id: str | None = None
 def forget_event_faces(session: Session, before: datetime | None = None, employee_id: str | None = None) -> int:
     """Delete event face crops (_forget_faces); returns how many were deleted."""
     return cast(CursorResult, session.execute(_forget_faces(before, employee_id))).rowcount
+
+
+def find_event(session: Session, event_id: int) -> AccessEvent | None:
+    """The access event with this number (access_events.id), or None; its face is read when first asked for."""
+    return session.get(AccessEvent, event_id)
+
+
+def event_numbers(session: Session, event_uids: Sequence[str]) -> dict[str, int]:
+    """event_uid -> the event's number (access_events.id), for those recorded."""
+    found: dict[str, int] = {}
+    for wanted in in_chunks(event_uids):
+        query = select(AccessEvent.event_uid, AccessEvent.id).where(AccessEvent.event_uid.in_(wanted))
+        found.update({uid: number for uid, number in session.execute(query) if uid is not None})
+    return found
