@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -22,7 +21,7 @@ from gate.matching.search import Match
 from gate.runtime.parts import Runtime
 from gate.store import people
 from gate.store.database import Database
-from gate.store.events import event_numbers, find_event
+from gate.store.events import find_event
 from gate.store.people import NewTemplate, Owner
 from gate.store.schema import AccessEvent, Person
 from gate.vision.alignment import ARCHIVE, realign
@@ -51,14 +50,6 @@ class ConfirmedEvent:
     review_threshold: float
     review_far: str
     nearest_other: Match | None
-
-
-@dataclass(frozen=True)
-class EventMark:
-    """An access event's number, and whom its face was confirmed as (None: not confirmed)."""
-
-    event_id: int
-    confirmed_as: str | None
 
 
 def check_event_id(event_id: int) -> int:
@@ -191,10 +182,3 @@ def undo_confirm(database: Database, gallery: Gallery, event_id: int) -> list[Te
     log.info("confirmation of event %d undone (%d templates)", event_id, len(removed))
     return removed
 
-
-def event_marks(database: Database, event_uids: Sequence[str]) -> dict[str, EventMark]:
-    """event_uid -> the event's number and whom it was confirmed as, for the events listed."""
-    with database.session() as session:
-        numbers = event_numbers(session, event_uids)
-        confirmed = {t.event_id: t.employee_id for t in people.event_templates(session, list(numbers.values()))}
-    return {uid: EventMark(number, confirmed.get(number)) for uid, number in numbers.items()}

@@ -203,6 +203,11 @@ class Database:
         with self.session() as session:
             return events.event_face(session, event_uid)
 
+    def event_marks(self, event_uids: Sequence[str]) -> dict[str, events.EventMark]:
+        """event_uid -> the event's number and whom its face was confirmed as (enrollment.confirm)."""
+        with self.session() as session:
+            return events.event_marks(session, event_uids)
+
     def events_with_faces(self, event_uids: Sequence[str]) -> set[str]:
         """Which of these events still keep their face crop."""
         with self.session() as session:

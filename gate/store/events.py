@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from gate.errors import FaceGateError
+from gate.store.people import event_templates
 from gate.store.schema import AccessEvent, in_chunks
 
 Decision = Literal["granted", "denied"]
@@ -157,10 +158,19 @@ def find_event(session: Session, event_id: int) -> AccessEvent | None:
     return session.get(AccessEvent, event_id)
 
 
-def event_numbers(session: Session, event_uids: Sequence[str]) -> dict[str, int]:
-    """event_uid -> the event's number (access_events.id), for those recorded."""
-    found: dict[str, int] = {}
+@dataclass(frozen=True)
+class EventMark:
+    """An access event's number (access_events.id), and whom its face was confirmed as (None: not confirmed)."""
+
+    event_id: int
+    confirmed_as: str | None
+
+
+def event_marks(session: Session, event_uids: Sequence[str]) -> dict[str, EventMark]:
+    """event_uid -> the event's number and whom its face was confirmed as, for those recorded."""
+    numbers: dict[str, int] = {}
     for wanted in in_chunks(event_uids):
         query = select(AccessEvent.event_uid, AccessEvent.id).where(AccessEvent.event_uid.in_(wanted))
-        found.update({uid: number for uid, number in session.execute(query) if uid is not None})
-    return found
+        numbers.update({uid: number for uid, number in session.execute(query) if uid is not None})
+    confirmed = {t.event_id: t.employee_id for t in event_templates(session, list(numbers.values()))}
+    return {uid: EventMark(number, confirmed.get(number)) for uid, number in numbers.items()}
