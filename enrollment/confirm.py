@@ -52,6 +52,15 @@ class ConfirmedEvent:
     nearest_other: Match | None
 
 
+@dataclass(frozen=True)
+class UndoneConfirmation:
+    """A confirmation taken back: whose templates were removed."""
+
+    event_id: int
+    employee_id: str
+    templates: list[TemplateInfo]
+
+
 def check_event_id(event_id: int) -> int:
     """An event number as the database holds them, or a one-line refusal."""
     if not 1 <= event_id <= MAX_EVENT_ID:
@@ -171,7 +180,7 @@ def confirm_event(runtime: Runtime, event_id: int, employee_id: str) -> Confirme
     return done[0]
 
 
-def undo_confirm(database: Database, gallery: Gallery, event_id: int) -> list[TemplateInfo]:
+def undo_confirm(database: Database, gallery: Gallery, event_id: int) -> UndoneConfirmation:
     """Remove the template(s) a confirmation made from this event's face (one per model, after a re-embedding),
     each audited as "undo_confirm"; NotFound when the event was not confirmed."""
     with database.session() as session:
@@ -180,5 +189,4 @@ def undo_confirm(database: Database, gallery: Gallery, event_id: int) -> list[Te
         raise NotFound(f"event {event_id} was not confirmed as anyone: nothing to undo")
     removed = [remove_template(database, gallery, t.employee_id, t.template_id, action="undo_confirm") for t in made]
     log.info("confirmation of event %d undone (%d templates)", event_id, len(removed))
-    return removed
-
+    return UndoneConfirmation(event_id, made[0].employee_id, removed)

@@ -127,9 +127,9 @@ def undo_confirm(
     from enrollment import confirm
 
     context: AppContext = ctx.obj
-    removed = confirm.undo_confirm(context.database, context.gallery, event_id)
-    ids = ", ".join(str(t.id) for t in removed)
-    typer.echo(f"event {event_id}'s confirmation undone: template {ids} removed")
+    undone = confirm.undo_confirm(context.database, context.gallery, event_id)
+    ids = ", ".join(str(t.id) for t in undone.templates)
+    typer.echo(f"event {event_id}'s confirmation undone: template {ids} of {undone.employee_id} removed")
 
 
 def register(app: typer.Typer) -> None:
