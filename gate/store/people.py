@@ -223,6 +223,6 @@ def event_templates(session: Session, event_ids: Sequence[int]) -> list[EventTem
             .where(Template.event_id.in_(chunk))
             .order_by(Template.id)
         )
-        rows = session.execute(query)
-        found.extend(EventTemplate(int(event), template, model, employee) for event, template, model, employee in rows)
+        for event, template, model, employee in session.execute(query):
+            found.append(EventTemplate(int(event or 0), template, model, employee))  # event_id IN (...): never None
     return sorted(found, key=lambda t: t.template_id)
