@@ -247,6 +247,12 @@ class GallerySettings(_Section):
     hnsw_ef_search: int = Field(64, ge=1, le=4096)
 
 
+class EnrollmentSettings(_Section):
+    # a confirmed door event's face must match the person at the card's threshold at this FAR: looser than the
+    # gate's decision (a person confirms it), one of the card's calibrated FARs (enrollment.confirm)
+    review_far: CalibratedFar = "0.01"
+
+
 MQTT_TOPIC = r"^[^#+\s]+$"  # a topic published to: no wildcards, no blanks
 MqttTopic = Annotated[str, Field(pattern=MQTT_TOPIC)]
 
@@ -371,6 +377,7 @@ class Settings(_Section):
     liveness: LivenessSettings = LivenessSettings()
     encryption: EncryptionSettings = EncryptionSettings()
     gallery: GallerySettings = GallerySettings()
+    enrollment: EnrollmentSettings = EnrollmentSettings()
     actuator: ActuatorSettings = ActuatorSettings()
     mqtt: MqttSettings = MqttSettings()
     service: ServiceSettings = ServiceSettings()

@@ -13,7 +13,7 @@ from gate.decision.policy import threshold_for
 from gate.errors import FaceGateError
 from gate.store.csv_cells import csv_text
 from gate.store.database import Database
-from gate.store.events import EVENT_FIELDS, AccessEventRecord, EventFilter, parse_moment
+from gate.store.events import EVENT_FIELDS, AccessEventRecord, EventFilter, EventMark, parse_moment
 from gate.store.gate_status import Heartbeat
 from service.accounts import Principal
 from service.auth import parts_of, principal
@@ -41,8 +41,9 @@ def event_filter(
     return EventFilter(gate or None, employee_id, decision, parse_moment(since, "since"), parse_moment(until, "until"))
 
 
-def _access_event(event: AccessEventRecord, face: bool) -> EventEntry:
-    return EventEntry.model_validate({name: getattr(event, name) for name in EVENT_FIELDS} | {"face": face})
+def _access_event(event: AccessEventRecord, face: bool, mark: EventMark | None) -> EventEntry:
+    marked = {} if mark is None else {"id": mark.event_id, "confirmed_as": mark.confirmed_as}
+    return EventEntry.model_validate({name: getattr(event, name) for name in EVENT_FIELDS} | {"face": face} | marked)
 
 
 @router.get("/events", tags=["events"], responses=refusals(400))
@@ -56,8 +57,9 @@ def events(
     """Access events, newest first, filtered by gate, person, decision and time; one page."""
     database = parts_of(request).database
     found = database.events(offset + limit, where)[offset:]
-    with_faces = database.events_with_faces([e.event_uid for e in found if e.event_uid])
-    listed = [_access_event(e, e.event_uid in with_faces) for e in found]
+    uids = [e.event_uid for e in found if e.event_uid]
+    with_faces, marks = database.events_with_faces(uids), database.event_marks(uids)
+    listed = [_access_event(e, e.event_uid in with_faces, marks.get(e.event_uid or "")) for e in found]
     return EventsPage(offset=offset, limit=limit, events=listed)
 
 

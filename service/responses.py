@@ -121,6 +121,8 @@ class EventEntry(BaseModel):
     door: str | None = Field(description="the door's report: pending, opened, failed, timed_out; null: no door")
     claimed_id: str | None = Field(description="card and face: who the badge said it was")
     face: bool = Field(description="its deciding face is kept: GET /api/events/{event_uid}/face")
+    id: int | None = Field(None, description="the event's number: POST /api/events/{id}/confirm; null: no event_uid")
+    confirmed_as: str | None = Field(None, description="whom an admin confirmed its face as; null: not confirmed")
 
 
 class EventsPage(BaseModel):

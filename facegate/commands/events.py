@@ -1,4 +1,5 @@
-"""`facegate events`: the access log, filtered, as a table, CSV or JSON (to the screen or a file)."""
+"""`facegate events`: the access log, filtered, as a table, CSV or JSON (to the screen or a file); `facegate events
+confirm` / `undo-confirm`: a denied event's face added to the person it showed, or taken back."""
 
 from __future__ import annotations
 
@@ -12,13 +13,23 @@ from facegate.context import AppContext
 from gate.errors import FaceGateError
 
 if TYPE_CHECKING:
-    from gate.store.events import AccessEventRecord
+    from gate.store.events import AccessEventRecord, EventMark
 
 FORMATS = ("table", "csv", "json")
 
+events_app = typer.Typer(no_args_is_help=False)
 
-def render(events: list[AccessEventRecord], fmt: str) -> str:
-    """The events in one of FORMATS."""
+
+def _number(mark: EventMark | None) -> str:
+    """An event's number, and whom it was confirmed as."""
+    if mark is None:
+        return ""
+    return f"{mark.event_id}" + (f" (confirmed as {mark.confirmed_as})" if mark.confirmed_as else "")
+
+
+def render(events: list[AccessEventRecord], fmt: str, marks: dict[str, EventMark] | None = None) -> str:
+    """The events in one of FORMATS; the table ends each row with the event's number (what `facegate events
+    confirm` takes) and whom its face was confirmed as, from `marks`."""
     from gate.store.csv_cells import csv_text
     from gate.store.events import EVENT_FIELDS
 
@@ -27,16 +38,19 @@ def render(events: list[AccessEventRecord], fmt: str) -> str:
         return json.dumps(rows, indent=2)
     if fmt == "csv":
         return csv_text(EVENT_FIELDS, rows).rstrip("\n")
-    lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} {'door':9} score"]
+    marks = marks or {}
+    lines = [f"{'time (UTC)':19}  {'gate':12} {'decision':8} {'reason':16} {'employee':12} {'door':9} score  event"]
     for e in events:
+        number = _number(marks.get(e.event_uid or ""))
         score = "" if e.score is None else f"{e.score:.3f}"
         who = e.employee_id or (f"({e.candidate_id})" if e.candidate_id else "-")
         door = e.door or "-"
         when = f"{e.time:%Y-%m-%d %H:%M:%S}"
-        lines.append(f"{when}  {e.gate_id:12} {e.decision:8} {e.reason:16} {who:12} {door:9} {score}")
+        lines.append(f"{when}  {e.gate_id:12} {e.decision:8} {e.reason:16} {who:12} {door:9} {score:5}  {number}")
     return "\n".join(lines)
 
 
+@events_app.callback(invoke_without_command=True)
 def events(
     ctx: typer.Context,
     gate: Annotated[str | None, typer.Option(help="Only this gate's events.")] = None,
@@ -48,9 +62,12 @@ def events(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the screen.")] = None,
 ) -> None:
-    """The access log, newest first.
+    """The access log, newest first; confirm a denied event's face.
 
-    Every door decision with its gate, person, score and reason, filtered, as a table, CSV or JSON."""
+    Every door decision with its gate, person, score, reason and number, filtered, as a table, CSV or JSON.
+    `facegate events confirm EVENT_ID EMPLOYEE_ID` adds a denied event's face to that person."""
+    if ctx.invoked_subcommand is not None:
+        return
     from gate.store.event_log import Journal
     from gate.store.events import EventFilter, parse_moment
 
@@ -60,7 +77,9 @@ def events(
         raise FaceGateError(f"--decision must be granted or denied, got {decision!r}")
     where = EventFilter(gate, person, decision, parse_moment(since, "--since"), parse_moment(until, "--until"))  # type: ignore[arg-type]
     context: AppContext = ctx.obj
-    text = render(context.database.events(limit, where), fmt)
+    found = context.database.events(limit, where)
+    marks = context.database.event_marks([e.event_uid for e in found if e.event_uid]) if fmt == "table" else {}
+    text = render(found, fmt, marks)
     journal = Journal(context.settings.resolve(context.settings.database.journal_path))
     if waiting := journal.waiting():
         typer.echo(
@@ -75,6 +94,44 @@ def events(
     typer.echo(f"{out}: written")
 
 
+@events_app.command("confirm")
+def confirm(
+    ctx: typer.Context,
+    event_id: Annotated[int, typer.Argument(help="The event's number (the last column of `facegate events`).")],
+    employee_id: Annotated[str, typer.Argument(help="Who the event's face showed.")],
+) -> None:
+    """Add a denied event's face to a person's templates.
+
+    Only when the face passes the quality gate again, matches the person at the review threshold ([enrollment]
+    review_far) and no one else as well; audited. `facegate events undo-confirm` takes it back."""
+    from enrollment.confirm import confirm_event
+
+    context: AppContext = ctx.obj
+    done = confirm_event(context.runtime, event_id, employee_id)
+    nearest = done.nearest_other
+    other = "" if nearest is None else f"; nearest other person {nearest.employee_id} at {nearest.score:.3f}"
+    typer.echo(
+        f"event {done.event_id} confirmed as {done.employee_id} ({done.name}): template {done.template_id}, score"
+        f" {done.score:.3f} >= review threshold {done.review_threshold:.3f} (FAR {done.review_far}){other}"
+    )
+
+
+@events_app.command("undo-confirm")
+def undo_confirm(
+    ctx: typer.Context,
+    event_id: Annotated[int, typer.Argument(help="The confirmed event's number.")],
+) -> None:
+    """Take back a confirmed event's face.
+
+    The template its confirmation made is removed (audited)."""
+    from enrollment import confirm
+
+    context: AppContext = ctx.obj
+    undone = confirm.undo_confirm(context.database, context.gallery, event_id)
+    ids = ", ".join(str(t.id) for t in undone.templates)
+    typer.echo(f"event {event_id}'s confirmation undone: template {ids} of {undone.employee_id} removed")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's command to the main app."""
-    app.command("events")(events)
+    """Add this module's commands to the main app."""
+    app.add_typer(events_app, name="events")

@@ -21,7 +21,7 @@ from sqlalchemy.pool import StaticPool
 from gate.errors import FaceGateError
 from gate.store import events, gate_status, people, snapshots
 from gate.store.encryption import PRIVATE_MODE, Cipher, ensure_private
-from gate.store.events import AccessEventRecord, DoorReport, EventFilter
+from gate.store.events import AccessEventRecord, DoorReport, EventFilter, EventMark
 from gate.store.gate_status import Heartbeat
 from gate.store.people import Owner
 from gate.store.schema import CIPHER_ATTRIBUTE, AccessEvent, GalleryVersion, utcnow
@@ -202,6 +202,11 @@ class Database:
         """The face crop kept with an access event (WebP bytes), or None."""
         with self.session() as session:
             return events.event_face(session, event_uid)
+
+    def event_marks(self, event_uids: Sequence[str]) -> dict[str, EventMark]:
+        """event_uid -> the event's number and whom its face was confirmed as (enrollment.confirm)."""
+        with self.session() as session:
+            return events.event_marks(session, event_uids)
 
     def events_with_faces(self, event_uids: Sequence[str]) -> set[str]:
         """Which of these events still keep their face crop."""

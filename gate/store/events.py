@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from gate.errors import FaceGateError
+from gate.store.people import event_templates
 from gate.store.schema import AccessEvent, in_chunks
 
 Decision = Literal["granted", "denied"]
@@ -150,3 +151,26 @@ def _forget_faces(before: datetime | None = None, employee_id: str | None = None
 def forget_event_faces(session: Session, before: datetime | None = None, employee_id: str | None = None) -> int:
     """Delete event face crops (_forget_faces); returns how many were deleted."""
     return cast(CursorResult, session.execute(_forget_faces(before, employee_id))).rowcount
+
+
+def find_event(session: Session, event_id: int) -> AccessEvent | None:
+    """The access event with this number (access_events.id), or None; its face is read when first asked for."""
+    return session.get(AccessEvent, event_id)
+
+
+@dataclass(frozen=True)
+class EventMark:
+    """An access event's number (access_events.id), and whom its face was confirmed as (None: not confirmed)."""
+
+    event_id: int
+    confirmed_as: str | None
+
+
+def event_marks(session: Session, event_uids: Sequence[str]) -> dict[str, EventMark]:
+    """event_uid -> the event's number and whom its face was confirmed as, for those recorded."""
+    numbers: dict[str, int] = {}
+    for wanted in in_chunks(event_uids):
+        query = select(AccessEvent.event_uid, AccessEvent.id).where(AccessEvent.event_uid.in_(wanted))
+        numbers.update({uid: number for uid, number in session.execute(query) if uid is not None})
+    confirmed = {t.event_id: t.employee_id for t in event_templates(session, list(numbers.values()))}
+    return {uid: EventMark(number, confirmed.get(number)) for uid, number in numbers.items()}

@@ -201,3 +201,28 @@ def photos_of_model(session: Session, model_id: str) -> set[tuple[int, str]]:
 def templates_of_other_models(session: Session, model_id: str) -> list[Template]:
     """Every template of a model other than `model_id`, newest first."""
     return list(session.scalars(select(Template).where(Template.model_id != model_id).order_by(Template.id.desc())))
+
+
+@dataclass(frozen=True)
+class EventTemplate:
+    """A template made from a confirmed access event's face, and whose it is."""
+
+    event_id: int
+    template_id: int
+    model_id: str
+    employee_id: str
+
+
+def event_templates(session: Session, event_ids: Sequence[int]) -> list[EventTemplate]:
+    """The templates made from these access events' faces (templates.event_id), oldest first."""
+    found: list[EventTemplate] = []
+    for chunk in in_chunks([int(i) for i in event_ids]):
+        query = (
+            select(Template.event_id, Template.id, Template.model_id, Person.employee_id)
+            .join(Person)
+            .where(Template.event_id.in_(chunk))
+            .order_by(Template.id)
+        )
+        for event, template, model, employee in session.execute(query):
+            found.append(EventTemplate(int(event or 0), template, model, employee))  # event_id IN (...): never None
+    return sorted(found, key=lambda t: t.template_id)
