@@ -128,6 +128,17 @@ def person_face(database: Database, employee_id: str) -> bytes | None:
         return people.best_crop(session, _require(session, employee_id).id)
 
 
+def template_face(database: Database, employee_id: str, template_id: int) -> bytes | None:
+    """The aligned face one of a person's templates was made from (WebP bytes), or None when it kept none;
+    NotFound when the person has no such template."""
+    with database.session() as session:
+        person = _require(session, employee_id)
+        template = session.get(Template, template_id)
+        if template is None or template.person_id != person.id:
+            raise NotFound(f"{person.employee_id} has no template {template_id}")
+        return template.crop
+
+
 def remove_person(database: Database, gallery: Gallery, employee_id: str) -> PersonSummary:
     """Delete a person, their templates and their gallery entries; access events keep the employee id."""
     removed: list[PersonSummary] = []

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gate.config import DecisionSettings
+from gate.config import DecisionSettings, Settings
 from gate.decision.policy import threshold_for
 from gate.model.card import ModelCard
 from gate.model.scoring import Scorer
+from gate.runtime.parts import card_only
 from gate.store import people
 from gate.store.database import Database
 
@@ -137,3 +138,15 @@ def all_strengths(database: Database, model_id: str, scorer: Scorer, rule: Stren
     found = strengths(vectors, owners, active, scorer, rule) if len(owners) else {}
     none = _rated(0, (None, None), (None, None), rule)
     return {person.employee_id: found.get(person.employee_id, none) for person in everyone.values()}
+
+
+def configured_strengths(database: Database, settings: Settings) -> dict[str, Strength]:
+    """Everyone's strength for the configured model, from its card and scorer alone (no network is loaded)."""
+    model = card_only(settings)
+    rule = StrengthRule.of(settings.decision, model.card)
+    return all_strengths(database, model.model_id, model.scorer, rule)
+
+
+def describe(strength: Strength) -> str:
+    """One line: "strong" or "weak: reason; reason"."""
+    return f"weak: {'; '.join(strength.reasons)}" if strength.weak else "strong"

@@ -17,7 +17,7 @@ from enrollment.people import EnrollmentRefused
 from enrollment.roster import PersonNotFound
 from gate.config import Settings
 from gate.errors import FaceGateError, NotFound
-from service import people, records, signin
+from service import people, person, records, signin
 from service.limits import BodyLimit
 from service.parts import ServiceParts
 from service.people import BYTES_PER_MB, outcome_out, refusal_message
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hash_slots = signin.hash_slots()
     for router in (signin.router, people.router, records.router):
         app.include_router(router)
+    app.include_router(person.router)  # a person's page: template faces and removal, renaming
     add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
