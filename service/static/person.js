@@ -113,10 +113,13 @@ function personView(person, events) {
 }
 
 async function showPerson(employeeId) {
+  const page = $("#view-person");
+  // coming from another view or person: what was drawn before is not shown while this one loads
+  if (state.view !== "person" || page.dataset.id !== employeeId) page.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+  page.dataset.id = employeeId;
   state.view = "person";
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-person";
   for (const link of document.querySelectorAll("#tabs a")) link.classList.toggle("current", link.dataset.view === "people");
-  const page = $("#view-person");
   try {
     const query = new URLSearchParams({ person: employeeId, limit: String(PERSON_EVENTS) });
     const [person, events] = await Promise.all([api(personPath(employeeId)), api(`/api/events?${query}`)]);
