@@ -88,9 +88,9 @@ def person(request: Request, _caller: Annotated[Principal, Depends(principal)], 
     their latest audit entries."""
     parts = parts_of(request)
     detail = show_person(parts.database, employee_id)
-    extra = {"strength": strength_entry(strengths(parts).get(detail.person.employee_id))}
-    extra["audit"] = audit_lines(parts, detail.person.employee_id)
-    fields = asdict(detail.person) | {"templates": detail.templates} | extra
+    strength = strength_entry(strengths(parts).get(detail.person.employee_id))
+    fields = asdict(detail.person) | {"templates": detail.templates, "strength": strength}
+    fields["audit"] = audit_lines(parts, detail.person.employee_id)
     return PersonDetails.model_validate(fields, from_attributes=True)
 
 
