@@ -22,6 +22,7 @@ from gate.store.people import Owner, find_person
 from gate.store.schema import Person, Template
 
 log = logging.getLogger(__name__)
+MAX_NAME_LENGTH = 200  # characters of a person's name: the database's people.name column
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,14 @@ def clean_id(employee_id: str) -> str:
     cleaned = employee_id.strip()
     if not cleaned or len(cleaned) > MAX_ID_LENGTH:
         raise FaceGateError(f"employee id must be 1 to {MAX_ID_LENGTH} characters, got {employee_id!r}")
+    return cleaned
+
+
+def clean_name(name: str) -> str:
+    """A person's name to store: stripped, 1 to MAX_NAME_LENGTH printable characters (one-line FaceGateError)."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or not cleaned.isprintable():
+        raise FaceGateError(f"a name must be 1 to {MAX_NAME_LENGTH} printable characters, got {ascii(name)[:80]}")
     return cleaned
 
 
@@ -117,6 +126,17 @@ def person_face(database: Database, employee_id: str) -> bytes | None:
     or None when no template kept its crop."""
     with database.session() as session:
         return people.best_crop(session, _require(session, employee_id).id)
+
+
+def template_face(database: Database, employee_id: str, template_id: int) -> bytes | None:
+    """The aligned face one of a person's templates was made from (WebP bytes), or None when it kept none;
+    NotFound when the person has no such template."""
+    with database.session() as session:
+        person = _require(session, employee_id)
+        template = session.get(Template, template_id)
+        if template is None or template.person_id != person.id:
+            raise NotFound(f"{person.employee_id} has no template {template_id}")
+        return template.crop
 
 
 def remove_person(database: Database, gallery: Gallery, employee_id: str) -> PersonSummary:
@@ -190,3 +210,31 @@ def remove_template(
     write_with_index(database, gallery, write)
     log.info("removed template %d of %s", template_id, employee_id)
     return removed[0]
+
+
+def rename_person(database: Database, gallery: Gallery, employee_id: str, name: str) -> PersonSummary:
+    """Change a person's name, audited ("rename", old and new); the gallery's owners carry the new name at once
+    here and, through the database's change counter, at every other gate on its next refresh. The same name
+    changes nothing and records nothing."""
+    new_name = clean_name(name)
+    renamed: list[PersonSummary] = []
+
+    def write(session: Session) -> IndexChange:
+        person = _require(session, employee_id)
+        if person.name == new_name:
+            renamed.append(_summaries(session, [person])[0])
+            return IndexChange()
+        old = Owner(person.id, person.employee_id, person.name)
+        audit.record(session, "rename", person.employee_id, old=person.name, new=new_name)
+        person.name = new_name
+        session.flush()
+        renamed.append(_summaries(session, [person])[0])
+        held = IndexChange.removing(gallery, people.person_vectors(session, person.id, gallery.model_id), old)
+        new = Owner(person.id, person.employee_id, new_name)  # the same templates, put back under the new name
+        held.add_ids, held.add_vectors = list(held.remove_ids), list(held.remove_vectors)
+        held.add_owners = [new] * len(held.add_ids)
+        return held
+
+    write_with_index(database, gallery, write)
+    log.info("renamed %s to %r", renamed[0].employee_id, renamed[0].name)
+    return renamed[0]

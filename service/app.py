@@ -17,8 +17,7 @@ from enrollment.people import EnrollmentRefused
 from enrollment.roster import PersonNotFound
 from gate.config import Settings
 from gate.errors import FaceGateError, NotFound
-from service import people, records, signin
-from service.confirm import router as confirm_router
+from service import confirm, people, person, records, signin
 from service.limits import BodyLimit
 from service.parts import ServiceParts
 from service.people import BYTES_PER_MB, outcome_out, refusal_message
@@ -106,9 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.parts = ServiceParts(settings)
     app.state.throttle = SignInThrottle()
     app.state.hash_slots = signin.hash_slots()
-    for router in (signin.router, people.router, records.router):
+    for router in (signin.router, people.router, person.router, records.router, confirm.router):
         app.include_router(router)
-    app.include_router(confirm_router)  # /api/events/{event_id}/confirm
     add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -20,6 +20,7 @@ from service.auth import admin, parts_of, principal
 from service.faces import FACE_RESPONSE, face_response
 from service.params import api_employee_id, path_employee_id
 from service.parts import ServiceParts
+from service.person import audit_lines, strength_entry, strengths
 from service.responses import (
     EnrolmentDone,
     PeoplePage,
@@ -76,14 +77,21 @@ def people(
     everyone = list_people(parts_of(request).database)
     found = [person for person in everyone if _matches(person, search)] if search.strip() else everyone
     page = found[offset : offset + limit]
-    return PeoplePage(total=len(found), offset=offset, limit=limit, people=[person_entry(p) for p in page])
+    strong = strengths(parts_of(request))
+    entries = [person_entry(p).model_copy(update={"strength": strength_entry(strong.get(p.employee_id))}) for p in page]
+    return PeoplePage(total=len(found), offset=offset, limit=limit, people=entries)
 
 
 @router.get("/{employee_id}", responses=refusals(404))
 def person(request: Request, _caller: Annotated[Principal, Depends(principal)], employee_id: PathId) -> PersonDetails:
-    """One person and their templates (model, source photo, quality, date)."""
-    detail = show_person(parts_of(request).database, employee_id)
-    return PersonDetails.model_validate(asdict(detail.person) | {"templates": detail.templates}, from_attributes=True)
+    """One person, their templates (model, source photo, quality, date, origin), their enrolment strength and
+    their latest audit entries."""
+    parts = parts_of(request)
+    detail = show_person(parts.database, employee_id)
+    strength = strength_entry(strengths(parts).get(detail.person.employee_id))
+    fields = asdict(detail.person) | {"templates": detail.templates, "strength": strength}
+    fields["audit"] = audit_lines(parts, detail.person.employee_id)
+    return PersonDetails.model_validate(fields, from_attributes=True)
 
 
 @router.get("/{employee_id}/face", response_class=Response, responses={**FACE_RESPONSE, **refusals(404)})

@@ -44,6 +44,28 @@ class SignedOut(BaseModel):
     signed_out: str = Field(description="the name whose session ended")
 
 
+class StrengthEntry(BaseModel):
+    """How strong a person's enrolment is for the gate's model (docs/guide/enrolling.md, Enrolment strength)."""
+
+    weak: bool
+    reasons: list[str] = Field(description="why weak; empty when strong")
+    templates: int = Field(description="their templates of the gate's model")
+    own_worst: float | None = Field(description="the lowest score between two of their templates")
+    own_median: float | None
+    nearest_id: str | None = Field(description="the other active person closest to one of their templates")
+    nearest_score: float | None
+
+
+class AuditLine(BaseModel):
+    """One change to a person's enrolment: who, from where, when; detail is JSON."""
+
+    time: Moment
+    actor: str
+    host: str
+    action: str
+    detail: str
+
+
 class _Person(BaseModel, Generic[Templates]):
     """A person's fields, in the order the API has always sent them; `templates` a count or the list."""
 
@@ -57,6 +79,8 @@ class _Person(BaseModel, Generic[Templates]):
 
 class PersonEntry(_Person[int]):
     """A person as listed; `templates`: how many, of every model."""
+
+    strength: StrengthEntry | None = None
 
 
 class PeoplePage(BaseModel):
@@ -78,10 +102,15 @@ class TemplateEntry(BaseModel):
     image_sha256: str
     has_crop: bool = Field(description="its aligned face is kept (for a re-embedding and the thumbnail)")
     created_at: Moment
+    origin: str = Field(description='where the face came from: "photo", "capture" (camera) or "event" (confirmed)')
+    event_id: int | None = Field(description="the access event whose face was confirmed, for origin event")
 
 
 class PersonDetails(_Person[list[TemplateEntry]]):
-    """A person with their templates."""
+    """A person with their templates, enrolment strength and (latest) audit trail, oldest first."""
+
+    strength: StrengthEntry | None = None
+    audit: list[AuditLine] = Field(default_factory=list)
 
 
 class UploadOutcome(BaseModel):

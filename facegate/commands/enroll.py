@@ -14,10 +14,12 @@ from facegate.context import AppContext
 if TYPE_CHECKING:
     from enrollment.people import EnrollResult
     from enrollment.photos import PhotoOutcome
-    from enrollment.roster import PersonSummary
+    from enrollment.roster import PersonSummary, TemplateInfo
+    from enrollment.strength import Strength
 
 enroll_app = typer.Typer(
-    help="Enrolled people: add, capture, list, show, audit, deactivate, reactivate, remove, reembed.",
+    help="Enrolled people: add, capture, list, show, audit, rename, deactivate, reactivate, remove, remove-template, "
+    "reembed.",
     no_args_is_help=True,
 )
 
@@ -97,23 +99,30 @@ def capture(
             "captured faces")  # fmt: skip
 
 
-def _echo_people(people: Sequence[PersonSummary]) -> None:
-    typer.echo(f"{'EMPLOYEE_ID':<16} {'NAME':<28} {'ACTIVE':<6} {'TEMPLATES':>9}  MODELS")
+def _echo_people(people: Sequence[PersonSummary], strengths: dict[str, Strength]) -> None:
+    typer.echo(f"{'EMPLOYEE_ID':<16} {'NAME':<28} {'ACTIVE':<6} {'TEMPLATES':>9}  {'STRENGTH':<8}  MODELS")
     for p in people:
         active = "yes" if p.active else "no"
-        typer.echo(f"{p.employee_id:<16} {p.name:<28} {active:<6} {p.templates:>9}  {', '.join(p.model_ids)}")
+        strength = strengths.get(p.employee_id)
+        flag = "?" if strength is None else "weak" if strength.weak else "ok"
+        line = f"{p.employee_id:<16} {p.name:<28} {active:<6} {p.templates:>9}  {flag:<8}  {', '.join(p.model_ids)}"
+        typer.echo(line + (f"  ({'; '.join(strength.reasons)})" if strength and strength.weak else ""))
 
 
 @enroll_app.command("list")
 def list_(ctx: typer.Context) -> None:
-    """Everyone enrolled."""
+    """Everyone enrolled, with their enrolment strength for the configured model.
+
+    "weak" says why: a single template, their own templates disagreeing below the decision threshold, or another
+    person close to them (see `enroll show`)."""
     from enrollment.roster import list_people
+    from enrollment.strength import configured_strengths
 
     people = list_people(ctx.obj.database)
     if not people:
         typer.echo("nobody is enrolled yet (facegate enroll add EMPLOYEE_ID --name NAME PHOTOS...)")
         return
-    _echo_people(people)
+    _echo_people(people, configured_strengths(ctx.obj.database, ctx.obj.settings))
 
 
 @enroll_app.command("audit")
@@ -136,18 +145,67 @@ def audit(
         )
 
 
+def _origin(template: TemplateInfo) -> str:
+    return f"event {template.event_id}" if template.origin == "event" and template.event_id else template.origin
+
+
+def _echo_strength(strength: Strength | None) -> None:
+    from enrollment.strength import describe
+
+    if strength is None:
+        return
+    own = "n/a" if strength.own_worst is None else f"worst {strength.own_worst:.3f}, median {strength.own_median:.3f}"
+    near = "nobody" if strength.nearest_id is None else f"{strength.nearest_id} at {strength.nearest_score:.3f}"
+    typer.echo(f"strength: {describe(strength)}")
+    typer.echo(f"  own templates agree: {own}; nearest other person: {near}")
+
+
 @enroll_app.command("show")
 def show(ctx: typer.Context, employee_id: Annotated[str, typer.Argument(help="Employee id.")]) -> None:
-    """One person and their templates."""
+    """One person, their templates (with where each face came from) and their enrolment strength."""
     from enrollment.roster import show_person
+    from enrollment.strength import configured_strengths
 
     detail = show_person(ctx.obj.database, employee_id)
     person = detail.person
     typer.echo(f"{person.employee_id}: {person.name} ({'active' if person.active else 'inactive'})")
     typer.echo(f"enrolled {person.created_at:%Y-%m-%d %H:%M} UTC, {person.templates} templates")
-    typer.echo(f"  {'ID':>6}  {'MODEL':<24} {'QUALITY':>7}  {'CREATED':<16}  SOURCE")
+    _echo_strength(configured_strengths(ctx.obj.database, ctx.obj.settings).get(person.employee_id))
+    typer.echo(f"  {'ID':>6}  {'MODEL':<24} {'QUALITY':>7}  {'CREATED':<16}  {'ORIGIN':<14}  SOURCE")
     for t in detail.templates:
-        typer.echo(f"  {t.id:>6}  {t.model_id:<24} {t.quality:>7.3f}  {t.created_at:%Y-%m-%d %H:%M}  {t.source}")
+        when = f"{t.created_at:%Y-%m-%d %H:%M}"
+        typer.echo(f"  {t.id:>6}  {t.model_id:<24} {t.quality:>7.3f}  {when}  {_origin(t):<14}  {t.source}")
+
+
+@enroll_app.command("rename")
+def rename(
+    ctx: typer.Context,
+    employee_id: Annotated[str, typer.Argument(help="Employee id.")],
+    name: Annotated[str, typer.Argument(help="Their new full name.")],
+) -> None:
+    """Change a person's name (audited); every gate shows the new name after its next refresh."""
+    from enrollment.roster import rename_person
+
+    context: AppContext = ctx.obj
+    person = rename_person(context.database, context.gallery, employee_id, name)
+    typer.echo(f"{person.employee_id} is now {person.name}")
+
+
+@enroll_app.command("remove-template")
+def remove_template(
+    ctx: typer.Context,
+    employee_id: Annotated[str, typer.Argument(help="Employee id.")],
+    template_id: Annotated[int, typer.Argument(help="The template's id (see `facegate enroll show`).", min=1)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete one of a person's templates (audited); never their last one of the configured model."""
+    from enrollment.roster import remove_template as remove_one
+
+    context: AppContext = ctx.obj
+    if not yes:
+        typer.confirm(f"remove template {template_id} of {employee_id}?", abort=True)
+    removed = remove_one(context.database, context.gallery, employee_id, template_id)
+    typer.echo(f"removed template {removed.id} of {employee_id} ({_origin(removed)}, {removed.source})")
 
 
 @enroll_app.command("remove")

@@ -64,6 +64,17 @@ def all_templates(session: Session, model_id: str) -> tuple[np.ndarray, np.ndarr
     return ids, people, np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows])
 
 
+def model_templates(session: Session, model_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Everyone's templates of one model, active or not: (template ids (N,), person ids (N,), (N, D) float32)."""
+    query = select(Template.id, Template.person_id, Template.embedding).where(Template.model_id == model_id)
+    rows = session.execute(query.order_by(Template.person_id, Template.id)).all()
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    people = np.array([row[1] for row in rows], dtype=np.int64)
+    if not rows:
+        return ids, people, np.zeros((0, 0), dtype=np.float32)
+    return ids, people, np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows])
+
+
 def template_owners(session: Session, model_id: str, template_ids: Iterable[int] | None = None) -> dict[int, Owner]:
     """Template id -> owner, for active people's templates of one model (all, or only those listed)."""
     base = (

@@ -175,9 +175,9 @@ function personCard(person) {
       el(
         "div",
         {},
-        el("div", { class: "who", text: person.name }),
+        el("div", { class: "who" }, el("a", { href: `#person/${id}`, text: person.name })), // person.js's page
         el("div", { class: "detail", text: `${person.employee_id} · ${person.templates} photo${person.templates === 1 ? "" : "s"}` }),
-        el("div", { class: "detail" }, status),
+        el("div", { class: "detail" }, status, " ", strengthBadge(person)), // person.js
       ),
     ),
     actions,
@@ -360,6 +360,7 @@ async function refresh() {
 }
 
 function show(view) {
+  if (view.startsWith("person/")) return void showPerson(decodeURIComponent(view.slice("person/".length))); // person.js
   if (!VIEWS.includes(view) || (view === "enrol" && state.me.role !== "admin")) view = "events";
   state.view = view;
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
