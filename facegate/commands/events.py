@@ -1,4 +1,5 @@
-"""`facegate events`: the access log, filtered, as a table, CSV or JSON (to the screen or a file)."""
+"""`facegate events`: the access log, filtered, as a table, CSV or JSON (to the screen or a file); `facegate events
+visitors` / `dismiss` / `enrol-visitor`: the unknown visitors, grouped, dismissed or enrolled."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from gate.store.events import AccessEventRecord
 
 FORMATS = ("table", "csv", "json")
+
+events_app = typer.Typer(no_args_is_help=False)
 
 
 def render(events: list[AccessEventRecord], fmt: str) -> str:
@@ -37,6 +40,7 @@ def render(events: list[AccessEventRecord], fmt: str) -> str:
     return "\n".join(lines)
 
 
+@events_app.callback(invoke_without_command=True)
 def events(
     ctx: typer.Context,
     gate: Annotated[str | None, typer.Option(help="Only this gate's events.")] = None,
@@ -51,6 +55,8 @@ def events(
     """The access log, newest first.
 
     Every door decision with its gate, person, score and reason, filtered, as a table, CSV or JSON."""
+    if ctx.invoked_subcommand is not None:
+        return
     from gate.store.event_log import Journal
     from gate.store.events import EventFilter, parse_moment
 
@@ -75,6 +81,69 @@ def events(
     typer.echo(f"{out}: written")
 
 
+def visitors(
+    ctx: typer.Context,
+    days: Annotated[int | None, typer.Option(help="Of the last this many days (default: [visitors] days).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many faces, newest first (default: [visitors] max_faces).")
+    ] = None,
+    min_size: Annotated[int, typer.Option(min=1, help="Only groups of at least this many faces.")] = 1,
+) -> None:
+    """The unknown visitors, grouped by who they look like.
+
+    Recent denied faces that matched nobody enrolled, neither dismissed nor confirmed, grouped so that every two
+    faces of a group look alike; the largest groups first. Enrol a group with `facegate events enrol-visitor`, or
+    dismiss it with `facegate events dismiss`."""
+    from enrollment.visitors import visitor_groups
+
+    context: AppContext = ctx.obj
+    groups = visitor_groups(context.runtime, days, limit, min_size)
+    if not groups:
+        typer.echo("no unknown visitors")
+        return
+    typer.echo(f"{'group':5}  {'size':4}  {'first seen (UTC)':19}  {'last seen (UTC)':19}  {'gates':16} events")
+    for number, group in enumerate(groups, 1):
+        first, last = f"{group.first_seen:%Y-%m-%d %H:%M:%S}", f"{group.last_seen:%Y-%m-%d %H:%M:%S}"
+        gates, ids = ",".join(group.gate_ids), " ".join(str(i) for i in group.event_ids)
+        typer.echo(f"{number:<5}  {group.size:<4}  {first:19}  {last:19}  {gates:16} {ids}")
+
+
+def dismiss(
+    ctx: typer.Context,
+    event_ids: Annotated[list[int], typer.Argument(help="The events' numbers (`facegate events visitors`).")],
+) -> None:
+    """Dismiss unknown visitors' faces.
+
+    They leave the unknown visitors; the events stay in the access log."""
+    from enrollment.visitors import dismiss_visitors
+
+    context: AppContext = ctx.obj
+    marked = dismiss_visitors(context.database, event_ids)
+    typer.echo(f"{marked} of {len(set(event_ids))} events dismissed from the unknown visitors")
+
+
+def enrol_visitor(
+    ctx: typer.Context,
+    event_ids: Annotated[list[int], typer.Argument(help="The group's event numbers (`facegate events visitors`).")],
+    employee_id: Annotated[str, typer.Option("--id", help="The new person's employee id.")],
+    name: Annotated[str, typer.Option(help="The new person's name.")],
+) -> None:
+    """Enrol an unknown visitor as a new person from their faces at the door.
+
+    The same rules as photos: each face passes the quality gate again, none looks like someone enrolled, and all
+    look like one another; each template records its event; audited."""
+    from enrollment.visitors import enrol_visitor as enrol
+
+    context: AppContext = ctx.obj
+    result = enrol(context.runtime, event_ids, employee_id, name)
+    for outcome in result.outcomes:
+        typer.echo(f"{outcome.path.name}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    typer.echo(f"{result.employee_id} ({result.name}) enrolled from {result.added} faces at the door")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's command to the main app."""
-    app.command("events")(events)
+    """Add this module's commands to the main app."""
+    events_app.command("visitors")(visitors)
+    events_app.command("dismiss")(dismiss)
+    events_app.command("enrol-visitor")(enrol_visitor)
+    app.add_typer(events_app, name="events")
