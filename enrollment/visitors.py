@@ -51,9 +51,10 @@ class VisitorGroup:
     was seen, and the most central face (the one scoring highest with the others on average) to show for them."""
 
     event_ids: list[int]
+    event_uids: list[str | None]
     times: list[datetime]
     gates: list[str]
-    representative: int
+    representative: int  # an event number of event_ids
 
     @property
     def size(self) -> int:
@@ -66,6 +67,10 @@ class VisitorGroup:
     @property
     def last_seen(self) -> datetime:
         return max(self.times)
+
+    @property
+    def representative_uid(self) -> str | None:
+        return self.event_uids[self.event_ids.index(self.representative)]
 
     @property
     def gate_ids(self) -> list[str]:
@@ -131,8 +136,8 @@ def _group(members: list[UnmatchedFace], scores: np.ndarray) -> VisitorGroup:
     the others on average."""
     central = int(np.argmax(scores.mean(axis=1))) if len(members) > 1 else 0
     return VisitorGroup(
-        [m.event_id for m in members], [m.time for m in members], [m.gate_id for m in members],
-        members[central].event_id,
+        [m.event_id for m in members], [m.event_uid for m in members], [m.time for m in members],
+        [m.gate_id for m in members], members[central].event_id,
     )  # fmt: skip
 
 
@@ -243,10 +248,12 @@ def _all_of_one_person(runtime: Runtime, vectors: np.ndarray) -> None:
         )
 
 
-def enrol_visitor(runtime: Runtime, event_ids: Sequence[int], employee_id: str, name: str) -> EnrollResult:
+def enrol_visitor(
+    runtime: Runtime, event_ids: Sequence[int], employee_id: str, name: str, force: bool = False
+) -> EnrollResult:
     """Enrol a NEW person from an unknown visitor's faces (their events' kept faces) in one step, through
     add_faces: the same rules as photos (each face passes the quality gate again; none looks like someone else
-    enrolled), and every two faces score at least group_threshold. Each template records its
+    enrolled, unless force), and every two faces score at least group_threshold. Each template records its
     event (origin "event"); the audit entry lists the events. Refused when `employee_id` is enrolled already."""
     wanted, employee_id = check_event_ids(event_ids), valid_employee_id(employee_id)
     if not name.strip():
@@ -254,4 +261,4 @@ def enrol_visitor(runtime: Runtime, event_ids: Sequence[int], employee_id: str, 
     with runtime.database.session() as session:
         if people.find_person(session, employee_id) is not None:
             raise FaceGateError(f"{employee_id} is enrolled already: an unknown visitor is enrolled as a new person")
-    return add_faces(runtime, employee_id, name.strip(), _offered(runtime, wanted))
+    return add_faces(runtime, employee_id, name.strip(), _offered(runtime, wanted), force=force)

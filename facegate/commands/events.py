@@ -127,6 +127,7 @@ def enrol_visitor(
     event_ids: Annotated[list[int], typer.Argument(help="The group's event numbers (`facegate events visitors`).")],
     employee_id: Annotated[str, typer.Option("--id", help="The new person's employee id.")],
     name: Annotated[str, typer.Option(help="The new person's name.")],
+    force: Annotated[bool, typer.Option(help="Enrol even if a face matches another enrolled person.")] = False,
 ) -> None:
     """Enrol an unknown visitor as a new person from their faces at the door.
 
@@ -135,7 +136,7 @@ def enrol_visitor(
     from enrollment.visitors import enrol_visitor as enrol
 
     context: AppContext = ctx.obj
-    result = enrol(context.runtime, event_ids, employee_id, name)
+    result = enrol(context.runtime, event_ids, employee_id, name, force)
     for outcome in result.outcomes:
         typer.echo(f"{outcome.path.name}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
     typer.echo(f"{result.employee_id} ({result.name}) enrolled from {result.added} faces at the door")

@@ -22,10 +22,11 @@ UNMATCHED_REASONS = ("UNKNOWN_FACE", "BELOW_THRESHOLD")
 
 @dataclass(frozen=True)
 class UnmatchedFace:
-    """One unknown visitor's walk-up: the event's number (access_events.id), when, at which gate, and the face
-    the gate kept (its aligned crop for the model then in use, lossy WebP)."""
+    """One unknown visitor's walk-up: the event's number (access_events.id) and uid (its face's address in the
+    API), when, at which gate, and the face the gate kept (its aligned crop for the model then in use, WebP)."""
 
     event_id: int
+    event_uid: str | None
     time: datetime
     gate_id: str
     crop: bytes = field(repr=False)
@@ -38,7 +39,7 @@ def unmatched_faces(
     most `limit`: those from `since` on, or only those numbered in `event_ids`."""
     confirmed = select(Template.event_id).where(Template.event_id.is_not(None))
     query = (
-        select(AccessEvent.id, AccessEvent.time, AccessEvent.gate_id, AccessEvent.crop)
+        select(AccessEvent.id, AccessEvent.event_uid, AccessEvent.time, AccessEvent.gate_id, AccessEvent.crop)
         .where(AccessEvent.decision == "denied", AccessEvent.reason.in_(UNMATCHED_REASONS))
         .where(AccessEvent.crop.is_not(None), AccessEvent.dismissed_at.is_(None))
         .where(AccessEvent.id.not_in(confirmed))
@@ -49,7 +50,7 @@ def unmatched_faces(
         query = query.where(AccessEvent.time >= since)
     if event_ids is not None:
         query = query.where(AccessEvent.id.in_([int(i) for i in event_ids]))
-    return [UnmatchedFace(number, time, gate, crop) for number, time, gate, crop in session.execute(query)]
+    return [UnmatchedFace(*row) for row in session.execute(query)]
 
 
 def dismiss_events(session: Session, event_ids: Sequence[int], when: datetime) -> int:
