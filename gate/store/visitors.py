@@ -50,7 +50,8 @@ def unmatched_faces(
         query = query.where(AccessEvent.time >= since)
     if event_ids is not None:
         query = query.where(AccessEvent.id.in_([int(i) for i in event_ids]))
-    return [UnmatchedFace(*row) for row in session.execute(query)]
+    rows = session.execute(query)
+    return [UnmatchedFace(number, uid, time, gate, crop or b"") for number, uid, time, gate, crop in rows]
 
 
 def dismiss_events(session: Session, event_ids: Sequence[int], when: datetime) -> int:
