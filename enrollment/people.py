@@ -132,14 +132,21 @@ def _person_for(session: Session, employee_id: str, name: str | None) -> tuple[P
 
 
 def _new_templates(
-    session: Session, person: Person, faces: list[UsableFace], vectors: np.ndarray, model_id: str, origin: str
+    session: Session,
+    person: Person,
+    faces: list[UsableFace],
+    vectors: np.ndarray,
+    model_id: str,
+    origin: str,
+    event_ids: Sequence[int | None],
 ) -> list[int]:
-    """Store a template per face (its aligned crop kept for re-embedding); their ids."""
+    """Store a template per face (its aligned crop kept for re-embedding, the access event it came from if any);
+    their ids."""
     new = [
         NewTemplate(
             person.id, model_id, vector, face.sha256, face.quality, face.path.name, encode_crop(face.archive_crop)
-        ).from_origin(origin)
-        for face, vector in zip(faces, vectors, strict=True)
+        ).from_origin(origin, event_id)
+        for face, vector, event_id in zip(faces, vectors, event_ids, strict=True)
     ]
     return people.add_templates(session, new)
 
@@ -215,8 +222,14 @@ class OfferedFaces:
     rejected: dict[Path, PhotoOutcome] = field(default_factory=dict)
     source: str | None = None
     origin: str = "photo"
+    # origin "event": the access event each face of `faces` came from (templates.event_id), in the same order
+    event_ids: Sequence[int] | None = None
     # a check of the faces' embeddings together before anything is written (capture: all of one person)
     check: Callable[[np.ndarray], None] | None = None
+
+    def events_of(self, chosen: Sequence[int]) -> list[int | None]:
+        """The access events of the faces numbered `chosen` (None each, for faces not from an event)."""
+        return [None if self.event_ids is None else self.event_ids[i] for i in chosen]
 
 
 def add_faces(
@@ -249,7 +262,7 @@ def add_faces(
     if offered.check is not None:
         offered.check(vectors)
     created = False
-    where = {} if offered.source is None else {"source": offered.source}
+    where: dict[str, object] = {} if offered.source is None else {"source": offered.source}
 
     def write(session: Session) -> IndexChange:
         nonlocal created
@@ -260,17 +273,19 @@ def add_faces(
         if fresh and not created and not accept_unmatched:
             _check_is_them(session, person, [faces[i] for i in fresh], vectors[fresh], runtime)
         chosen = [faces[i] for i in fresh]
-        template_ids = _new_templates(session, person, chosen, vectors[fresh], embedder.model_id, offered.origin)
+        events = offered.events_of(fresh)
+        ids = _new_templates(session, person, chosen, vectors[fresh], embedder.model_id, offered.origin, events)
         outcomes.update({faces[i].path: PhotoOutcome(faces[i].path, "added") for i in fresh})
         if fresh or created:
             photos = [faces[i].path.name for i in fresh]
             overrides = {"force": force, "accept_unmatched": accept_unmatched}
             action = "enrol" if created else "photos_added"
-            audit.record(session, action, employee_id, photos=photos, **overrides, **where)
+            detail = where | ({} if offered.event_ids is None else {"events": events})  # which door events
+            audit.record(session, action, employee_id, photos=photos, **overrides, **detail)
         if not person.active:
             return IndexChange()
         owner = Owner(person.id, person.employee_id, person.name)
-        return IndexChange(add_ids=template_ids, add_vectors=list(vectors[fresh]), add_owners=[owner] * len(fresh))
+        return IndexChange(add_ids=ids, add_vectors=list(vectors[fresh]), add_owners=[owner] * len(fresh))
 
     _write_or_refuse(database, gallery, write, labels, outcomes)
     result = EnrollResult(employee_id, name or "", created, [outcomes[label] for label in dict.fromkeys(labels)])

@@ -135,6 +135,17 @@ class EventsSettings(_Section):
     keep_days: int = Field(30, ge=0, le=3650)
 
 
+class VisitorsSettings(_Section):
+    """The unknown visitors (enrollment.visitors): recent denied faces that matched nobody, grouped by who they
+    look like: those of the last `days`, at most `max_faces` of them (each is embedded again), two faces in one
+    group only when they score at least the card's threshold at `group_far` (looser than the door's: a person
+    looks at the group before enrolling it)."""
+
+    days: int = Field(30, ge=1, le=366)
+    max_faces: int = Field(300, ge=1, le=2000)
+    group_far: CalibratedFar = "0.001"
+
+
 class SnapshotSettings(_Section):
     """The running gate's latest annotated camera frame, for the admin page's Gates view: off by default (it shows
     people's faces). On: one JPEG per gate in the database, overwritten every every_s, deleted on a clean stop."""
@@ -372,6 +383,7 @@ class Settings(_Section):
     decision: DecisionSettings = DecisionSettings()
     database: DatabaseSettings = DatabaseSettings()
     events: EventsSettings = EventsSettings()
+    visitors: VisitorsSettings = VisitorsSettings()
     snapshot: SnapshotSettings = SnapshotSettings()
     card: CardSettings = CardSettings()
     liveness: LivenessSettings = LivenessSettings()

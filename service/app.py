@@ -23,6 +23,7 @@ from service.parts import ServiceParts
 from service.people import BYTES_PER_MB, outcome_out, refusal_message
 from service.proxies import TrustedProxies
 from service.throttle import SignInThrottle
+from service.visitors import router as visitors_router
 from service.web import add_page
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ TAGS = [
     {"name": "events", "description": "What the gates decided: access events as JSON pages or CSV, their faces."},
     {"name": "gates", "description": "Each gate's last heartbeat: running, stopped or lost; its camera snapshot."},
     {"name": "model", "description": "The model in use and the threshold the gates decide with."},
+    {"name": "visitors", "description": "The door's unknown visitors, grouped: dismiss them or enrol one as a person."},
 ]
 
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hash_slots = signin.hash_slots()
     for router in (signin.router, people.router, person.router, records.router, confirm.router):
         app.include_router(router)
+    app.include_router(visitors_router)  # /api/visitors
     add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -1,5 +1,6 @@
 """`facegate events`: the access log, filtered, as a table, CSV or JSON (to the screen or a file); `facegate events
-confirm` / `undo-confirm`: a denied event's face added to the person it showed, or taken back."""
+confirm` / `undo-confirm`: a denied event's face added to the person it showed, or taken back; `visitors` /
+`dismiss` / `enrol-visitor`: the unknown visitors, grouped, dismissed or enrolled."""
 
 from __future__ import annotations
 
@@ -130,6 +131,67 @@ def undo_confirm(
     undone = confirm.undo_confirm(context.database, context.gallery, event_id)
     ids = ", ".join(str(t.id) for t in undone.templates)
     typer.echo(f"event {event_id}'s confirmation undone: template {ids} of {undone.employee_id} removed")
+
+
+def visitors(
+    ctx: typer.Context,
+    days: Annotated[int | None, typer.Option(help="Of the last this many days (default: [visitors] days).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many faces, newest first (default: [visitors] max_faces).")
+    ] = None,
+    min_size: Annotated[int, typer.Option(min=1, help="Only groups of at least this many faces.")] = 1,
+) -> None:
+    """The unknown visitors, grouped by who they look like.
+
+    Recent denied faces that matched nobody enrolled, neither dismissed nor confirmed, grouped so that every two
+    faces of a group look alike; the largest groups first. Enrol a group with `facegate events enrol-visitor`, or
+    dismiss it with `facegate events dismiss`."""
+    from enrollment.visitors import visitor_groups
+
+    context: AppContext = ctx.obj
+    groups = visitor_groups(context.runtime, days, limit, min_size)
+    if not groups:
+        typer.echo("no unknown visitors")
+        return
+    typer.echo(f"{'group':5}  {'size':4}  {'first seen (UTC)':19}  {'last seen (UTC)':19}  {'gates':16} events")
+    for number, group in enumerate(groups, 1):
+        first, last = f"{group.first_seen:%Y-%m-%d %H:%M:%S}", f"{group.last_seen:%Y-%m-%d %H:%M:%S}"
+        gates, ids = ",".join(group.gate_ids), " ".join(str(i) for i in group.event_ids)
+        typer.echo(f"{number:<5}  {group.size:<4}  {first:19}  {last:19}  {gates:16} {ids}")
+
+
+def dismiss(
+    ctx: typer.Context,
+    event_ids: Annotated[list[int], typer.Argument(help="The events' numbers (`facegate events visitors`).")],
+) -> None:
+    """Dismiss unknown visitors' faces.
+
+    They leave the unknown visitors; the events stay in the access log."""
+    from enrollment.visitors import dismiss_visitors
+
+    context: AppContext = ctx.obj
+    marked = dismiss_visitors(context.database, event_ids)
+    typer.echo(f"{marked} of {len(set(event_ids))} events dismissed from the unknown visitors")
+
+
+def enrol_visitor(
+    ctx: typer.Context,
+    event_ids: Annotated[list[int], typer.Argument(help="The group's event numbers (`facegate events visitors`).")],
+    employee_id: Annotated[str, typer.Option("--id", help="The new person's employee id.")],
+    name: Annotated[str, typer.Option(help="The new person's name.")],
+    force: Annotated[bool, typer.Option(help="Enrol even if a face matches another enrolled person.")] = False,
+) -> None:
+    """Enrol an unknown visitor as a new person from their faces at the door.
+
+    The same rules as photos: each face passes the quality gate again, none looks like someone enrolled, and all
+    look like one another; each template records its event; audited."""
+    from enrollment.visitors import enrol_visitor as enrol
+
+    context: AppContext = ctx.obj
+    result = enrol(context.runtime, event_ids, employee_id, name, force)
+    for outcome in result.outcomes:
+        typer.echo(f"{outcome.path.name}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
+    typer.echo(f"{result.employee_id} ({result.name}) enrolled from {result.added} faces at the door")
 
 
 def register(app: typer.Typer) -> None:
