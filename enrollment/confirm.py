@@ -8,11 +8,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from sqlalchemy.orm import Session
 
 from enrollment import audit
+from enrollment.door_faces import check_event_id, recheck
 from enrollment.roster import PersonNotFound, TemplateInfo, clean_id, remove_template
 from enrollment.sync import IndexChange, write_with_index
 from gate.errors import FaceGateError, NotFound
@@ -26,15 +26,8 @@ from gate.store.people import NewTemplate, Owner
 from gate.store.schema import AccessEvent, Person
 from gate.vision.alignment import ARCHIVE, realign
 from gate.vision.imageio import decode_crop, encode_crop
-from gate.vision.quality import Reason
 
 log = logging.getLogger(__name__)
-
-MAX_EVENT_ID = 2**63 - 1  # the largest event number a database holds (a 64-bit integer)
-# the event's face is an aligned crop: padded by this share of its side on each side, the detector finds it again
-# with a margin around it (and its landmarks, for the quality gate's size, confidence, pose and sharpness)
-PADDING = 0.5
-MIN_BRIGHTNESS, MAX_BRIGHTNESS = 30.0, 225.0  # the face's mean grey level (0-255): not black, not burnt out
 
 
 @dataclass(frozen=True)
@@ -61,13 +54,6 @@ class UndoneConfirmation:
     templates: list[TemplateInfo]
 
 
-def check_event_id(event_id: int) -> int:
-    """An event number as the database holds them, or a one-line refusal."""
-    if not 1 <= event_id <= MAX_EVENT_ID:
-        raise FaceGateError(f"an event number is 1 to {MAX_EVENT_ID}, got {event_id}")
-    return event_id
-
-
 def _confirmed_as(session: Session, event_id: int) -> str | None:
     found = people.event_templates(session, [event_id])
     return found[0].employee_id if found else None
@@ -88,32 +74,24 @@ def _face_of(session: Session, event_id: int) -> bytes:
 
 
 def _check_quality(runtime: Runtime, event_id: int, crop: np.ndarray) -> float:
-    """The quality gate again on the event's aligned face: cut for the model in use, neither too dark nor too
-    bright, and found again by the detector (padded) as one face passing the gate's size, detector confidence,
-    pose and sharpness rules. Returns the detector's confidence."""
-    size = runtime.embedder.template.size
-    if crop.shape[:2] != (size, size):
-        raise FaceGateError(
-            f"event {event_id}'s face was cut for another model ({crop.shape[0]} px; the model in use takes {size} px)"
-        )
-    brightness = float(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).mean())
-    if not MIN_BRIGHTNESS <= brightness <= MAX_BRIGHTNESS:
-        raise FaceGateError(
-            f"event {event_id}'s face is too {'dark' if brightness < MIN_BRIGHTNESS else 'bright'}: mean grey level"
-            f" {brightness:.0f} outside {MIN_BRIGHTNESS:.0f}-{MAX_BRIGHTNESS:.0f}"
-        )
-    pad = round(size * PADDING)
-    found = runtime.pipeline.one_face(cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
-    if isinstance(found, Reason):
-        raise FaceGateError(f"event {event_id}'s face fails the quality gate again: {found}")
-    return float(found.face.prob)
+    """door_faces.recheck, refused in one line; the detector's confidence."""
+    found = recheck(runtime, crop)
+    if isinstance(found, str):
+        raise FaceGateError(f"event {event_id}'s face {found}")
+    return found
+
+
+def review_threshold(runtime: Runtime) -> float:
+    """The score a door face must reach for the person an admin names ([enrollment] review_far on the card; a FAR
+    the card lacks is refused in one line)."""
+    return runtime.embedder.card.threshold(runtime.settings.enrollment.review_far)
 
 
 def _check_match(runtime: Runtime, event_id: int, person: Person, vector: np.ndarray) -> tuple[float, Match | None]:
     """The face's score for `person` (at or above the review threshold) and its best match among others (below
     that score and below the gate's threshold), or a one-line refusal with the scores."""
     gallery, settings = runtime.gallery, runtime.settings.enrollment
-    review = runtime.embedder.card.threshold(settings.review_far)  # a FAR the card lacks: refused in one line
+    review = review_threshold(runtime)
     own = gallery.verify(vector[None], person.employee_id)[0]
     who = f"{person.employee_id} ({person.name})"
     if own is None:

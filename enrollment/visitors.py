@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
+from enrollment.confirm import review_threshold
+from enrollment.door_faces import check_event_id, recheck
 from enrollment.people import EnrollResult, OfferedFaces, add_faces
 from enrollment.photos import PhotoOutcome, UsableFace
 from gate.errors import FaceGateError
@@ -31,18 +32,13 @@ from gate.store.identifiers import employee_id as valid_employee_id
 from gate.store.visitors import UnmatchedFace, dismiss_events, unmatched_faces
 from gate.vision.alignment import ARCHIVE, realign
 from gate.vision.imageio import decode_crop
-from gate.vision.quality import Reason
 
 log = logging.getLogger(__name__)
 
 MAX_DAYS = 366  # [visitors] days and max_faces bound what a caller may ask for too
 MAX_FACES = 2000
 MAX_EVENT_IDS = 200  # events one dismissal or enrolment takes
-MAX_EVENT_ID = 2**63 - 1  # the largest event number a database holds (a 64-bit integer)
 BATCH = 64  # crops embedded at once
-# an event's face is an aligned crop: padded by this share of its side on each side, the detector finds it again
-# with a margin around it, and the quality gate (size, confidence, pose, sharpness) judges it as it would a photo
-PADDING = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,9 +81,7 @@ def check_event_ids(event_ids: Sequence[int]) -> list[int]:
         raise FaceGateError("give at least one event number (see `facegate events visitors`)")
     if len(unique) > MAX_EVENT_IDS:
         raise FaceGateError(f"at most {MAX_EVENT_IDS} events at once, got {len(unique)}")
-    if bad := [i for i in unique if not 1 <= i <= MAX_EVENT_ID]:
-        raise FaceGateError(f"an event number is 1 to {MAX_EVENT_ID}, got {bad[0]}")
-    return unique
+    return [check_event_id(i) for i in unique]
 
 
 def _crops(runtime: Runtime, found: list[UnmatchedFace]) -> tuple[list[UnmatchedFace], list[np.ndarray]]:
@@ -156,7 +150,9 @@ def visitor_groups(
 ) -> list[VisitorGroup]:
     """The unknown visitors of the last `days` ([visitors] days): the latest `limit` ([visitors] max_faces)
     unmatched faces (gate.store.visitors), embedded again by the model in use and grouped (`cluster`, at
-    group_threshold); groups of at least `min_size`, the largest first, then the most recently seen."""
+    group_threshold); groups of at least `min_size`, the largest first, then the most recently seen. A face whose
+    nearest enrolled person scored the review threshold is left out: an enrolled person turned away is confirmed
+    on the Events page, not enrolled again as someone new."""
     settings = runtime.settings.visitors
     days, limit = settings.days if days is None else days, settings.max_faces if limit is None else limit
     if not 1 <= days <= MAX_DAYS:
@@ -165,7 +161,7 @@ def visitor_groups(
         raise FaceGateError(f"at most 1 to {MAX_FACES} faces, got {limit}")
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     with runtime.database.session() as session:
-        found = unmatched_faces(session, limit, since=since)
+        found = unmatched_faces(session, limit, since=since, near=review_threshold(runtime))
     faces, crops = _crops(runtime, found)
     if not faces:
         return []
@@ -194,13 +190,12 @@ def dismiss_visitors(database: Database, event_ids: Sequence[int]) -> int:
 def _usable(runtime: Runtime, face: UnmatchedFace, crop: np.ndarray) -> UsableFace | str:
     """An event's face as enrolment takes a photo's: found again by the detector (padded) as one face passing the
     quality gate, the archive crop cut from it; or why not."""
-    pad = round(crop.shape[0] * PADDING)
-    found = runtime.pipeline.one_face(cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
-    if isinstance(found, Reason):
-        return f"fails the quality gate again: {found}"
+    found = recheck(runtime, crop)
+    if isinstance(found, str):
+        return found
     archive = realign(crop, runtime.embedder.template, ARCHIVE)  # what re-embedding cuts any model's crop from
     digest = hashlib.sha256(face.crop).hexdigest()
-    return UsableFace(_label(face.event_id), digest, crop, archive, float(found.face.prob))
+    return UsableFace(_label(face.event_id), digest, crop, archive, found)
 
 
 def _label(event_id: int) -> Path:

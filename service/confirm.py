@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from enrollment.audit import acting_as
-from enrollment.confirm import MAX_EVENT_ID, confirm_event, undo_confirm
+from enrollment.confirm import confirm_event, undo_confirm
+from enrollment.door_faces import MAX_EVENT_ID
 from gate.store.identifiers import MAX_ID_LENGTH
 from service.accounts import Principal
 from service.auth import admin, parts_of

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from enrollment.audit import acting_as
+from enrollment.door_faces import MAX_EVENT_ID
 from enrollment.visitors import (
     MAX_DAYS,
-    MAX_EVENT_ID,
     MAX_EVENT_IDS,
     MAX_FACES,
     VisitorGroup,

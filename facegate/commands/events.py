@@ -196,4 +196,7 @@ def enrol_visitor(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    events_app.command("visitors")(visitors)
+    events_app.command("dismiss")(dismiss)
+    events_app.command("enrol-visitor")(enrol_visitor)
     app.add_typer(events_app, name="events")

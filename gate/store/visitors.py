@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from gate.store.schema import AccessEvent, Template, in_chunks
@@ -33,10 +33,15 @@ class UnmatchedFace:
 
 
 def unmatched_faces(
-    session: Session, limit: int, since: datetime | None = None, event_ids: Sequence[int] | None = None
+    session: Session,
+    limit: int,
+    since: datetime | None = None,
+    event_ids: Sequence[int] | None = None,
+    near: float | None = None,
 ) -> list[UnmatchedFace]:
     """The latest unmatched faces (UNMATCHED_REASONS, face kept, not dismissed, not confirmed), newest first, at
-    most `limit`: those from `since` on, or only those numbered in `event_ids`."""
+    most `limit`: those from `since` on, or only those numbered in `event_ids`; with `near`, not those whose nearest
+    enrolled person scored that or more (someone enrolled, turned away: theirs to confirm, not a visitor)."""
     confirmed = select(Template.event_id).where(Template.event_id.is_not(None))
     query = (
         select(AccessEvent.id, AccessEvent.event_uid, AccessEvent.time, AccessEvent.gate_id, AccessEvent.crop)
@@ -50,6 +55,8 @@ def unmatched_faces(
         query = query.where(AccessEvent.time >= since)
     if event_ids is not None:
         query = query.where(AccessEvent.id.in_([int(i) for i in event_ids]))
+    if near is not None:
+        query = query.where(or_(AccessEvent.score.is_(None), AccessEvent.score < near))
     rows = session.execute(query)
     return [UnmatchedFace(number, uid, time, gate, crop or b"") for number, uid, time, gate, crop in rows]
 

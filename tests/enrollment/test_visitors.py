@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from enrollment import add_person
 from enrollment.audit import audit_trail
+from enrollment.confirm import review_threshold
 from enrollment.people import EnrollmentRefused
 from enrollment.roster import show_person
 from enrollment.visitors import MAX_EVENT_IDS, cluster, dismiss_visitors, enrol_visitor, visitor_groups
@@ -76,7 +77,12 @@ def runtime(tmp_path: Path, shipped: Embedder, shipped_pipeline: FacePipeline, l
 
 
 def door_event(
-    runtime: Runtime, image: Path, decision: str = "denied", reason: str = "BELOW_THRESHOLD", ago_s: float = 0.0
+    runtime: Runtime,
+    image: Path,
+    decision: str = "denied",
+    reason: str = "BELOW_THRESHOLD",
+    ago_s: float = 0.0,
+    score: float = 0.5,
 ) -> int:
     """An access event as the gate records it, keeping the face of `image` (its aligned crop, lossy WebP), through
     the gate's pipeline; its number."""
@@ -85,7 +91,7 @@ def door_event(
     uid = uuid4().hex
     when = datetime.now(UTC) - timedelta(seconds=ago_s)
     crop = encode_crop(found.crop, EVENT_CROP_QUALITY)
-    record = AccessEventRecord(when, "front", None, 0.5, decision, reason, "E1", event_uid=uid, crop=crop)  # type: ignore[arg-type]
+    record = AccessEventRecord(when, "front", None, score, decision, reason, "E1", event_uid=uid, crop=crop)  # type: ignore[arg-type]
     runtime.database.record_event(record)
     with runtime.database.session() as session:
         return int(session.scalar(select(AccessEvent.id).where(AccessEvent.event_uid == uid)) or 0)
@@ -116,6 +122,9 @@ def test_granted_and_old_events_are_not_visitors(runtime: Runtime, lfw_root: Pat
     old = door_event(runtime, photo(lfw_root, "Tony_Blair", 6), ago_s=3 * 86400)
     assert [g.event_ids for g in visitor_groups(runtime, days=1)] == []
     assert [g.event_ids for g in visitor_groups(runtime, days=7)] == [[old]]
+    # an enrolled person turned away (their nearest scored the review threshold) is theirs to confirm, not a visitor
+    near = door_event(runtime, photo(lfw_root, "Tony_Blair", 4), score=review_threshold(runtime))
+    assert near not in {i for g in visitor_groups(runtime, days=7) for i in g.event_ids}
 
 
 @pytest.mark.slow
