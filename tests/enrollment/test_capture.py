@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from facegate_process import free_port
 from typer.testing import CliRunner
+from walk_ups import SPEC, bgr, walk_up
 
 from enrollment.audit import audit_trail
 from enrollment.capture import CaptureOptions, CaptureRefused, enrol_from_camera, head_pose
 from enrollment.people import add_person
-from evaluation.head_motion import HEAD, ClipSpec, clip_frames, draw_motion
 from evaluation.paced_stream import PacedStream
 from facegate.cli import app
 from gate.config import GallerySettings, Settings
@@ -32,26 +32,12 @@ from gate.store.database import Database
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import load_image
 
-SPEC = ClipSpec(width=320, height=240, fps=10, walk_s=3.0)
-
 
 @pytest.fixture
 def runtime(tmp_path: Path, embedder: Embedder, pipeline: FacePipeline) -> Runtime:
     database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
     gallery = Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", embedder.model_id, 128)
     return Runtime(Settings(), embedder, pipeline, database, gallery)
-
-
-def walk_up(lfw_root: Path, person: str, pipeline: FacePipeline, seed: int = 3) -> list[np.ndarray]:
-    """A walk-up of the person's first LFW photo, the head turning 15 degrees and nodding 6: RGB frames."""
-    photo = load_image(sorted((lfw_root / person).glob("*.jpg"))[0])
-    landmarks = max(pipeline.detector.detect(photo), key=lambda face: face.area).landmarks
-    motion = replace(draw_motion(HEAD, np.random.default_rng(seed), SPEC), yaw_deg=15.0, pitch_deg=6.0, roll_deg=0.0)
-    return list(clip_frames(photo, landmarks, motion, np.random.default_rng(seed + 1), SPEC))
-
-
-def bgr(frames: list[np.ndarray]) -> list[np.ndarray]:
-    return [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]
 
 
 def write_video(frames: list[np.ndarray], path: Path) -> Path:
