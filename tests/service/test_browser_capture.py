@@ -63,6 +63,10 @@ def test_an_admin_enrols_a_person_from_the_gates_camera(browser: WebDriver, shot
         count = wait(browser, lambda d: _text(d, "#capture-countdown"), what="the countdown")
         assert count in ("3", "2", "1")
         assert "Get ready: Colin Powell (E9) at front-door" in _text(browser, "#capture-progress")
+        assert (
+            visible(browser, "#capture-cancel") is not None
+            and not browser.find_element(By.ID, "capture-start").is_enabled()
+        )
         snap(browser, shots, "capture-1-countdown")
         # the preview is a new image for each frame: read it in one go, not by a reference that goes stale
         src, width = wait(browser, lambda d: d.execute_script(LOADED_PREVIEW), 60, "the camera's preview")
@@ -70,7 +74,6 @@ def test_an_admin_enrols_a_person_from_the_gates_camera(browser: WebDriver, shot
         assert "good frames kept" in _text(browser, "#capture-progress")
         # a frame kept, to photograph its box (the capture may be over by then: the last frame stays shown)
         wait(browser, lambda d: not _text(d, "#capture-progress").startswith("0 of"), 60, "a frame kept")
-        assert visible(browser, "#capture-cancel") is not None
         snap(browser, shots, "capture-2-preview")
         wait(browser, lambda d: "Enrolled" in _text(d, "#capture-status"), 120, "the outcome")
         assert _text(browser, "#capture-status") == "Enrolled E9: 4 of 4 faces added"
