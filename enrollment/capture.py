@@ -27,7 +27,6 @@ import numpy as np
 
 from enrollment.people import EnrollResult, OfferedFaces, add_faces, check_person
 from enrollment.photos import UsableFace
-from gate.config import CameraSettings
 from gate.errors import FaceGateError
 from gate.matching.rule import person_scores
 from gate.runtime.parts import Runtime
@@ -36,7 +35,7 @@ from gate.store.identifiers import employee_id as valid_employee_id
 from gate.vision.alignment import ARCHIVE, align
 from gate.vision.faces import FacePipeline
 from gate.vision.quality import Reason
-from gate.vision.sources import Frame, FrameSource, open_source
+from gate.vision.sources import Frame, FrameSource, GateCamera, open_source
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +228,13 @@ def check_capture(database: Database, employee_id: str, name: str | None) -> str
     return employee_id
 
 
-def watch_camera(
-    runtime: Runtime, source_spec: str, options: CaptureOptions, camera: CameraSettings | None = None
-) -> Captured:
-    """The faces of the one person before `source_spec` (a camera, a stream URL or a video file, as [camera]
-    source names them), opened with `camera` (default: the config's [camera])."""
-    source = open_source(source_spec, camera or runtime.settings.camera)
+def watch_camera(runtime: Runtime, source_spec: str | GateCamera, options: CaptureOptions) -> Captured:
+    """The faces of the one person before `source_spec`: a camera, a stream URL or a video file (as [camera] source
+    names them, opened with the config's [camera] settings), or the camera the config gives a gate."""
+    if isinstance(source_spec, GateCamera):
+        source = open_source(source_spec.source, source_spec.settings)
+    else:
+        source = open_source(source_spec, runtime.settings.camera)
     try:
         if options.progress is not None:
             wanted = f"{options.frames} frames of one face (up to {options.timeout_s:g} s)"
@@ -267,14 +267,13 @@ def enrol_from_camera(
     runtime: Runtime,
     employee_id: str,
     name: str | None,
-    source_spec: str,
+    source_spec: str | GateCamera,
     options: CaptureOptions | None = None,
     force: bool = False,
     accept_unmatched: bool = False,
-    camera: CameraSettings | None = None,
 ) -> EnrollResult:
-    """Capture `options.frames` faces of the one person before `source_spec` (opened with `camera`, default
-    [camera]) and enrol them as photos are (enrol_captured)."""
+    """Capture `options.frames` faces of the one person before `source_spec` (a source, or a gate's camera: see
+    watch_camera) and enrol them as photos are (enrol_captured)."""
     employee_id = check_capture(runtime.database, employee_id, name)
-    captured = watch_camera(runtime, source_spec, options or CaptureOptions(), camera)
+    captured = watch_camera(runtime, source_spec, options or CaptureOptions())
     return enrol_captured(runtime, employee_id, name, captured, force, accept_unmatched)

@@ -30,10 +30,9 @@ from enrollment.capture import (
     watch_camera,
 )
 from enrollment.people import EnrollmentRefused, EnrollResult
-from gate.config import CameraSettings
 from gate.errors import FaceGateError
 from gate.runtime.annotate import GREEN, YELLOW, Overlay, draw_overlays
-from gate.vision.sources import Frame, configured_gates, gate_camera
+from gate.vision.sources import Frame, GateCamera, configured_gates, gate_camera
 from service.accounts import Principal
 from service.auth import admin, parts_of
 from service.params import api_employee_id
@@ -98,8 +97,7 @@ class Plan:
 
     request: CaptureRequest
     employee_id: str
-    source: str
-    camera: CameraSettings
+    camera: GateCamera
     caller: str
 
 
@@ -182,7 +180,7 @@ class CaptureJob:
         self.until = time.monotonic() + request.timeout_s
         self.state = "watching"
         options = CaptureOptions(request.frames, request.timeout_s, watch=self.see, stop=self.stop)
-        captured = watch_camera(runtime, plan.source, options, plan.camera)
+        captured = watch_camera(runtime, plan.camera, options)
         with parts.lock, acting_as(f"api:{plan.caller}"):
             parts.current_gallery()
             return enrol_captured(
@@ -244,9 +242,9 @@ def start(request: Request, body: CaptureRequest, caller: Admin) -> CaptureStatu
     are then enrolled as photos are. A new person needs a name. 409 while another capture runs."""
     parts = parts_of(request)
     employee_id = api_employee_id(body.employee_id)
-    source, camera = gate_camera(parts.settings, body.gate_id)
+    camera = gate_camera(parts.settings, body.gate_id)
     check_capture(parts.database, employee_id, body.name)
-    plan = Plan(body, employee_id, source, camera, caller.name)
+    plan = Plan(body, employee_id, camera, caller.name)
     return desk_of(request).start(plan, parts).status()
 
 

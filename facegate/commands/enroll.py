@@ -92,19 +92,17 @@ def capture(
     same checks as photos (enroll add)."""
     from enrollment.capture import CaptureOptions, enrol_from_camera
     from gate.errors import FaceGateError
-    from gate.vision.sources import configured_source, gate_camera
+    from gate.vision.sources import GateCamera, configured_source, gate_camera
 
     context: AppContext = ctx.obj
     if source is not None and gate is not None:
         raise FaceGateError("enroll capture: give --source or --gate, not both")
-    spec, camera = (source, None) if source is not None else (configured_source(context.settings), None)
+    spec: str | GateCamera = source if source is not None else configured_source(context.settings)
     if gate is not None:
-        spec, camera = gate_camera(context.settings, gate)
+        spec = gate_camera(context.settings, gate)
     options = CaptureOptions(frames, timeout, progress=lambda line: typer.echo(line, err=True))
-    _report(
-        lambda: enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched, camera),
-        "captured faces",
-    )
+    _report(lambda: enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched),
+            "captured faces")  # fmt: skip
 
 
 def _echo_people(people: Sequence[PersonSummary]) -> None:

@@ -500,12 +500,21 @@ def configured_gates(settings: Settings) -> list[str]:
     return [camera.camera.gate_id for camera in camera_settings(settings)]
 
 
-def gate_camera(settings: Settings, gate_id: str) -> tuple[str, CameraSettings]:
-    """The source the config gives gate `gate_id` (as configured_source makes it) and its [camera] settings; a
-    NotFound naming the configured gates for any other id. Only the config names a gate's source."""
+@dataclass(frozen=True)
+class GateCamera:
+    """The camera the config gives a gate: its source (as configured_source makes it) and its [camera] settings."""
+
+    gate_id: str
+    source: str
+    settings: CameraSettings
+
+
+def gate_camera(settings: Settings, gate_id: str) -> GateCamera:
+    """The camera the config gives gate `gate_id`; a NotFound naming the configured gates for any other id. Only
+    the config names a gate's source."""
     for camera in camera_settings(settings):
         if camera.camera.gate_id == gate_id:
-            return configured_source(camera), camera.camera
+            return GateCamera(gate_id, configured_source(camera), camera.camera)
     known = ", ".join(configured_gates(settings))
     raise NotFound(f"no gate {gate_id!r} in the config; its gates: {known}")
 
