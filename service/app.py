@@ -17,7 +17,7 @@ from enrollment.people import EnrollmentRefused
 from enrollment.roster import PersonNotFound
 from gate.config import Settings
 from gate.errors import FaceGateError, NotFound
-from service import confirm, people, person, records, signin
+from service import capture, confirm, people, person, records, signin
 from service.limits import BodyLimit
 from service.parts import ServiceParts
 from service.people import BYTES_PER_MB, outcome_out, refusal_message
@@ -83,6 +83,7 @@ TAGS = [
     {"name": "session", "description": "Sign in (a session cookie and its CSRF token), sign out, who is asking."},
     {"name": "people", "description": "Who is enrolled: list, show, enrol from photos, deactivate, remove."},
     {"name": "events", "description": "What the gates decided: access events as JSON pages or CSV, their faces."},
+    {"name": "capture", "description": "Enrol a person from a gate's camera: start, follow with a preview, cancel."},
     {"name": "gates", "description": "Each gate's last heartbeat: running, stopped or lost; its camera snapshot."},
     {"name": "model", "description": "The model in use and the threshold the gates decide with."},
     {"name": "visitors", "description": "The door's unknown visitors, grouped: dismiss them or enrol one as a person."},
@@ -92,6 +93,7 @@ TAGS = [
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    app.state.capture.close()
     app.state.parts.close()
 
 
@@ -107,7 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.parts = ServiceParts(settings)
     app.state.throttle = SignInThrottle()
     app.state.hash_slots = signin.hash_slots()
-    for router in (signin.router, people.router, person.router, records.router, confirm.router):
+    app.state.capture = capture.CaptureDesk()  # one capture from a gate's camera at a time
+    for router in (signin.router, people.router, person.router, records.router, confirm.router, capture.router):
         app.include_router(router)
     app.include_router(visitors_router)  # /api/visitors
     add_page(app)

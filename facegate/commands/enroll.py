@@ -77,6 +77,9 @@ def capture(
         str | None,
         typer.Option(help="A camera (0, /dev/video0), a stream URL or a video file (default: [camera] source)."),
     ] = None,
+    gate: Annotated[
+        str | None, typer.Option(help="Watch the camera the config gives this gate id ([camera] or [[cameras]]).")
+    ] = None,
     frames: Annotated[int, typer.Option(min=1, max=50, help="Good, different frames to enrol.")] = 5,
     timeout: Annotated[float, typer.Option(min=1.0, max=600.0, help="Seconds to watch before giving up.")] = 30.0,
     force: Annotated[bool, typer.Option(help="Enroll even if the face matches another enrolled person.")] = False,
@@ -90,10 +93,15 @@ def capture(
     the head turned a little differently; a second face in view refuses the frame. The faces then go through the
     same checks as photos (enroll add)."""
     from enrollment.capture import CaptureOptions, enrol_from_camera
-    from gate.vision.sources import configured_source
+    from gate.errors import FaceGateError
+    from gate.vision.sources import GateCamera, configured_source, gate_camera
 
     context: AppContext = ctx.obj
-    spec = source if source is not None else configured_source(context.settings)
+    if source is not None and gate is not None:
+        raise FaceGateError("enroll capture: give --source or --gate, not both")
+    spec: str | GateCamera = source if source is not None else configured_source(context.settings)
+    if gate is not None:
+        spec = gate_camera(context.settings, gate)
     options = CaptureOptions(frames, timeout, progress=lambda line: typer.echo(line, err=True))
     _report(lambda: enrol_from_camera(context.runtime, employee_id, name, spec, options, force, accept_unmatched),
             "captured faces")  # fmt: skip

@@ -18,8 +18,8 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
-from gate.config import CameraSettings, Settings
-from gate.errors import FaceGateError
+from gate.config import CameraSettings, Settings, camera_settings
+from gate.errors import FaceGateError, NotFound
 from gate.vision.camera_state import CameraState
 from gate.vision.v4l2 import DEVICES, fourcc, fourcc_code
 
@@ -493,6 +493,30 @@ def configured_source(settings: Settings) -> str:
     config's folder made absolute; a camera index or a URL as written."""
     spec = settings.camera.source
     return str(settings.resolve(spec.strip())) if parse_source(spec).kind == "file" else spec
+
+
+def configured_gates(settings: Settings) -> list[str]:
+    """The gate ids the config gives cameras: [camera] gate_id, or each [[cameras]] entry's."""
+    return [camera.camera.gate_id for camera in camera_settings(settings)]
+
+
+@dataclass(frozen=True)
+class GateCamera:
+    """The camera the config gives a gate: its source (as configured_source makes it) and its [camera] settings."""
+
+    gate_id: str
+    source: str
+    settings: CameraSettings
+
+
+def gate_camera(settings: Settings, gate_id: str) -> GateCamera:
+    """The camera the config gives gate `gate_id`; a NotFound naming the configured gates for any other id. Only
+    the config names a gate's source."""
+    for camera in camera_settings(settings):
+        if camera.camera.gate_id == gate_id:
+            return GateCamera(gate_id, configured_source(camera), camera.camera)
+    known = ", ".join(configured_gates(settings))
+    raise NotFound(f"no gate {gate_id!r} in the config; its gates: {known}")
 
 
 def open_source(spec: str, camera: CameraSettings) -> FrameSource:

@@ -1,10 +1,12 @@
 """Enrolment from the gate's camera on real LFW faces (an untrained model: mechanics, not accuracy): a walk-up with
 the head turning, served live as a paced MJPEG stream, is enrolled; two people side by side, a camera that shows
-nobody and one that never comes are refused with one line; and the `enroll capture` command's errors."""
+nobody and one that never comes are refused with one line; a watcher sees every frame and may stop a capture; and
+the `enroll capture` command (--source or --gate) and its errors."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,13 +14,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import typer
 from facegate_process import free_port
 from typer.testing import CliRunner
+from walk_ups import SPEC, bgr, walk_up
 
 from enrollment.audit import audit_trail
-from enrollment.capture import CaptureOptions, CaptureRefused, enrol_from_camera, head_pose
+from enrollment.capture import (
+    MAX_FRAMES,
+    MAX_TIMEOUT_S,
+    MIN_TIMEOUT_S,
+    CaptureCancelled,
+    CaptureOptions,
+    CaptureRefused,
+    enrol_from_camera,
+    head_pose,
+    watch_camera,
+)
 from enrollment.people import add_person
-from evaluation.head_motion import HEAD, ClipSpec, clip_frames, draw_motion
 from evaluation.paced_stream import PacedStream
 from facegate.cli import app
 from gate.config import GallerySettings, Settings
@@ -32,26 +45,12 @@ from gate.store.database import Database
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import load_image
 
-SPEC = ClipSpec(width=320, height=240, fps=10, walk_s=3.0)
-
 
 @pytest.fixture
 def runtime(tmp_path: Path, embedder: Embedder, pipeline: FacePipeline) -> Runtime:
     database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
     gallery = Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", embedder.model_id, 128)
     return Runtime(Settings(), embedder, pipeline, database, gallery)
-
-
-def walk_up(lfw_root: Path, person: str, pipeline: FacePipeline, seed: int = 3) -> list[np.ndarray]:
-    """A walk-up of the person's first LFW photo, the head turning 15 degrees and nodding 6: RGB frames."""
-    photo = load_image(sorted((lfw_root / person).glob("*.jpg"))[0])
-    landmarks = max(pipeline.detector.detect(photo), key=lambda face: face.area).landmarks
-    motion = replace(draw_motion(HEAD, np.random.default_rng(seed), SPEC), yaw_deg=15.0, pitch_deg=6.0, roll_deg=0.0)
-    return list(clip_frames(photo, landmarks, motion, np.random.default_rng(seed + 1), SPEC))
-
-
-def bgr(frames: list[np.ndarray]) -> list[np.ndarray]:
-    return [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]
 
 
 def write_video(frames: list[np.ndarray], path: Path) -> Path:
@@ -234,3 +233,54 @@ def test_frames_of_two_people_one_after_the_other_are_refused_and_one_person_pas
         assert people.find_person(session, "E1") is None
     one = write_video(powell, tmp_path / "one.mp4")
     assert enrol_from_camera(runtime, "E1", "Colin Powell", str(one), CaptureOptions(4, 30)).added == 4
+
+
+@pytest.mark.slow
+def test_the_watch_hook_sees_every_frame_and_stop_cancels_a_camera_that_never_comes(
+    runtime: Runtime, lfw_root: Path, pipeline: FacePipeline, tmp_path: Path
+) -> None:
+    clip = write_video(walk_up(lfw_root, "Colin_Powell", pipeline), tmp_path / "walk.mp4")
+    looked: list[tuple[int, str, bool, int]] = []
+    options = CaptureOptions(
+        3, 120, watch=lambda frame, c: looked.append((frame.index, c.verdict, c.box is not None, len(c.kept)))
+    )
+    captured = watch_camera(runtime, str(clip), options)
+    assert len(captured.faces) == 3 and captured.source == str(clip)
+    assert [index for index, *_ in looked] == list(range(len(looked)))  # every frame looked at, in order
+    assert [kept for *_, kept in looked][-1] == 3 and sum(verdict == "kept" for _, verdict, _, _ in looked) == 3
+    assert all(boxed for _, verdict, boxed, _ in looked if verdict in ("kept", "SAME_POSE"))
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    nowhere = f"http://127.0.0.1:{free_port()}/stream.mjpg"
+    with pytest.raises(CaptureCancelled, match=r"^capture cancelled with 0 of 5 frames kept$"):
+        watch_camera(runtime, nowhere, CaptureOptions(timeout_s=60, stop=stop))
+    assert time.monotonic() - started < 15  # not the 60 s timeout (opening waits up to 3 s for a first frame)
+
+
+def test_the_commands_limits_are_the_captures() -> None:
+    command = typer.main.get_command(app).commands["enroll"].commands["capture"]
+    options = {param.name: param for param in command.params}
+    assert (options["frames"].min, options["frames"].max) == (1, MAX_FRAMES)
+    assert (options["timeout"].min, options["timeout"].max) == (MIN_TIMEOUT_S, MAX_TIMEOUT_S)
+
+
+@pytest.mark.slow
+def test_cli_enroll_capture_at_a_gate_watches_the_camera_the_config_gives_it(
+    tmp_path: Path, untrained_card: Path, lfw_root: Path
+) -> None:
+    clip = write_video(walk_up(lfw_root, "Colin_Powell", FacePipeline()), tmp_path / "walk.mp4")
+    config = Path(_config(tmp_path, untrained_card))
+    cameras = f'[[cameras]]\ncamera = {{ gate_id = "lobby", source = "{clip}" }}\n'
+    cameras += '[[cameras]]\ncamera = { gate_id = "garage", source = "1" }\n'
+    config.write_text(config.read_text() + cameras)
+    runner, capture = CliRunner(), ["--config", str(config), "enroll", "capture", "E7", "--name", "Colin Powell"]
+    both = runner.invoke(app, [*capture, "--gate", "lobby", "--source", str(clip)])
+    assert _error(both) == "enroll capture: give --source or --gate, not both"
+    unknown = runner.invoke(app, [*capture, "--gate", "front-door"])
+    assert _error(unknown) == "no gate 'front-door' in the config; its gates: lobby, garage"
+    result = runner.invoke(app, [*capture, "--gate", "lobby", "--frames", "3", "--timeout", "300"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"watching {clip} for 3 frames" in result.output and "enrolled E7: 3 of 3 captured faces added" in result.output
+    )

@@ -42,11 +42,13 @@ DESKTOP, PHONE = (1280, 900), (390, 844)
 SPEC = TurnstileSpec(width=640, height=480, fps=10, walk_s=3.0, gap_s=1.0, seed=5)
 
 
-def site_config(folder: Path, port: int) -> Path:
-    """The shipped model at a looser operating point than the default (1e-3 per comparison), one gate."""
+def site_config(folder: Path, port: int, camera_source: str | None = None) -> Path:
+    """The shipped model at a looser operating point than the default (1e-3 per comparison), one gate (its camera
+    `camera_source`, when given)."""
     config = folder / "config.toml"
+    camera = f'source = "{camera_source}"\n' if camera_source else ""
     config.write_text(
-        '[camera]\ngate_id = "front-door"\n[decision]\ntarget_far = "0.001"\n'
+        f'[camera]\ngate_id = "front-door"\n{camera}[decision]\ntarget_far = "0.001"\n'
         f'[database]\nurl = "sqlite:///{folder}/gate.db"\njournal_path = "{folder}/events.journal"\n'
         f'[gallery]\nindex_path = "{folder}/gallery.faiss"\n[service]\nport = {port}\n'
         "[snapshot]\nenabled = true\nevery_s = 1.0\n",  # the Gates view shows what the camera sees
@@ -58,8 +60,15 @@ def site_config(folder: Path, port: int) -> Path:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`facegate serve` on a free loopback port, with the admin account `ada` made by `facegate admin add`."""
+    with served_site(tmp_path) as served:
+        yield served
+
+
+@contextmanager
+def served_site(tmp_path: Path, camera_source: str | None = None) -> Iterator[tuple[str, Path]]:
+    """The `server` fixture's site (its URL and config), its gate's camera `camera_source` when given."""
     port = free_port()
-    config = site_config(tmp_path, port)
+    config = site_config(tmp_path, port, camera_source)
     made = subprocess.run(
         facegate_command("--config", config, "admin", "add", "ada", "--password-stdin"), input=PASSWORD + "\n",
         capture_output=True, text=True, timeout=120,

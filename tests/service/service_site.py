@@ -24,8 +24,10 @@ class Site:
     viewer_token: str
 
 
-def site_settings(tmp_path: Path, card: Path, max_upload_mb: float = 20.0) -> Settings:
+def site_settings(tmp_path: Path, card: Path, max_upload_mb: float = 20.0, camera_source: str = "0") -> Settings:
+    """The site's settings; `camera_source`: the [camera] source of its one gate, front-door."""
     data = {
+        "camera": {"source": camera_source},
         "database": {"url": f"sqlite:///{tmp_path / 'gate.db'}", "journal_path": str(tmp_path / "events.journal")},
         "gallery": {"index_path": str(tmp_path / "gallery.faiss")},
         "model": {"path": str(card)},
