@@ -17,13 +17,12 @@ from enrollment.people import EnrollmentRefused
 from enrollment.roster import PersonNotFound
 from gate.config import Settings
 from gate.errors import FaceGateError, NotFound
-from service import capture, confirm, people, person, records, signin
+from service import capture, confirm, people, person, records, signin, visitors
 from service.limits import BodyLimit
 from service.parts import ServiceParts
 from service.people import BYTES_PER_MB, outcome_out, refusal_message
 from service.proxies import TrustedProxies
 from service.throttle import SignInThrottle
-from service.visitors import router as visitors_router
 from service.web import add_page
 
 log = logging.getLogger(__name__)
@@ -110,9 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.throttle = SignInThrottle()
     app.state.hash_slots = signin.hash_slots()
     app.state.capture = capture.CaptureDesk()  # one capture from a gate's camera at a time
-    for router in (signin.router, people.router, person.router, records.router, confirm.router, capture.router):
-        app.include_router(router)
-    app.include_router(visitors_router)  # /api/visitors
+    routers = (signin, people, person, records, confirm, visitors, capture)
+    for module in routers:
+        app.include_router(module.router)
     add_page(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
