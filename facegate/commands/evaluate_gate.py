@@ -84,8 +84,7 @@ def evaluate_gate_command(
     Walks enrolled LFW peopleDevTest people and strangers up to the real gate once, then replays its N-of-M
     policy for several N/M and thresholds: strangers let in, employees turned away, misidentifications, time to
     decision, frame latency."""
-    from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
-    from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
+    from evaluation.walkups import DEFAULT_POLICIES, WalkupRun
     from gate.config import validated
     from gate.runtime.parts import load_embedder
     from training.datasets import dataset_root, lfw_images
@@ -108,6 +107,15 @@ def evaluate_gate_command(
     if second_visit:
         _second_visit(context, embedder, run, out, command)
         return
+    _one_visit(context, embedder, run, out, command)
+
+
+def _one_visit(context: AppContext, embedder: Embedder, run: WalkupRun, out: Path, command: str) -> None:
+    """Walk everyone once, replay the policy grid, write gate.json/.png and gate-report.md and print the tables."""
+    from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
+    from evaluation.walkups import evaluate_gate
+
+    settings = context.settings
     report = evaluate_gate(settings, embedder, run, out, _bar)
     (out / "gate.json").write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
     plot_sweep(report, out / "gate.png")
