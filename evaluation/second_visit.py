@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 SECOND_VISIT_MIN_PHOTOS = 3  # an employee needs 1+ photo to enrol and 2 more, one per visit, never enrolled
 VIDEOS = ("visit-one.mp4", "visit-two.mp4")
+SCORE_TOLERANCE = 1e-6  # a match searched again is the same match when its score is this close
 
 Confirm = Callable[[Runtime, int, str], Any]  # (runtime, event id, employee id); refuses with a FaceGateError
 DEFAULT_CONFIRM: Confirm = confirm_event  # enrollment.confirm.confirm_event once that is merged
@@ -226,8 +227,10 @@ class QueryTap:
     def install(self, loop: GateLoop) -> None:
         loop.gallery = cast(Gallery, self)
 
-    def queries(self) -> np.ndarray:
-        return np.concatenate(self.rows) if self.rows else np.zeros((0, self.gallery.embedding_size), np.float32)
+    def batches(self) -> list[np.ndarray]:
+        """The query rows of each search, in order (searched again batch by batch, as the gate searched them:
+        FAISS may round a batch of many rows differently, by 1e-7, from one of a few)."""
+        return list(self.rows)
 
 
 def copy_templates(gallery: Gallery) -> TemplateSet:
@@ -239,28 +242,31 @@ def copy_templates(gallery: Gallery) -> TemplateSet:
     return copy
 
 
-def researched(recording: Recording, queries: np.ndarray, templates: TemplateSet) -> Recording:
-    """The recording with every observation's match searched again in `templates` (its queries in order)."""
+def researched(recording: Recording, batches: Sequence[np.ndarray], templates: TemplateSet) -> Recording:
+    """The recording with every observation's match searched again in `templates`, its queries searched in the
+    run's batches (QueryTap.batches: the i-th row overall is the i-th observation)."""
     observations = [i for i, event in enumerate(recording.events) if isinstance(event, Observation)]
-    if len(observations) != len(queries):
-        raise FaceGateError(f"{len(queries)} gallery queries for {len(observations)} observations: cannot pair them")
+    rows = sum(len(batch) for batch in batches)
+    if len(observations) != rows:
+        raise FaceGateError(f"{rows} gallery queries for {len(observations)} observations: cannot pair them")
+    found = [matches for batch in batches if len(batch) for matches in templates.candidates(batch, top=1)]
     events = list(recording.events)
-    found = templates.candidates(queries, top=1) if len(queries) else []
     for position, matches in zip(observations, found, strict=True):
         events[position] = replace(cast(Observation, events[position]), match=matches[0] if matches else None)
     return replace(recording, events=events, live={}, decided=[])
 
 
 def same_matches(one: Recording, other: Recording) -> bool:
-    """Whether two recordings of the same run hand the policy the same matches (scores to 1e-5)."""
+    """Whether two recordings of the same run hand the policy the same matches: the same people, scores within
+    SCORE_TOLERANCE."""
 
-    def key(match: Match | None) -> tuple[str, float] | None:
-        return None if match is None else (match.employee_id, round(match.score, 5))
+    def same(a: Match | None, b: Match | None) -> bool:
+        if a is None or b is None:
+            return a is b
+        return a.employee_id == b.employee_id and abs(a.score - b.score) <= SCORE_TOLERANCE
 
     pairs = zip(one.events, other.events, strict=True)
-    return all(
-        key(a.match) == key(b.match) for a, b in pairs if isinstance(a, Observation) and isinstance(b, Observation)
-    )
+    return all(same(a.match, b.match) for a, b in pairs if isinstance(a, Observation) and isinstance(b, Observation))
 
 
 # --- the two visits, run ------------------------------------------------------------------------------------------
@@ -329,7 +335,7 @@ def walk_twice(
         tap = QueryTap(runtime.gallery)
         spec_two = walkup_spec(settings, run.fps, run.walk_s, run.seed + 1)
         two_with, truths_two = _visit(runtime, visit_two, enrolled, out / VIDEOS[1], spec_two, progress, tap.install)
-        queries = tap.queries()
+        queries = tap.batches()
         checks = {
             "visit_one_replay_matches_live": live_agrees(one, decided_one),
             "visit_two_replay_matches_live": live_agrees(
