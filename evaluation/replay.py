@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,6 +64,7 @@ class Recording:
     latency_ms: dict[int, float]  # processed frame -> milliseconds of GateLoop.step on it
     faces: dict[int, int]  # processed frame -> faces detected in it
     live: dict[int, tuple[str, str | None]]  # track -> (verdict, employee id) decided by the running gate
+    decided: list[int] = field(default_factory=list)  # the tracks of the run's access events, in recording order
 
     @property
     def tracks(self) -> dict[int, TrackEnd]:

@@ -182,12 +182,21 @@ class _Recorder:
         )
 
 
-def record_gate(runtime: Runtime, video: Path, progress: Progress = _silent, total_frames: int = 0) -> Recording:
-    """Run the real gate over the video once, timing every frame's processing and recording the policy's input."""
+def record_gate(
+    runtime: Runtime,
+    video: Path,
+    progress: Progress = _silent,
+    total_frames: int = 0,
+    prepare: Callable[[GateLoop], Any] | None = None,
+) -> Recording:
+    """Run the real gate over the video once, timing every frame's processing and recording the policy's input;
+    `prepare` sees the loop before its first frame (evaluation.second_visit taps its gallery searches)."""
     settings = runtime.settings
     source = VideoFileSource(video)
     recorder = _Recorder()
     loop = GateLoop(runtime, LogActuator(), observer=recorder)
+    if prepare is not None:
+        prepare(loop)
     latency: dict[int, float] = {}
     faces: dict[int, int] = {}
     bar = progress("gate", total_frames)
@@ -209,7 +218,8 @@ def record_gate(runtime: Runtime, video: Path, progress: Progress = _silent, tot
         for r in loop.reports.values()
         if r.decision is not None
     }
-    return Recording(recorder.events, source.fps, loop.frames, latency, faces, live)
+    decided = [decision.track_id for decision in loop.decisions]
+    return Recording(recorder.events, source.fps, loop.frames, latency, faces, live, decided)
 
 
 # --- the whole evaluation -----------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from gate.errors import FaceGateError
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+    from evaluation.walkups import WalkupRun
+    from gate.model.embedder import Embedder
+
 QUIET_LOGGERS = ("gate", "enrollment", "training")  # one INFO line per decision would break the progress bars
 
 
@@ -67,14 +70,21 @@ def evaluate_gate_command(
     data: Annotated[
         Path | None, typer.Option(help="Folder holding lfw/ (default: $FACEGATE_DATA, else ../shared/datasets).")
     ] = None,
+    second_visit: Annotated[
+        bool,
+        typer.Option(
+            "--second-visit",
+            help="Walk everyone twice (employees need 3+ photos); between the visits confirm the faces of the first"
+            " visit's denied employees; report the second visit's rates with and without those confirmations.",
+        ),
+    ] = False,
 ) -> None:
     """Measure the whole gate on simulated walk-ups.
 
     Walks enrolled LFW peopleDevTest people and strangers up to the real gate once, then replays its N-of-M
     policy for several N/M and thresholds: strangers let in, employees turned away, misidentifications, time to
     decision, frame latency."""
-    from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
-    from evaluation.walkups import DEFAULT_POLICIES, WalkupRun, evaluate_gate
+    from evaluation.walkups import DEFAULT_POLICIES, WalkupRun
     from gate.config import validated
     from gate.runtime.parts import load_embedder
     from training.datasets import dataset_root, lfw_images
@@ -93,8 +103,20 @@ def evaluate_gate_command(
     if settings.logging.level != "DEBUG":
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    report = evaluate_gate(settings, embedder, run, out, _bar)
     command = "facegate " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    if second_visit:
+        _second_visit(context, embedder, run, out, command)
+        return
+    _one_visit(context, embedder, run, out, command)
+
+
+def _one_visit(context: AppContext, embedder: Embedder, run: WalkupRun, out: Path, command: str) -> None:
+    """Walk everyone once, replay the policy grid, write gate.json/.png and gate-report.md and print the tables."""
+    from evaluation.gate_report import main_table, markdown_report, plot_sweep, text_table
+    from evaluation.walkups import evaluate_gate
+
+    settings = context.settings
+    report = evaluate_gate(settings, embedder, run, out, _bar)
     (out / "gate.json").write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
     plot_sweep(report, out / "gate.png")
     (out / "gate-report.md").write_text(markdown_report(report, command, "gate.png"), encoding="utf-8")
@@ -109,6 +131,20 @@ def evaluate_gate_command(
         f" over {latency.frames} frames"
     )
     typer.echo(f"report {out / 'gate-report.md'}, data {out / 'gate.json'}, plot {out / 'gate.png'}")
+
+
+def _second_visit(context: AppContext, embedder: Embedder, run: WalkupRun, out: Path, command: str) -> None:
+    """`--second-visit`: walk twice, confirm between, write second-visit.json/.md/.png and print the table."""
+    from evaluation.second_visit import evaluate_second_visit
+    from evaluation.second_visit_report import markdown_report, plot_second_visit, summary_lines
+
+    report = evaluate_second_visit(context.settings, embedder, run, out, _bar)
+    (out / "second-visit.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    plot_second_visit(report, out / "second-visit.png")
+    (out / "second-visit.md").write_text(markdown_report(report, command, "second-visit.png"), encoding="utf-8")
+    for line in summary_lines(report):
+        typer.echo(line)
+    typer.echo(f"report {out / 'second-visit.md'}, data {out / 'second-visit.json'}, plot {out / 'second-visit.png'}")
 
 
 def register(app: typer.Typer) -> None:
