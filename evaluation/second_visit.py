@@ -24,7 +24,7 @@ from typing import Any, cast
 import numpy as np
 from sqlalchemy import select
 
-from evaluation.event_confirm import confirm_event
+from enrollment.confirm import confirm_event
 from evaluation.replay import (
     NO_FACE,
     Observation,
@@ -71,7 +71,7 @@ VIDEOS = ("visit-one.mp4", "visit-two.mp4")
 SCORE_TOLERANCE = 1e-6  # a match searched again is the same match when its score is this close
 
 Confirm = Callable[[Runtime, int, str], Any]  # (runtime, event id, employee id); refuses with a FaceGateError
-DEFAULT_CONFIRM: Confirm = confirm_event  # enrollment.confirm.confirm_event once that is merged
+DEFAULT_CONFIRM: Confirm = confirm_event  # the admin's own rule
 
 
 # --- who walks, twice ---------------------------------------------------------------------------------------------

@@ -149,7 +149,8 @@ def _md_denials(report: dict[str, Any]) -> list[str]:
         f"Between the visits every denied access event of an employee whose visit-one walk did not open the door is "
         f"confirmed as that employee (the harness knows who walked: only true matches) through `{setup['confirm']}`: "
         "the event's kept face becomes a template only if it passes the quality gate again, scores at or above the "
-        "card's review threshold (FAR 0.01) for them, and no one else scores as high or at the gate's threshold.",
+        "card's review threshold ([enrollment] review_far) for them, and no one else scores as high or at the gate's"
+        " threshold.",
         "",
         f"Visit one kept out {denials['walks_kept_out']} employees ({denials['walks_without_usable_face']} without a "
         f"usable face, so no event to confirm); {denials['events']} denied events of {denials['people_with_events']} "
