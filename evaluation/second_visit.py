@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import select
 
 from enrollment.confirm import confirm_event
 from evaluation.replay import (
@@ -60,7 +59,7 @@ from gate.matching.search import Match, TemplateSet
 from gate.model.embedder import Embedder
 from gate.runtime.loop import GateLoop
 from gate.runtime.parts import Runtime
-from gate.store.schema import AccessEvent
+from gate.store.events import event_numbers
 from gate.vision.imageio import image_files
 from training.datasets import read_people
 
@@ -203,7 +202,7 @@ def confirm_denials(
 
 def access_event_ids(runtime: Runtime) -> list[int]:
     with runtime.database.session() as session:
-        return list(session.scalars(select(AccessEvent.id).order_by(AccessEvent.id)))
+        return event_numbers(session)
 
 
 # --- visit two: one run, two galleries --------------------------------------------------------------------------

@@ -153,6 +153,11 @@ def forget_event_faces(session: Session, before: datetime | None = None, employe
     return cast(CursorResult, session.execute(_forget_faces(before, employee_id))).rowcount
 
 
+def event_numbers(session: Session) -> list[int]:
+    """Every access event's number (access_events.id), oldest first."""
+    return list(session.scalars(select(AccessEvent.id).order_by(AccessEvent.id)))
+
+
 def find_event(session: Session, event_id: int) -> AccessEvent | None:
     """The access event with this number (access_events.id), or None; its face is read when first asked for."""
     return session.get(AccessEvent, event_id)
