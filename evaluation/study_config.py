@@ -14,12 +14,15 @@ System = Literal["two-stage", "end-to-end", "middle"]  # the systems compared
 SYSTEMS: tuple[System, ...] = get_args(System)
 TWO_STAGE, END_TO_END, MIDDLE = SYSTEMS
 DEFAULT_KS = (1, 2, 5, 10, 20, 50)
+People = Literal["pins", "lfw"]  # where the employees and strangers come from
 
 
 class StudyConfig(SettingsModel):
     """Everything that shapes the study's numbers (the cache keys are made from it)."""
 
     ks: tuple[Annotated[int, Field(ge=1)], ...] = Field(DEFAULT_KS, min_length=1)  # photos per employee
+    # pins: the card's held-out Pins people; lfw: LFW people with enough photos, when the card says LFW is unseen
+    people: People = "pins"
     employees: int = Field(30, ge=2)
     strangers: int = Field(10, ge=2)  # split by person: the first half calibrates thresholds, the second tests them
     test_photos: int = Field(10, ge=1)  # per employee: held-out walk-ups
