@@ -21,8 +21,6 @@ class StudyConfig(SettingsModel):
     """Everything that shapes the study's numbers (the cache keys are made from it)."""
 
     ks: tuple[Annotated[int, Field(ge=1)], ...] = Field(DEFAULT_KS, min_length=1)  # photos per employee
-    # pins: the card's held-out Pins people; lfw: LFW people with enough photos, when the card says LFW is unseen
-    people: People = "pins"
     employees: int = Field(30, ge=2)
     strangers: int = Field(10, ge=2)  # split by person: the first half calibrates thresholds, the second tests them
     test_photos: int = Field(10, ge=1)  # per employee: held-out walk-ups
@@ -38,3 +36,5 @@ class StudyConfig(SettingsModel):
     seed: int = 0
     allow_seen: bool = False
     systems: tuple[System, ...] = Field(SYSTEMS, min_length=1)
+    # pins: the card's held-out Pins people; lfw: LFW people with enough photos, when the card says LFW is unseen
+    people: People = "pins"
