@@ -342,10 +342,11 @@ class StudyModel(Record):
     architecture: str
     held_out_pins: int
     results: dict[str, Any]
+    unseen: list[str] | None = _optional()  # datasets none of whose people the card says its training saw
 
 
 class StudyPeople(Record):
-    """The study's people by role (Pins names)."""
+    """The study's people by role (Pins or LFW names, as the study's `people` setting says)."""
 
     employees: list[str]
     calibration: list[str]  # strangers whose walk-ups set the thresholds

@@ -2,7 +2,9 @@
 ResNet-18 classifier trained from the whole camera frame to the employee, and against the same classifier fed the
 gate's aligned crops (the middle way), for k = 1 ... 50 photos per employee.
 
-Protocol. Employees and strangers are Pins people the embedder never saw (its card's `held_out_pins`). Each
+Protocol. Employees and strangers are people the embedder never saw: Pins people its card holds out
+(`held_out_pins`), or LFW people (`--set people=lfw`) when its card says no LFW person was in its training
+(`"unseen": ["lfw"]`) and they have enough photos for the largest k. Each
 employee's photos are shuffled (seeded): the last `test_photos` become test walk-ups, the first k detected ones are
 the enrolment photos of the gate and the training photos of both classifiers. Every walk-up is a photo rendered by
 the turnstile simulator at a few moments of its walk (same door, same frames for all three systems). A system
@@ -40,9 +42,10 @@ from gate.config import DetectorSettings, Settings
 from gate.errors import FaceGateError
 from gate.model.card import ModelCard
 from gate.model.embedder import Embedder
+from gate.vision.alignment import CropTemplate
 from gate.vision.faces import FacePipeline
-from gate.vision.imageio import load_image
-from training.crops import load_crops
+from gate.vision.imageio import image_files, load_image
+from training.crops import build_crops, crop_template_of, load_crops
 from training.data import held_out_pins
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,50 @@ def choose_people(
     return StudyPeople(employees=chosen, calibration=stranger_names[:half], test=stranger_names[half:], seen=seen)
 
 
+def unseen_datasets(card: ModelCard) -> list[str]:
+    """The datasets none of whose people the model's training saw, as its card states them (`training.unseen`)."""
+    return sorted(str(name) for name in card.training.get("unseen") or [])
+
+
+def photo_counts(root: Path) -> dict[str, int]:
+    """Photos per person of a `<person>/<images>` folder."""
+    if not root.is_dir():
+        raise FaceGateError(f"{root}: photo folder not found (set FACEGATE_DATA)")
+    return {d.name: len(image_files(d)) for d in sorted(root.iterdir()) if d.is_dir()}
+
+
+def choose_lfw_people(counts: dict[str, int], unseen: Sequence[str], config: StudyConfig) -> StudyPeople:
+    """Employees: a seeded draw of `employees` LFW people with max(ks) + test_photos photos or more; strangers: a
+    seeded draw of `strangers` others with stranger_photos or more (the first half calibrates, the second tests).
+
+    Refuses (FaceGateError) when the card does not state that LFW is unseen, unless allow_seen (smoke tests, where
+    every study person is marked seen), and when too few people have enough photos."""
+    if "lfw" not in unseen and not config.allow_seen:
+        raise FaceGateError(
+            'the model\'s card does not state that its training saw no LFW person (training.unseen lacks "lfw"): '
+            "use a card that does, --set people=pins with held-out Pins people, or --allow-seen for a smoke test"
+        )
+    need = max(config.ks) + config.test_photos
+    eligible = sorted(name for name, count in counts.items() if count >= need)
+    if len(eligible) < config.employees:
+        raise FaceGateError(
+            f"{len(eligible)} LFW people have {need}+ photos (k up to {max(config.ks)} + {config.test_photos} test), "
+            f"the study needs {config.employees} employees: lower ks, test_photos or employees"
+        )
+    rng = np.random.default_rng([config.seed, 5])
+    employees = sorted(rng.choice(eligible, size=config.employees, replace=False).tolist())
+    pool = sorted(n for n, c in counts.items() if c >= config.stranger_photos and n not in set(employees))
+    if len(pool) < config.strangers:
+        raise FaceGateError(
+            f"{len(pool)} other LFW people have {config.stranger_photos}+ photos, the study needs {config.strangers} "
+            "strangers: lower stranger_photos or strangers"
+        )
+    drawn = rng.choice(pool, size=config.strangers, replace=False).tolist()
+    half = len(drawn) // 2
+    seen = [] if "lfw" in unseen else sorted(employees + drawn)
+    return StudyPeople(employees=employees, calibration=sorted(drawn[:half]), test=sorted(drawn[half:]), seen=seen)
+
+
 def _person_rng(seed: int, name: str, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, zlib.crc32(name.encode())])
 
@@ -125,18 +172,18 @@ def split_employee_photos(
 @dataclass
 class StudyData:
     people: StudyPeople
-    enrol_files: list[list[str]]  # per employee: max(ks) files relative to the Pins folder
+    enrol_files: list[list[str]]  # per employee: max(ks) files relative to the photo folder (Pins or LFW)
     enrol_crops: np.ndarray  # (E, max_k, S, S, 3): the aligned crops of those photos (the crop file's)
     enrol_photos: list[list[np.ndarray]]  # the photos themselves, RGB
     walk_items: list[tuple[str, int, int]]  # (file, label, group) of every test walk-up
-    pins_root: Path
+    root: Path
 
 
 def digest(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def prepare_data(people: StudyPeople, pins_root: Path, crops_path: Path, config: StudyConfig) -> StudyData:
+def prepare_data(people: StudyPeople, root: Path, crops_path: Path, config: StudyConfig) -> StudyData:
     """Split the photos and load the enrolment crops and photos."""
     study = set(people.employees) | set(people.calibration) | set(people.test)
     crop_set = load_crops(crops_path, people=study)
@@ -159,8 +206,8 @@ def prepare_data(people: StudyPeople, pins_root: Path, crops_path: Path, config:
             files = sorted(str(f) for f in crop_set.file[crop_set.person == name])
             order = _person_rng(config.seed, name, 2).permutation(len(files))[: config.stranger_photos]
             items.extend((files[i], -1, group) for i in sorted(order))
-    photos = [[load_image(pins_root / f) for f in files] for files in enrol_files]
-    return StudyData(people, enrol_files, np.stack(enrol_crops), photos, items, pins_root)
+    photos = [[load_image(root / f) for f in files] for files in enrol_files]
+    return StudyData(people, enrol_files, np.stack(enrol_crops), photos, items, root)
 
 
 def walks_key(data: StudyData, config: StudyConfig, spec: TurnstileSpec, pipeline: FacePipeline, detector: dict) -> str:
@@ -194,7 +241,7 @@ def load_walks(
     if path.is_file():
         log.info("walk-ups from the cache %s", path)
         return Walks.load(path), key
-    photos = [load_image(data.pins_root / f) for f, _, _ in data.walk_items]
+    photos = [load_image(data.root / f) for f, _, _ in data.walk_items]
     walks = render_walks(
         photos,
         [label for _, label, _ in data.walk_items],
@@ -321,13 +368,13 @@ def run_two_stage(
     count, moments = walks.found.shape
     timing_people = data.enrol_files[: min(3, employees)]
     index = faiss.IndexFlatIP(templates.shape[2])
-    enrol_seconds([data.pins_root / f for f in timing_people[0][:1]], pipeline, embedder, index)  # warm-up
+    enrol_seconds([data.root / f for f in timing_people[0][:1]], pipeline, embedder, index)  # warm-up
     runs = []
     for k in tqdm(config.ks, desc="two-stage", unit="k", disable=not progress):
         frame_scores = np.zeros((count, moments, employees), np.float32)
         frame_scores[walks.found] = gallery_scores(templates[:, :k], queries, config.match)
         timings = [
-            enrol_seconds([data.pins_root / f for f in files[:k]], pipeline, embedder, index) for files in timing_people
+            enrol_seconds([data.root / f for f in files[:k]], pipeline, embedder, index) for files in timing_people
         ]
         details = {"enrol_runs": [round(s, 3) for s in timings], "threads": torch.get_num_threads()}
         runs.append(SystemRun(TWO_STAGE, k, walk_scores(frame_scores, walks.found), float(np.median(timings)), details))
@@ -339,11 +386,55 @@ def run_two_stage(
 
 @dataclass(frozen=True)
 class StudyPaths:
-    """Where the study reads and keeps things: the Pins photos, their aligned crops, the cache."""
+    """Where the study reads and keeps things: the Pins and LFW photos, their aligned crops (None: .crops/pins.npz
+    for Pins; for LFW a file of the study people's crops built once under the cache), the cache."""
 
     pins_root: Path
-    crops: Path
+    crops: Path | None
     cache: Path
+    lfw_root: Path | None = None  # None: lfw/lfw-deepfunneled beside the Pins folder
+
+    @property
+    def lfw(self) -> Path:
+        return self.lfw_root or self.pins_root.parent / "lfw" / "lfw-deepfunneled"
+
+
+PINS_CROPS = Path(".crops/pins.npz")
+
+
+def study_crops(paths: StudyPaths, config: StudyConfig, people: StudyPeople, template: CropTemplate) -> Path:
+    """The aligned-crop file the study reads, checked against the embedder's crop template. For LFW without
+    --crops, the study people's photos are aligned as `facegate prepare` aligns them (training.crops.build_crops,
+    onto the embedder's template) into the cache, once."""
+    path = paths.crops or PINS_CROPS
+    if config.people == "lfw" and paths.crops is None:
+        names = sorted(set(people.employees) | set(people.calibration) | set(people.test))
+        key = digest({"version": CACHE_VERSION, "people": names, "template": [template.size, template.points]})
+        path = paths.cache / f"lfw-crops-{key}.npz"
+        if not path.is_file():
+            temp = build_crops(paths.lfw, path.with_name(path.stem + ".tmp.npz"), template, people=set(names))
+            os.replace(temp, path)
+    made_for = crop_template_of(path)
+    if made_for != template:
+        raise FaceGateError(
+            f"{path}: crops aligned for a {made_for.size}-pixel template, the embedder wants its own "
+            f"{template.size}-pixel one: make them with `facegate prepare --backbone <its backbone>`"
+        )
+    return path
+
+
+def study_people(paths: StudyPaths, config: StudyConfig, card: ModelCard) -> tuple[StudyPeople, Path]:
+    """The study's people (employees, calibration and test strangers) and the folder of their photos."""
+    if config.people == "lfw":
+        root = paths.lfw
+        return choose_lfw_people(photo_counts(root), unseen_datasets(card), config), root
+    if not paths.pins_root.is_dir():
+        raise FaceGateError(f"{paths.pins_root}: Pins folder not found (set FACEGATE_DATA)")
+    pins_people = sorted(d.name for d in paths.pins_root.iterdir() if d.is_dir())
+    people = choose_people(
+        held_out_names(card), pins_people, config.employees, config.strangers, config.allow_seen, config.seed
+    )
+    return people, paths.pins_root
 
 
 def run_study(
@@ -353,17 +444,12 @@ def run_study(
     detection, quality and flip averaging as `settings` say (default: the gate's defaults)."""
     settings = settings or Settings()
     embedder = Embedder(card_path, flip=settings.model.flip_average)
-    if not paths.pins_root.is_dir():
-        raise FaceGateError(f"{paths.pins_root}: Pins folder not found (set FACEGATE_DATA)")
-    pins_people = sorted(d.name for d in paths.pins_root.iterdir() if d.is_dir())
-    people = choose_people(
-        held_out_names(embedder.card), pins_people, config.employees, config.strangers, config.allow_seen, config.seed
-    )
+    people, root = study_people(paths, config, embedder.card)
     if people.seen:
         log.warning("%d study people were seen by the embedder: a smoke test, not a result", len(people.seen))
     pipeline = FacePipeline(settings.detector, settings.quality, template=embedder.template)
     spec = TurnstileSpec()
-    data = prepare_data(people, paths.pins_root, paths.crops, config)
+    data = prepare_data(people, root, study_crops(paths, config, people, embedder.template), config)
     walks, walks_digest = load_walks(data, config, spec, pipeline, settings.detector, paths.cache, progress)
     setup = StudySetup(data, walks, walks_digest, config, spec, paths.cache, progress)
     runs: list[SystemRun] = []
@@ -398,6 +484,7 @@ def _study_result(
             architecture=card.architecture,
             held_out_pins=len(held_out_names(card)),
             results=card.results,
+            unseen=unseen_datasets(card) or None,
         ),
         people=people,
         walks=StudyWalks(

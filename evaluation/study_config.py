@@ -14,6 +14,7 @@ System = Literal["two-stage", "end-to-end", "middle"]  # the systems compared
 SYSTEMS: tuple[System, ...] = get_args(System)
 TWO_STAGE, END_TO_END, MIDDLE = SYSTEMS
 DEFAULT_KS = (1, 2, 5, 10, 20, 50)
+People = Literal["pins", "lfw"]  # where the employees and strangers come from
 
 
 class StudyConfig(SettingsModel):
@@ -35,3 +36,5 @@ class StudyConfig(SettingsModel):
     seed: int = 0
     allow_seen: bool = False
     systems: tuple[System, ...] = Field(SYSTEMS, min_length=1)
+    # pins: the card's held-out Pins people; lfw: LFW people with enough photos, when the card says LFW is unseen
+    people: People = "pins"

@@ -42,6 +42,13 @@ def catch_up_text(result: StudyResult) -> str:
     return "\n".join(lines)
 
 
+def _unseen_text(result: StudyResult) -> str:
+    if result.config.people == "lfw":
+        stated = "states" if "lfw" in (result.model.unseen or []) else "does NOT state"
+        return f"its card {stated} that its training saw no LFW person. People: LFW (lfw-deepfunneled)."
+    return f"its training held out {result.model.held_out_pins} Pins people. People: Pins."
+
+
 def report_markdown(result: StudyResult, command: str, plot_name: str) -> str:
     """The study as a Markdown report (the command, the people, the table, the plot, where each baseline
     catches up)."""
@@ -55,8 +62,7 @@ def report_markdown(result: StudyResult, command: str, plot_name: str) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"Embedder: `{result.model.model_id}` ({result.model.card}); its training held out "
-        f"{result.model.held_out_pins} Pins people.",
+        f"Embedder: `{result.model.model_id}` ({result.model.card}); {_unseen_text(result)}",
         f"Employees ({len(people.employees)}): {', '.join(people.employees)}.",
         f"Calibration strangers: {', '.join(people.calibration)}. Test strangers: {', '.join(people.test)}.",
         f"Walk-ups: {walks.employee} employee, {walks.calibration} calibration-stranger, {walks.test} "

@@ -78,7 +78,8 @@ def import_dlib_model(card_path: Path, source: Path | None = None) -> ModelCard:
             architecture=ARCHITECTURE,
             embedding_size=dlib_resnet.EMBEDDING_SIZE,
             template=template_for_backbone(ARCHITECTURE),
-            training={"data": TRAINING_DATA, "recipe": "dlib's metric loss (loss_metric), 2017"},
+            # unseen: datasets none of whose people it trained on (TRAINING_DATA's statement; `facegate study` reads it)
+            training={"data": TRAINING_DATA, "recipe": "dlib's metric loss (loss_metric), 2017", "unseen": ["lfw"]},
             source={
                 "file": source.name,
                 "package": _origin(source),

@@ -31,7 +31,12 @@ def command_line(ctx: typer.Context) -> str:
 
 def study(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", help="Embedder card whose training held the study people out.")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", help="Embedder card whose training never saw the study people (held-out Pins, or unseen LFW)."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder for study.md, study.json and study.png.")] = Path(
         "out/study"
     ),
@@ -40,8 +45,9 @@ def study(
         typer.Option(
             "--set",
             help="key=value override of a study setting (evaluation/study_config.py StudyConfig), repeatable: e.g. "
-            "ks=1,2,5 employees=30 strangers=10 test_photos=10 stranger_photos=40 samples=4000 pool_frames=3000 "
-            "frame_width=160 frame_height=120 target_far=0.05 match=mean seed=0 systems=two-stage,end-to-end,middle",
+            "people=lfw ks=1,2,5 employees=30 strangers=10 test_photos=10 stranger_photos=40 samples=4000 "
+            "pool_frames=3000 frame_width=160 frame_height=120 target_far=0.05 match=mean seed=0 "
+            "systems=two-stage,end-to-end,middle",
         ),
     ] = None,
     allow_seen: Annotated[
@@ -50,23 +56,31 @@ def study(
     cache: Annotated[
         Path, typer.Option(help="Rendered walk-ups and classifier results are kept here and reused.")
     ] = Path("runs/study-cache"),
-    crops: Annotated[Path, typer.Option(help="The Pins aligned-crop file.")] = Path(".crops/pins.npz"),
+    crops: Annotated[
+        Path | None,
+        typer.Option(
+            help="The study photos' aligned-crop file (default: .crops/pins.npz for Pins; for LFW one built for the "
+            "study people under --cache)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Two stages versus end to end, measured.
 
     Accuracy, TAR and FAR of the gate and of a ResNet-18 classifier (whole frames, or aligned crops) for k
-    photos per employee, on turnstile walk-ups of people the embedder never saw."""
+    photos per employee, on turnstile walk-ups of people the embedder never saw: Pins people its card holds out,
+    or LFW people (--set people=lfw) when its card states that LFW is unseen."""
     from evaluation.study import StudyConfig, StudyPaths, run_study
     from evaluation.study_report import results_table, write_outputs
-    from training.datasets import dataset_root
+    from training.datasets import dataset_root, lfw_images
     from training.recipes import build_config, parse_overrides
 
     context: AppContext = ctx.obj
     settings = context.settings
     values: dict[str, object] = {"match": settings.gallery.match, **parse_overrides(set_)}
     config = build_config(StudyConfig, values | ({"allow_seen": True} if allow_seen else {}), "study")
-    result = run_study(model, StudyPaths(dataset_root() / "pins", crops, cache), config, settings, not quiet)
+    paths_in = StudyPaths(dataset_root() / "pins", crops, cache, lfw_images())
+    result = run_study(model, paths_in, config, settings, not quiet)
     paths = write_outputs(result, out, command_line(ctx))
     if result.warning:
         typer.secho(result.warning, fg=typer.colors.RED, err=True)

@@ -1,5 +1,6 @@
 """The two-stage versus end-to-end study: its metrics and thresholds on hand-computed cases, the held-out guard,
-the photo split, the frames matching the turnstile simulator's, and one tiny run of the whole command."""
+the LFW people choice and its unseen rule, the photo split, the crop-template check, and tiny runs of the whole
+command."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ import pytest
 from typer.testing import CliRunner
 
 from evaluation.results import StudyRow
-from evaluation.study import StudyConfig, choose_people, samples_for, split_employee_photos
+from evaluation.study import (
+    StudyConfig,
+    StudyPaths,
+    choose_lfw_people,
+    choose_people,
+    samples_for,
+    split_employee_photos,
+    study_crops,
+    unseen_datasets,
+)
 from evaluation.study_metrics import catch_up, decide, gallery_scores, system_metrics, threshold_at_far, walk_scores
 from facegate.cli import app
 from gate.errors import FaceGateError
+from gate.model.card import SHIPPED_CARD, read_card
+from gate.vision.alignment import ARCFACE_112, CropTemplate
 from training.crops import build_crops
 from training.recipes import build_config
 
@@ -123,6 +135,62 @@ def test_choose_people_refuses_seen_people_unless_allowed() -> None:
         choose_people(held, pins, employees=6, strangers=4, allow_seen=False, seed=0)
     smoke = choose_people([], pins, employees=3, strangers=2, allow_seen=True, seed=0)
     assert len(smoke.seen) == 5 and set(smoke.seen) <= set(pins)
+
+
+def _lfw_counts() -> dict[str, int]:
+    """Photo counts like LFW's: a few people with many photos, more with a handful, most with one."""
+    counts = {f"Many_{i:02d}": 30 + i for i in range(6)}
+    counts |= {f"Some_{i:02d}": 10 + i % 3 for i in range(8)}
+    counts |= {f"One_{i:02d}": 1 for i in range(20)}
+    return counts
+
+
+def test_choose_lfw_people_enough_photos_for_every_k_disjoint_and_seeded() -> None:
+    counts = _lfw_counts()
+    config = StudyConfig(people="lfw", ks=(1, 5, 20), employees=4, strangers=6, test_photos=10, stranger_photos=10)
+    people = choose_lfw_people(counts, ["lfw"], config)
+    assert len(people.employees) == 4 and all(counts[n] >= 20 + 10 for n in people.employees)
+    strangers = people.calibration + people.test
+    assert (len(people.calibration), len(people.test)) == (3, 3) and all(counts[n] >= 10 for n in strangers)
+    assert not set(people.employees) & set(strangers) and len(set(strangers)) == 6 and people.seen == []
+    assert people == choose_lfw_people(counts, ["lfw"], config)
+    assert people != choose_lfw_people(counts, ["lfw"], config.model_copy(update={"seed": 1}))
+
+
+def test_choose_lfw_people_too_few_photos_named_in_one_line() -> None:
+    counts = _lfw_counts()
+    config = StudyConfig(people="lfw", ks=(1, 50), employees=4, strangers=6, test_photos=10, stranger_photos=10)
+    with pytest.raises(FaceGateError, match=r"^0 LFW people have 60\+ photos \(k up to 50 \+ 10 test\), the study "):
+        choose_lfw_people(counts, ["lfw"], config)
+    config = config.model_copy(update={"ks": (1, 20), "stranger_photos": 12})
+    with pytest.raises(FaceGateError, match=r"^4 other LFW people have 12\+ photos, the study needs 6 strangers"):
+        choose_lfw_people(counts, ["lfw"], config)
+
+
+def test_choose_lfw_people_needs_the_card_to_say_lfw_is_unseen() -> None:
+    config = StudyConfig(people="lfw", ks=(1, 20), employees=4, strangers=6, stranger_photos=10)
+    for unseen in ([], ["pins"]):
+        with pytest.raises(FaceGateError, match='training.unseen lacks "lfw"'):
+            choose_lfw_people(_lfw_counts(), unseen, config)
+    smoke = choose_lfw_people(_lfw_counts(), [], config.model_copy(update={"allow_seen": True}))
+    assert sorted(smoke.seen) == sorted(smoke.employees + smoke.calibration + smoke.test) and len(smoke.seen) == 10
+
+
+def test_the_shipped_card_states_lfw_unseen_and_a_trained_card_does_not(untrained_card: Path) -> None:
+    assert unseen_datasets(read_card(SHIPPED_CARD)) == ["lfw"]
+    assert "none of them an LFW person" in read_card(SHIPPED_CARD).training["data"]  # the statement the field rests on
+    assert unseen_datasets(read_card(untrained_card)) == []
+
+
+def test_study_crops_refuses_crops_made_for_another_template(tmp_path: Path) -> None:
+    crops = tmp_path / "pins.npz"
+    np.savez(crops, size=np.array(ARCFACE_112.size), template=ARCFACE_112.array)
+    paths = StudyPaths(tmp_path, crops, tmp_path / "cache")
+    people = choose_people(["A", "B"], ["A", "B"], employees=1, strangers=1, allow_seen=False, seed=0)
+    assert study_crops(paths, StudyConfig(), people, ARCFACE_112) == crops
+    dlib = CropTemplate.of(150, read_card(SHIPPED_CARD).crop_template)
+    with pytest.raises(FaceGateError, match="crops aligned for a 112-pixel template, the embedder wants its own 150"):
+        study_crops(paths, StudyConfig(), people, dlib)
 
 
 @pytest.mark.parametrize(
@@ -245,3 +313,51 @@ def test_study_command_tiny_smoke_run(
     rerun = json.loads((out / "study.json").read_text(encoding="utf-8"))
     assert [r.get("cached", False) for r in rerun["rows"] if r["system"] != "two-stage"] == [True, True]
     assert [r["accuracy"] for r in rerun["rows"]] == [r["accuracy"] for r in result["rows"]]
+
+
+@pytest.mark.usefixtures("evaluate_extra")
+def test_study_command_refuses_lfw_people_for_a_card_that_does_not_say_lfw_is_unseen(
+    tmp_path: Path, untrained_card: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "data" / "lfw" / "lfw-deepfunneled").mkdir(parents=True)
+    monkeypatch.setenv("FACEGATE_DATA", str(tmp_path / "data"))
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(tmp_path / "o"),
+            "--set", "people=lfw"]  # fmt: skip
+    outcome = CliRunner().invoke(app, args)
+    assert isinstance(outcome.exception, FaceGateError)
+    assert 'training.unseen lacks "lfw"' in str(outcome.exception) and "--allow-seen" in str(outcome.exception)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("evaluate_extra")
+def test_study_command_tiny_lfw_run_builds_the_study_peoples_crops(
+    tmp_path: Path, data_root: Path, untrained_card: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lfw = tmp_path / "data" / "lfw" / "lfw-deepfunneled"
+    source = data_root / "lfw" / "lfw-deepfunneled"
+    for name, photos in (("Colin_Powell", 5), ("Tony_Blair", 5), ("Hans_Blix", 2), ("Kofi_Annan", 2), ("Ann_X", 1)):
+        (lfw / name).mkdir(parents=True)
+        for photo in sorted((source / name).glob("*.jpg"))[:photos] if name != "Ann_X" else []:
+            (lfw / name / photo.name).symlink_to(photo)
+    monkeypatch.setenv("FACEGATE_DATA", str(tmp_path / "data"))
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    out, cache = tmp_path / "study", tmp_path / "cache"
+    settings = ["people=lfw", "ks=1,2", "employees=2", "strangers=2", "test_photos=2", "stranger_photos=2",
+                "samples=16", "pool_frames=8", "frame_width=64", "frame_height=48"]  # fmt: skip
+    args = ["--config", str(config), "study", "--model", str(untrained_card), "--out", str(out),
+            *(arg for item in settings for arg in ("--set", item)), "--cache", str(cache), "--allow-seen",
+            "--quiet"]  # fmt: skip
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    result = json.loads((out / "study.json").read_text(encoding="utf-8"))
+    assert result["people"]["employees"] == ["Colin_Powell", "Tony_Blair"]  # the only ones with 2 + 2 photos
+    assert sorted(result["people"]["calibration"] + result["people"]["test"]) == ["Hans_Blix", "Kofi_Annan"]
+    assert result["walks"] == result["walks"] | {"employee": 4, "calibration": 2, "test": 2}
+    (crops,) = cache.glob("lfw-crops-*.npz")  # the study people's photos, aligned once
+    assert sorted(set(np.load(crops)["person"].tolist())) == ["Colin_Powell", "Hans_Blix", "Kofi_Annan", "Tony_Blair"]
+    report = (out / "study.md").read_text(encoding="utf-8")
+    assert report.startswith("> **WARNING: --allow-seen") and "does NOT state that its training saw no LFW" in report

@@ -120,6 +120,7 @@ def test_import_writes_model_and_card_that_load(tmp_path: Path, port):
     card = import_dlib_model(tmp_path / "dlib.json")
     embedder = Embedder(tmp_path / "dlib.json")
     assert read_card(tmp_path / "dlib.json").source["sha256"] == card.source["sha256"]
+    assert read_card(tmp_path / "dlib.json").training["unseen"] == ["lfw"]  # as the shipped card: the study reads it
     assert (tmp_path / "dlib.pt").stat().st_size < 12_000_000  # float16
     chips = _synthetic_chips(2)
     reference = torch.nn.functional.normalize(torch.from_numpy(_port_descriptors(port, chips)), dim=1).numpy()
