@@ -12,19 +12,17 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from shipped_model import photo, shipped_runtime
 from typer.testing import CliRunner
 
-from enrollment import add_person
 from enrollment.audit import audit_trail
 from enrollment.confirm import confirm_event, undo_confirm
 from enrollment.roster import show_person
 from facegate.cli import app
-from gate.config import GallerySettings, Settings, settings_from_dict
+from gate.config import settings_from_dict
 from gate.errors import FaceGateError, NotFound
-from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
 from gate.runtime.parts import Runtime
-from gate.store.database import Database
 from gate.store.events import AccessEventRecord
 from gate.vision.faces import FacePipeline
 from gate.vision.imageio import encode_crop, load_image
@@ -34,30 +32,12 @@ pytestmark = pytest.mark.slow  # real faces through MTCNN and the shipped networ
 EVENT_CROP_QUALITY = 80  # as the gate keeps them (gate.runtime.loop)
 
 
-@pytest.fixture(scope="module")
-def shipped() -> Embedder:
-    return Embedder()  # the shipped model: the rules need a network that tells people apart
-
-
-@pytest.fixture(scope="module")
-def shipped_pipeline(shipped: Embedder) -> FacePipeline:
-    return FacePipeline(template=shipped.template)
-
-
-def photo(lfw_root: Path, person: str, number: int) -> Path:
-    return lfw_root / person / f"{person}_{number:04d}.jpg"
-
-
 @pytest.fixture
 def runtime(tmp_path: Path, shipped: Embedder, shipped_pipeline: FacePipeline, lfw_root: Path) -> Iterator[Runtime]:
     """Colin Powell enrolled as E1 and Tony Blair as E2, two photos each."""
-    database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
-    gallery = Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", shipped.model_id, 128)
-    runtime = Runtime(Settings(), shipped, shipped_pipeline, database, gallery)
-    add_person(runtime, "E1", "Colin", [photo(lfw_root, "Colin_Powell", n) for n in (1, 2)])
-    add_person(runtime, "E2", "Tony", [photo(lfw_root, "Tony_Blair", n) for n in (1, 2)])
-    yield runtime
-    database.close()
+    yield from shipped_runtime(
+        tmp_path, shipped, shipped_pipeline, lfw_root, {"E1": ("Colin", "Colin_Powell"), "E2": ("Tony", "Tony_Blair")}
+    )
 
 
 def door_event(runtime: Runtime, image: Path | None, decision: str = "denied", crop: bytes | None = None) -> int:

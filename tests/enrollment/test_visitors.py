@@ -11,20 +11,18 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from shipped_model import photo, shipped_runtime
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from enrollment import add_person
 from enrollment.audit import audit_trail
 from enrollment.confirm import review_threshold
 from enrollment.people import EnrollmentRefused
 from enrollment.roster import show_person
 from enrollment.visitors import MAX_EVENT_IDS, cluster, dismiss_visitors, enrol_visitor, visitor_groups
 from facegate.cli import app
-from gate.config import GallerySettings, Settings
 from gate.decision.policy import Verdict
 from gate.errors import FaceGateError
-from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
 from gate.runtime.parts import Runtime
 from gate.store.database import Database
@@ -51,29 +49,10 @@ def test_cluster_keeps_a_group_only_where_every_pair_reaches_the_threshold() -> 
     assert list(cluster(np.ones((1, 1)), 0.9)) == [0]
 
 
-@pytest.fixture(scope="module")
-def shipped() -> Embedder:
-    return Embedder()  # the shipped model: grouping needs a network that tells people apart
-
-
-@pytest.fixture(scope="module")
-def shipped_pipeline(shipped: Embedder) -> FacePipeline:
-    return FacePipeline(template=shipped.template)
-
-
-def photo(lfw_root: Path, person: str, number: int) -> Path:
-    return lfw_root / person / f"{person}_{number:04d}.jpg"
-
-
 @pytest.fixture
 def runtime(tmp_path: Path, shipped: Embedder, shipped_pipeline: FacePipeline, lfw_root: Path) -> Iterator[Runtime]:
     """Colin Powell enrolled as E1."""
-    database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
-    gallery = Gallery.open(database, GallerySettings(), tmp_path / "gallery.faiss", shipped.model_id, 128)
-    runtime = Runtime(Settings(), shipped, shipped_pipeline, database, gallery)
-    add_person(runtime, "E1", "Colin", [photo(lfw_root, "Colin_Powell", n) for n in (1, 2)])
-    yield runtime
-    database.close()
+    yield from shipped_runtime(tmp_path, shipped, shipped_pipeline, lfw_root, {"E1": ("Colin", "Colin_Powell")})
 
 
 def door_event(
