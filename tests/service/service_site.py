@@ -47,3 +47,18 @@ def open_site(settings: Settings) -> Iterator[Site]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(site: Site, name: str = "ada", password: str = PASSWORD) -> str:
+    """Signs the client in (the cookie is kept by the client); returns the CSRF token."""
+    response = site.client.post("/api/session", json={"name": name, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()["csrf_token"]
+
+
+def refused(response, status: int) -> str:  # noqa: ANN001  (an httpx response)
+    """The one-line error of a response refused with `status`."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error and "\n" not in error
+    return error

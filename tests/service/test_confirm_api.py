@@ -12,7 +12,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from service_site import PASSWORD, Site, bearer, open_site, site_settings
+from service_site import Site, bearer, open_site, refused, sign_in, site_settings
 
 from enrollment.audit import audit_trail
 from enrollment.roster import show_person
@@ -33,46 +33,33 @@ def _event(database: Database, decision: str = "denied", crop: bytes | None = No
     return database.event_marks([uid])[uid].event_id
 
 
-def _refused(response, status: int) -> str:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error and "\n" not in error
-    return error
-
-
-def _sign_in(site: Site, name: str) -> str:
-    response = site.client.post("/api/session", json={"name": name, "password": PASSWORD})
-    assert response.status_code == 200
-    return response.json()["csrf_token"]
-
-
 def _nothing_confirmed(site: Site) -> None:
     assert not [e for e in audit_trail(site.database) if e.action in ("confirm_event", "undo_confirm")]
 
 
-def test_the_anonymous_a_viewer_and_a_cookie_without_csrf_are_refused(site: Site) -> None:
+def test_the_anonymous_a_viewer_and_a_cookie_without_csrf_arerefused(site: Site) -> None:
     event = _event(site.database, crop=b"not used")
     path = f"/api/events/{event}/confirm"
-    _refused(site.client.post(path, json={"employee_id": "E1"}), 401)
-    _refused(site.client.delete(path), 401)
-    assert "viewer role" in _refused(
+    refused(site.client.post(path, json={"employee_id": "E1"}), 401)
+    refused(site.client.delete(path), 401)
+    assert "viewer role" in refused(
         site.client.post(path, json={"employee_id": "E1"}, headers=bearer(site.viewer_token)), 403
     )
-    _refused(site.client.delete(path, headers=bearer(site.viewer_token)), 403)
-    _sign_in(site, "ada")  # the admin's cookie, but no X-CSRF-Token header: a page elsewhere posting it
-    assert "X-CSRF-Token" in _refused(site.client.post(path, json={"employee_id": "E1"}), 403)
-    assert "X-CSRF-Token" in _refused(site.client.delete(path), 403)
+    refused(site.client.delete(path, headers=bearer(site.viewer_token)), 403)
+    sign_in(site, "ada")  # the admin's cookie, but no X-CSRF-Token header: a page elsewhere posting it
+    assert "X-CSRF-Token" in refused(site.client.post(path, json={"employee_id": "E1"}), 403)
+    assert "X-CSRF-Token" in refused(site.client.delete(path), 403)
     site.client.cookies.clear()
-    viewer_csrf = _sign_in(site, "vic")
-    _refused(site.client.post(path, json={"employee_id": "E1"}, headers={"X-CSRF-Token": viewer_csrf}), 403)
+    viewer_csrf = sign_in(site, "vic")
+    refused(site.client.post(path, json={"employee_id": "E1"}, headers={"X-CSRF-Token": viewer_csrf}), 403)
     _nothing_confirmed(site)
 
 
 @pytest.mark.parametrize("event_id", [HUGE, "-1", "0", "1.5", "abc", "1%20OR%201=1", "0x10", "%00"])
 def test_ids_that_are_no_event_number_are_422(site: Site, event_id: str) -> None:
     admin = bearer(site.admin_token)
-    _refused(site.client.post(f"/api/events/{event_id}/confirm", json={"employee_id": "E1"}, headers=admin), 422)
-    _refused(site.client.delete(f"/api/events/{event_id}/confirm", headers=admin), 422)
+    refused(site.client.post(f"/api/events/{event_id}/confirm", json={"employee_id": "E1"}, headers=admin), 422)
+    refused(site.client.delete(f"/api/events/{event_id}/confirm", headers=admin), 422)
 
 
 @pytest.mark.parametrize(
@@ -82,18 +69,18 @@ def test_ids_that_are_no_event_number_are_422(site: Site, event_id: str) -> None
 def test_an_employee_id_the_rule_refuses_is_422(site: Site, body: object) -> None:
     event = _event(site.database, crop=b"x")
     response = site.client.post(f"/api/events/{event}/confirm", json=body, headers=bearer(site.admin_token))
-    _refused(response, 422)
+    refused(response, 422)
     _nothing_confirmed(site)
 
 
 def test_an_unknown_event_or_an_unconfirmed_one_is_404(site: Site) -> None:
     admin = bearer(site.admin_token)
-    error = _refused(site.client.post("/api/events/4242/confirm", json={"employee_id": "E1"}, headers=admin), 404)
+    error = refused(site.client.post("/api/events/4242/confirm", json={"employee_id": "E1"}, headers=admin), 404)
     assert error == "no access event 4242 (see `facegate events`)"
     event = _event(site.database)
-    assert "not confirmed" in _refused(site.client.delete(f"/api/events/{event}/confirm", headers=admin), 404)
+    assert "not confirmed" in refused(site.client.delete(f"/api/events/{event}/confirm", headers=admin), 404)
     granted = _event(site.database, "granted", crop=b"x")
-    error = _refused(site.client.post(f"/api/events/{granted}/confirm", json={"employee_id": "E1"}, headers=admin), 400)
+    error = refused(site.client.post(f"/api/events/{granted}/confirm", json={"employee_id": "E1"}, headers=admin), 400)
     assert error.startswith(f"event {granted} was granted")
     _nothing_confirmed(site)
 
@@ -130,7 +117,7 @@ def test_an_admin_confirms_a_real_face_and_takes_it_back(shipped_site: Site, lfw
         return encode_crop(found.crop, 80)
 
     wrong = _event(site.database, crop=face("Tony_Blair", 3))
-    error = _refused(site.client.post(f"/api/events/{wrong}/confirm", json={"employee_id": "E1"}, headers=admin), 400)
+    error = refused(site.client.post(f"/api/events/{wrong}/confirm", json={"employee_id": "E1"}, headers=admin), 400)
     assert error.startswith(f"event {wrong}'s face") and "score" in error
     event = _event(site.database, crop=face("Colin_Powell", 4))
     response = site.client.post(f"/api/events/{event}/confirm", json={"employee_id": "E1"}, headers=admin)
@@ -144,7 +131,7 @@ def test_an_admin_confirms_a_real_face_and_takes_it_back(shipped_site: Site, lfw
     rows = {row["id"]: row for row in site.client.get("/api/events", headers=admin).json()["events"]}
     assert rows[event]["confirmed_as"] == "E1" and rows[wrong]["confirmed_as"] is None
     again = site.client.post(f"/api/events/{event}/confirm", json={"employee_id": "E1"}, headers=admin)
-    assert "already confirmed as E1" in _refused(again, 400)
+    assert "already confirmed as E1" in refused(again, 400)
     undone = site.client.delete(f"/api/events/{event}/confirm", headers=admin).json()
     assert undone == {"event_id": event, "employee_id": "E1", "template_ids": [done["template_id"]]}
     assert [t.origin for t in show_person(site.database, "E1").templates] == ["photo", "photo"]

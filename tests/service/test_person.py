@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 from PIL import Image
-from service_site import PASSWORD, Site, bearer
+from service_site import Site, bearer, refused, sign_in
 
 from gate.store.schema import Person, Template
 
@@ -50,18 +50,6 @@ def _people(site: Site) -> dict[str, list[int]]:
     return found
 
 
-def _sign_in(site: Site, name: str = "ada") -> str:
-    response = site.client.post("/api/session", json={"name": name, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return response.json()["csrf_token"]
-
-
-def _refused(response, status: int) -> str:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    assert "\n" not in response.json()["error"]
-    return response.json()["error"]
-
-
 def test_person_details_carry_origins_strength_and_audit(site: Site) -> None:
     ids = _people(site)
     body = site.client.get("/api/people/E042", headers=bearer(site.viewer_token)).json()
@@ -79,14 +67,12 @@ def test_person_details_carry_origins_strength_and_audit(site: Site) -> None:
     face = site.client.get(f"/api/people/E042/templates/{ids['E042'][2]}/face", headers=bearer(site.viewer_token))
     assert face.status_code == 200 and face.headers["content-type"] == "image/webp" and face.content == _webp(80)
     assert "private" in face.headers["cache-control"]
-    _refused(
-        site.client.get(f"/api/people/E042/templates/{ids['E042'][1]}/face", headers=bearer(site.admin_token)), 404
-    )
+    refused(site.client.get(f"/api/people/E042/templates/{ids['E042'][1]}/face", headers=bearer(site.admin_token)), 404)
 
 
 def test_an_admin_removes_one_template_and_renames_with_the_csrf_token(site: Site) -> None:
     ids = _people(site)
-    csrf = {"X-CSRF-Token": _sign_in(site)}
+    csrf = {"X-CSRF-Token": sign_in(site)}
     removed = site.client.delete(f"/api/people/E042/templates/{ids['E042'][0]}", headers=csrf)
     assert removed.status_code == 200 and removed.json()["template"]["id"] == ids["E042"][0]
     renamed = site.client.patch("/api/people/E042", json={"name": " Ada Lovelace "}, headers=csrf)
@@ -95,31 +81,31 @@ def test_an_admin_removes_one_template_and_renames_with_the_csrf_token(site: Sit
     assert body["name"] == "Ada Lovelace" and [t["id"] for t in body["templates"]] == ids["E042"][1:]
     assert [(a["action"], a["actor"]) for a in body["audit"]] == [("remove_template", "api:ada"), ("rename", "api:ada")]
     last = f"/api/people/E017/templates/{ids['E017'][0]}"
-    assert "remove the person instead" in _refused(site.client.delete(last, headers=csrf), 400)
+    assert "remove the person instead" in refused(site.client.delete(last, headers=csrf), 400)
 
 
 def test_person_changes_refused_to_a_viewer_without_csrf_and_across_people(site: Site) -> None:
     ids = _people(site)
     mine = f"/api/people/E042/templates/{ids['E042'][0]}"
-    _refused(site.client.delete(mine, headers=bearer(site.viewer_token)), 403)
-    _refused(site.client.patch("/api/people/E042", json={"name": "X"}, headers=bearer(site.viewer_token)), 403)
-    csrf = {"X-CSRF-Token": _sign_in(site)}
-    _refused(site.client.delete(mine), 403)  # the admin's cookie without the CSRF header
-    _refused(site.client.patch("/api/people/E042", json={"name": "X"}, headers={"X-CSRF-Token": "guessed"}), 403)
+    refused(site.client.delete(mine, headers=bearer(site.viewer_token)), 403)
+    refused(site.client.patch("/api/people/E042", json={"name": "X"}, headers=bearer(site.viewer_token)), 403)
+    csrf = {"X-CSRF-Token": sign_in(site)}
+    refused(site.client.delete(mine), 403)  # the admin's cookie without the CSRF header
+    refused(site.client.patch("/api/people/E042", json={"name": "X"}, headers={"X-CSRF-Token": "guessed"}), 403)
     theirs = f"/api/people/E017/templates/{ids['E042'][0]}"  # E042's template under E017's id
-    assert "has no template" in _refused(site.client.delete(theirs, headers=csrf), 404)
-    _refused(site.client.get(f"{theirs}/face", headers=csrf), 404)
+    assert "has no template" in refused(site.client.delete(theirs, headers=csrf), 404)
+    refused(site.client.get(f"{theirs}/face", headers=csrf), 404)
     for bad in ("abc", "0", "-1", str(2**63), "9" * 400, "1.5"):
-        _refused(site.client.delete(f"/api/people/E042/templates/{bad}", headers=csrf), 422)
-        _refused(site.client.get(f"/api/people/E042/templates/{bad}/face", headers=csrf), 422)
-    _refused(site.client.delete(f"/api/people/E042/templates/{2**63 - 1}", headers=csrf), 404)
+        refused(site.client.delete(f"/api/people/E042/templates/{bad}", headers=csrf), 422)
+        refused(site.client.get(f"/api/people/E042/templates/{bad}/face", headers=csrf), 422)
+    refused(site.client.delete(f"/api/people/E042/templates/{2**63 - 1}", headers=csrf), 404)
     for name in ("", "x" * 201, "   ", "a\u0000b"):
-        _refused(
+        refused(
             site.client.patch("/api/people/E042", json={"name": name}, headers=csrf), 422 if len(name) != 3 else 400
         )
-    _refused(site.client.patch("/api/people/E042", json={"name": ["list"]}, headers=csrf), 422)
-    _refused(site.client.patch("/api/people/NOBODY", json={"name": "Someone"}, headers=csrf), 404)
+    refused(site.client.patch("/api/people/E042", json={"name": ["list"]}, headers=csrf), 422)
+    refused(site.client.patch("/api/people/NOBODY", json={"name": "Someone"}, headers=csrf), 404)
     assert len(site.client.get("/api/people/E042", headers=csrf).json()["templates"]) == 3
     assert site.client.get("/api/people/E042").json()["name"] == "Name E042"
     site.client.cookies.clear()
-    _refused(site.client.get(f"/api/people/E042/templates/{ids['E042'][0]}/face"), 401)
+    refused(site.client.get(f"/api/people/E042/templates/{ids['E042'][0]}/face"), 401)

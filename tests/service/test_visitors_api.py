@@ -11,7 +11,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from service_site import PASSWORD, Site, bearer, open_site, site_settings
+from service_site import Site, bearer, open_site, refused, sign_in, site_settings
 from sqlalchemy import select
 
 from enrollment.roster import list_people, show_person
@@ -43,37 +43,24 @@ def _nobody(database: Database) -> bool:
     return list_people(database) == []
 
 
-def _refused(response, status: int) -> str:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error and "\n" not in error
-    return error
-
-
-def _sign_in(site: Site, name: str) -> str:
-    response = site.client.post("/api/session", json={"name": name, "password": PASSWORD})
-    assert response.status_code == 200
-    return response.json()["csrf_token"]
-
-
-def test_the_anonymous_a_viewer_and_a_cookie_without_csrf_are_refused(site: Site) -> None:
+def test_the_anonymous_a_viewer_and_a_cookie_without_csrf_arerefused(site: Site) -> None:
     event = _event(site.database)
     dismissal, enrolment = {"event_ids": [event]}, {"event_ids": [event], "employee_id": "E9", "name": "Eve"}
-    _refused(site.client.get("/api/visitors"), 401)
-    _refused(site.client.post("/api/visitors/dismiss", json=dismissal), 401)
-    _refused(site.client.post("/api/visitors/enrol", json=enrolment), 401)
+    refused(site.client.get("/api/visitors"), 401)
+    refused(site.client.post("/api/visitors/dismiss", json=dismissal), 401)
+    refused(site.client.post("/api/visitors/enrol", json=enrolment), 401)
     viewer = bearer(site.viewer_token)
-    assert "only an admin sees" in _refused(site.client.get("/api/visitors", headers=viewer), 403)
-    assert "viewer role" in _refused(site.client.post("/api/visitors/dismiss", json=dismissal, headers=viewer), 403)
-    _refused(site.client.post("/api/visitors/enrol", json=enrolment, headers=viewer), 403)
-    _sign_in(site, "ada")  # the admin's cookie, but no X-CSRF-Token header: a page elsewhere posting it
+    assert "only an admin sees" in refused(site.client.get("/api/visitors", headers=viewer), 403)
+    assert "viewer role" in refused(site.client.post("/api/visitors/dismiss", json=dismissal, headers=viewer), 403)
+    refused(site.client.post("/api/visitors/enrol", json=enrolment, headers=viewer), 403)
+    sign_in(site, "ada")  # the admin's cookie, but no X-CSRF-Token header: a page elsewhere posting it
     assert site.client.get("/api/visitors").status_code == 200  # reading needs no CSRF header
-    assert "X-CSRF-Token" in _refused(site.client.post("/api/visitors/dismiss", json=dismissal), 403)
-    assert "X-CSRF-Token" in _refused(site.client.post("/api/visitors/enrol", json=enrolment), 403)
+    assert "X-CSRF-Token" in refused(site.client.post("/api/visitors/dismiss", json=dismissal), 403)
+    assert "X-CSRF-Token" in refused(site.client.post("/api/visitors/enrol", json=enrolment), 403)
     site.client.cookies.clear()
-    viewer_csrf = _sign_in(site, "vic")
-    _refused(site.client.get("/api/visitors"), 403)
-    _refused(site.client.post("/api/visitors/dismiss", json=dismissal, headers={"X-CSRF-Token": viewer_csrf}), 403)
+    viewer_csrf = sign_in(site, "vic")
+    refused(site.client.get("/api/visitors"), 403)
+    refused(site.client.post("/api/visitors/dismiss", json=dismissal, headers={"X-CSRF-Token": viewer_csrf}), 403)
     assert _dismissed(site.database) == [] and _nobody(site.database)
 
 
@@ -88,22 +75,22 @@ def test_event_lists_ids_names_and_listing_bounds_out_of_range_are_422(site: Sit
     # one site for every case: the fast lane stays fast
     admin = bearer(site.admin_token)
     for event_ids in BAD_EVENT_LISTS:
-        _refused(site.client.post("/api/visitors/dismiss", json={"event_ids": event_ids}, headers=admin), 422)
+        refused(site.client.post("/api/visitors/dismiss", json={"event_ids": event_ids}, headers=admin), 422)
         body = {"event_ids": event_ids, "employee_id": "E9", "name": "Eve"}
-        _refused(site.client.post("/api/visitors/enrol", json=body, headers=admin), 422)
+        refused(site.client.post("/api/visitors/enrol", json=body, headers=admin), 422)
     event = _event(site.database)
     for fields in BAD_FIELDS:
         body = {"event_ids": [event], "employee_id": "E9", "name": "Eve"} | fields
-        _refused(site.client.post("/api/visitors/enrol", json=body, headers=admin), 422)
+        refused(site.client.post("/api/visitors/enrol", json=body, headers=admin), 422)
     for query in BAD_QUERIES:
-        _refused(site.client.get(f"/api/visitors?{query}", headers=admin), 422)
+        refused(site.client.get(f"/api/visitors?{query}", headers=admin), 422)
     assert _dismissed(site.database) == [] and _nobody(site.database)
 
 
 def test_an_event_that_is_no_unknown_visitor_is_not_enrolled(site: Site) -> None:
     granted = _event(site.database, reason="NOT_LIVE")
     body = {"event_ids": [granted], "employee_id": "E9", "name": "Eve"}
-    error = _refused(site.client.post("/api/visitors/enrol", json=body, headers=bearer(site.admin_token)), 400)
+    error = refused(site.client.post("/api/visitors/enrol", json=body, headers=bearer(site.admin_token)), 400)
     assert error.startswith(f"event {granted} is not an unknown visitor")
 
 
