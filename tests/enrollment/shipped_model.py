@@ -3,10 +3,13 @@ rules must tell people apart (the embedder and pipeline are conftest's session f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from enrollment import add_person
+from facegate.cli import app
 from gate.config import GallerySettings, Settings
 from gate.matching.gallery import Gallery
 from gate.model.embedder import Embedder
@@ -31,3 +34,22 @@ def shipped_runtime(
         add_person(runtime, employee_id, name, [photo(lfw_root, person, n) for n in (1, 2)])
     yield runtime
     database.close()
+
+
+def events_command(folder: Path) -> Callable[..., str]:
+    """`facegate events ...` in-process over shipped_runtime's database in `folder`: its output; a FaceGateError
+    (which `facegate` prints as one `error:` line) raised."""
+    config = folder / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{folder / "gate.db"}"\n[gallery]\nindex_path = "{folder / "cli.faiss"}"\n',
+        encoding="utf-8",
+    )
+
+    def facegate(*args: str) -> str:
+        outcome = CliRunner().invoke(app, ["--config", str(config), "events", *args])
+        if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+            raise outcome.exception
+        assert outcome.exit_code == 0, outcome.output
+        return outcome.output
+
+    return facegate

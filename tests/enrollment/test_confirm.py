@@ -12,13 +12,11 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
-from shipped_model import photo, shipped_runtime
-from typer.testing import CliRunner
+from shipped_model import events_command, photo, shipped_runtime
 
 from enrollment.audit import audit_trail
 from enrollment.confirm import confirm_event, undo_confirm
 from enrollment.roster import show_person
-from facegate.cli import app
 from gate.config import settings_from_dict
 from gate.errors import FaceGateError, NotFound
 from gate.model.embedder import Embedder
@@ -163,19 +161,7 @@ def test_a_stricter_review_far_holds_and_one_no_card_has_is_refused(runtime: Run
 
 def test_the_cli_confirms_and_undoes(runtime: Runtime, lfw_root: Path, tmp_path: Path) -> None:
     event = door_event(runtime, photo(lfw_root, "Colin_Powell", 4))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "gate.db"}"\n[gallery]\nindex_path = "{tmp_path / "cli.faiss"}"\n',
-        encoding="utf-8",
-    )
-
-    def facegate(*args: str) -> str:
-        """The command's output; a FaceGateError (which `facegate` prints as one `error:` line) raised."""
-        outcome = CliRunner().invoke(app, ["--config", str(config), "events", *args])
-        if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
-            raise outcome.exception
-        assert outcome.exit_code == 0, outcome.output
-        return outcome.output
+    facegate = events_command(tmp_path)
 
     with pytest.raises(FaceGateError) as refused:
         facegate("confirm", str(event), "E2")

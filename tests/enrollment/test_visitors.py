@@ -11,16 +11,14 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
-from shipped_model import photo, shipped_runtime
+from shipped_model import events_command, photo, shipped_runtime
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from enrollment.audit import audit_trail
 from enrollment.confirm import review_threshold
 from enrollment.people import EnrollmentRefused
 from enrollment.roster import show_person
 from enrollment.visitors import MAX_EVENT_IDS, cluster, dismiss_visitors, enrol_visitor, visitor_groups
-from facegate.cli import app
 from gate.decision.policy import Verdict
 from gate.errors import FaceGateError
 from gate.model.embedder import Embedder
@@ -162,19 +160,7 @@ def test_bounds_are_refused_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_cli_lists_dismisses_and_enrols(runtime: Runtime, walk_ups: dict[str, list[int]], tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "gate.db"}"\n[gallery]\nindex_path = "{tmp_path / "cli.faiss"}"\n',
-        encoding="utf-8",
-    )
-
-    def facegate(*args: str) -> str:
-        """The command's output; a FaceGateError (which `facegate` prints as one `error:` line) raised."""
-        outcome = CliRunner().invoke(app, ["--config", str(config), "events", *args])
-        if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
-            raise outcome.exception
-        assert outcome.exit_code == 0, outcome.output
-        return outcome.output
+    facegate = events_command(tmp_path)
 
     tony, george = walk_ups["tony"], walk_ups["george"]
     table = facegate("visitors").splitlines()
