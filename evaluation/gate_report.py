@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evaluation.figures import Figure
+from evaluation.figures import Figure, threshold_axes
 from evaluation.results import GateReport, Rate
 from evaluation.walkups import MAX_ENROL_PHOTOS
 
@@ -191,14 +191,7 @@ def plot_sweep(report: GateReport, path: Path) -> None:
     ):
         for name, curve in sweep_data.curves.items():
             axes.plot(sweep_data.thresholds, rates_of(curve), label=f"{name} frames")
-        for label, value in setup.thresholds.items():
-            axes.axvline(value, color="black", linestyle=":", linewidth=0.8)
-            text = label.replace(" (configured)", "*").replace("FAR ", "")
-            axes.text(value, 0.5, text, rotation=90, fontsize=7, va="center", ha="right")
-        axes.set_title(title)
-        axes.set_xlabel("score threshold (the model card's scale)")
-        axes.set_ylim(-0.02, 1.02)
-        axes.grid(True, alpha=0.3)
+        threshold_axes(axes, setup.thresholds, title)
     panels[0].set_ylabel("share of walks")
     panels[1].legend(title="N of M", fontsize=8, loc="upper left")
     figure.suptitle(f"Walk-ups through the gate, model {setup.model_id} (dotted: card thresholds by FAR)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evaluation.figures import Figure
+from evaluation.figures import Figure, threshold_axes
 from evaluation.gate_report import markdown_table, text_table
 
 VISITS = {"visit_one": "visit one", "visit_two_without": "visit two, without", "visit_two_with": "visit two, with"}
@@ -178,14 +178,7 @@ def plot_second_visit(report: dict[str, Any], path: Path) -> None:
             axes.plot(thresholds, values, color=colour, label=VISITS[visit] + " confirmations")
             low, high = [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates]
             axes.fill_between(thresholds, low, high, color=colour, alpha=0.15, linewidth=0)
-        for label, value in setup["thresholds"].items():
-            axes.axvline(value, color="black", linestyle=":", linewidth=0.8)
-            text = label.replace(" (configured)", "*").replace("FAR ", "")
-            axes.text(value, 0.5, text, rotation=90, fontsize=7, va="center", ha="right")
-        axes.set_title(title)
-        axes.set_xlabel("score threshold (the model card's scale)")
-        axes.set_ylim(-0.02, 1.02)
-        axes.grid(True, alpha=0.3)
+        threshold_axes(axes, setup["thresholds"], title)
     panels[0].set_ylabel("share of walks (band: Wilson 95%)")
     panels[0].legend(fontsize=8, loc="upper left")
     figure.suptitle(
